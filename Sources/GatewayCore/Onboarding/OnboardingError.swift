@@ -1,0 +1,52 @@
+import Foundation
+
+/// Everything the onboarding service can refuse, with a stable code; the server maps each to one HTTP status.
+public enum OnboardingError: Error, Sendable, Equatable {
+    case validationFailed([FieldError])
+    case tenantNotFound
+    case tenantExists(tenantID: String)
+    case providerNotConfigured(ProviderKind)
+    case credentialsNotAvailable
+    case credentialsRejected
+    case invalidState(TenantState, action: String)
+    case providerUnavailable(reason: String)
+    case webhookTokenUnknown
+    case webhookMalformed
+    case webhookRejected
+    case storageFailure
+
+    public var code: String {
+        switch self {
+        case .validationFailed: "validation_failed"
+        case .tenantNotFound: "tenant_not_found"
+        case .tenantExists: "tenant_exists"
+        case .providerNotConfigured: "provider_not_configured"
+        case .credentialsNotAvailable: "credentials_not_available"
+        case .credentialsRejected: "credentials_rejected"
+        case .invalidState: "invalid_state"
+        case .providerUnavailable: "provider_unavailable"
+        case .webhookTokenUnknown: "webhook_not_found"
+        case .webhookMalformed: "webhook_malformed"
+        case .webhookRejected: "webhook_rejected"
+        case .storageFailure: "storage_failure"
+        }
+    }
+
+    /// A sentence for the partner; never provider error text or secrets.
+    public var detail: String {
+        switch self {
+        case .validationFailed(let errors): "The request has \(errors.count) invalid field(s)."
+        case .tenantNotFound: "No tenant has this id."
+        case .tenantExists(let id): "Tenant \(id) already exists for this provider and external_id with a different profile; correct it with PATCH /v1/tenants/\(id)."
+        case .providerNotConfigured(let provider): "The provider \(provider.rawValue) is not configured on this gateway."
+        case .credentialsNotAvailable: "This tenant has no credentials yet."
+        case .credentialsRejected: "The provider did not accept these credentials."
+        case .invalidState(let state, let action): "A tenant in state \(state.rawValue) cannot be \(action)."
+        case .providerUnavailable: "The provider could not be reached; try again later."
+        case .webhookTokenUnknown: "Unknown webhook endpoint."
+        case .webhookMalformed: "The webhook body is not what this provider sends."
+        case .webhookRejected: "The webhook does not belong to this tenant."
+        case .storageFailure: "The gateway could not read or write its database."
+        }
+    }
+}

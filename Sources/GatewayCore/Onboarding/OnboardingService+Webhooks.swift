@@ -1,0 +1,70 @@
+import Foundation
+
+/// How a webhook delivery was taken in.
+public enum WebhookReceipt: Sendable, Equatable {
+    case stored
+    case duplicate
+}
+
+extension OnboardingService {
+    /// Takes in a provider webhook: finds the tenant by its URL token, checks the payload is the provider's and
+    /// about this tenant, and stores it durably with its processing queued. Nothing else happens before `200`.
+    public func receiveWebhook(provider kind: ProviderKind, token: String, body: Data) async throws(OnboardingError) -> WebhookReceipt {
+        guard let tenantID = try await storage({ try await store.tenantID(forWebhookToken: token) }),
+            let tenant = try await storage({ try await store.tenant(id: tenantID) }), tenant.provider == kind
+        else { throw .webhookTokenUnknown }
+        guard let interpreter = providers[kind] as? any WebhookInterpreting, let notice = interpreter.interpretWebhook(body) else {
+            throw .webhookMalformed
+        }
+        guard notice.externalID == tenant.externalID else {
+            let entry = AuditEntry(
+                at: clock.now(), actor: "webhook:\(kind.rawValue)", action: "webhook.rejected", tenantID: tenantID,
+                details: ["reason": "partner_user_id does not match the tenant"]
+            )
+            try await storage { try await store.audit(entry) }
+            logger.warning("webhook rejected", metadata: ["tenant.id": "\(tenantID)", "reason": "partner_user_id mismatch"])
+            throw .webhookRejected
+        }
+        let isNew = try await storage { try await store.receiveWebhook(tenantID: tenantID, payload: body, at: clock.now()) }
+        logger.info("webhook received", metadata: ["tenant.id": "\(tenantID)", "duplicate": "\(!isNew)"])
+        return isNew ? .stored : .duplicate
+    }
+
+    /// Processes a stored webhook: credentials it brings are kept only once the provider accepts them.
+    func processWebhook(_ item: WorkItem, tenant: Tenant) async throws(OnboardingError) {
+        guard let inboxID = item.inboxID else { return }
+        let finish = { (outcome: String) async throws(OnboardingError) in
+            try await self.storage { try await self.store.finishWebhook(inboxID: inboxID, workID: item.id, outcome: outcome, at: self.clock.now()) }
+        }
+        guard tenant.state != .offboarded,
+            let body = try await storage({ try await store.webhookPayload(inboxID: inboxID) }),
+            let interpreter = providers[tenant.provider] as? any WebhookInterpreting,
+            let notice = interpreter.interpretWebhook(body)
+        else { return try await finish("ignored") }
+
+        let adapter = try provider(for: tenant.provider)
+        var view = try await providerView(of: tenant)
+        var credentials: ProviderCredentials?
+        if let offered = notice.credentials {
+            switch await call(tenant.provider, { [view] in await adapter.verify(offered, for: view) }) {
+            case .valid:
+                credentials = offered
+                view.hasCredentials = true
+            case .invalid:
+                let entry = AuditEntry(at: clock.now(), actor: "webhook:\(tenant.provider.rawValue)", action: "webhook.credentials_rejected", tenantID: tenant.id)
+                try await storage { try await store.audit(entry) }
+                logger.warning("webhook credentials rejected by provider", metadata: ["tenant.id": "\(tenant.id)"])
+                return try await finish("credentials_rejected")
+            case .unavailable(let reason, let retryAfter):
+                let delay = max(settings.schedule.delay(for: .submit(retryAfter: retryAfter), attempts: item.attempts, unit: random.unit()) ?? 60, 1)
+                try await storage { try await store.reschedule(workID: item.id, runAt: clock.now().addingTimeInterval(delay), lastError: reason) }
+                return
+            }
+        }
+        let askedAt = clock.now()
+        var answer = await call(tenant.provider) { [view] in await adapter.check(view) }
+        answer.credentials = credentials
+        try await apply(answer, tenantID: tenant.id, source: .webhook, at: askedAt)
+        try await finish(credentials == nil ? "processed" : "credentials_accepted")
+    }
+}

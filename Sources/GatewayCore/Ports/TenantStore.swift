@@ -1,0 +1,156 @@
+import Foundation
+
+/// The kinds of durable work. `submit` and `check` are a tenant's own (at most one queued); `webhook` processes
+/// one stored inbox entry.
+public enum WorkKind: String, Sendable, Codable {
+    case submit
+    case check
+    case webhook
+}
+
+/// A piece of due work claimed by a worker, leased so no other worker runs it meanwhile.
+public struct WorkItem: Sendable, Equatable {
+    public var id: Int64
+    public var tenantID: String
+    public var kind: WorkKind
+    /// Attempts so far, this one included.
+    public var attempts: Int
+    public var inboxID: Int64?
+
+    public init(id: Int64, tenantID: String, kind: WorkKind, attempts: Int, inboxID: Int64? = nil) {
+        self.id = id
+        self.tenantID = tenantID
+        self.kind = kind
+        self.attempts = attempts
+        self.inboxID = inboxID
+    }
+}
+
+/// A tenant's next piece of work as it is written to the queue.
+public struct ScheduledWork: Sendable, Equatable {
+    public var kind: WorkKind
+    public var runAt: Date
+    public var attempts: Int
+    /// Set when the caller runs the work itself right away, so workers leave it alone until then.
+    public var leasedUntil: Date?
+
+    public init(kind: WorkKind, runAt: Date, attempts: Int, leasedUntil: Date? = nil) {
+        self.kind = kind
+        self.runAt = runAt
+        self.attempts = attempts
+        self.leasedUntil = leasedUntil
+    }
+}
+
+/// What an update sees: the tenant as committed, its decrypted credentials and its queued work's attempt count.
+public struct TenantContext: Sendable {
+    public var tenant: Tenant
+    public var credentials: ProviderCredentials?
+    public var workAttempts: Int
+
+    public init(tenant: Tenant, credentials: ProviderCredentials?, workAttempts: Int) {
+        self.tenant = tenant
+        self.credentials = credentials
+        self.workAttempts = workAttempts
+    }
+}
+
+/// Everything one state change writes, committed together or not at all.
+public struct TenantUpdate: Sendable {
+    public var tenant: Tenant
+    public var events: [TenantEvent]
+    /// New credentials to store (encrypted), replacing the old ones.
+    public var credentials: ProviderCredentials?
+    /// The tenant's next work; `nil` removes any queued `submit`/`check` work.
+    public var work: ScheduledWork?
+    /// When false, the tenant row is left as it is and only the work is rescheduled.
+    public var writesTenant: Bool
+
+    public init(tenant: Tenant, events: [TenantEvent], credentials: ProviderCredentials?, work: ScheduledWork?, writesTenant: Bool) {
+        self.tenant = tenant
+        self.events = events
+        self.credentials = credentials
+        self.work = work
+        self.writesTenant = writesTenant
+    }
+}
+
+/// Filters and paging for tenant lists, newest first.
+public struct TenantQuery: Sendable, Equatable {
+    public var provider: ProviderKind?
+    public var state: TenantState?
+    public var externalID: String?
+    public var limit: Int
+    /// The id of the last tenant of the previous page.
+    public var before: String?
+
+    public init(provider: ProviderKind? = nil, state: TenantState? = nil, externalID: String? = nil, limit: Int = 20, before: String? = nil) {
+        self.provider = provider
+        self.state = state
+        self.externalID = externalID
+        self.limit = limit
+        self.before = before
+    }
+}
+
+/// One page of a list and the position after its last item (nil when there is no more).
+public struct Page<Item: Sendable>: Sendable {
+    public var items: [Item]
+    public var next: String?
+
+    public init(items: [Item], next: String?) {
+        self.items = items
+        self.next = next
+    }
+}
+
+/// Who did what to which tenant, for `GET /admin/audit`. Details never hold secrets.
+public struct AuditEntry: Sendable, Equatable {
+    public var at: Date
+    public var actor: String
+    public var action: String
+    public var tenantID: String?
+    public var details: [String: String]
+
+    public init(at: Date, actor: String, action: String, tenantID: String?, details: [String: String] = [:]) {
+        self.at = at
+        self.actor = actor
+        self.action = action
+        self.tenantID = tenantID
+        self.details = details
+    }
+}
+
+/// The result of inserting a new tenant: created, or an existing one held the same `(provider, external_id)`.
+public enum InsertOutcome: Sendable {
+    case inserted
+    case existing(Tenant)
+}
+
+/// Durable state of tenants, their history, credentials, inbox, queue and audit.
+/// Implementations encrypt credentials and inbox payloads and hash tokens: callers hand over plaintext.
+public protocol TenantStore: Sendable {
+    func insert(_ tenant: Tenant, events: [TenantEvent], work: ScheduledWork, webhookToken: String?) async throws -> InsertOutcome
+    func tenant(id: String) async throws -> Tenant?
+    func tenants(_ query: TenantQuery) async throws -> Page<Tenant>
+    func events(tenantID: String?, after: Int64?, limit: Int) async throws -> Page<TenantEvent>
+
+    /// Reads the tenant, lets `change` decide, and writes the result, all in one transaction.
+    /// Returns the tenant as committed, or nil when it does not exist.
+    func update(tenantID: String, _ change: @escaping @Sendable (TenantContext) throws -> TenantUpdate?) async throws -> Tenant?
+
+    func credentials(tenantID: String) async throws -> ProviderCredentials?
+    func webhookToken(tenantID: String) async throws -> String?
+    func tenantID(forWebhookToken token: String) async throws -> String?
+
+    /// Stores a webhook payload and queues its processing; false when the same payload was stored before.
+    func receiveWebhook(tenantID: String, payload: Data, at: Date) async throws -> Bool
+    func webhookPayload(inboxID: Int64) async throws -> Data?
+    func finishWebhook(inboxID: Int64, workID: Int64, outcome: String, at: Date) async throws
+
+    func claimDueWork(now: Date, limit: Int, leaseUntil: Date) async throws -> [WorkItem]
+    /// Puts claimed work back to run later (a transient failure of work that is not a tenant's own).
+    func reschedule(workID: Int64, runAt: Date, lastError: String) async throws
+
+    func audit(_ entry: AuditEntry) async throws
+}

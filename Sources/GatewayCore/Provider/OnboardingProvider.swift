@@ -1,0 +1,76 @@
+import Foundation
+
+/// What an adapter needs to know about a tenant to talk to its provider.
+public struct ProviderTenant: Sendable, Equatable {
+    public var tenantID: String
+    public var externalID: String
+    public var profile: Profile
+    public var state: TenantState
+    public var nextAction: NextAction?
+    public var hasCredentials: Bool
+    /// Where the provider should POST its webhook for this tenant (Wrapp), built from `GATEWAY_PUBLIC_URL`.
+    public var webhookURL: String?
+
+    public init(
+        tenantID: String, externalID: String, profile: Profile, state: TenantState,
+        nextAction: NextAction? = nil, hasCredentials: Bool, webhookURL: String? = nil
+    ) {
+        self.nextAction = nextAction
+        self.tenantID = tenantID
+        self.externalID = externalID
+        self.profile = profile
+        self.state = state
+        self.hasCredentials = hasCredentials
+        self.webhookURL = webhookURL
+    }
+}
+
+/// A provider's answer: what it says about the tenant, and any credentials it handed over (already verified).
+public struct ProviderAnswer: Sendable, Equatable {
+    public var finding: Finding
+    public var credentials: ProviderCredentials?
+
+    public init(_ finding: Finding, credentials: ProviderCredentials? = nil) {
+        self.finding = finding
+        self.credentials = credentials
+    }
+}
+
+/// Whether the provider accepts a set of credentials as genuine.
+public enum CredentialCheck: Sendable, Equatable {
+    case valid
+    case invalid(reason: String)
+    case unavailable(reason: String, retryAfter: TimeInterval?)
+}
+
+/// One adapter per provider. Adapters translate the provider's HTTP API into findings; they never decide states.
+public protocol OnboardingProvider: Sendable {
+    var kind: ProviderKind { get }
+
+    /// Ask the provider to onboard the tenant. `previousAttempts` > 0 means an earlier call's outcome is unknown.
+    func submit(_ tenant: ProviderTenant, previousAttempts: Int) async -> ProviderAnswer
+
+    /// Ask the provider how the tenant is doing now.
+    func check(_ tenant: ProviderTenant) async -> ProviderAnswer
+
+    /// Prove that credentials are genuine before they are kept (Wrapp `/login`).
+    func verify(_ credentials: ProviderCredentials, for tenant: ProviderTenant) async -> CredentialCheck
+}
+
+/// What a provider's webhook says, once parsed by its adapter.
+public struct WebhookNotice: Sendable, Equatable {
+    /// The partner's id for the customer, as the provider echoes it (Wrapp `partner_user_id`).
+    public var externalID: String
+    /// Credentials the webhook carries; not yet verified.
+    public var credentials: ProviderCredentials?
+
+    public init(externalID: String, credentials: ProviderCredentials?) {
+        self.externalID = externalID
+        self.credentials = credentials
+    }
+}
+
+/// Providers that send webhooks parse them; nil means the body is not what this provider sends.
+public protocol WebhookInterpreting: Sendable {
+    func interpretWebhook(_ body: Data) -> WebhookNotice?
+}

@@ -1,0 +1,172 @@
+import Foundation
+
+/// The one place where the product's rules about tenant states live. Pure: no I/O, no clock, no randomness.
+///
+/// Every webhook, poll answer, API call and admin action becomes an `Observation` fed to `decide`.
+/// Evidence older than what the tenant already reflects is ignored, so late or repeated answers never undo
+/// a newer state.
+public enum TenantStateMachine {
+    /// A tenant just accepted through the API: `pending` until the provider's first answer.
+    public static func create(_ tenant: Tenant) -> Decision {
+        Decision(tenant: tenant, events: [PlannedEvent(.created)], work: .submit(retryAfter: nil), changed: true, resetsBackoff: true)
+    }
+
+    public static func decide(_ tenant: Tenant, _ observation: Observation) throws(TransitionError) -> Decision {
+        switch observation.kind {
+        case .command(let command):
+            return try apply(command, to: tenant, observation)
+        case .finding(let finding):
+            return apply(finding, to: tenant, observation)
+        }
+    }
+
+    // MARK: - Commands
+
+    private static func apply(_ command: Command, to tenant: Tenant, _ observation: Observation) throws(TransitionError) -> Decision {
+        var next = tenant
+        switch (command, tenant.state) {
+        case (.retry, .failed):
+            next.lastError = nil
+            return transition(tenant, to: &next, .pending, observation, work: .submit(retryAfter: nil))
+        case (.offboard, let state) where state != .offboarded:
+            next.nextAction = nil
+            next.credentialsAvailable = false
+            next.lastError = nil
+            next.state = .offboarded
+            next.stateChangedAt = observation.at
+            next.updatedAt = observation.at
+            return Decision(
+                tenant: next, events: [PlannedEvent(.offboarded, previousState: tenant.state)],
+                work: .none, changed: true, resetsBackoff: true
+            )
+        default:
+            throw .notAllowed(command: command, state: tenant.state)
+        }
+    }
+
+    // MARK: - Provider findings
+
+    private static func apply(_ finding: Finding, to tenant: Tenant, _ observation: Observation) -> Decision {
+        let currentWork = workFor(tenant)
+        if tenant.state == .offboarded {
+            return unchanged(tenant, work: .none)
+        }
+        if let evidenceAt = tenant.evidenceAt, observation.at < evidenceAt {
+            return unchanged(tenant, work: currentWork)
+        }
+        var next = tenant
+        if case .unavailable = finding {} else {
+            next.evidenceAt = observation.at
+        }
+
+        switch finding {
+        case .waiting(let status):
+            next.providerStatus = status
+            return settle(tenant, next, observation, work: currentWork)
+
+        case .actionRequired(let action, let status):
+            guard [.pending, .actionRequired].contains(tenant.state) else {
+                // Never backwards: an active, suspended or failed tenant is not sent back to waiting by a poll.
+                return settle(tenant, next, observation, work: currentWork)
+            }
+            next.providerStatus = status
+            next.nextAction = action
+            next.lastError = nil
+            return transition(tenant, to: &next, .actionRequired, observation, work: .check(.awaiting, retryAfter: nil))
+
+        case .ready(let status):
+            guard tenant.credentialsAvailable || observation.bringsNewCredentials else {
+                // Usable at the provider but nothing to hand the partner yet: someone must supply the credentials.
+                return apply(.actionRequired(NextAction(type: .provideCredentials), providerStatus: status), to: tenant, observation)
+            }
+            next.providerStatus = status
+            next.nextAction = nil
+            next.lastError = nil
+            next.credentialsAvailable = true
+            return transition(tenant, to: &next, .active, observation, work: workFor(next, in: .active))
+
+        case .lapsed(let status):
+            next.providerStatus = status
+            guard tenant.state == .active else {
+                return settle(tenant, next, observation, work: currentWork)
+            }
+            return transition(tenant, to: &next, .suspended, observation, work: .check(.awaiting, retryAfter: nil))
+
+        case .rejected(let error, let status):
+            guard [.pending, .actionRequired, .failed].contains(tenant.state) else {
+                return settle(tenant, next, observation, work: currentWork)
+            }
+            next.providerStatus = status
+            next.nextAction = nil
+            next.lastError = error
+            next.lastError?.at = observation.at
+            return transition(tenant, to: &next, .failed, observation, work: .none)
+
+        case .unavailable(let reason, let retryAfter):
+            let work: WorkPlan
+            switch tenant.state {
+            case .pending: work = .submit(retryAfter: retryAfter)
+            case .actionRequired, .suspended, .active: work = .check(.awaiting, retryAfter: retryAfter)
+            case .failed, .offboarded: work = .none
+            }
+            if tenant.state == .pending {
+                next.lastError = TenantError(code: "provider_unavailable", message: reason, at: observation.at)
+            }
+            return settle(tenant, next, observation, work: work)
+        }
+    }
+
+    // MARK: - Helpers
+
+    /// The work that keeps a tenant in `state` moving, when an observation changes nothing.
+    static func workFor(_ tenant: Tenant, in state: TenantState? = nil) -> WorkPlan {
+        switch state ?? tenant.state {
+        case .pending: .submit(retryAfter: nil)
+        case .actionRequired, .suspended: .check(.awaiting, retryAfter: nil)
+        case .active: tenant.provider.readinessCanLapse ? .check(.maintenance, retryAfter: nil) : .none
+        case .failed, .offboarded: .none
+        }
+    }
+
+    private static func unchanged(_ tenant: Tenant, work: WorkPlan) -> Decision {
+        Decision(tenant: tenant, events: [], work: work, changed: false, resetsBackoff: false)
+    }
+
+    /// No state change; the tenant's details may still have changed (provider status, last error).
+    private static func settle(_ old: Tenant, _ new: Tenant, _ observation: Observation, work: WorkPlan) -> Decision {
+        var new = new
+        var events: [PlannedEvent] = []
+        if observation.bringsNewCredentials {
+            new.credentialsAvailable = true
+            events.append(PlannedEvent(.credentialsAvailable))
+        }
+        let changed = !sameVisibleState(old, new) || !events.isEmpty || old.evidenceAt != new.evidenceAt
+        if changed, !sameVisibleState(old, new) || !events.isEmpty { new.updatedAt = observation.at }
+        return Decision(tenant: new, events: events, work: work, changed: changed, resetsBackoff: false)
+    }
+
+    private static func transition(
+        _ old: Tenant, to new: inout Tenant, _ state: TenantState, _ observation: Observation, work: WorkPlan
+    ) -> Decision {
+        guard old.state != state else {
+            let resets = old.nextAction != new.nextAction
+            var decision = settle(old, new, observation, work: work)
+            decision.resetsBackoff = resets
+            return decision
+        }
+        new.state = state
+        new.stateChangedAt = observation.at
+        new.updatedAt = observation.at
+        var events = [PlannedEvent(.stateChanged, previousState: old.state)]
+        if observation.bringsNewCredentials {
+            new.credentialsAvailable = true
+            events.append(PlannedEvent(.credentialsAvailable))
+        }
+        return Decision(tenant: new, events: events, work: work, changed: true, resetsBackoff: true)
+    }
+
+    private static func sameVisibleState(_ a: Tenant, _ b: Tenant) -> Bool {
+        a.state == b.state && a.nextAction == b.nextAction && a.providerStatus == b.providerStatus
+            && a.lastError == b.lastError && a.credentialsAvailable == b.credentialsAvailable
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+
+/// Checks a tenant's input before any provider is called. Every problem is reported at once, named by the
+/// request's dotted field names, so the partner can fix them all in one go.
+public enum ProfileValidator {
+    /// MagniFinance's maximum lengths (AddPartner), by our field names.
+    static let magniFinanceMaxLengths: [(path: String, max: Int, value: @Sendable (Profile) -> String?)] = [
+        ("profile.company.tax_id", 20, { $0.company?.taxID }),
+        ("profile.contact_name", 75, { $0.contactName }),
+        ("profile.email", 75, { $0.email }),
+        ("profile.phone", 50, { $0.phone }),
+        ("profile.company.legal_name", 50, { $0.company?.legalName }),
+        ("profile.company.address", 200, { $0.company?.address }),
+        ("profile.company.city", 50, { $0.company?.city }),
+        ("profile.company.post_code", 50, { $0.company?.postCode }),
+    ]
+
+    /// Generous limits for every provider, so nothing unbounded is stored.
+    static let generalMaxLengths: [(path: String, max: Int, value: @Sendable (Profile) -> String?)] = [
+        ("profile.email", 254, { $0.email }),
+        ("profile.phone", 32, { $0.phone }),
+        ("profile.contact_name", 200, { $0.contactName }),
+        ("profile.company.tax_id", 20, { $0.company?.taxID }),
+        ("profile.company.legal_name", 200, { $0.company?.legalName }),
+        ("profile.company.address", 500, { $0.company?.address }),
+        ("profile.company.city", 100, { $0.company?.city }),
+        ("profile.company.post_code", 20, { $0.company?.postCode }),
+    ]
+
+    public static let maxMetadataKeys = 50
+    public static let maxMetadataKeyLength = 40
+    public static let maxMetadataValueLength = 500
+    public static let maxExternalIDLength = 255
+
+    public static func validate(provider: ProviderKind, externalID: String, profile: Profile, metadata: [String: String]) -> [FieldError] {
+        var errors = validateExternalID(externalID)
+        errors += validate(profile, for: provider)
+        errors += validate(metadata)
+        return errors
+    }
+
+    public static func validateExternalID(_ externalID: String) -> [FieldError] {
+        if externalID.trimmingCharacters(in: .whitespaces).isEmpty {
+            return [FieldError(field: "external_id", code: "required", message: "external_id must not be empty.")]
+        }
+        if externalID.count > maxExternalIDLength {
+            return [FieldError(field: "external_id", code: "too_long", message: "external_id is at most \(maxExternalIDLength) characters.")]
+        }
+        if externalID.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            return [FieldError(field: "external_id", code: "invalid", message: "external_id must not contain control characters.")]
+        }
+        return []
+    }
+
+    public static func validate(_ profile: Profile, for provider: ProviderKind) -> [FieldError] {
+        var errors: [FieldError] = []
+        switch provider {
+        case .wrapp:
+            if isBlank(profile.email) { errors.append(required("profile.email", "Wrapp needs the customer's email.")) }
+            if isBlank(profile.phone) { errors.append(required("profile.phone", "Wrapp needs the customer's phone.")) }
+        case .magnifinance:
+            if isBlank(profile.company?.taxID) {
+                errors.append(required("profile.company.tax_id", "MagniFinance needs the company's tax id."))
+            }
+            if isBlank(profile.company?.country) {
+                errors.append(required("profile.company.country", "MagniFinance needs the company's country."))
+            }
+        }
+
+        let limits = provider == .magnifinance ? magniFinanceMaxLengths : generalMaxLengths
+        for limit in limits {
+            if let value = limit.value(profile), value.count > limit.max {
+                errors.append(FieldError(field: limit.path, code: "too_long", message: "At most \(limit.max) characters."))
+            }
+        }
+
+        if let email = profile.email, !isBlank(email), !isPlausibleEmail(email) {
+            errors.append(FieldError(field: "profile.email", code: "invalid", message: "Not a valid email address."))
+        }
+        if let phone = profile.phone, !isBlank(phone), !isPlausiblePhone(phone) {
+            errors.append(FieldError(field: "profile.phone", code: "invalid", message: "Not a plausible phone number: use 7 to 15 digits, international format like +302101234567."))
+        }
+        errors += validate(profile.company, for: provider)
+        return errors
+    }
+
+    private static func validate(_ company: Company?, for provider: ProviderKind) -> [FieldError] {
+        guard let company else { return [] }
+        var errors: [FieldError] = []
+        let country = company.country
+        if let country, !isBlank(country), !CountryCodes.assigned.contains(country) {
+            errors.append(FieldError(field: "profile.company.country", code: "invalid", message: "Use an ISO 3166-1 alpha-2 code in capitals, like PT or GR."))
+        }
+        if let taxID = company.taxID, !isBlank(taxID) {
+            switch country {
+            case "PT" where !TaxIdentifiers.isValidPortugueseNIF(taxID):
+                errors.append(FieldError(field: "profile.company.tax_id", code: "invalid_tax_id", message: "Not a valid Portuguese NIF: nine digits with a correct check digit."))
+            case "GR" where !TaxIdentifiers.isValidGreekAFM(taxID):
+                errors.append(FieldError(field: "profile.company.tax_id", code: "invalid_tax_id", message: "Not a valid Greek AFM: nine digits with a correct check digit."))
+            default:
+                break
+            }
+        }
+        if provider == .magnifinance, country == "PT", let postCode = company.postCode, !isBlank(postCode),
+            postCode.wholeMatch(of: /[0-9]{4}-[0-9]{3}/) == nil
+        {
+            errors.append(FieldError(field: "profile.company.post_code", code: "invalid", message: "Portuguese post codes look like 1000-001."))
+        }
+        return errors
+    }
+
+    public static func validate(_ metadata: [String: String]) -> [FieldError] {
+        var errors: [FieldError] = []
+        if metadata.count > maxMetadataKeys {
+            errors.append(FieldError(field: "metadata", code: "too_many_keys", message: "At most \(maxMetadataKeys) keys."))
+        }
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
+            if key.isEmpty || key.count > maxMetadataKeyLength {
+                errors.append(FieldError(field: "metadata", code: "invalid_key", message: "Keys are 1 to \(maxMetadataKeyLength) characters."))
+            } else if value.count > maxMetadataValueLength {
+                errors.append(FieldError(field: "metadata.\(key)", code: "too_long", message: "At most \(maxMetadataValueLength) characters."))
+            }
+        }
+        return errors
+    }
+
+    static func isPlausibleEmail(_ email: String) -> Bool {
+        email.wholeMatch(of: /[A-Za-z0-9._%+\-']+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)+/) != nil
+    }
+
+    static func isPlausiblePhone(_ phone: String) -> Bool {
+        guard phone.wholeMatch(of: /\+?[0-9 ()\-.]+/) != nil else { return false }
+        let digits = phone.filter(\.isNumber).count
+        return (7...15).contains(digits)
+    }
+
+    private static func isBlank(_ value: String?) -> Bool {
+        value?.trimmingCharacters(in: .whitespaces).isEmpty ?? true
+    }
+
+    private static func required(_ field: String, _ message: String) -> FieldError {
+        FieldError(field: field, code: "required", message: message)
+    }
+}

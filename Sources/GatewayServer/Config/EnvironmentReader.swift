@@ -1,0 +1,56 @@
+import Foundation
+
+/// Reads settings from the environment, where every `NAME` may instead be given as `NAME_FILE`, the path of a file
+/// holding the value (Docker and Kubernetes secrets). Collects problems instead of stopping at the first.
+struct EnvironmentReader {
+    let environment: [String: String]
+    private(set) var problems: [String] = []
+
+    init(_ environment: [String: String]) {
+        self.environment = environment
+    }
+
+    mutating func string(_ name: String) -> String? {
+        let direct = environment[name].flatMap { $0.isEmpty ? nil : $0 }
+        let fileVariable = name + "_FILE"
+        guard let path = environment[fileVariable], !path.isEmpty else { return direct }
+        if direct != nil {
+            problems.append("\(name) and \(fileVariable) are both set; use one")
+            return nil
+        }
+        do {
+            let value = try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            if value.isEmpty { problems.append("\(fileVariable): \(path) is empty") }
+            return value.isEmpty ? nil : value
+        } catch {
+            problems.append("\(fileVariable): cannot read \(path)")
+            return nil
+        }
+    }
+
+    mutating func string(_ name: String, default value: String) -> String {
+        string(name) ?? value
+    }
+
+    mutating func number(_ name: String, default value: Double, range: ClosedRange<Double>) -> Double {
+        guard let text = string(name) else { return value }
+        guard let number = Double(text), range.contains(number) else {
+            problems.append("\(name) must be a number from \(range.lowerBound.formatted()) to \(range.upperBound.formatted()), got \"\(text)\"")
+            return value
+        }
+        return number
+    }
+
+    mutating func url(_ name: String, default value: String? = nil) -> String? {
+        guard let text = string(name) ?? value else { return nil }
+        guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
+            problems.append("\(name) must be an http(s) URL, got \"\(text)\"")
+            return nil
+        }
+        return text.hasSuffix("/") ? String(text.dropLast()) : text
+    }
+
+    mutating func problem(_ text: String) {
+        problems.append(text)
+    }
+}

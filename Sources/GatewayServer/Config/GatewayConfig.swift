@@ -1,0 +1,134 @@
+import Foundation
+import GatewayCore
+import Logging
+
+/// Everything the gateway is configured with, read once at start from the environment (see `docs/operations.md`).
+public struct GatewayConfig: Sendable {
+    public struct Wrapp: Sendable {
+        public var baseURL: String
+        public var partnerAPIKey: String
+    }
+
+    public struct MagniFinance: Sendable {
+        public var baseURL: String
+        public var email: String
+        public var token: String
+        public var password: String
+    }
+
+    public enum LogFormat: String, Sendable {
+        case json
+        case text
+    }
+
+    public var sandbox: Bool
+    public var host: String
+    public var port: Int
+    public var dataDirectory: String
+    /// nil means "http://HOST:PORT", known only once the port is bound.
+    public var publicURL: String?
+    public var apiKey: String?
+    public var adminToken: String?
+    /// Newest first; the first one encrypts.
+    public var encryptionKeys: [Data]
+    public var trustedProxies: [String]
+    public var eventsURL: String?
+    public var eventsSecret: String?
+    /// nil: not offered. In sandbox mode these point at the in-process simulators.
+    public var wrapp: Wrapp?
+    public var magniFinance: MagniFinance?
+    public var logLevel: Logger.Level
+    public var logFormat: LogFormat
+    public var providerTimeout: TimeInterval
+    public var maxConcurrentCallsPerProvider: Int
+    public var schedule: WorkSchedule
+    public var workerInterval: TimeInterval
+    /// Off in tests that step the queue themselves.
+    public var runsWorker = true
+
+    public var databasePath: String { URL(fileURLWithPath: dataDirectory).appendingPathComponent("gateway.sqlite").path }
+
+    /// Problems that stop the start, all listed at once.
+    public struct Invalid: Error, CustomStringConvertible {
+        public var problems: [String]
+        public var description: String {
+            "The gateway cannot start; fix the configuration:\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
+        }
+    }
+
+    public static func load(environment: [String: String], sandbox: Bool) throws(Invalid) -> GatewayConfig {
+        var env = EnvironmentReader(environment)
+        let host = env.string("GATEWAY_HOST", default: "127.0.0.1")
+        let port = Int(env.number("GATEWAY_PORT", default: 8080, range: 0...65535))
+        let dataDirectory = env.string("GATEWAY_DATA_DIR", default: "./data")
+        let publicURL = env.url("GATEWAY_PUBLIC_URL")
+        let apiKey = env.string("GATEWAY_API_KEY")
+        let adminToken = env.string("GATEWAY_ADMIN_TOKEN")
+        if let apiKey, apiKey.count < 24 { env.problem("GATEWAY_API_KEY must be at least 24 characters") }
+        if let adminToken, adminToken.count < 24 { env.problem("GATEWAY_ADMIN_TOKEN must be at least 24 characters") }
+        if let apiKey, apiKey == adminToken { env.problem("GATEWAY_ADMIN_TOKEN must differ from GATEWAY_API_KEY") }
+
+        var keys: [Data] = []
+        if let text = env.string("GATEWAY_ENCRYPTION_KEY") {
+            for (index, part) in text.split(separator: ",").enumerated() {
+                let trimmed = part.trimmingCharacters(in: .whitespaces)
+                if let key = Data(base64Encoded: trimmed), key.count == 32 {
+                    keys.append(key)
+                } else {
+                    env.problem("GATEWAY_ENCRYPTION_KEY: key \(index + 1) is not base64 of 32 bytes (make one with: openssl rand -base64 32)")
+                }
+            }
+        } else if !sandbox {
+            env.problem("GATEWAY_ENCRYPTION_KEY is required (base64 of 32 random bytes; make one with: openssl rand -base64 32)")
+        }
+
+        let trustedProxies = env.string("GATEWAY_TRUSTED_PROXIES", default: "127.0.0.1/32,::1/128")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let eventsURL = env.url("GATEWAY_EVENTS_URL")
+        let eventsSecret = env.string("GATEWAY_EVENTS_SECRET")
+        if let eventsSecret, !eventsSecret.hasPrefix("whsec_") { env.problem("GATEWAY_EVENTS_SECRET must start with whsec_") }
+        if eventsURL != nil, eventsSecret == nil { env.problem("GATEWAY_EVENTS_URL is set but GATEWAY_EVENTS_SECRET is not") }
+
+        var wrapp: Wrapp?
+        let wrappURL = env.url("WRAPP_BASE_URL", default: "https://wrapp.ai/api/v1")
+        if let key = env.string("WRAPP_PARTNER_API_KEY"), let wrappURL {
+            wrapp = Wrapp(baseURL: wrappURL, partnerAPIKey: key)
+        }
+        var magni: MagniFinance?
+        let magniURL = env.url("MAGNIFINANCE_BASE_URL", default: "https://bo.magnifinance.com/api/v1.1")
+        let magniParts = (env.string("MAGNIFINANCE_EMAIL"), env.string("MAGNIFINANCE_TOKEN"), env.string("MAGNIFINANCE_PASSWORD"))
+        switch magniParts {
+        case (let email?, let token?, let password?):
+            if let magniURL { magni = MagniFinance(baseURL: magniURL, email: email, token: token, password: password) }
+        case (nil, nil, nil):
+            break
+        default:
+            env.problem("MAGNIFINANCE_EMAIL, MAGNIFINANCE_TOKEN and MAGNIFINANCE_PASSWORD go together: set all three or none")
+        }
+
+        let levelText = env.string("LOG_LEVEL", default: "info").lowercased()
+        let level = Logger.Level(rawValue: levelText == "warn" ? "warning" : levelText)
+        if level == nil { env.problem("LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical") }
+        let formatText = env.string("LOG_FORMAT", default: "json")
+        let format = LogFormat(rawValue: formatText)
+        if format == nil { env.problem("LOG_FORMAT must be json or text, got \"\(formatText)\"") }
+
+        var schedule = WorkSchedule()
+        schedule.firstCheck = env.number("GATEWAY_POLL_FIRST_SECONDS", default: 30, range: 1...86_400)
+        schedule.maxCheckInterval = env.number("GATEWAY_POLL_MAX_SECONDS", default: 3600, range: 1...604_800)
+        schedule.maintenanceInterval = env.number("GATEWAY_RECHECK_ACTIVE_SECONDS", default: 86_400, range: 60...2_592_000)
+        schedule.firstRetry = env.number("GATEWAY_RETRY_FIRST_SECONDS", default: 5, range: 1...86_400)
+        schedule.maxRetryInterval = env.number("GATEWAY_RETRY_MAX_SECONDS", default: 3600, range: 1...604_800)
+        let timeout = env.number("GATEWAY_PROVIDER_TIMEOUT_SECONDS", default: 10, range: 0.1...120)
+        let concurrency = Int(env.number("GATEWAY_PROVIDER_CONCURRENCY", default: 4, range: 1...256))
+        let workerInterval = env.number("GATEWAY_WORKER_INTERVAL_SECONDS", default: 1, range: 0.05...60)
+
+        guard env.problems.isEmpty, let level, let format else { throw Invalid(problems: env.problems) }
+        return GatewayConfig(
+            sandbox: sandbox, host: host, port: port, dataDirectory: dataDirectory, publicURL: publicURL, apiKey: apiKey,
+            adminToken: adminToken, encryptionKeys: keys, trustedProxies: trustedProxies, eventsURL: eventsURL,
+            eventsSecret: eventsSecret, wrapp: wrapp, magniFinance: magni, logLevel: level, logFormat: format,
+            providerTimeout: timeout, maxConcurrentCallsPerProvider: concurrency, schedule: schedule, workerInterval: workerInterval
+        )
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import GatewayCore
+import HTTPTypes
+import Hummingbird
+import Providers
+
+/// Serves the provider simulators under `/sandbox/wrapp/…` and `/sandbox/magnifinance/…` (sandbox mode and tests),
+/// so the real adapters reach them over real HTTP.
+struct SandboxController {
+    let wrapp: WrappSimulator
+    let magniFinance: MagniFinanceSimulator
+
+    func add(to router: Router<GatewayRequestContext>) {
+        for method in [HTTPRequest.Method.get, .post, .put, .delete] {
+            router.on("sandbox/wrapp/**", method: method) { request, context in
+                try await forward(request, context) { await wrapp.handle($0) }
+            }
+            router.on("sandbox/magnifinance/**", method: method) { request, context in
+                try await forward(request, context) { await magniFinance.handle($0) }
+            }
+        }
+    }
+
+    private func forward(
+        _ request: Request, _ context: GatewayRequestContext, to handler: (SimulatedRequest) async -> SimulatedResponse
+    ) async throws -> Response {
+        var request = request
+        let body = try await request.collectBody(upTo: 1 << 20)
+        let path = "/" + context.parameters.getCatchAll().joined(separator: "/")
+        var query: [String: String] = [:]
+        for (key, value) in request.uri.queryParameters { query[String(key)] = String(value) }
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName] = field.value }
+        let simulated = await handler(SimulatedRequest(
+            method: request.method.rawValue, path: path, query: query, headers: headers, body: Data(body.readableBytesView)
+        ))
+        var fields = HTTPFields()
+        for (name, value) in simulated.headers {
+            if let fieldName = HTTPField.Name(name) { fields[fieldName] = value }
+        }
+        return Response(status: .init(code: simulated.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: simulated.body)))
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import GatewayCore
+import Hummingbird
+
+/// `/v1/tenants`: the partner's view of onboarding.
+struct TenantsController {
+    let service: OnboardingService
+
+    var endpoints: RouteCollection<GatewayRequestContext> {
+        RouteCollection(context: GatewayRequestContext.self)
+            .post(use: create)
+            .get(use: list)
+            .get(":id", use: show)
+            .post(":id/refresh", use: refresh)
+            .post(":id/retry", use: retry)
+            .get(":id/events", use: events)
+            .get(":id/credentials", use: credentials)
+            .put(":id/credentials", use: supplyCredentials)
+    }
+
+    @Sendable func create(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        try context.require(.tenantsWrite)
+        let reader = FieldReader(try await JSONBody.read(request))
+        reader.allowOnly(["provider", "external_id", "profile", "metadata"])
+        let providerName = reader.string("provider", required: true)
+        let provider = providerName.flatMap(ProviderKind.init(rawValue:))
+        if providerName != nil, provider == nil { reader.fail("provider", "invalid", "provider is one of: wrapp, magnifinance.") }
+        let externalID = reader.string("external_id", required: true)
+        let profile = reader.object("profile", required: true).map(Profile.read)
+        let metadata = reader.stringMap("metadata") ?? [:]
+        // Shape problems and content problems are reported together, so one round trip shows everything.
+        var errors = reader.errors
+        if let provider, let externalID, let profile {
+            errors += ProfileValidator.validate(provider: provider, externalID: externalID, profile: profile, metadata: metadata)
+        }
+        guard errors.isEmpty, let provider, let externalID, let profile else { throw Problem.validation(errors) }
+
+        switch try await service.create(NewTenant(provider: provider, externalID: externalID, profile: profile, metadata: metadata)) {
+        case .created(let tenant): return try .json(tenant, status: .created, headers: [.location: "/v1/tenants/\(tenant.id)"])
+        case .accepted(let tenant): return try .json(tenant, status: .accepted, headers: [.location: "/v1/tenants/\(tenant.id)"])
+        case .existing(let tenant): return try .json(tenant)
+        }
+    }
+
+    @Sendable func show(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        try context.require(.tenantsRead)
+        return try .json(try await service.tenant(id: context.parameters.require("id")))
+    }
+
+    @Sendable func list(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        try context.require(.tenantsRead)
+        let query = TenantQuery(
+            provider: try request.enumParameter("provider", ProviderKind.self),
+            state: try request.enumParameter("state", TenantState.self),
+            externalID: request.uri.queryParameters.get("external_id"),
+            limit: try request.pageLimit(),
+            before: try request.uri.queryParameters.get("cursor").map { try Cursor.decode("t", $0) }
+        )
+        let page = try await service.tenants(query)
+        return try .json(ListResource(data: page.items, next_cursor: page.next.map { Cursor.encode("t", $0) }))
+    }
+
+    @Sendable func refresh(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        try context.require(.tenantsWrite)
+        return try .json(try await service.refresh(tenantID: context.parameters.require("id")))
+    }
+
+    @Sendable func retry(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        try context.require(.tenantsWrite)
+        return try .json(try await service.retry(tenantID: context.parameters.require("id")))
+    }
+
+    @Sendable func events(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        try context.require(.tenantsRead)
+        let after = try request.uri.queryParameters.get("cursor").map { Int64(try Cursor.decode("e", $0)) ?? 0 }
+        let page = try await service.events(tenantID: context.parameters.require("id"), after: after, limit: try request.pageLimit())
+        return try .json(ListResource(data: page.items.map(EventResource.init), next_cursor: page.next.map { Cursor.encode("e", $0) }))
+    }
+
+    @Sendable func credentials(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        try context.require(.credentialsRead)
+        let actor = context.principal?.auditName ?? "unknown"
+        let credentials = try await service.credentials(tenantID: context.parameters.require("id"), actor: actor)
+        return try .json(credentials, headers: [.cacheControl: "no-store"])
+    }
+
+    @Sendable func supplyCredentials(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        try context.require(.tenantsWrite)
+        let reader = FieldReader(try await JSONBody.read(request))
+        reader.allowOnly(["provider", "wrapp_user_id", "api_key"])
+        if let provider = reader.string("provider"), provider != ProviderKind.wrapp.rawValue {
+            reader.fail("provider", "invalid", "Only Wrapp credentials are supplied by hand.")
+        }
+        let userID = reader.string("wrapp_user_id", required: true)
+        let apiKey = reader.string("api_key", required: true)
+        for (key, value) in [("wrapp_user_id", userID), ("api_key", apiKey)] where value?.isEmpty == true || (value?.count ?? 0) > 512 {
+            reader.fail(key, "invalid", "Must be 1 to 512 characters.")
+        }
+        try reader.throwIfInvalid()
+        guard let userID, let apiKey else { throw Problem.validation(reader.errors) }
+        let tenant = try await service.supplyCredentials(
+            tenantID: context.parameters.require("id"), .wrapp(wrappUserID: userID, apiKey: apiKey),
+            actor: context.principal?.auditName ?? "unknown"
+        )
+        return try .json(tenant)
+    }
+}
+
+/// `/v1/events`: every event, oldest first, for apps that cannot receive webhooks.
+struct EventsController {
+    let service: OnboardingService
+
+    var endpoints: RouteCollection<GatewayRequestContext> {
+        RouteCollection(context: GatewayRequestContext.self).get(use: list)
+    }
+
+    @Sendable func list(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        try context.require(.tenantsRead)
+        let after = try request.uri.queryParameters.get("after").map { Int64(try Cursor.decode("e", $0)) ?? 0 }
+        let page = try await service.events(tenantID: nil, after: after, limit: try request.pageLimit())
+        return try .json(ListResource(data: page.items.map(EventResource.init), next_cursor: page.next.map { Cursor.encode("e", $0) }))
+    }
+}

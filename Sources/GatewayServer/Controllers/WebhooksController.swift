@@ -1,0 +1,37 @@
+import Foundation
+import GatewayCore
+import Hummingbird
+
+/// `/webhooks/{provider}/{token}`: where providers post. The token in the path identifies the tenant; the payload is
+/// stored durably before `200` and processed from the inbox by the worker.
+struct WebhooksController {
+    static let maxBody = 64 * 1024
+    let service: OnboardingService
+
+    var endpoints: RouteCollection<GatewayRequestContext> {
+        RouteCollection(context: GatewayRequestContext.self).post("wrapp/:token", use: wrapp)
+    }
+
+    @Sendable func wrapp(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let token = try context.parameters.require("token")
+        var request = request
+        let body = try await request.collectBody(upTo: Self.maxBody)
+        let receipt = try await service.receiveWebhook(provider: .wrapp, token: token, body: Data(body.readableBytesView))
+        return try .json(["received": true, "duplicate": receipt == .duplicate])
+    }
+}
+
+/// `/healthz` and `/readyz`.
+struct HealthController {
+    let isReady: @Sendable () async -> Bool
+
+    func add(to router: Router<GatewayRequestContext>) {
+        router.get("healthz") { _, _ in try Response.json(["status": "ok"]) }
+        router.get("readyz") { _, _ in
+            guard await isReady() else {
+                throw Problem(.serviceUnavailable, code: "not_ready", detail: "The database does not answer or migrations are not applied.")
+            }
+            return try Response.json(["status": "ready"])
+        }
+    }
+}

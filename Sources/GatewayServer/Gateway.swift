@@ -1,0 +1,114 @@
+import Foundation
+import GatewayCore
+import GatewayStorage
+import Hummingbird
+import Logging
+import Providers
+import ServiceLifecycle
+
+/// The assembled gateway: configuration, database, providers, service, HTTP application. Built in one place
+/// (`Gateway.build`), used by `gateway serve` and by the tests, which reach into it for the store and simulators.
+public struct Gateway: Sendable {
+    public let config: GatewayConfig
+    public let store: SQLiteStore
+    public let service: OnboardingService
+    public let address: ServerAddress
+    public let application: Application<RouterResponder<GatewayRequestContext>>
+    public let wrappSimulator: WrappSimulator?
+    public let magniFinanceSimulator: MagniFinanceSimulator?
+
+    /// In sandbox mode, fills in missing secrets (kept in the data directory) and points the providers at the simulators.
+    public static func prepare(_ config: GatewayConfig) throws -> GatewayConfig {
+        var config = config
+        try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
+        if config.sandbox {
+            try SandboxSecrets.loadOrCreate(in: config.dataDirectory, random: SystemRandomness()).apply(to: &config)
+        }
+        return config
+    }
+
+    public static func build(
+        config: GatewayConfig, logger: Logger, clock: any GatewayClock = SystemClock(), migrations: Migrations? = nil
+    ) async throws -> Gateway {
+        let config = try prepare(config)
+        let address = ServerAddress(host: config.host, port: config.port, publicURL: config.publicURL)
+        let box = SecretBox(keys: config.encryptionKeys)
+        let store = try SQLiteStore(path: config.databasePath, box: box, migrations: try migrations ?? Migrations(folder: Migrations.locate()))
+        let applied = try await store.migrate()
+        if !applied.isEmpty { logger.info("migrations applied", metadata: ["versions": "\(applied)"]) }
+
+        let http = ProviderHTTPClient.live(timeout: config.providerTimeout)
+        var providers: [any OnboardingProvider] = []
+        var wrappSimulator: WrappSimulator?
+        var magniSimulator: MagniFinanceSimulator?
+        if let wrapp = config.wrapp {
+            let base = baseURL(wrapp.baseURL, sandbox: config.sandbox, address: address)
+            providers.append(WrappAdapter(configuration: .init(baseURL: base, partnerAPIKey: wrapp.partnerAPIKey), http: http))
+            if config.sandbox {
+                wrappSimulator = WrappSimulator(
+                    partnerAPIKey: wrapp.partnerAPIKey, publicBaseURL: { address.publicURL + "/sandbox/wrapp" },
+                    sendWebhook: WrappSimulator.httpSender()
+                )
+            }
+        }
+        if let magni = config.magniFinance {
+            let base = baseURL(magni.baseURL, sandbox: config.sandbox, address: address)
+            providers.append(MagniFinanceAdapter(
+                configuration: .init(baseURL: base, email: magni.email, token: magni.token, password: magni.password), http: http
+            ))
+            if config.sandbox {
+                magniSimulator = MagniFinanceSimulator(email: magni.email, token: magni.token, password: magni.password)
+            }
+        }
+
+        var settings = OnboardingService.Settings(publicURL: { address.publicURL })
+        settings.schedule = config.schedule
+        settings.maxConcurrentCallsPerProvider = config.maxConcurrentCallsPerProvider
+        let service = OnboardingService(store: store, providers: providers, settings: settings, clock: clock, logger: logger)
+
+        let router = Router(context: GatewayRequestContext.self)
+        router.middlewares.add(ProblemMiddleware())
+        HealthController(isReady: { await store.isReady() }).add(to: router)
+        router.group("v1/tenants").add(middleware: PartnerAuthMiddleware(apiKey: config.apiKey))
+            .addRoutes(TenantsController(service: service).endpoints)
+        router.group("v1/events").add(middleware: PartnerAuthMiddleware(apiKey: config.apiKey))
+            .addRoutes(EventsController(service: service).endpoints)
+        router.group("webhooks").addRoutes(WebhooksController(service: service).endpoints)
+        if let wrappSimulator, let magniSimulator {
+            SandboxController(wrapp: wrappSimulator, magniFinance: magniSimulator).add(to: router)
+        }
+
+        var services: [any Service] = []
+        if config.runsWorker { services.append(WorkWorker(service: service, interval: config.workerInterval)) }
+        let application = Application(
+            router: router,
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: nil),
+            services: services,
+            onServerRunning: { channel in
+                address.bound(port: channel.localAddress?.port ?? config.port)
+                logger.info("gateway listening", metadata: ["address": "\(address.publicURL)"])
+            },
+            logger: logger
+        )
+        return Gateway(
+            config: config, store: store, service: service, address: address, application: application,
+            wrappSimulator: wrappSimulator, magniFinanceSimulator: magniSimulator
+        )
+    }
+
+    /// A provider's base URL: as configured, or (sandbox) a path on the gateway's own loopback address.
+    static func baseURL(_ configured: String, sandbox: Bool, address: ServerAddress) -> @Sendable () -> String {
+        if sandbox {
+            return { address.loopbackURL + configured }
+        }
+        return { configured }
+    }
+}
+
+extension Gateway {
+    /// `gateway migrate`: applies what is missing and exits; needs no secrets.
+    public static func migrate(_ config: GatewayConfig) async throws -> [Int] {
+        try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
+        return try await SQLiteStore.migrate(path: config.databasePath, migrations: Migrations(folder: Migrations.locate()))
+    }
+}

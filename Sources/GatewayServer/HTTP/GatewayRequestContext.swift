@@ -1,0 +1,38 @@
+import Hummingbird
+import Logging
+import NIOCore
+
+/// Who made a request, once authenticated.
+public enum Principal: Sendable, Equatable {
+    /// A partner API key, with its name (for the audit log) and scopes.
+    case partner(name: String, scopes: Set<Scope>)
+
+    public var auditName: String {
+        switch self {
+        case .partner(let name, _): "api_key:\(name)"
+        }
+    }
+}
+
+/// What a partner key may do.
+public enum Scope: String, Sendable, CaseIterable {
+    case tenantsRead = "tenants:read"
+    case tenantsWrite = "tenants:write"
+    case credentialsRead = "credentials:read"
+}
+
+/// The per-request context: Hummingbird's core storage plus the request id and the authenticated principal.
+public struct GatewayRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var requestID: String = ""
+    public var principal: Principal?
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress
+    }
+
+    /// Bodies are read by hand with explicit limits (`JSONBody`); this caps anything decoded the default way.
+    public var maxUploadSize: Int { 1 << 20 }
+}

@@ -1,0 +1,198 @@
+import Foundation
+import GRDB
+import GatewayCore
+
+extension SQLiteStore: TenantStore {
+    public func insert(_ tenant: Tenant, events: [TenantEvent], work: ScheduledWork, webhookToken: String?) async throws -> InsertOutcome {
+        try await pool.write { [self] db in
+            if let row = try Row.fetchOne(
+                db, sql: "SELECT * FROM tenants WHERE provider = ? AND external_id = ?",
+                arguments: [tenant.provider.rawValue, tenant.externalID]
+            ) {
+                return .existing(try self.tenant(from: row))
+            }
+            try db.execute(
+                sql: """
+                    INSERT INTO tenants (id, provider, external_id, state, next_action, provider_status, profile, metadata,
+                        credentials_available, last_error, created_at, updated_at, state_changed_at, evidence_at,
+                        webhook_token_hash, webhook_token_sealed)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    tenant.id, tenant.provider.rawValue, tenant.externalID, tenant.state.rawValue,
+                    try tenant.nextAction.map(json), tenant.providerStatus, try json(tenant.profile), try json(tenant.metadata),
+                    tenant.credentialsAvailable, try tenant.lastError.map(json), tenant.createdAt.unix, tenant.updatedAt.unix,
+                    tenant.stateChangedAt.unix, tenant.evidenceAt?.unix,
+                    webhookToken.map(SecretBox.hash), try webhookToken.map { try box.seal(Data($0.utf8), context: "webhook-token:\(tenant.id)") },
+                ]
+            )
+            try insert(events, db)
+            try replaceWork(of: tenant.id, with: work, db, now: tenant.createdAt)
+            return .inserted
+        }
+    }
+
+    public func tenant(id: String) async throws -> Tenant? {
+        try await pool.read { [self] db in
+            try Row.fetchOne(db, sql: "SELECT * FROM tenants WHERE id = ?", arguments: [id]).map(tenant(from:))
+        }
+    }
+
+    public func tenants(_ query: TenantQuery) async throws -> Page<Tenant> {
+        var clauses: [String] = []
+        var arguments: StatementArguments = []
+        if let provider = query.provider { clauses.append("provider = ?"); arguments += [provider.rawValue] }
+        if let state = query.state { clauses.append("state = ?"); arguments += [state.rawValue] }
+        if let externalID = query.externalID { clauses.append("external_id = ?"); arguments += [externalID] }
+        if let before = query.before { clauses.append("id < ?"); arguments += [before] }
+        let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+        arguments += [query.limit + 1]
+        let sql = "SELECT * FROM tenants \(filter) ORDER BY id DESC LIMIT ?"
+        return try await pool.read { [self, arguments] db in
+            let tenants = try Row.fetchAll(db, sql: sql, arguments: arguments).map(tenant(from:))
+            let page = Array(tenants.prefix(query.limit))
+            return Page(items: page, next: tenants.count > query.limit ? page.last?.id : nil)
+        }
+    }
+
+    public func events(tenantID: String?, after: Int64?, limit: Int) async throws -> Page<TenantEvent> {
+        var clauses = ["seq > ?"]
+        var arguments: StatementArguments = [after ?? 0]
+        if let tenantID { clauses.append("tenant_id = ?"); arguments += [tenantID] }
+        arguments += [limit + 1]
+        let sql = "SELECT * FROM tenant_events WHERE \(clauses.joined(separator: " AND ")) ORDER BY seq LIMIT ?"
+        return try await pool.read { [self, arguments] db in
+            let rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
+            let page = Array(rows.prefix(limit))
+            let next = rows.count > limit ? page.last.map { String($0["seq"] as Int64) } : nil
+            return Page(items: try page.map(event(from:)), next: next)
+        }
+    }
+
+    public func update(tenantID: String, _ change: @escaping @Sendable (TenantContext) throws -> TenantUpdate?) async throws -> Tenant? {
+        try await pool.write { [self] db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM tenants WHERE id = ?", arguments: [tenantID]) else { return nil }
+            let current = try tenant(from: row)
+            let attempts = try Int.fetchOne(
+                db, sql: "SELECT attempts FROM jobs WHERE tenant_id = ? AND kind IN ('submit', 'check')", arguments: [tenantID]
+            ) ?? 0
+            let context = TenantContext(tenant: current, credentials: try credentials(tenantID, db), workAttempts: attempts)
+            guard let update = try change(context) else { return current }
+            if update.writesTenant {
+                let t = update.tenant
+                try db.execute(
+                    sql: """
+                        UPDATE tenants SET state = ?, next_action = ?, provider_status = ?, profile = ?, metadata = ?,
+                            credentials_available = ?, last_error = ?, updated_at = ?, state_changed_at = ?, evidence_at = ?
+                        WHERE id = ?
+                        """,
+                    arguments: [
+                        t.state.rawValue, try t.nextAction.map(json), t.providerStatus, try json(t.profile), try json(t.metadata),
+                        t.credentialsAvailable, try t.lastError.map(json), t.updatedAt.unix, t.stateChangedAt.unix, t.evidenceAt?.unix, t.id,
+                    ]
+                )
+            }
+            try insert(update.events, db)
+            if let credentials = update.credentials {
+                let sealed = try box.seal(try encoder.encode(credentials), context: "credentials:\(tenantID)")
+                try db.execute(
+                    sql: """
+                        INSERT INTO tenant_credentials (tenant_id, sealed, key_id, updated_at) VALUES (?, ?, ?, ?)
+                        ON CONFLICT (tenant_id) DO UPDATE SET sealed = excluded.sealed, key_id = excluded.key_id, updated_at = excluded.updated_at
+                        """,
+                    arguments: [tenantID, sealed, box.currentKeyID, update.tenant.updatedAt.unix]
+                )
+            }
+            try replaceWork(of: tenantID, with: update.work, db, now: Date())
+            return update.writesTenant ? update.tenant : current
+        }
+    }
+
+    public func credentials(tenantID: String) async throws -> ProviderCredentials? {
+        try await pool.read { [self] db in try credentials(tenantID, db) }
+    }
+
+    public func webhookToken(tenantID: String) async throws -> String? {
+        try await pool.read { [self] db in
+            guard let sealed = try String.fetchOne(db, sql: "SELECT webhook_token_sealed FROM tenants WHERE id = ?", arguments: [tenantID]) else {
+                return nil
+            }
+            return String(decoding: try box.open(sealed, context: "webhook-token:\(tenantID)"), as: UTF8.self)
+        }
+    }
+
+    public func tenantID(forWebhookToken token: String) async throws -> String? {
+        try await pool.read { db in
+            try String.fetchOne(db, sql: "SELECT id FROM tenants WHERE webhook_token_hash = ?", arguments: [SecretBox.hash(token)])
+        }
+    }
+
+    public func audit(_ entry: AuditEntry) async throws {
+        let details = try json(entry.details)
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO audit_log (at, actor, action, tenant_id, details) VALUES (?, ?, ?, ?, ?)",
+                arguments: [entry.at.unix, entry.actor, entry.action, entry.tenantID, details]
+            )
+        }
+    }
+
+    /// Audit entries, oldest first (for tests and, later, the admin API).
+    public func auditEntries(tenantID: String?) async throws -> [AuditEntry] {
+        try await pool.read { [self] db in
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM audit_log WHERE (? IS NULL OR tenant_id = ?) ORDER BY id", arguments: [tenantID, tenantID]
+            )
+            return try rows.map { row in
+                AuditEntry(
+                    at: Date(unix: row["at"]), actor: row["actor"], action: row["action"], tenantID: row["tenant_id"],
+                    details: try decode([String: String].self, row["details"]) ?? [:]
+                )
+            }
+        }
+    }
+
+    // MARK: - Rows
+
+    func tenant(from row: Row) throws -> Tenant {
+        Tenant(
+            id: row["id"], provider: ProviderKind(rawValue: row["provider"]) ?? .wrapp, externalID: row["external_id"],
+            state: TenantState(rawValue: row["state"]) ?? .pending,
+            nextAction: try decode(NextAction.self, row["next_action"]), providerStatus: row["provider_status"],
+            profile: try decode(Profile.self, row["profile"]) ?? Profile(),
+            metadata: try decode([String: String].self, row["metadata"]) ?? [:],
+            credentialsAvailable: row["credentials_available"], lastError: try decode(TenantError.self, row["last_error"]),
+            createdAt: Date(unix: row["created_at"]), updatedAt: Date(unix: row["updated_at"]),
+            stateChangedAt: Date(unix: row["state_changed_at"]), evidenceAt: (row["evidence_at"] as Double?).map(Date.init(unix:))
+        )
+    }
+
+    func event(from row: Row) throws -> TenantEvent {
+        guard let type = TenantEvent.Kind(rawValue: row["type"]), let source = ChangeSource(rawValue: row["source"]),
+            let tenant = try decode(Tenant.self, row["tenant"])
+        else { throw DatabaseError(message: "unreadable event row") }
+        return TenantEvent(
+            id: row["id"], tenantID: row["tenant_id"], type: type, createdAt: Date(unix: row["created_at"]),
+            previousState: (row["previous_state"] as String?).flatMap(TenantState.init(rawValue:)), source: source, tenant: tenant
+        )
+    }
+
+    func insert(_ events: [TenantEvent], _ db: Database) throws {
+        for event in events {
+            try db.execute(
+                sql: "INSERT INTO tenant_events (id, tenant_id, type, source, previous_state, created_at, tenant) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                arguments: [
+                    event.id, event.tenantID, event.type.rawValue, event.source.rawValue, event.previousState?.rawValue,
+                    event.createdAt.unix, try json(event.tenant),
+                ]
+            )
+        }
+    }
+
+    func credentials(_ tenantID: String, _ db: Database) throws -> ProviderCredentials? {
+        guard let sealed = try String.fetchOne(db, sql: "SELECT sealed FROM tenant_credentials WHERE tenant_id = ?", arguments: [tenantID]) else {
+            return nil
+        }
+        return try decoder.decode(ProviderCredentials.self, from: try box.open(sealed, context: "credentials:\(tenantID)"))
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+import GRDB
+import GatewayCore
+
+/// The gateway's SQLite database (GRDB `DatabasePool`, WAL): the `TenantStore` the service runs on.
+/// Seals credentials, webhook tokens and webhook payloads with `SecretBox`; hashes tokens for lookup.
+public final class SQLiteStore: Sendable {
+    let pool: DatabasePool
+    let box: SecretBox
+    public let migrations: Migrations
+    let encoder = JSONEncoder.gateway
+    let decoder = JSONDecoder.gateway
+
+    /// Opens (creating if needed) the database file; does not migrate.
+    public init(path: String, box: SecretBox, migrations: Migrations) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            // Deleted rows are overwritten with zeros, so erased personal data leaves no bytes behind.
+            try db.execute(sql: "PRAGMA secure_delete = ON")
+        }
+        self.pool = try DatabasePool(path: path, configuration: configuration)
+        self.box = box
+        self.migrations = migrations
+    }
+
+    public func migrate() async throws -> [Int] {
+        try await migrations.apply(to: pool)
+    }
+
+    /// Migrates a database file without opening the store (no keys needed).
+    public static func migrate(path: String, migrations: Migrations) async throws -> [Int] {
+        try await migrations.apply(to: try DatabasePool(path: path))
+    }
+
+    /// True when the database answers and every migration is applied.
+    public func isReady() async -> Bool {
+        (try? await migrations.isApplied(in: pool)) ?? false
+    }
+
+    /// Flushes the WAL into the main file (used by tests that read the file's bytes, and at shutdown).
+    public func checkpoint() async throws {
+        try await pool.writeWithoutTransaction { db in
+            _ = try db.checkpoint(.truncate)
+        }
+    }
+
+    func json<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, _ text: String?) throws -> T? {
+        guard let text else { return nil }
+        return try decoder.decode(type, from: Data(text.utf8))
+    }
+}
+
+extension Date {
+    var unix: Double { timeIntervalSince1970 }
+    init(unix: Double) { self.init(timeIntervalSince1970: unix) }
+}

@@ -1,0 +1,85 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// A provider's HTTP answer, read whole (up to a cap).
+public struct ProviderResponse: Sendable {
+    public var status: Int
+    public var headers: [(name: String, value: String)]
+    public var body: Data
+
+    public func header(_ name: String) -> String? {
+        headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
+    }
+
+    /// True when the body is an HTML page (a proxy's or framework's error page) rather than JSON.
+    public var isHTML: Bool {
+        if header("Content-Type")?.lowercased().contains("text/html") == true { return true }
+        let start = body.prefix(64).drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
+        return start.first == UInt8(ascii: "<")
+    }
+
+    /// `Retry-After` in seconds (either form of the header), when present.
+    public func retryAfter(now: Date = Date()) -> TimeInterval? {
+        guard let value = header("Retry-After")?.trimmingCharacters(in: .whitespaces) else { return nil }
+        if let seconds = TimeInterval(value) { return max(0, seconds) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: value).map { max(0, $0.timeIntervalSince(now)) }
+    }
+}
+
+/// Why a call got no HTTP answer at all.
+public enum TransportFailure: Error, Sendable, Equatable {
+    case timedOut
+    case unreachable(String)
+}
+
+/// The one way adapters talk HTTP: a deadline on every call and a cap on what is read.
+public struct ProviderHTTPClient: Sendable {
+    let client: HTTPClient
+    public var timeout: TimeInterval
+    public var maxResponseBytes = 1 << 20
+
+    public init(client: HTTPClient, timeout: TimeInterval) {
+        self.client = client
+        self.timeout = timeout
+    }
+
+    /// Over the process-wide AsyncHTTPClient, which lives as long as the process.
+    public static func live(timeout: TimeInterval) -> ProviderHTTPClient {
+        ProviderHTTPClient(client: .shared, timeout: timeout)
+    }
+
+    public func send(
+        _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], json: Data? = nil
+    ) async -> Result<ProviderResponse, TransportFailure> {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "User-Agent", value: "onboarding-gateway")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let json {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: json))
+        }
+        let deadline = NIODeadline.now() + .milliseconds(Int64(timeout * 1000))
+        do {
+            let response = try await client.execute(request, deadline: deadline)
+            let buffer = try await response.body.collect(upTo: maxResponseBytes)
+            return .success(ProviderResponse(
+                status: Int(response.status.code),
+                headers: response.headers.map { ($0.name, $0.value) },
+                body: Data(buffer.readableBytesView)
+            ))
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            return .failure(.timedOut)
+        } catch {
+            // The error names the host and cause, never the request's headers or body.
+            return .failure(.unreachable(String(describing: error)))
+        }
+    }
+}

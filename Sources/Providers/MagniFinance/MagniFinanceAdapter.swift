@@ -1,0 +1,206 @@
+import Foundation
+import GatewayCore
+import NIOHTTP1
+
+/// The MagniFinance IPPN partner API (`providers.md`): AddPartner to register or request access, and
+/// GetPartnerAccessTokens, the only status signal there is (no webhooks), polled until access is granted.
+public struct MagniFinanceAdapter: OnboardingProvider {
+    public struct Configuration: Sendable {
+        /// Resolved on each call: in sandbox mode it is the gateway's own address, known once its port is bound.
+        public var baseURL: @Sendable () -> String
+        public var email: String
+        public var token: String
+        /// The IPPN main user's password; only the access-token call takes it, so it goes nowhere else.
+        public var password: String
+
+        public init(baseURL: @escaping @Sendable () -> String, email: String, token: String, password: String) {
+            self.baseURL = { let url = baseURL(); return url.hasSuffix("/") ? String(url.dropLast()) : url }
+            self.email = email
+            self.token = token
+            self.password = password
+        }
+    }
+
+    public let kind = ProviderKind.magnifinance
+    let configuration: Configuration
+    let http: ProviderHTTPClient
+
+    public init(configuration: Configuration, http: ProviderHTTPClient) {
+        self.configuration = configuration
+        self.http = http
+    }
+
+    /// MagniFinance's AddPartner fields, as our request's dotted names.
+    static let fieldNames = [
+        "CompanyTaxId": "profile.company.tax_id", "UserName": "profile.contact_name", "UserEmail": "profile.email",
+        "UserPhone": "profile.phone", "CompanyLegalName": "profile.company.legal_name", "CompanyAddress": "profile.company.address",
+        "CompanyCity": "profile.company.city", "CompanyPostCode": "profile.company.post_code", "CompanyCountry": "profile.company.country",
+    ]
+
+    // MARK: - OnboardingProvider
+
+    public func submit(_ tenant: ProviderTenant, previousAttempts: Int) async -> ProviderAnswer {
+        guard let taxID = tenant.profile.company?.taxID else {
+            return ProviderAnswer(.rejected(TenantError(code: "validation_failed", message: "A company tax id is required.", errors: [
+                FieldError(field: "profile.company.tax_id", code: "required", message: "MagniFinance needs the company's tax id."),
+            ], at: Date()), providerStatus: "not_submitted"))
+        }
+        // AddPartner is not idempotent: after an attempt whose outcome we never learnt, ask before calling again.
+        if previousAttempts > 0 {
+            switch await accessTokens(taxID: taxID) {
+            case .granted(let tokens): return ready(tokens)
+            case .unavailable(let reason, let retryAfter): return ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter))
+            case .notGranted: break
+            }
+        }
+        switch await addPartner(tenant.profile, taxID: taxID, previousAttempts: previousAttempts) {
+        case .accepted:
+            switch await accessTokens(taxID: taxID) {
+            case .granted(let tokens):
+                return ready(tokens)
+            case .notGranted, .unavailable:
+                // A company that is already a MagniFinance client must approve the partnership by email.
+                return ProviderAnswer(.actionRequired(NextAction(type: .awaitApproval), providerStatus: "access_requested"))
+            }
+        case .rejected(let errors):
+            return ProviderAnswer(.rejected(
+                TenantError(code: "provider_rejected", message: "MagniFinance refused the company's details.", errors: errors, at: Date()),
+                providerStatus: "rejected"
+            ))
+        case .refusedAfterEarlierAttempt:
+            // The earlier call most likely went through and the request awaits the client's approval.
+            return ProviderAnswer(.actionRequired(NextAction(type: .awaitApproval), providerStatus: "access_requested"))
+        case .unavailable(let reason, let retryAfter):
+            return ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter))
+        }
+    }
+
+    public func check(_ tenant: ProviderTenant) async -> ProviderAnswer {
+        guard let taxID = tenant.profile.company?.taxID else { return ProviderAnswer(.waiting(providerStatus: "not_submitted")) }
+        switch await accessTokens(taxID: taxID) {
+        case .granted(let tokens): return ready(tokens)
+        case .notGranted: return ProviderAnswer(.waiting(providerStatus: "access_requested"))
+        case .unavailable(let reason, let retryAfter): return ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter))
+        }
+    }
+
+    public func verify(_ credentials: ProviderCredentials, for tenant: ProviderTenant) async -> CredentialCheck {
+        // MagniFinance tokens come only from MagniFinance; nothing typed in by hand is taken.
+        .invalid(reason: "MagniFinance access tokens cannot be supplied by hand")
+    }
+
+    private func ready(_ tokens: [MagniFinanceAccessToken]) -> ProviderAnswer {
+        ProviderAnswer(.ready(providerStatus: "access_granted"), credentials: .magnifinance(accessTokens: tokens))
+    }
+
+    // MARK: - Calls
+
+    enum AddPartnerResult {
+        case accepted
+        case rejected([FieldError])
+        case refusedAfterEarlierAttempt
+        case unavailable(String, TimeInterval?)
+    }
+
+    enum TokensResult {
+        case granted([MagniFinanceAccessToken])
+        case notGranted
+        case unavailable(String, TimeInterval?)
+    }
+
+    var authHeaders: [(String, String)] { [("Email", configuration.email), ("Token", configuration.token)] }
+
+    func addPartner(_ profile: Profile, taxID: String, previousAttempts: Int) async -> AddPartnerResult {
+        var fields: [String: String] = ["CompanyTaxId": taxID]
+        fields["UserName"] = profile.contactName
+        fields["UserEmail"] = profile.email
+        fields["UserPhone"] = profile.phone
+        fields["CompanyLegalName"] = profile.company?.legalName
+        fields["CompanyAddress"] = profile.company?.address
+        fields["CompanyCity"] = profile.company?.city
+        fields["CompanyPostCode"] = profile.company?.postCode
+        fields["CompanyCountry"] = profile.company?.country
+        let body = try? JSONSerialization.data(withJSONObject: fields)
+        let response: ProviderResponse
+        switch await http.send(.POST, configuration.baseURL() + "/partner", headers: authHeaders, json: body) {
+        case .failure(let failure): return .unavailable(Self.describe(failure), nil)
+        case .success(let value): response = value
+        }
+        if response.status == 429 || response.status >= 500 || response.isHTML {
+            return .unavailable("MagniFinance AddPartner answered \(response.status)\(response.isHTML ? " with an HTML page" : "")", response.retryAfter())
+        }
+        guard let envelope = MagniFinanceEnvelope(response.body) else {
+            return .unavailable("MagniFinance AddPartner answered \(response.status) with an unreadable body", nil)
+        }
+        if response.status == 401 || envelope.errorCode == MagniFinanceEnvelope.authenticationError {
+            return .unavailable("MagniFinance refused the IPPN Email/Token", nil)
+        }
+        guard envelope.isError || !(200..<300).contains(response.status) else { return .accepted }
+        if envelope.isDataRejection || response.status == 400 {
+            return .rejected(Self.fieldErrors(envelope))
+        }
+        if previousAttempts > 0 {
+            return .refusedAfterEarlierAttempt
+        }
+        return .unavailable("MagniFinance AddPartner failed: \(envelope.summary)", nil)
+    }
+
+    func accessTokens(taxID: String) async -> TokensResult {
+        var components = URLComponents(string: configuration.baseURL() + "/partner/accessTokens")
+        components?.queryItems = [URLQueryItem(name: "partnerTaxId", value: taxID)]
+        guard let url = components?.string else { return .unavailable("bad MagniFinance base URL", nil) }
+        let headers = authHeaders + [("Password", configuration.password)]
+        let response: ProviderResponse
+        switch await http.send(.GET, url, headers: headers) {
+        case .failure(let failure): return .unavailable(Self.describe(failure), nil)
+        case .success(let value): response = value
+        }
+        if response.status == 429 || response.status >= 500 || response.isHTML {
+            return .unavailable("MagniFinance accessTokens answered \(response.status)", response.retryAfter())
+        }
+        guard let envelope = MagniFinanceEnvelope(response.body) else {
+            return response.status == 404 ? .notGranted : .unavailable("MagniFinance accessTokens answered an unreadable body", nil)
+        }
+        if envelope.isError || !(200..<300).contains(response.status) {
+            if envelope.isPartnershipNotFound || response.status == 404 { return .notGranted }
+            return .unavailable("MagniFinance accessTokens failed: \(envelope.summary)", nil)
+        }
+        let tokens = (envelope.object as? [Any] ?? []).compactMap { entry -> MagniFinanceAccessToken? in
+            guard let item = entry as? [String: Any], let token = item["AccessToken"] as? String, !token.isEmpty else { return nil }
+            return MagniFinanceAccessToken(token: token, description: item["Description"] as? String)
+        }
+        return tokens.isEmpty ? .notGranted : .granted(tokens)
+    }
+
+    static func fieldErrors(_ envelope: MagniFinanceEnvelope) -> [FieldError] {
+        var errors = envelope.validationErrors.map { item in
+            FieldError(
+                field: item.field.map { fieldNames[$0] ?? "profile" } ?? "profile",
+                code: item.type.map(snakeCase) ?? "rejected", message: "MagniFinance refused this value."
+            )
+        }
+        if errors.isEmpty, envelope.errorCode == MagniFinanceEnvelope.invalidTaxID {
+            errors.append(FieldError(field: "profile.company.tax_id", code: "invalid_tax_id", message: "MagniFinance does not accept this tax id."))
+        }
+        if errors.isEmpty {
+            errors.append(FieldError(field: "profile", code: "rejected", message: "MagniFinance refused the company's details."))
+        }
+        return errors
+    }
+
+    static func snakeCase(_ text: String) -> String {
+        var result = ""
+        for character in text {
+            if character.isUppercase, !result.isEmpty { result.append("_") }
+            result.append(Character(character.lowercased()))
+        }
+        return result
+    }
+
+    static func describe(_ failure: TransportFailure) -> String {
+        switch failure {
+        case .timedOut: "MagniFinance did not answer in time"
+        case .unreachable(let detail): "MagniFinance unreachable: \(detail)"
+        }
+    }
+}

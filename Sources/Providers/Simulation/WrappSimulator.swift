@@ -1,0 +1,220 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+
+/// Wrapp's Partners API as `providers.md` describes it, served in-process by `serve --sandbox` and by tests.
+///
+/// Magic values: an email starting with `existing` is a person who already had a Wrapp account (no webhook will
+/// come); an email starting with `fail500` gets the HTML 500 Wrapp gives for bad company data. Control endpoints
+/// under `/_control` script faults, choose how an unknown user is answered, and flip subscriptions.
+public actor WrappSimulator {
+    public struct User: Sendable, Equatable {
+        public var partnerUserID: String
+        public var email: String
+        public var phone: String
+        public var webhookEndpoint: String?
+        public var loggedIn = false
+        public var existedBefore: Bool
+        public var wrappUserID: String
+        public var apiKey: String
+        public var subscriptionActive = false
+    }
+
+    /// How `embedded_check_user` answers for a user that does not exist yet: the adapter must survive each.
+    public enum UnknownUserStyle: String, Sendable, Codable, CaseIterable {
+        case nullUser = "null_user"
+        case notFound = "not_found"
+        case errorBody = "error_body"
+    }
+
+    public typealias WebhookSender = @Sendable (_ url: String, _ body: Data) async -> Int?
+
+    let partnerAPIKey: String
+    /// Where the simulated login pages are reachable from a browser, e.g. `http://127.0.0.1:8080/sandbox/wrapp`.
+    let publicBaseURL: @Sendable () -> String
+    let sendWebhook: WebhookSender
+    private var users: [String: User] = [:]
+    private var loginTokens: [String: String] = [:]
+    private var faults = FaultScript()
+    private var unknownUserStyle = UnknownUserStyle.nullUser
+    public private(set) var calls: [String: Int] = [:]
+    public private(set) var webhooksSent: [(url: String, status: Int?)] = []
+
+    public init(partnerAPIKey: String, publicBaseURL: @escaping @Sendable () -> String, sendWebhook: @escaping WebhookSender) {
+        self.partnerAPIKey = partnerAPIKey
+        self.publicBaseURL = publicBaseURL
+        self.sendWebhook = sendWebhook
+    }
+
+    /// Posts webhooks over real HTTP, as Wrapp would.
+    public static func httpSender(_ client: HTTPClient = .shared) -> WebhookSender {
+        { url, body in
+            var request = HTTPClientRequest(url: url)
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+            return try? Int(await client.execute(request, timeout: .seconds(10)).status.code)
+        }
+    }
+
+    // MARK: - Test and control API
+
+    public func add(_ fault: SimulatedFault) { faults.add(fault) }
+    public func setUnknownUserStyle(_ style: UnknownUserStyle) { unknownUserStyle = style }
+    public func user(_ partnerUserID: String) -> User? { users[partnerUserID] }
+    public func setSubscription(_ partnerUserID: String, active: Bool) { users[partnerUserID]?.subscriptionActive = active }
+
+    /// What the login page's button does: the person logs in, accepts, pays; a new user's webhook is sent.
+    @discardableResult
+    public func completeOnboarding(_ partnerUserID: String) async -> Int? {
+        guard var user = users[partnerUserID] else { return nil }
+        user.loggedIn = true
+        user.subscriptionActive = true
+        users[partnerUserID] = user
+        guard !user.existedBefore, let endpoint = user.webhookEndpoint else { return nil }
+        let payload: [String: Any] = [
+            "wrapp_user_id": user.wrappUserID, "partner_user_id": user.partnerUserID, "api_key": user.apiKey, "email": user.email,
+        ]
+        let body = (try? JSONSerialization.data(withJSONObject: payload, options: [.sortedKeys])) ?? Data()
+        let status = await sendWebhook(endpoint, body)
+        webhooksSent.append((endpoint, status))
+        return status
+    }
+
+    // MARK: - HTTP
+
+    public func handle(_ request: SimulatedRequest) async -> SimulatedResponse {
+        let parts = request.path.split(separator: "/").map(String.init)
+        switch (request.method, parts.first ?? "", parts.count) {
+        case ("GET", "login", 2): return loginPage(token: parts[1])
+        case ("POST", "login", 3) where parts[2] == "complete": return await completePage(token: parts[1])
+        case (_, "_control", _): return control(request, parts: Array(parts.dropFirst()))
+        default: break
+        }
+        calls[request.path, default: 0] += 1
+        guard request.headers["x-partner-api-key"] == partnerAPIKey else {
+            return .json(401, ["message": "Unauthorized"])
+        }
+        let operation = parts.joined(separator: "/")
+        if let fault = faults.take(operation) {
+            if let delay = fault.delayMilliseconds { try? await Task.sleep(for: .milliseconds(delay)) }
+            return fault.response()
+        }
+        switch (request.method, operation) {
+        case ("POST", "external_login"): return externalLogin(request)
+        case ("POST", "embedded_check_user"): return checkUser(request)
+        case ("POST", "login"): return login(request)
+        default: return .notFound
+        }
+    }
+
+    private func externalLogin(_ request: SimulatedRequest) -> SimulatedResponse {
+        guard let json = request.jsonObject() else { return .json(400, ["message": "Invalid JSON"]) }
+        let missing = ["email", "partner_user_id", "phone"].filter { ((json[$0] as? String) ?? "").isEmpty }
+        guard missing.isEmpty else {
+            return .json(422, ["errors": missing.map { ["field": $0, "message": "can't be blank"] }])
+        }
+        let email = json["email"] as! String
+        let partnerUserID = json["partner_user_id"] as! String
+        if email.hasPrefix("fail500") {
+            return .html(500, "<html><body><h1>We're sorry, but something went wrong.</h1></body></html>")
+        }
+        var user = users[partnerUserID] ?? User(
+            partnerUserID: partnerUserID, email: email, phone: json["phone"] as! String, existedBefore: email.hasPrefix("existing"),
+            wrappUserID: "wrapp-user-\(Self.randomHex(6))", apiKey: "sandbox-api-key-\(Self.randomHex(16))"
+        )
+        user.webhookEndpoint = json["webhook_endpoint"] as? String
+        users[partnerUserID] = user
+        let token = Self.randomHex(16)
+        loginTokens[token] = partnerUserID
+        return .json(200, ["login_url": "\(publicBaseURL())/login/\(token)"])
+    }
+
+    private func checkUser(_ request: SimulatedRequest) -> SimulatedResponse {
+        guard let partnerUserID = request.jsonObject()?["partner_user_id"] as? String else {
+            return .json(400, ["error": "partner_user_id is required"])
+        }
+        guard let user = users[partnerUserID], user.loggedIn else {
+            switch unknownUserStyle {
+            case .nullUser: return .json(200, ["user": NSNull(), "active_subscription": false])
+            case .notFound: return .json(404, ["error": "User not found"])
+            case .errorBody: return .json(200, ["errors": [["message": "User not found"]]])
+            }
+        }
+        return .json(200, ["user": user.email, "active_subscription": user.subscriptionActive])
+    }
+
+    private func login(_ request: SimulatedRequest) -> SimulatedResponse {
+        let json = request.jsonObject() ?? [:]
+        let apiKey = json["api_key"] as? String
+        let match = users.values.first { user in
+            user.loggedIn && user.apiKey == apiKey
+                && (user.wrappUserID == json["wrapp_user_id"] as? String || user.email == json["email"] as? String)
+        }
+        guard match != nil else { return .json(401, ["errors": [["title": "Not valid user"]]]) }
+        return .json(200, ["data": ["type": "jwt", "attributes": ["jwt": "sandbox-jwt-\(Self.randomHex(16))"]]])
+    }
+
+    private func loginPage(token: String) -> SimulatedResponse {
+        guard let partnerUserID = loginTokens[token], let user = users[partnerUserID] else {
+            return .html(404, "<html><body><p>This login link is not valid.</p></body></html>")
+        }
+        return .html(200, """
+            <!doctype html><html><head><title>Wrapp sandbox</title></head><body>
+            <h1>Wrapp (sandbox)</h1>
+            <p>Signing in \(Self.escape(user.email)). In the real Wrapp the customer now logs in, accepts the contract and pays.</p>
+            <form method="post" action="\(Self.escape(publicBaseURL()))/login/\(token)/complete">
+            <button type="submit">Log in, accept and subscribe</button></form></body></html>
+            """)
+    }
+
+    private func completePage(token: String) async -> SimulatedResponse {
+        guard let partnerUserID = loginTokens[token], users[partnerUserID] != nil else {
+            return .html(404, "<html><body><p>This login link is not valid.</p></body></html>")
+        }
+        let status = await completeOnboarding(partnerUserID)
+        guard let user = users[partnerUserID] else { return .notFound }
+        let detail = user.existedBefore
+            ? "You already had a Wrapp account, so Wrapp sends no webhook. Your Wrapp user id is \(Self.escape(user.wrappUserID)) and your API key is \(Self.escape(user.apiKey)): give them to the partner app."
+            : "Wrapp sent the user-created webhook (answer: \(status.map(String.init) ?? "no answer"))."
+        return .html(200, "<!doctype html><html><body><h1>Done</h1><p>Subscription active. \(detail)</p></body></html>")
+    }
+
+    private func control(_ request: SimulatedRequest, parts: [String]) -> SimulatedResponse {
+        switch (request.method, parts.first ?? "") {
+        case ("POST", "faults"):
+            guard let fault = try? JSONDecoder().decode(SimulatedFault.self, from: request.body) else {
+                return .json(400, ["error": "body must be a fault: operation, status, style, times, retry_after, delay_ms"])
+            }
+            faults.add(fault)
+            return .json(200, ["ok": true])
+        case ("POST", "unknown-user"):
+            guard let raw = request.jsonObject()?["style"] as? String, let style = UnknownUserStyle(rawValue: raw) else {
+                return .json(400, ["error": "style is one of null_user, not_found, error_body"])
+            }
+            unknownUserStyle = style
+            return .json(200, ["ok": true])
+        case ("POST", "subscription"):
+            guard let json = request.jsonObject(), let id = json["partner_user_id"] as? String, let active = json["active"] as? Bool,
+                users[id] != nil
+            else { return .json(400, ["error": "partner_user_id of a known user and active are required"]) }
+            setSubscription(id, active: active)
+            return .json(200, ["ok": true])
+        case ("POST", "reset"):
+            faults.clear()
+            unknownUserStyle = .nullUser
+            return .json(200, ["ok": true])
+        default:
+            return .notFound
+        }
+    }
+
+    static func randomHex(_ bytes: Int) -> String {
+        (0..<bytes).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max)) }.joined()
+    }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+}

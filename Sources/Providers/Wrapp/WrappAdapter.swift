@@ -1,0 +1,197 @@
+import AsyncHTTPClient
+import Foundation
+import GatewayCore
+import NIOHTTP1
+
+/// The Wrapp Partners API (`providers.md`): `external_login` to start, `embedded_check_user` to follow,
+/// `/login` to prove an api_key, and the unsigned "user created" webhook.
+public struct WrappAdapter: OnboardingProvider, WebhookInterpreting {
+    public struct Configuration: Sendable {
+        /// Resolved on each call: in sandbox mode it is the gateway's own address, known once its port is bound.
+        public var baseURL: @Sendable () -> String
+        public var partnerAPIKey: String
+
+        public init(baseURL: @escaping @Sendable () -> String, partnerAPIKey: String) {
+            self.baseURL = { let url = baseURL(); return url.hasSuffix("/") ? String(url.dropLast()) : url }
+            self.partnerAPIKey = partnerAPIKey
+        }
+    }
+
+    public let kind = ProviderKind.wrapp
+    let configuration: Configuration
+    let http: ProviderHTTPClient
+
+    public init(configuration: Configuration, http: ProviderHTTPClient) {
+        self.configuration = configuration
+        self.http = http
+    }
+
+    /// Wrapp's field names, as our request's dotted names.
+    static let fieldNames = ["email": "profile.email", "phone": "profile.phone", "partner_user_id": "external_id"]
+
+    // MARK: - OnboardingProvider
+
+    public func submit(_ tenant: ProviderTenant, previousAttempts: Int) async -> ProviderAnswer {
+        // external_login is safe to repeat (it logs the same user in again), so an unknown earlier outcome needs no care.
+        switch await loginURL(for: tenant) {
+        case .success(let url):
+            return ProviderAnswer(.actionRequired(NextAction(type: .redirectToURL, url: url), providerStatus: "login_url_issued"))
+        case .failure(let failure):
+            return ProviderAnswer(failure.finding)
+        }
+    }
+
+    public func check(_ tenant: ProviderTenant) async -> ProviderAnswer {
+        let body = try? JSONSerialization.data(withJSONObject: ["partner_user_id": tenant.externalID])
+        let result = await http.send(.POST, configuration.baseURL() + "/embedded_check_user", headers: partnerHeaders, json: body)
+        let response: ProviderResponse
+        switch result {
+        case .failure(let failure): return ProviderAnswer(WrappFailure.transport(failure).finding)
+        case .success(let value): response = value
+        }
+        if let failure = WrappFailure.classify(response, allowNotFound: true) {
+            return ProviderAnswer(failure.finding)
+        }
+        // An unknown user comes back as 404, as an error body, or as {"user": null}: all mean "not created yet".
+        guard response.status == 200,
+            let object = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any],
+            let user = object["user"] as? String, !user.isEmpty
+        else {
+            return ProviderAnswer(.waiting(providerStatus: "login_url_issued"))
+        }
+        let subscriptionActive = (object["active_subscription"] as? Bool) ?? false
+
+        if subscriptionActive {
+            return tenant.hasCredentials
+                ? ProviderAnswer(.ready(providerStatus: "subscription_active"))
+                : ProviderAnswer(.actionRequired(NextAction(type: .provideCredentials), providerStatus: "user_exists_no_api_key"))
+        }
+        if tenant.state == .active || tenant.state == .suspended {
+            return ProviderAnswer(.lapsed(providerStatus: "subscription_inactive"))
+        }
+        guard tenant.hasCredentials else {
+            return ProviderAnswer(.actionRequired(NextAction(type: .provideCredentials), providerStatus: "user_exists_no_api_key"))
+        }
+        // The user still has to pay: send them back to Wrapp, with the current link or a fresh one.
+        if let current = tenant.nextAction, current.type == .redirectToURL {
+            return ProviderAnswer(.actionRequired(current, providerStatus: "subscription_inactive"))
+        }
+        switch await loginURL(for: tenant) {
+        case .success(let url):
+            return ProviderAnswer(.actionRequired(NextAction(type: .redirectToURL, url: url), providerStatus: "subscription_inactive"))
+        case .failure(let failure):
+            return ProviderAnswer(failure.finding)
+        }
+    }
+
+    public func verify(_ credentials: ProviderCredentials, for tenant: ProviderTenant) async -> CredentialCheck {
+        guard case .wrapp(let userID, let apiKey) = credentials else { return .invalid(reason: "not Wrapp credentials") }
+        let body = try? JSONSerialization.data(withJSONObject: ["api_key": apiKey, "wrapp_user_id": userID])
+        switch await http.send(.POST, configuration.baseURL() + "/login", headers: partnerHeaders, json: body) {
+        case .failure(let failure):
+            return .unavailable(reason: WrappFailure.transport(failure).reason, retryAfter: nil)
+        case .success(let response):
+            if response.status == 200,
+                let object = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any],
+                let data = object["data"] as? [String: Any], let attributes = data["attributes"] as? [String: Any],
+                let jwt = attributes["jwt"] as? String, !jwt.isEmpty
+            {
+                return .valid
+            }
+            if response.status == 429 || response.status >= 500 || response.isHTML {
+                return .unavailable(reason: "Wrapp /login answered \(response.status)", retryAfter: response.retryAfter())
+            }
+            // {"errors": [{"title": "Not valid user"}]} or any other 4xx: the key is not genuine.
+            return .invalid(reason: ErrorBody(response).summary)
+        }
+    }
+
+    // MARK: - Webhook
+
+    public func interpretWebhook(_ body: Data) -> WebhookNotice? {
+        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+            let partnerUserID = object["partner_user_id"] as? String, !partnerUserID.isEmpty
+        else { return nil }
+        let userID = object["wrapp_user_id"].flatMap { ($0 as? String) ?? ($0 as? Int).map(String.init) }
+        let apiKey = object["api_key"] as? String
+        if (userID == nil) != (apiKey == nil) { return nil }
+        let credentials = userID.flatMap { id in apiKey.map { ProviderCredentials.wrapp(wrappUserID: id, apiKey: $0) } }
+        return WebhookNotice(externalID: partnerUserID, credentials: credentials)
+    }
+
+    // MARK: - Calls
+
+    var partnerHeaders: [(String, String)] { [("X-PARTNER-API-KEY", configuration.partnerAPIKey)] }
+
+    func loginURL(for tenant: ProviderTenant) async -> Result<String, WrappFailure> {
+        var fields: [String: String] = ["partner_user_id": tenant.externalID]
+        fields["email"] = tenant.profile.email
+        fields["phone"] = tenant.profile.phone
+        // Wrapp keeps no partner-level webhook setting: the endpoint goes with every call.
+        fields["webhook_endpoint"] = tenant.webhookURL
+        let body = try? JSONSerialization.data(withJSONObject: fields)
+        switch await http.send(.POST, configuration.baseURL() + "/external_login", headers: partnerHeaders, json: body) {
+        case .failure(let failure):
+            return .failure(.transport(failure))
+        case .success(let response):
+            if let failure = WrappFailure.classify(response, allowNotFound: false) { return .failure(failure) }
+            guard let object = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any],
+                let url = object["login_url"] as? String, url.hasPrefix("http")
+            else { return .failure(.malformed(status: response.status)) }
+            return .success(url)
+        }
+    }
+}
+
+/// How a Wrapp call went wrong, and what that means for the tenant.
+enum WrappFailure: Error {
+    case transport(TransportFailure)
+    case malformed(status: Int)
+    case unavailable(status: Int, summary: String, retryAfter: TimeInterval?)
+    case rejected(status: Int, items: [ErrorBody.Item])
+
+    /// nil when the response is a success (2xx, or a 404 where that means "unknown user").
+    static func classify(_ response: ProviderResponse, allowNotFound: Bool) -> WrappFailure? {
+        switch response.status {
+        case 200..<300 where !response.isHTML:
+            return nil
+        case 404 where allowNotFound:
+            return nil
+        case 400 where !response.isHTML, 409 where !response.isHTML, 422 where !response.isHTML:
+            return .rejected(status: response.status, items: ErrorBody(response).items)
+        default:
+            // 401/403 (our partner key), 429, 5xx — including the 500 Wrapp gives for bad company data — and HTML
+            // pages are not the customer's fault: wait and try again.
+            return .unavailable(status: response.status, summary: ErrorBody(response).summary, retryAfter: response.retryAfter())
+        }
+    }
+
+    var reason: String {
+        switch self {
+        case .transport(.timedOut): "Wrapp did not answer in time"
+        case .transport(.unreachable(let detail)): "Wrapp unreachable: \(detail)"
+        case .malformed(let status): "Wrapp answered \(status) with an unexpected body"
+        case .unavailable(let status, let summary, _): "Wrapp answered \(status) with \(summary)"
+        case .rejected(let status, _): "Wrapp refused the data (\(status))"
+        }
+    }
+
+    var finding: Finding {
+        switch self {
+        case .unavailable(_, _, let retryAfter):
+            return .unavailable(reason: reason, retryAfter: retryAfter)
+        case .rejected(_, let items):
+            let errors = items.isEmpty
+                ? [FieldError(field: "profile", code: "rejected", message: "Wrapp refused the customer's details.")]
+                : items.map { item in
+                    FieldError(
+                        field: item.field.map { WrappAdapter.fieldNames[$0] ?? "profile.\($0)" } ?? "profile",
+                        code: "rejected", message: "Wrapp refused this value."
+                    )
+                }
+            return .rejected(TenantError(code: "provider_rejected", message: "Wrapp refused the customer's details.", errors: errors, at: Date()), providerStatus: "rejected")
+        case .transport, .malformed:
+            return .unavailable(reason: reason, retryAfter: nil)
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import GatewayServer
+import Logging
+
+/// The command line: `gateway serve [--sandbox]` and `gateway migrate`. Everything else lives in GatewayServer.
+@main
+struct GatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gateway",
+        abstract: "Onboarding gateway for Wrapp and MagniFinance.",
+        subcommands: [Serve.self, Migrate.self]
+    )
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the gateway.")
+
+    @Flag(help: "Simulate both providers in-process and generate missing secrets (kept in the data directory).")
+    var sandbox = false
+
+    func run() async throws {
+        let config = try loadConfig(sandbox: sandbox)
+        let logger = bootstrapLogging(config)
+        let gateway = try await Gateway.build(config: config, logger: logger)
+        if sandbox { printSandboxBanner(gateway) }
+        try await gateway.application.runService()
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply migrations/*.sql to the database and exit.")
+
+    func run() async throws {
+        let config = try loadConfig(sandbox: true)
+        let applied = try await Gateway.migrate(config)
+        print(applied.isEmpty ? "The database is up to date." : "Applied migrations: \(applied.map(String.init).joined(separator: ", ")).")
+    }
+}
+
+func loadConfig(sandbox: Bool) throws -> GatewayConfig {
+    do {
+        return try GatewayConfig.load(environment: ProcessInfo.processInfo.environment, sandbox: sandbox)
+    } catch {
+        FileHandle.standardError.write(Data((error.description + "\n").utf8))
+        throw ExitCode(78)  // EX_CONFIG
+    }
+}
+
+func bootstrapLogging(_ config: GatewayConfig) -> Logger {
+    let level = config.logLevel
+    switch config.logFormat {
+    case .json: LoggingSystem.bootstrap { JSONLogHandler(label: $0, level: level) }
+    case .text:
+        LoggingSystem.bootstrap {
+            var handler = StreamLogHandler.standardOutput(label: $0)
+            handler.logLevel = level
+            return handler
+        }
+    }
+    return Logger(label: "gateway")
+}
+
+func printSandboxBanner(_ gateway: Gateway) {
+    let key = gateway.config.apiKey ?? "(GATEWAY_API_KEY)"
+    let url = gateway.address.publicURL
+    print("""
+
+        Onboarding gateway — SANDBOX. Both providers are simulated in-process; nothing leaves this machine.
+          API:          \(url)/v1/tenants
+          Partner key:  \(key)
+          Admin token:  \(gateway.config.adminToken ?? "(none)")
+          Data:         \(gateway.config.databasePath)
+
+        Try it:
+          curl -s -X POST \(url)/v1/tenants -H 'Authorization: Bearer \(key)' -H 'Content-Type: application/json' \\
+            -d '{"provider":"wrapp","external_id":"cust-1","profile":{"email":"maria@example.com","phone":"+302101234567"}}'
+
+        """)
+}
