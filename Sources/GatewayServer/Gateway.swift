@@ -85,7 +85,7 @@ public struct Gateway: Sendable {
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: nil),
             services: services,
             onServerRunning: { channel in
-                address.bound(port: channel.localAddress?.port ?? config.port)
+                address.bound(ip: channel.localAddress?.ipAddress, port: channel.localAddress?.port ?? config.port)
                 logger.info("gateway listening", metadata: ["address": "\(address.publicURL)"])
             },
             logger: logger

@@ -5,7 +5,7 @@ import Foundation
 public final class ServerAddress: @unchecked Sendable {
     private let lock = NSLock()
     private var port: Int
-    private let host: String
+    private var host: String
     private let configuredPublicURL: String?
 
     public init(host: String, port: Int, publicURL: String?) {
@@ -14,20 +14,25 @@ public final class ServerAddress: @unchecked Sendable {
         self.configuredPublicURL = publicURL.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
     }
 
-    /// Called once the server listens.
-    public func bound(port: Int) {
-        lock.withLock { self.port = port }
+    /// Called once the server listens, with the address it actually bound ("localhost" may have become ::1).
+    public func bound(ip: String?, port: Int) {
+        lock.withLock {
+            self.port = port
+            if let ip, !["0.0.0.0", "::"].contains(ip) { self.host = ip }
+        }
     }
 
     /// How the outside world reaches the gateway (`GATEWAY_PUBLIC_URL`, or `http://HOST:PORT`).
     public var publicURL: String {
-        configuredPublicURL ?? "http://\(hostForURL):\(lock.withLock { port })"
+        configuredPublicURL ?? lock.withLock { "http://\(hostForURL):\(port)" }
     }
 
     /// How the gateway reaches itself over loopback (sandbox adapters calling the simulators).
     public var loopbackURL: String {
-        let loopback = ["0.0.0.0", "::", ""].contains(host) ? "127.0.0.1" : host
-        return "http://\(loopback.contains(":") ? "[\(loopback)]" : loopback):\(lock.withLock { port })"
+        lock.withLock {
+            let loopback = ["0.0.0.0", "::", ""].contains(host) ? "127.0.0.1" : host
+            return "http://\(loopback.contains(":") ? "[\(loopback)]" : loopback):\(port)"
+        }
     }
 
     private var hostForURL: String {

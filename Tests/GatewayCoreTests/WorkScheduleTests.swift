@@ -1,0 +1,39 @@
+import Foundation
+import Testing
+
+@testable import GatewayCore
+
+@Suite struct WorkScheduleTests {
+    let schedule = WorkSchedule()
+
+    @Test func checksBackOffFromThirtySecondsToAnHour() {
+        let delays = (0..<10).map { schedule.delay(for: .check(.awaiting, retryAfter: nil), attempts: $0, unit: 0.5)! }
+        #expect(delays.prefix(4) == [30, 60, 120, 240])
+        #expect(delays.last == 3600)
+        #expect(zip(delays, delays.dropFirst()).allSatisfy { $0 <= $1 })
+    }
+
+    @Test func jitterStaysWithinTwentyPercent() {
+        let low = schedule.delay(for: .check(.awaiting, retryAfter: nil), attempts: 0, unit: 0)!
+        let high = schedule.delay(for: .check(.awaiting, retryAfter: nil), attempts: 0, unit: 0.9999)!
+        #expect(low == 24)
+        #expect(high > 35.99 && high <= 36)
+    }
+
+    @Test func firstSubmissionIsImmediateAndRetriesBackOff() {
+        #expect(schedule.delay(for: .submit(retryAfter: nil), attempts: 0, unit: 0.5) == 0)
+        #expect(schedule.delay(for: .submit(retryAfter: nil), attempts: 1, unit: 0.5) == 5)
+        #expect(schedule.delay(for: .submit(retryAfter: nil), attempts: 3, unit: 0.5) == 20)
+        #expect(schedule.delay(for: .submit(retryAfter: nil), attempts: 40, unit: 0.5) == 3600)
+    }
+
+    @Test func retryAfterIsHonoured() {
+        #expect(schedule.delay(for: .submit(retryAfter: 900), attempts: 1, unit: 0.5) == 900)
+        #expect(schedule.delay(for: .check(.awaiting, retryAfter: 10), attempts: 0, unit: 0.5) == 30, "never sooner than the backoff")
+    }
+
+    @Test func activeTenantsAreRecheckedDaily() {
+        #expect(schedule.delay(for: .check(.maintenance, retryAfter: nil), attempts: 0, unit: 0.5) == 86_400)
+        #expect(schedule.delay(for: .none, attempts: 0, unit: 0.5) == nil)
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import GatewayCore
+import Testing
+
+@testable import GatewayStorage
+
+@Suite struct SQLiteStoreTests {
+    let store: SQLiteStore
+    let directory: URL
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    init() async throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-store-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        store = try SQLiteStore(
+            path: directory.appendingPathComponent("gateway.sqlite").path, box: SecretBox(keys: [Data(repeating: 7, count: 32)]),
+            migrations: try Migrations(folder: Migrations.locate(environment: [:]))
+        )
+        try await store.migrate()
+    }
+
+    func tenant(_ id: String, external: String) -> Tenant {
+        Tenant(id: id, provider: .wrapp, externalID: external, state: .pending, profile: Profile(email: "a@example.com", phone: "+302101234567"),
+               createdAt: t0, updatedAt: t0, stateChangedAt: t0)
+    }
+
+    func event(_ tenant: Tenant, _ id: String) -> TenantEvent {
+        TenantEvent(id: id, tenantID: tenant.id, type: .created, createdAt: t0, previousState: nil, source: .api, tenant: tenant)
+    }
+
+    @Test func theNaturalKeyIsUnique() async throws {
+        let first = tenant("ten_A", external: "ext")
+        guard case .inserted = try await store.insert(first, events: [event(first, "evt_1")], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: "tok-a") else {
+            Issue.record("first insert should succeed"); return
+        }
+        let second = tenant("ten_B", external: "ext")
+        guard case .existing(let existing) = try await store.insert(second, events: [], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: nil) else {
+            Issue.record("same provider and external_id must not insert twice"); return
+        }
+        #expect(existing.id == "ten_A")
+        #expect(try await store.tenantID(forWebhookToken: "tok-a") == "ten_A")
+        #expect(try await store.webhookToken(tenantID: "ten_A") == "tok-a")
+        #expect(try await store.tenantID(forWebhookToken: "tok-b") == nil)
+    }
+
+    @Test func aFailedDecisionWritesNothing() async throws {
+        let t = tenant("ten_A", external: "ext")
+        _ = try await store.insert(t, events: [event(t, "evt_1")], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: nil)
+        struct Boom: Error {}
+        await #expect(throws: Boom.self) {
+            try await store.update(tenantID: "ten_A") { _ in throw Boom() }
+        }
+        await #expect(throws: (any Error).self) {
+            // The event id collides with an existing one: the insert fails after the tenant row was updated.
+            try await store.update(tenantID: "ten_A") { context in
+                var changed = context.tenant
+                changed.state = .active
+                return TenantUpdate(tenant: changed, events: [event(changed, "evt_1")], credentials: .wrapp(wrappUserID: "u", apiKey: "k"), work: nil, writesTenant: true)
+            }
+        }
+        #expect(try await store.tenant(id: "ten_A")?.state == .pending, "the tenant row rolled back with the failed event insert")
+        #expect(try await store.credentials(tenantID: "ten_A") == nil)
+        #expect(try await store.queuedWork(tenantID: "ten_A").count == 1)
+    }
+
+    @Test func claimedWorkIsLeasedAndComesBackWhenTheLeaseRunsOut() async throws {
+        let t = tenant("ten_A", external: "ext")
+        _ = try await store.insert(t, events: [], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: nil)
+        let claimed = try await store.claimDueWork(now: t0, limit: 10, leaseUntil: t0.addingTimeInterval(120))
+        #expect(claimed.map(\.tenantID) == ["ten_A"])
+        #expect(claimed.first?.attempts == 1)
+        #expect(try await store.claimDueWork(now: t0.addingTimeInterval(60), limit: 10, leaseUntil: t0.addingTimeInterval(180)).isEmpty)
+        let again = try await store.claimDueWork(now: t0.addingTimeInterval(121), limit: 10, leaseUntil: t0.addingTimeInterval(240))
+        #expect(again.first?.attempts == 2, "a worker that died leaves the work to be claimed again, counting the attempt")
+    }
+
+    @Test func aWebhookIsStoredOnceSealed() async throws {
+        let t = tenant("ten_A", external: "ext")
+        _ = try await store.insert(t, events: [], work: ScheduledWork(kind: .check, runAt: t0.addingTimeInterval(3600), attempts: 0), webhookToken: nil)
+        let payload = Data(#"{"partner_user_id":"ext","api_key":"very-secret-key"}"#.utf8)
+        #expect(try await store.receiveWebhook(tenantID: "ten_A", payload: payload, at: t0))
+        #expect(try await !store.receiveWebhook(tenantID: "ten_A", payload: payload, at: t0.addingTimeInterval(1)))
+        let work = try await store.claimDueWork(now: t0, limit: 10, leaseUntil: t0.addingTimeInterval(60))
+        #expect(work.map(\.kind) == [.webhook])
+        let inboxID = try #require(work.first?.inboxID)
+        #expect(try await store.webhookPayload(inboxID: inboxID) == payload)
+        try await store.finishWebhook(inboxID: inboxID, workID: work[0].id, outcome: "processed", at: t0)
+        #expect(try await store.queuedWork(tenantID: "ten_A").map(\.kind) == [.check])
+
+        try await store.checkpoint()
+        let bytes = try Data(contentsOf: directory.appendingPathComponent("gateway.sqlite"))
+        #expect(bytes.range(of: Data("very-secret-key".utf8)) == nil)
+    }
+
+    @Test func listsPageNewestFirst() async throws {
+        for index in 0..<5 {
+            let t = tenant("ten_\(index)", external: "ext-\(index)")
+            _ = try await store.insert(t, events: [event(t, "evt_\(index)")], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: nil)
+        }
+        let first = try await store.tenants(TenantQuery(limit: 2))
+        #expect(first.items.map(\.id) == ["ten_4", "ten_3"])
+        let second = try await store.tenants(TenantQuery(limit: 2, before: first.next))
+        #expect(second.items.map(\.id) == ["ten_2", "ten_1"])
+        let last = try await store.tenants(TenantQuery(limit: 2, before: second.next))
+        #expect(last.items.map(\.id) == ["ten_0"] && last.next == nil)
+        let events = try await store.events(tenantID: nil, after: nil, limit: 3)
+        #expect(events.items.map(\.id) == ["evt_0", "evt_1", "evt_2"])
+        let rest = try await store.events(tenantID: nil, after: events.next.flatMap { Int64($0) }, limit: 3)
+        #expect(rest.items.map(\.id) == ["evt_3", "evt_4"] && rest.next == nil)
+    }
+}
