@@ -67,13 +67,23 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // Test support shared by the test targets: a sandbox gateway on a live loopback port, a clock, log capture.
+        .target(
+            name: "GatewayTesting",
+            dependencies: [
+                "GatewayServer",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
         .testTarget(name: "GatewayStorageTests", dependencies: ["GatewayStorage"]),
-        .testTarget(name: "ProvidersTests", dependencies: ["Providers"]),
+        .testTarget(name: "ProvidersTests", dependencies: ["Providers", "GatewayTesting"]),
         .testTarget(
             name: "GatewayServerTests",
             dependencies: [
                 "GatewayServer",
+                "GatewayTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -70,9 +70,14 @@ public actor MagniFinanceSimulator {
         let operation = parts.joined(separator: "/")
         if let fault = faults.take(operation) {
             if let delay = fault.delayMilliseconds { try? await Task.sleep(for: .milliseconds(delay)) }
+            if fault.style == .lateSuccess { return route(request, operation: operation) }
             let body = errorBody(code: 14, name: "SaveFailed", message: "Simulated failure", validation: [])
             return fault.response(magniFinanceEnvelope: body)
         }
+        return route(request, operation: operation)
+    }
+
+    private func route(_ request: SimulatedRequest, operation: String) -> SimulatedResponse {
         switch (request.method, operation) {
         case ("POST", "partner"): return addPartner(request)
         case ("GET", "partner/accessTokens"): return accessTokens(request)

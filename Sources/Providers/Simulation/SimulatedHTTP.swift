@@ -59,6 +59,7 @@ public struct SimulatedFault: Sendable, Codable, Equatable {
         case html             // an HTML error page
         case envelopeError    // MagniFinance: an error envelope with HTTP `status` (use 200 for "error inside 200")
         case garbage          // not JSON at all
+        case lateSuccess = "late_success"  // handled normally, answered after `delay_ms`: the outcome is lost to a timeout
     }
 
     public var operation: String
@@ -95,7 +96,7 @@ public struct SimulatedFault: Sendable, Codable, Equatable {
         case .errorsString: response = .json(status, ["errors": [text]], headers: headers)
         case .html: response = .html(status, "<html><body><h1>\(status) Internal Server Error</h1></body></html>")
         case .envelopeError: response = .json(status, magniFinanceEnvelope ?? ["IsError": true], headers: headers)
-        case .garbage: response = SimulatedResponse(status: status, headers: ["Content-Type": "application/json"], body: Data("{\"oops".utf8))
+        case .garbage, .lateSuccess: response = SimulatedResponse(status: status, headers: ["Content-Type": "application/json"], body: Data("{\"oops".utf8))
         }
         response.headers.merge(headers) { $1 }
         return response

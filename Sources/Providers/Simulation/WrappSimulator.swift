@@ -98,8 +98,13 @@ public actor WrappSimulator {
         let operation = parts.joined(separator: "/")
         if let fault = faults.take(operation) {
             if let delay = fault.delayMilliseconds { try? await Task.sleep(for: .milliseconds(delay)) }
+            if fault.style == .lateSuccess { return route(request, operation: operation) }
             return fault.response()
         }
+        return route(request, operation: operation)
+    }
+
+    private func route(_ request: SimulatedRequest, operation: String) -> SimulatedResponse {
         switch (request.method, operation) {
         case ("POST", "external_login"): return externalLogin(request)
         case ("POST", "embedded_check_user"): return checkUser(request)

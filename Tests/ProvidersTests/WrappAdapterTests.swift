@@ -1,0 +1,140 @@
+import Foundation
+import GatewayCore
+import GatewayTesting
+import Providers
+import Testing
+
+/// The Wrapp adapter against the Wrapp simulator, in every variant `providers.md` lists.
+@Suite struct WrappAdapterTests {
+    @Test func externalLoginGivesALoginURL() async throws {
+        try await SandboxHarness.run { harness in
+            let adapters = try Adapters(harness)
+            let answer = await adapters.wrapp.submit(Adapters.wrappTenant("cust-1"), previousAttempts: 0)
+            let action = try #require(answer.finding.nextAction)
+            #expect(action.type == .redirectToURL)
+            #expect(action.url?.contains("/sandbox/wrapp/login/") == true)
+            #expect(await adapters.wrappSimulator.user("cust-1")?.webhookEndpoint == "http://127.0.0.1:9/webhooks/wrapp/unused")
+            // Safe to repeat: a fresh URL each time.
+            let again = await adapters.wrapp.submit(Adapters.wrappTenant("cust-1"), previousAttempts: 1)
+            #expect(again.finding.nextAction?.url != action.url)
+        }
+    }
+
+    @Test func aWrongPartnerKeyIsNotTheCustomersFault() async throws {
+        try await SandboxHarness.run { harness in
+            let answer = await try Adapters(harness, wrappKey: "wrong").wrapp.submit(Adapters.wrappTenant(), previousAttempts: 0)
+            #expect(answer.finding.isUnavailable)
+        }
+    }
+
+    @Test func theHTML500ForBadCompanyDataIsTransient() async throws {
+        try await SandboxHarness.run { harness in
+            let answer = await try Adapters(harness).wrapp.submit(Adapters.wrappTenant(email: "fail500@example.com"), previousAttempts: 0)
+            guard case .unavailable(let reason, _) = answer.finding else { Issue.record("expected unavailable, got \(answer.finding)"); return }
+            #expect(reason.contains("HTML"))
+        }
+    }
+
+    @Test("every error body shape", arguments: [SimulatedFault.Style.message, .error, .errorsMessage, .errorsString, .html, .garbage])
+    func errorBodies(_ style: SimulatedFault.Style) async throws {
+        try await SandboxHarness.run { harness in
+            let adapters = try Adapters(harness)
+            await adapters.wrappSimulator.add(SimulatedFault(operation: "external_login", status: 503, style: style))
+            #expect(await adapters.wrapp.submit(Adapters.wrappTenant(), previousAttempts: 0).finding.isUnavailable)
+            await adapters.wrappSimulator.add(SimulatedFault(operation: "external_login", status: 200, style: .garbage))
+            #expect(await adapters.wrapp.submit(Adapters.wrappTenant(), previousAttempts: 0).finding.isUnavailable, "a 200 without login_url")
+        }
+    }
+
+    @Test func aRefusalOfTheDataIsFinalAndNamedByOurFields() async throws {
+        try await SandboxHarness.run { harness in
+            let adapters = try Adapters(harness)
+            var tenant = Adapters.wrappTenant()
+            tenant.profile.phone = nil
+            let error = try #require(await adapters.wrapp.submit(tenant, previousAttempts: 0).finding.rejection)
+            #expect(error.errors.map(\.field) == ["profile.phone"])
+            #expect(!error.errors.contains { $0.message.contains("blank") }, "provider text is not echoed")
+        }
+    }
+
+    @Test func rateLimitsHonourRetryAfter() async throws {
+        try await SandboxHarness.run { harness in
+            let adapters = try Adapters(harness)
+            await adapters.wrappSimulator.add(SimulatedFault(operation: "external_login", status: 429, retryAfter: 7))
+            #expect(await adapters.wrapp.submit(Adapters.wrappTenant(), previousAttempts: 0).finding.retryAfter == 7)
+        }
+    }
+
+    @Test func aSlowAnswerTimesOut() async throws {
+        try await SandboxHarness.run { harness in
+            let adapters = try Adapters(harness, timeout: 0.3)
+            await adapters.wrappSimulator.add(SimulatedFault(operation: "embedded_check_user", status: 200, delayMilliseconds: 1500))
+            let started = Date()
+            guard case .unavailable(let reason, _) = await adapters.wrapp.check(Adapters.wrappTenant()).finding else {
+                Issue.record("expected a timeout"); return
+            }
+            #expect(reason.contains("in time"))
+            #expect(Date().timeIntervalSince(started) < 1.4)
+        }
+    }
+
+    @Test("an unknown user means not created yet", arguments: WrappSimulator.UnknownUserStyle.allCases)
+    func unknownUser(_ style: WrappSimulator.UnknownUserStyle) async throws {
+        try await SandboxHarness.run { harness in
+            let adapters = try Adapters(harness)
+            await adapters.wrappSimulator.setUnknownUserStyle(style)
+            #expect(await adapters.wrapp.check(Adapters.wrappTenant("never-seen")).finding.isWaiting)
+        }
+    }
+
+    @Test func statusFollowsTheUserAndSubscription() async throws {
+        try await SandboxHarness.run { harness in
+            let adapters = try Adapters(harness)
+            let login = await adapters.wrapp.submit(Adapters.wrappTenant("cust-2"), previousAttempts: 0).finding.nextAction
+            await adapters.wrappSimulator.completeOnboarding("cust-2")
+
+            let noKey = await adapters.wrapp.check(Adapters.wrappTenant("cust-2", state: .actionRequired)).finding
+            #expect(noKey.nextAction == NextAction(type: .provideCredentials))
+            let ready = await adapters.wrapp.check(Adapters.wrappTenant("cust-2", state: .actionRequired, hasCredentials: true)).finding
+            #expect(ready == .ready(providerStatus: "subscription_active"))
+
+            await adapters.wrappSimulator.setSubscription("cust-2", active: false)
+            let lapsed = await adapters.wrapp.check(Adapters.wrappTenant("cust-2", state: .active, hasCredentials: true)).finding
+            #expect(lapsed == .lapsed(providerStatus: "subscription_inactive"))
+            let unpaid = await adapters.wrapp.check(Adapters.wrappTenant("cust-2", state: .actionRequired, hasCredentials: true, nextAction: login)).finding
+            #expect(unpaid == .actionRequired(try #require(login), providerStatus: "subscription_inactive"))
+            let unpaidFresh = await adapters.wrapp.check(Adapters.wrappTenant("cust-2", state: .actionRequired, hasCredentials: true)).finding
+            #expect(unpaidFresh.nextAction?.type == .redirectToURL, "a fresh login URL when there is none to reuse")
+        }
+    }
+
+    @Test func onlyGenuineAPIKeysPassLogin() async throws {
+        try await SandboxHarness.run { harness in
+            let adapters = try Adapters(harness)
+            _ = await adapters.wrapp.submit(Adapters.wrappTenant("cust-3"), previousAttempts: 0)
+            await adapters.wrappSimulator.completeOnboarding("cust-3")
+            let user = try #require(await adapters.wrappSimulator.user("cust-3"))
+            let tenant = Adapters.wrappTenant("cust-3")
+            #expect(await adapters.wrapp.verify(.wrapp(wrappUserID: user.wrappUserID, apiKey: user.apiKey), for: tenant) == .valid)
+            guard case .invalid = await adapters.wrapp.verify(.wrapp(wrappUserID: user.wrappUserID, apiKey: "forged"), for: tenant) else {
+                Issue.record("a forged key must be invalid"); return
+            }
+            await adapters.wrappSimulator.add(SimulatedFault(operation: "login", status: 502, style: .html))
+            guard case .unavailable = await adapters.wrapp.verify(.wrapp(wrappUserID: user.wrappUserID, apiKey: user.apiKey), for: tenant) else {
+                Issue.record("a 502 proves nothing either way"); return
+            }
+        }
+    }
+
+    @Test func webhookPayloads() throws {
+        let adapter = WrappAdapter(configuration: .init(baseURL: { "http://unused" }, partnerAPIKey: "k"), http: .live(timeout: 1))
+        let full = adapter.interpretWebhook(Data(#"{"wrapp_user_id":"u1","partner_user_id":"p1","api_key":"k1","email":"x@y.gr"}"#.utf8))
+        #expect(full == WebhookNotice(externalID: "p1", credentials: .wrapp(wrappUserID: "u1", apiKey: "k1")))
+        let numericID = adapter.interpretWebhook(Data(#"{"wrapp_user_id":42,"partner_user_id":"p1","api_key":"k1"}"#.utf8))
+        #expect(numericID?.credentials == .wrapp(wrappUserID: "42", apiKey: "k1"))
+        #expect(adapter.interpretWebhook(Data(#"{"partner_user_id":"p1"}"#.utf8)) == WebhookNotice(externalID: "p1", credentials: nil))
+        for malformed in [#"{"api_key":"k1"}"#, #"{"partner_user_id":"p1","api_key":"k1"}"#, "[1]", "not json", #"{"partner_user_id":""}"#] {
+            #expect(adapter.interpretWebhook(Data(malformed.utf8)) == nil, "\(malformed)")
+        }
+    }
+}
