@@ -72,6 +72,7 @@ let package = Package(
             name: "GatewayTesting",
             dependencies: [
                 "GatewayServer",
+                "Providers",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]

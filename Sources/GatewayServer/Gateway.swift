@@ -27,8 +27,21 @@ public struct Gateway: Sendable {
         return config
     }
 
+    /// The in-process providers of sandbox mode. Tests pass the same ones to a restarted gateway, as real providers
+    /// would outlive it.
+    public struct Simulators: Sendable {
+        public var wrapp: WrappSimulator
+        public var magniFinance: MagniFinanceSimulator
+    }
+
+    public var simulators: Simulators? {
+        guard let wrappSimulator, let magniFinanceSimulator else { return nil }
+        return Simulators(wrapp: wrappSimulator, magniFinance: magniFinanceSimulator)
+    }
+
     public static func build(
-        config: GatewayConfig, logger: Logger, clock: any GatewayClock = SystemClock(), migrations: Migrations? = nil
+        config: GatewayConfig, logger: Logger, clock: any GatewayClock = SystemClock(), migrations: Migrations? = nil,
+        simulators: Simulators? = nil
     ) async throws -> Gateway {
         let config = try prepare(config)
         let address = ServerAddress(host: config.host, port: config.port, publicURL: config.publicURL)
@@ -45,7 +58,7 @@ public struct Gateway: Sendable {
             let base = baseURL(wrapp.baseURL, sandbox: config.sandbox, address: address)
             providers.append(WrappAdapter(configuration: .init(baseURL: base, partnerAPIKey: wrapp.partnerAPIKey), http: http))
             if config.sandbox {
-                wrappSimulator = WrappSimulator(
+                wrappSimulator = simulators?.wrapp ?? WrappSimulator(
                     partnerAPIKey: wrapp.partnerAPIKey, publicBaseURL: { address.publicURL + "/sandbox/wrapp" },
                     sendWebhook: WrappSimulator.httpSender()
                 )
@@ -57,7 +70,7 @@ public struct Gateway: Sendable {
                 configuration: .init(baseURL: base, email: magni.email, token: magni.token, password: magni.password), http: http
             ))
             if config.sandbox {
-                magniSimulator = MagniFinanceSimulator(email: magni.email, token: magni.token, password: magni.password)
+                magniSimulator = simulators?.magniFinance ?? MagniFinanceSimulator(email: magni.email, token: magni.token, password: magni.password)
             }
         }
 

@@ -7,6 +7,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import Providers
 
 /// A real gateway in sandbox mode on a live loopback port, with its data in a temporary directory, the worker
 /// switched off (tests step the queue with `step()`) and a clock tests move by hand.
@@ -19,18 +20,21 @@ public struct SandboxHarness: Sendable {
 
     public var apiKey: String { gateway.config.apiKey ?? "" }
     public var store: SQLiteStore { gateway.store }
+    public var wrapp: WrappSimulator { gateway.wrappSimulator! }
+    public var magni: MagniFinanceSimulator { gateway.magniFinanceSimulator! }
 
     /// Builds the gateway over `directory` (a new temporary one by default) and runs `body` while it serves.
     public static func run<T: Sendable>(
         directory: URL? = nil, clock: TestClock = TestClock(), logs: LogCapture = LogCapture(),
-        environment: [String: String] = [:], _ body: @Sendable (SandboxHarness) async throws -> T
+        environment: [String: String] = [:], simulators: Gateway.Simulators? = nil,
+        _ body: @Sendable (SandboxHarness) async throws -> T
     ) async throws -> T {
         let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("gateway-test-\(UUID().uuidString)")
         var env = ["GATEWAY_DATA_DIR": directory.path, "GATEWAY_PORT": "0", "GATEWAY_PROVIDER_TIMEOUT_SECONDS": "2"]
         env.merge(environment) { $1 }
         var config = try GatewayConfig.load(environment: env, sandbox: true)
         config.runsWorker = false
-        let gateway = try await Gateway.build(config: config, logger: logs.logger(), clock: clock)
+        let gateway = try await Gateway.build(config: config, logger: logs.logger(), clock: clock, simulators: simulators)
         return try await gateway.application.test(.live) { client in
             try await body(SandboxHarness(gateway: gateway, client: client, clock: clock, directory: directory, logs: logs))
         }

@@ -164,3 +164,29 @@ import Testing
         #expect(decision.work == .submit(retryAfter: nil))
     }
 }
+
+@Suite struct ULIDGeneratorTests {
+    @Test func idsMadeInOneMillisecondStillSortInOrder() {
+        let generator = ULIDGenerator()
+        let now = Date()
+        let ids = (0..<1000).map { _ in generator.make(prefix: "ten", at: now) }
+        #expect(ids == ids.sorted())
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy { $0.count == 30 && $0.hasPrefix("ten_") })
+        let later = generator.make(prefix: "ten", at: now.addingTimeInterval(0.002))
+        #expect(later > ids.last!)
+        #expect(later.dropFirst(4).prefix(10) != ids[0].dropFirst(4).prefix(10), "a new millisecond starts a new time part")
+    }
+}
+
+@Suite struct StalenessPrecisionTests {
+    @Test func evidenceFromTheSameInstantIsNotStaleAfterAStorageRoundTrip() throws {
+        let at = Date(timeIntervalSinceReferenceDate: 815_000_000.123_456_7)
+        // What a REAL column of unix seconds gives back.
+        let stored = Date(timeIntervalSince1970: at.timeIntervalSince1970)
+        var tenant = TenantStateMachineTests.tenant(.actionRequired, credentials: true)
+        tenant.evidenceAt = max(stored, at.addingTimeInterval(0.000_000_5))
+        let decision = try TenantStateMachine.decide(tenant, .finding(.ready(providerStatus: "ok"), source: .webhook, at: at))
+        #expect(decision.tenant.state == .active)
+    }
+}

@@ -6,6 +6,10 @@ import Foundation
 /// Evidence older than what the tenant already reflects is ignored, so late or repeated answers never undo
 /// a newer state.
 public enum TenantStateMachine {
+    /// Times are stored with less precision than `Date` holds (a round trip through unix seconds moves them by
+    /// up to a microsecond), so evidence is stale only when it is older by more than this.
+    static let clockResolution: TimeInterval = 0.001
+
     /// A tenant just accepted through the API: `pending` until the provider's first answer.
     public static func create(_ tenant: Tenant) -> Decision {
         Decision(tenant: tenant, events: [PlannedEvent(.created)], work: .submit(retryAfter: nil), changed: true, resetsBackoff: true)
@@ -51,7 +55,7 @@ public enum TenantStateMachine {
         if tenant.state == .offboarded {
             return unchanged(tenant, work: .none)
         }
-        if let evidenceAt = tenant.evidenceAt, observation.at < evidenceAt {
+        if let evidenceAt = tenant.evidenceAt, observation.at < evidenceAt.addingTimeInterval(-clockResolution) {
             return unchanged(tenant, work: currentWork)
         }
         var next = tenant

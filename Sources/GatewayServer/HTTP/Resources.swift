@@ -6,6 +6,17 @@ import Hummingbird
 struct ListResource<Item: Encodable>: Encodable {
     var data: [Item]
     var next_cursor: String?
+
+    /// `next_cursor` is null on the last page, never missing.
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: ListKeys.self)
+        try container.encode(data, forKey: .data)
+        try container.encode(next_cursor, forKey: .next_cursor)
+    }
+}
+
+private enum ListKeys: String, CodingKey {
+    case data, next_cursor
 }
 
 /// An event as `/v1/events`, `/v1/tenants/{id}/events` and outbound deliveries show it. Never holds credentials:
