@@ -37,3 +37,30 @@ import Testing
         #expect(schedule.delay(for: .none, attempts: 0, unit: 0.5) == nil)
     }
 }
+
+@Suite struct ConcurrencyGateTests {
+    actor Counter {
+        var running = 0
+        var peak = 0
+        func enter() { running += 1; peak = max(peak, running) }
+        func leave() { running -= 1 }
+    }
+
+    @Test func neverMoreThanTheLimitAtOnce() async {
+        let gate = ConcurrencyGate(limit: 3)
+        let counter = Counter()
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<20 {
+                group.addTask {
+                    await gate.run {
+                        await counter.enter()
+                        try? await Task.sleep(for: .milliseconds(5))
+                        await counter.leave()
+                    }
+                }
+            }
+        }
+        #expect(await counter.peak == 3)
+        #expect(await counter.running == 0)
+    }
+}

@@ -91,6 +91,17 @@ import Testing
         }
     }
 
+    @Test func providerErrorTextIsLoggedButNeverShownToThePartner() async throws {
+        try await SandboxHarness.run { h in
+            await h.wrapp.add(SimulatedFault(operation: "external_login", status: 500, style: .errorsMessage))
+            let accepted = try await h.createWrapp("cust-5")
+            #expect(accepted.status == 202)
+            #expect(accepted.string("last_error.message") == "Wrapp answered 500 with an error body")
+            #expect(!accepted.text.contains("simulated failure"))
+            #expect(h.logs.text.contains("simulated failure"), "operators still see what Wrapp said")
+        }
+    }
+
     @Test func listsFilterAndPage() async throws {
         try await SandboxHarness.run { h in
             for index in 0..<5 { _ = try await h.createWrapp("cust-\(index)") }

@@ -84,6 +84,7 @@ extension OnboardingService {
         if case .unavailable(let reason, _) = answer.finding {
             logger.warning("provider unavailable", metadata: [
                 "tenant.id": "\(tenant.id)", "provider": "\(tenant.provider.rawValue)", "operation": "\(operation)", "reason": "\(reason)",
+                "provider.said": "\(answer.diagnostic ?? "-")",
             ])
         }
     }

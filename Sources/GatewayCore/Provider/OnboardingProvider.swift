@@ -29,10 +29,13 @@ public struct ProviderTenant: Sendable, Equatable {
 public struct ProviderAnswer: Sendable, Equatable {
     public var finding: Finding
     public var credentials: ProviderCredentials?
+    /// What the provider or the transport said, for the log only: provider text is never shown to partners.
+    public var diagnostic: String?
 
-    public init(_ finding: Finding, credentials: ProviderCredentials? = nil) {
+    public init(_ finding: Finding, credentials: ProviderCredentials? = nil, diagnostic: String? = nil) {
         self.finding = finding
         self.credentials = credentials
+        self.diagnostic = diagnostic
     }
 }
 

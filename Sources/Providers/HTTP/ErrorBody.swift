@@ -42,6 +42,12 @@ struct ErrorBody {
         }
     }
 
+    /// The body's shape, in our words: safe to show to partners.
+    var shape: String {
+        if isHTML { return "an HTML page" }
+        return items.isEmpty ? "an unreadable body" : "an error body"
+    }
+
     /// One line for logs: what the provider said, shortened.
     var summary: String {
         if isHTML { return "an HTML page" }

@@ -49,7 +49,8 @@ public struct MagniFinanceAdapter: OnboardingProvider {
         if previousAttempts > 0 {
             switch await accessTokens(taxID: taxID) {
             case .granted(let tokens): return ready(tokens)
-            case .unavailable(let reason, let retryAfter): return ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter))
+            case .unavailable(let reason, let retryAfter, let diagnostic):
+                return ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter), diagnostic: diagnostic)
             case .notGranted: break
             }
         }
@@ -70,8 +71,8 @@ public struct MagniFinanceAdapter: OnboardingProvider {
         case .refusedAfterEarlierAttempt:
             // The earlier call most likely went through and the request awaits the client's approval.
             return ProviderAnswer(.actionRequired(NextAction(type: .awaitApproval), providerStatus: "access_requested"))
-        case .unavailable(let reason, let retryAfter):
-            return ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter))
+        case .unavailable(let reason, let retryAfter, let diagnostic):
+            return ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter), diagnostic: diagnostic)
         }
     }
 
@@ -80,7 +81,8 @@ public struct MagniFinanceAdapter: OnboardingProvider {
         switch await accessTokens(taxID: taxID) {
         case .granted(let tokens): return ready(tokens)
         case .notGranted: return ProviderAnswer(.waiting(providerStatus: "access_requested"))
-        case .unavailable(let reason, let retryAfter): return ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter))
+        case .unavailable(let reason, let retryAfter, let diagnostic):
+            return ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter), diagnostic: diagnostic)
         }
     }
 
@@ -99,13 +101,13 @@ public struct MagniFinanceAdapter: OnboardingProvider {
         case accepted
         case rejected([FieldError])
         case refusedAfterEarlierAttempt
-        case unavailable(String, TimeInterval?)
+        case unavailable(String, TimeInterval?, diagnostic: String? = nil)
     }
 
     enum TokensResult {
         case granted([MagniFinanceAccessToken])
         case notGranted
-        case unavailable(String, TimeInterval?)
+        case unavailable(String, TimeInterval?, diagnostic: String? = nil)
     }
 
     var authHeaders: [(String, String)] { [("Email", configuration.email), ("Token", configuration.token)] }
@@ -123,7 +125,7 @@ public struct MagniFinanceAdapter: OnboardingProvider {
         let body = try? JSONSerialization.data(withJSONObject: fields)
         let response: ProviderResponse
         switch await http.send(.POST, configuration.baseURL() + "/partner", headers: authHeaders, json: body) {
-        case .failure(let failure): return .unavailable(Self.describe(failure), nil)
+        case .failure(let failure): return .unavailable(Self.describe(failure), nil, diagnostic: Self.diagnostic(failure))
         case .success(let value): response = value
         }
         if response.status == 429 || response.status >= 500 || response.isHTML {
@@ -152,7 +154,7 @@ public struct MagniFinanceAdapter: OnboardingProvider {
         let headers = authHeaders + [("Password", configuration.password)]
         let response: ProviderResponse
         switch await http.send(.GET, url, headers: headers) {
-        case .failure(let failure): return .unavailable(Self.describe(failure), nil)
+        case .failure(let failure): return .unavailable(Self.describe(failure), nil, diagnostic: Self.diagnostic(failure))
         case .success(let value): response = value
         }
         if response.status == 429 || response.status >= 500 || response.isHTML {
@@ -200,7 +202,12 @@ public struct MagniFinanceAdapter: OnboardingProvider {
     static func describe(_ failure: TransportFailure) -> String {
         switch failure {
         case .timedOut: "MagniFinance did not answer in time"
-        case .unreachable(let detail): "MagniFinance unreachable: \(detail)"
+        case .unreachable: "MagniFinance could not be reached"
         }
+    }
+
+    static func diagnostic(_ failure: TransportFailure) -> String? {
+        if case .unreachable(let detail) = failure { return detail }
+        return nil
     }
 }

@@ -37,7 +37,7 @@ public struct WrappAdapter: OnboardingProvider, WebhookInterpreting {
         case .success(let url):
             return ProviderAnswer(.actionRequired(NextAction(type: .redirectToURL, url: url), providerStatus: "login_url_issued"))
         case .failure(let failure):
-            return ProviderAnswer(failure.finding)
+            return failure.answer
         }
     }
 
@@ -46,11 +46,11 @@ public struct WrappAdapter: OnboardingProvider, WebhookInterpreting {
         let result = await http.send(.POST, configuration.baseURL() + "/embedded_check_user", headers: partnerHeaders, json: body)
         let response: ProviderResponse
         switch result {
-        case .failure(let failure): return ProviderAnswer(WrappFailure.transport(failure).finding)
+        case .failure(let failure): return WrappFailure.transport(failure).answer
         case .success(let value): response = value
         }
         if let failure = WrappFailure.classify(response, allowNotFound: true) {
-            return ProviderAnswer(failure.finding)
+            return failure.answer
         }
         // An unknown user comes back as 404, as an error body, or as {"user": null}: all mean "not created yet".
         guard response.status == 200,
@@ -80,7 +80,7 @@ public struct WrappAdapter: OnboardingProvider, WebhookInterpreting {
         case .success(let url):
             return ProviderAnswer(.actionRequired(NextAction(type: .redirectToURL, url: url), providerStatus: "subscription_inactive"))
         case .failure(let failure):
-            return ProviderAnswer(failure.finding)
+            return failure.answer
         }
     }
 
@@ -147,7 +147,7 @@ public struct WrappAdapter: OnboardingProvider, WebhookInterpreting {
 enum WrappFailure: Error {
     case transport(TransportFailure)
     case malformed(status: Int)
-    case unavailable(status: Int, summary: String, retryAfter: TimeInterval?)
+    case unavailable(status: Int, body: ErrorBody, retryAfter: TimeInterval?)
     case rejected(status: Int, items: [ErrorBody.Item])
 
     /// nil when the response is a success (2xx, or a 404 where that means "unknown user").
@@ -162,19 +162,31 @@ enum WrappFailure: Error {
         default:
             // 401/403 (our partner key), 429, 5xx — including the 500 Wrapp gives for bad company data — and HTML
             // pages are not the customer's fault: wait and try again.
-            return .unavailable(status: response.status, summary: ErrorBody(response).summary, retryAfter: response.retryAfter())
+            return .unavailable(status: response.status, body: ErrorBody(response), retryAfter: response.retryAfter())
         }
     }
 
     var reason: String {
         switch self {
         case .transport(.timedOut): "Wrapp did not answer in time"
-        case .transport(.unreachable(let detail)): "Wrapp unreachable: \(detail)"
+        case .transport(.unreachable): "Wrapp could not be reached"
         case .malformed(let status): "Wrapp answered \(status) with an unexpected body"
-        case .unavailable(let status, let summary, _): "Wrapp answered \(status) with \(summary)"
+        case .unavailable(let status, let body, _): "Wrapp answered \(status) with \(body.shape)"
         case .rejected(let status, _): "Wrapp refused the data (\(status))"
         }
     }
+
+    /// For the log only.
+    var diagnostic: String? {
+        switch self {
+        case .transport(.unreachable(let detail)): detail
+        case .unavailable(_, let body, _): body.summary
+        case .rejected(_, let items): items.map { "\($0.field ?? "-"): \($0.message)" }.joined(separator: "; ")
+        case .transport(.timedOut), .malformed: nil
+        }
+    }
+
+    var answer: ProviderAnswer { ProviderAnswer(finding, diagnostic: diagnostic) }
 
     var finding: Finding {
         switch self {

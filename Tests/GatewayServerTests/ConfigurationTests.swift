@@ -1,0 +1,68 @@
+import Foundation
+import GatewayServer
+import Logging
+import Testing
+
+@Suite struct ConfigurationTests {
+    @Test func everyProblemIsListedAtOnce() throws {
+        let env = [
+            "GATEWAY_PORT": "99999", "GATEWAY_ENCRYPTION_KEY": "not-base64!", "GATEWAY_PUBLIC_URL": "ftp://x",
+            "LOG_FORMAT": "xml", "MAGNIFINANCE_EMAIL": "owner@example.pt", "GATEWAY_API_KEY": "short",
+            "GATEWAY_POLL_FIRST_SECONDS": "soon",
+        ]
+        do {
+            _ = try GatewayConfig.load(environment: env, sandbox: false)
+            Issue.record("a bad configuration must not load")
+        } catch {
+            let text = error.description
+            for variable in ["GATEWAY_PORT", "GATEWAY_ENCRYPTION_KEY", "GATEWAY_PUBLIC_URL", "LOG_FORMAT", "MAGNIFINANCE_EMAIL",
+                             "GATEWAY_API_KEY", "GATEWAY_POLL_FIRST_SECONDS"] {
+                #expect(text.contains(variable), "\(variable) missing from: \(text)")
+            }
+            #expect(error.problems.count == 7)
+            #expect(!text.contains("not-base64!"), "values of secrets are not repeated")
+        }
+    }
+
+    @Test func theEncryptionKeyIsRequiredOutsideTheSandbox() throws {
+        #expect(throws: GatewayConfig.Invalid.self) { try GatewayConfig.load(environment: [:], sandbox: false) }
+        let sandbox = try GatewayConfig.load(environment: [:], sandbox: true)
+        #expect(sandbox.port == 8080 && sandbox.host == "127.0.0.1" && sandbox.dataDirectory == "./data")
+        #expect(sandbox.logFormat == .json && sandbox.logLevel == .info)
+        #expect(sandbox.wrapp == nil, "production providers need their keys")
+    }
+
+    @Test func valuesCanComeFromFiles() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-config-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let keyFile = directory.appendingPathComponent("key")
+        let keys = [Data(repeating: 1, count: 32).base64EncodedString(), Data(repeating: 2, count: 32).base64EncodedString()]
+        try (keys.joined(separator: ",") + "\n").write(to: keyFile, atomically: true, encoding: .utf8)
+        let partnerFile = directory.appendingPathComponent("partner")
+        try "partner-key-from-a-file".write(to: partnerFile, atomically: true, encoding: .utf8)
+        let config = try GatewayConfig.load(environment: [
+            "GATEWAY_ENCRYPTION_KEY_FILE": keyFile.path, "WRAPP_PARTNER_API_KEY_FILE": partnerFile.path,
+        ], sandbox: false)
+        #expect(config.encryptionKeys == [Data(repeating: 1, count: 32), Data(repeating: 2, count: 32)])
+        #expect(config.wrapp?.partnerAPIKey == "partner-key-from-a-file")
+        #expect(config.magniFinance == nil)
+
+        #expect(throws: GatewayConfig.Invalid.self) {
+            try GatewayConfig.load(environment: ["GATEWAY_ENCRYPTION_KEY_FILE": directory.appendingPathComponent("missing").path], sandbox: false)
+        }
+    }
+
+    @Test func jsonLogsAreOneObjectPerLine() throws {
+        final class Lines: @unchecked Sendable { var all: [String] = [] }
+        let lines = Lines()
+        var logger = Logger(label: "t") { JSONLogHandler(label: $0, level: .info) { lines.all.append($0) } }
+        logger[metadataKey: "request.id"] = "r-1"
+        logger.info("tenant created", metadata: ["tenant.id": "ten_1"])
+        logger.debug("not shown")
+        #expect(lines.all.count == 1)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(lines.all[0].utf8)) as? [String: Any])
+        #expect(object["message"] as? String == "tenant created")
+        #expect(object["level"] as? String == "info")
+        #expect(object["tenant.id"] as? String == "ten_1" && object["request.id"] as? String == "r-1")
+    }
+}
