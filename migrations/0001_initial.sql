@@ -24,6 +24,8 @@ CREATE TABLE tenants (
 -- Lists are newest first (ids are ULIDs) and filtered by state and/or provider.
 CREATE INDEX tenants_by_state ON tenants (state, id);
 CREATE INDEX tenants_by_provider_state ON tenants (provider, state, id);
+-- The partner looks its customers up by its own id, with or without the provider.
+CREATE INDEX tenants_by_external_id ON tenants (external_id);
 
 CREATE TABLE tenant_credentials (
     tenant_id  TEXT PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,

@@ -35,7 +35,7 @@ struct EnvironmentReader {
     mutating func number(_ name: String, default value: Double, range: ClosedRange<Double>) -> Double {
         guard let text = string(name) else { return value }
         guard let number = Double(text), range.contains(number) else {
-            problems.append("\(name) must be a number from \(range.lowerBound.formatted()) to \(range.upperBound.formatted()), got \"\(text)\"")
+            problems.append("\(name) must be a number from \(Self.plain(range.lowerBound)) to \(Self.plain(range.upperBound)), got \"\(text)\"")
             return value
         }
         return number
@@ -48,6 +48,11 @@ struct EnvironmentReader {
             return nil
         }
         return text.hasSuffix("/") ? String(text.dropLast()) : text
+    }
+
+    /// 65535 rather than "65,535": messages name values as they are typed.
+    static func plain(_ number: Double) -> String {
+        number == number.rounded() ? String(Int(number)) : String(number)
     }
 
     mutating func problem(_ text: String) {
