@@ -74,6 +74,7 @@ let package = Package(
                 "GatewayServer",
                 "Providers",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -18,9 +18,10 @@ CREATE TABLE tenants (
     state_changed_at      REAL NOT NULL,
     evidence_at           REAL,
     webhook_token_hash    BLOB UNIQUE,
-    webhook_token_sealed  TEXT,
-    UNIQUE (provider, external_id)
+    webhook_token_sealed  TEXT
 );
+-- The natural key. An offboarded tenant is a tombstone: the same customer may be onboarded again.
+CREATE UNIQUE INDEX tenants_natural_key ON tenants (provider, external_id) WHERE state <> 'offboarded';
 -- Lists are newest first (ids are ULIDs) and filtered by state and/or provider.
 CREATE INDEX tenants_by_state ON tenants (state, id);
 CREATE INDEX tenants_by_provider_state ON tenants (provider, state, id);
@@ -84,3 +85,39 @@ CREATE TABLE audit_log (
     details   TEXT NOT NULL DEFAULT '{}'     -- JSON; never secrets
 );
 CREATE INDEX audit_log_by_tenant ON audit_log (tenant_id, id);
+
+-- Partner API keys made through the admin API. Only a hash of the secret part is kept; `prefix` is the visible
+-- part (gwk_xxxxxxxx) that names the key in lists and audit entries.
+CREATE TABLE api_keys (
+    id           TEXT PRIMARY KEY,
+    name         TEXT NOT NULL,
+    prefix       TEXT NOT NULL UNIQUE,
+    secret_hash  BLOB NOT NULL,
+    scopes       TEXT NOT NULL,              -- space-separated
+    created_at   REAL NOT NULL,
+    last_used_at REAL,
+    revoked_at   REAL
+);
+
+-- Idempotency-Key records: the first response to a key, replayed for 24 h. `status` is NULL while the first
+-- request still runs. `tenant_id` lets offboarding erase the personal data kept in bodies.
+CREATE TABLE idempotency_keys (
+    scope        TEXT NOT NULL,              -- the API key that sent it
+    key          TEXT NOT NULL,
+    request_hash BLOB NOT NULL,
+    tenant_id    TEXT,
+    status       INTEGER,
+    headers      TEXT,
+    body         BLOB,
+    created_at   REAL NOT NULL,
+    completed_at REAL,
+    PRIMARY KEY (scope, key)
+);
+CREATE INDEX idempotency_keys_by_age ON idempotency_keys (created_at);
+CREATE INDEX idempotency_keys_by_tenant ON idempotency_keys (tenant_id);
+
+-- Gateway-wide secrets made at first start (the onboarding-link key), sealed like credentials.
+CREATE TABLE gateway_secrets (
+    name   TEXT PRIMARY KEY,
+    sealed TEXT NOT NULL
+);

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import GatewayCore
 import GatewayStorage
@@ -79,20 +80,34 @@ public struct Gateway: Sendable {
         settings.maxConcurrentCallsPerProvider = config.maxConcurrentCallsPerProvider
         let service = OnboardingService(store: store, providers: providers, settings: settings, clock: clock, logger: logger)
 
+        let linkKey = try await store.gatewaySecret(named: "onboarding-link-key") { Data(SystemRandomness().bytes(32)) }
+        let links = OnboardingLinks(key: SymmetricKey(data: linkKey), address: address)
+        let render = Renderer(links: links)
+        let partnerKeys = PartnerKeys(environmentKey: config.apiKey, store: store)
+        let partnerAuth = PartnerAuthMiddleware(keys: partnerKeys)
+        let idempotency = IdempotencyMiddleware(store: store, clock: clock)
+
         let router = Router(context: GatewayRequestContext.self)
         router.middlewares.add(ProblemMiddleware())
         HealthController(isReady: { await store.isReady() }).add(to: router)
-        router.group("v1/tenants").add(middleware: PartnerAuthMiddleware(apiKey: config.apiKey))
-            .addRoutes(TenantsController(service: service).endpoints)
-        router.group("v1/events").add(middleware: PartnerAuthMiddleware(apiKey: config.apiKey))
-            .addRoutes(EventsController(service: service).endpoints)
+        router.group("v1/tenants").add(middleware: partnerAuth).add(middleware: idempotency)
+            .addRoutes(TenantsController(service: service, render: render).endpoints)
+        router.group("v1/events").add(middleware: partnerAuth)
+            .addRoutes(EventsController(service: service, render: render).endpoints)
+        router.group("admin").add(middleware: AdminAuthMiddleware(adminToken: config.adminToken, partnerKeys: partnerKeys))
+            .group("api-keys")
+            .addRoutes(AdminKeysController(keys: store, audit: store, clock: clock, ids: ULIDGenerator(), random: SystemRandomness()).endpoints)
         router.group("webhooks").addRoutes(WebhooksController(service: service).endpoints)
+        OnboardController(service: service, links: links).add(to: router)
         if let wrappSimulator, let magniSimulator {
             SandboxController(wrapp: wrappSimulator, magniFinance: magniSimulator).add(to: router)
         }
 
         var services: [any Service] = []
-        if config.runsWorker { services.append(WorkWorker(service: service, interval: config.workerInterval)) }
+        if config.runsWorker {
+            services.append(WorkWorker(service: service, interval: config.workerInterval))
+            services.append(MaintenanceService(store: store, clock: clock, logger: logger))
+        }
         let application = Application(
             router: router,
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: nil),

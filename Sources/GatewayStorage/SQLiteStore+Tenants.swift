@@ -6,7 +6,7 @@ extension SQLiteStore: TenantStore {
     public func insert(_ tenant: Tenant, events: [TenantEvent], work: ScheduledWork, webhookToken: String?) async throws -> InsertOutcome {
         try await pool.write { [self] db in
             if let row = try Row.fetchOne(
-                db, sql: "SELECT * FROM tenants WHERE provider = ? AND external_id = ?",
+                db, sql: "SELECT * FROM tenants WHERE provider = ? AND external_id = ? AND state <> 'offboarded'",
                 arguments: [tenant.provider.rawValue, tenant.externalID]
             ) {
                 return .existing(try self.tenant(from: row))
@@ -103,7 +103,12 @@ extension SQLiteStore: TenantStore {
                     arguments: [tenantID, sealed, box.currentKeyID, update.tenant.updatedAt.unix]
                 )
             }
-            try replaceWork(of: tenantID, with: update.work, db, now: Date())
+            if !update.keepsWork {
+                try replaceWork(of: tenantID, with: update.work, db, now: Date())
+            }
+            if update.erasesPersonalData {
+                try erasePersonalData(of: tenantID, db)
+            }
             return update.writesTenant ? update.tenant : current
         }
     }
@@ -150,6 +155,30 @@ extension SQLiteStore: TenantStore {
                 )
             }
         }
+    }
+
+    /// Offboarding: every copy of the customer's data and every secret of the tenant goes, in the same transaction
+    /// as the tombstone. With `secure_delete` the freed space is zeroed; `flushErasures` then clears the WAL.
+    func erasePersonalData(of tenantID: String, _ db: Database) throws {
+        try db.execute(sql: "UPDATE tenants SET webhook_token_hash = NULL, webhook_token_sealed = NULL WHERE id = ?", arguments: [tenantID])
+        try db.execute(sql: "DELETE FROM tenant_credentials WHERE tenant_id = ?", arguments: [tenantID])
+        try db.execute(sql: "DELETE FROM webhook_inbox WHERE tenant_id = ?", arguments: [tenantID])
+        try db.execute(sql: "DELETE FROM jobs WHERE tenant_id = ?", arguments: [tenantID])
+        try db.execute(sql: "DELETE FROM idempotency_keys WHERE tenant_id = ?", arguments: [tenantID])
+        try db.execute(sql: "UPDATE audit_log SET details = '{}' WHERE tenant_id = ?", arguments: [tenantID])
+        // History keeps its shape (ids, states, times, sources); the customer's data leaves every snapshot.
+        try db.execute(
+            sql: """
+                UPDATE tenant_events SET tenant = json_set(tenant, '$.profile', json('{}'), '$.metadata', json('{}'),
+                    '$.next_action', NULL, '$.last_error', NULL, '$.provider_status', NULL)
+                WHERE tenant_id = ?
+                """,
+            arguments: [tenantID]
+        )
+    }
+
+    public func flushErasures() async throws {
+        try await checkpoint()
     }
 
     // MARK: - Rows

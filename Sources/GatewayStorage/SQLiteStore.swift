@@ -45,6 +45,21 @@ public final class SQLiteStore: Sendable {
         }
     }
 
+    /// A gateway-wide secret (e.g. the onboarding-link key), made by `make` on first use and kept sealed.
+    public func gatewaySecret(named name: String, make: @escaping @Sendable () -> Data) async throws -> Data {
+        try await pool.write { [box] db in
+            if let sealed = try String.fetchOne(db, sql: "SELECT sealed FROM gateway_secrets WHERE name = ?", arguments: [name]) {
+                return try box.open(sealed, context: "gateway-secret:\(name)")
+            }
+            let value = make()
+            try db.execute(
+                sql: "INSERT INTO gateway_secrets (name, sealed) VALUES (?, ?)",
+                arguments: [name, try box.seal(value, context: "gateway-secret:\(name)")]
+            )
+            return value
+        }
+    }
+
     func json<T: Encodable>(_ value: T) throws -> String {
         String(decoding: try encoder.encode(value), as: UTF8.self)
     }

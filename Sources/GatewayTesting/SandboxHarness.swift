@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import GatewayCore
 import GatewayServer
@@ -63,6 +64,25 @@ public struct SandboxHarness: Sendable {
         if json != nil, headers[.contentType] == nil { headers[.contentType] = "application/json" }
         let response = try await client.execute(uri: path, method: method, headers: headers, body: json.map { ByteBuffer(string: $0) })
         return HTTPResult(status: Int(response.status.code), headers: response.headers, body: Data(response.body.readableBytesView))
+    }
+
+    /// One HTTP call on its own connection (the test client shares one), for requests that must really overlap.
+    public func callOnNewConnection(
+        _ method: HTTPRequest.Method, _ path: String, json: String? = nil, headers: [String: String] = [:]
+    ) async throws -> HTTPResult {
+        var request = HTTPClientRequest(url: gateway.address.loopbackURL + path)
+        request.method = .init(rawValue: method.rawValue)
+        request.headers.add(name: "Authorization", value: "Bearer \(apiKey)")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let json {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: json))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let body = try await response.body.collect(upTo: 1 << 22)
+        var fields = HTTPFields()
+        for header in response.headers { if let name = HTTPField.Name(header.name) { fields[name] = header.value } }
+        return HTTPResult(status: Int(response.status.code), headers: fields, body: Data(body.readableBytesView))
     }
 
     /// The bytes of every database file (main file and WAL), after a checkpoint.

@@ -40,7 +40,11 @@ extension Tenant: Codable {
         try c.encode(provider, forKey: .provider)
         try c.encode(externalID, forKey: .externalID)
         try c.encode(state, forKey: .state)
-        try c.encode(nextAction, forKey: .nextAction)
+        if let nextAction, nextAction.type == .redirectToURL, let links = encoder.userInfo[.onboardingLinks] as? any OnboardingLinkMaker {
+            try c.encode(NextActionWithLink(nextAction, link: links.onboardingLink(for: id)), forKey: .nextAction)
+        } else {
+            try c.encode(nextAction, forKey: .nextAction)
+        }
         try c.encode(providerStatus, forKey: .providerStatus)
         try c.encode(profile, forKey: .profile)
         try c.encode(credentialsAvailable, forKey: .credentialsAvailable)
@@ -49,6 +53,28 @@ extension Tenant: Codable {
         try c.encode(createdAt, forKey: .createdAt)
         try c.encode(updatedAt, forKey: .updatedAt)
         try c.encode(stateChangedAt, forKey: .stateChangedAt)
+    }
+}
+
+/// Makes the stable `/onboard/…` link of a tenant. Set in an encoder's `userInfo[.onboardingLinks]`, it adds
+/// `next_action.onboarding_link` to every tenant that encoder writes; stored snapshots are written without one.
+public protocol OnboardingLinkMaker: Sendable {
+    func onboardingLink(for tenantID: String) -> String
+}
+
+extension CodingUserInfoKey {
+    public static let onboardingLinks = CodingUserInfoKey(rawValue: "gateway.onboardingLinks")!
+}
+
+private struct NextActionWithLink: Encodable {
+    var type: NextAction.Kind
+    var url: String?
+    var onboarding_link: String
+
+    init(_ action: NextAction, link: String) {
+        type = action.type
+        url = action.url
+        onboarding_link = link
     }
 }
 

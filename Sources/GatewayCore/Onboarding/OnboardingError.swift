@@ -13,6 +13,7 @@ public enum OnboardingError: Error, Sendable, Equatable {
     case webhookTokenUnknown
     case webhookMalformed
     case webhookRejected
+    case onboardingLinkNotSupported(ProviderKind)
     case storageFailure
 
     public var code: String {
@@ -28,6 +29,7 @@ public enum OnboardingError: Error, Sendable, Equatable {
         case .webhookTokenUnknown: "webhook_not_found"
         case .webhookMalformed: "webhook_malformed"
         case .webhookRejected: "webhook_rejected"
+        case .onboardingLinkNotSupported: "onboarding_link_not_supported"
         case .storageFailure: "storage_failure"
         }
     }
@@ -46,6 +48,7 @@ public enum OnboardingError: Error, Sendable, Equatable {
         case .webhookTokenUnknown: "Unknown webhook endpoint."
         case .webhookMalformed: "The webhook body is not what this provider sends."
         case .webhookRejected: "The webhook does not belong to this tenant."
+        case .onboardingLinkNotSupported(let provider): "\(provider.rawValue) has no URL for the customer: \(provider == .magnifinance ? "the company approves the partnership by email" : "nothing to open")."
         case .storageFailure: "The gateway could not read or write its database."
         }
     }

@@ -112,15 +112,20 @@ public final class OnboardingService: Sendable {
     /// Runs a decision inside one store transaction and writes the tenant, its events, credentials and work.
     func commit(
         tenantID: String,
-        _ decide: @escaping @Sendable (TenantContext) throws -> (Decision, ProviderCredentials?, ChangeSource)
+        _ decide: @escaping @Sendable (TenantContext) throws -> (Decision, ProviderCredentials?, ChangeSource),
+        adjust: @escaping @Sendable (inout TenantUpdate) -> Void = { _ in }
     ) async throws(OnboardingError) -> Tenant {
         let now = clock.now()
         let updated: Tenant?
         do {
             updated = try await store.update(tenantID: tenantID) { [self] context in
                 let (decision, credentials, source) = try decide(context)
-                return update(from: decision, context: context, credentials: credentials, source: source, now: now)
+                var update = update(from: decision, context: context, credentials: credentials, source: source, now: now)
+                adjust(&update)
+                return update
             }
+        } catch let error as OnboardingError {
+            throw error
         } catch let error as TransitionError {
             guard case .notAllowed(let command, let state) = error else { throw .storageFailure }
             throw .invalidState(state, action: command == .retry ? "retried" : "offboarded")

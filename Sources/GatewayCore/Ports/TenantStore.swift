@@ -65,6 +65,11 @@ public struct TenantUpdate: Sendable {
     public var work: ScheduledWork?
     /// When false, the tenant row is left as it is and only the work is rescheduled.
     public var writesTenant: Bool
+    /// When true, queued work is left as it is (`work` is ignored).
+    public var keepsWork = false
+    /// Offboarding: erase personal data and secrets everywhere the tenant left them (history, inbox, audit
+    /// details, kept responses, credentials, tokens).
+    public var erasesPersonalData = false
 
     public init(tenant: Tenant, events: [TenantEvent], credentials: ProviderCredentials?, work: ScheduledWork?, writesTenant: Bool) {
         self.tenant = tenant
@@ -153,4 +158,7 @@ public protocol TenantStore: Sendable {
     func reschedule(workID: Int64, runAt: Date, lastError: String) async throws
 
     func audit(_ entry: AuditEntry) async throws
+
+    /// Makes erased data unrecoverable from the database files (checkpoints the WAL).
+    func flushErasures() async throws
 }

@@ -58,6 +58,17 @@ public protocol OnboardingProvider: Sendable {
 
     /// Prove that credentials are genuine before they are kept (Wrapp `/login`).
     func verify(_ credentials: ProviderCredentials, for tenant: ProviderTenant) async -> CredentialCheck
+
+    /// A fresh URL where the customer continues onboarding, where the provider has such a thing.
+    func onboardingURL(for tenant: ProviderTenant) async -> OnboardingURL
+}
+
+/// The answer to "give the customer a fresh provider URL".
+public enum OnboardingURL: Sendable, Equatable {
+    case url(String)
+    /// The provider has no customer-facing URL (MagniFinance approves by email).
+    case notSupported
+    case unavailable(reason: String)
 }
 
 /// What a provider's webhook says, once parsed by its adapter.

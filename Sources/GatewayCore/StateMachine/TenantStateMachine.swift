@@ -33,9 +33,13 @@ public enum TenantStateMachine {
             next.lastError = nil
             return transition(tenant, to: &next, .pending, observation, work: .submit(retryAfter: nil))
         case (.offboard, let state) where state != .offboarded:
+            // A tombstone: ids, provider and timestamps stay; personal data goes.
             next.nextAction = nil
             next.credentialsAvailable = false
             next.lastError = nil
+            next.profile = Profile()
+            next.metadata = [:]
+            next.providerStatus = nil
             next.state = .offboarded
             next.stateChangedAt = observation.at
             next.updatedAt = observation.at

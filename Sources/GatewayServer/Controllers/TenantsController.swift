@@ -5,12 +5,16 @@ import Hummingbird
 /// `/v1/tenants`: the partner's view of onboarding.
 struct TenantsController {
     let service: OnboardingService
+    let render: Renderer
 
     var endpoints: RouteCollection<GatewayRequestContext> {
         RouteCollection(context: GatewayRequestContext.self)
             .post(use: create)
             .get(use: list)
             .get(":id", use: show)
+            .patch(":id", use: correct)
+            .delete(":id", use: offboard)
+            .post(":id/onboarding-link", use: onboardingLink)
             .post(":id/refresh", use: refresh)
             .post(":id/retry", use: retry)
             .get(":id/events", use: events)
@@ -36,15 +40,15 @@ struct TenantsController {
         guard errors.isEmpty, let provider, let externalID, let profile else { throw Problem.validation(errors) }
 
         switch try await service.create(NewTenant(provider: provider, externalID: externalID, profile: profile, metadata: metadata)) {
-        case .created(let tenant): return try .json(tenant, status: .created, headers: [.location: "/v1/tenants/\(tenant.id)"])
-        case .accepted(let tenant): return try .json(tenant, status: .accepted, headers: [.location: "/v1/tenants/\(tenant.id)"])
-        case .existing(let tenant): return try .json(tenant)
+        case .created(let tenant): return try render.json(tenant, status: .created, headers: [.location: "/v1/tenants/\(tenant.id)"])
+        case .accepted(let tenant): return try render.json(tenant, status: .accepted, headers: [.location: "/v1/tenants/\(tenant.id)"])
+        case .existing(let tenant): return try render.json(tenant)
         }
     }
 
     @Sendable func show(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         try context.require(.tenantsRead)
-        return try .json(try await service.tenant(id: context.parameters.require("id")))
+        return try render.json(try await service.tenant(id: context.parameters.require("id")))
     }
 
     @Sendable func list(_ request: Request, context: GatewayRequestContext) async throws -> Response {
@@ -57,24 +61,24 @@ struct TenantsController {
             before: try request.uri.queryParameters.get("cursor").map { try Cursor.decode("t", $0) }
         )
         let page = try await service.tenants(query)
-        return try .json(ListResource(data: page.items, next_cursor: page.next.map { Cursor.encode("t", $0) }))
+        return try render.json(ListResource(data: page.items, next_cursor: page.next.map { Cursor.encode("t", $0) }))
     }
 
     @Sendable func refresh(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         try context.require(.tenantsWrite)
-        return try .json(try await service.refresh(tenantID: context.parameters.require("id")))
+        return try render.json(try await service.refresh(tenantID: context.parameters.require("id")))
     }
 
     @Sendable func retry(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         try context.require(.tenantsWrite)
-        return try .json(try await service.retry(tenantID: context.parameters.require("id")))
+        return try render.json(try await service.retry(tenantID: context.parameters.require("id")))
     }
 
     @Sendable func events(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         try context.require(.tenantsRead)
         let after = try request.uri.queryParameters.get("cursor").map { Int64(try Cursor.decode("e", $0)) ?? 0 }
         let page = try await service.events(tenantID: context.parameters.require("id"), after: after, limit: try request.pageLimit())
-        return try .json(ListResource(data: page.items.map(EventResource.init), next_cursor: page.next.map { Cursor.encode("e", $0) }))
+        return try render.json(ListResource(data: page.items.map(EventResource.init), next_cursor: page.next.map { Cursor.encode("e", $0) }))
     }
 
     @Sendable func credentials(_ request: Request, context: GatewayRequestContext) async throws -> Response {
@@ -102,13 +106,58 @@ struct TenantsController {
             tenantID: context.parameters.require("id"), .wrapp(wrappUserID: userID, apiKey: apiKey),
             actor: context.principal?.auditName ?? "unknown"
         )
-        return try .json(tenant)
+        return try render.json(tenant)
+    }
+
+    @Sendable func correct(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        try context.require(.tenantsWrite)
+        let reader = FieldReader(try await JSONBody.read(request))
+        reader.allowOnly(["profile", "metadata"])
+        let patch = reader.object("profile").map(ProfilePatch.read)
+        var metadata: [String: String?]?
+        if let object = reader.object("metadata") {
+            var changes: [String: String?] = [:]
+            for (key, value) in object.object {
+                if value is NSNull { changes[key] = .some(nil) } else if let text = value as? String { changes[key] = text } else {
+                    reader.fail("metadata.\(key)", "invalid_type", "Values are strings, or null to remove the key.")
+                }
+            }
+            metadata = changes
+        }
+        if patch == nil, metadata == nil {
+            reader.fail("profile", "required", "Give profile and/or metadata to change.")
+        }
+        try reader.throwIfInvalid()
+        let fields = (patch?.fields ?? []) + (metadata?.keys.map { "metadata.\($0)" } ?? [])
+        var change: (@Sendable (Profile) -> Profile)?
+        if let patch { change = { patch.apply(to: $0) } }
+        let correction = TenantCorrection(profile: change, metadata: metadata, fields: fields)
+        let tenant = try await service.correct(
+            tenantID: context.parameters.require("id"), correction, actor: context.principal?.auditName ?? "unknown"
+        )
+        return try render.json(tenant)
+    }
+
+    @Sendable func offboard(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        try context.require(.tenantsWrite)
+        let tenant = try await service.offboard(
+            tenantID: context.parameters.require("id"), source: .api, actor: context.principal?.auditName ?? "unknown"
+        )
+        return try render.json(tenant)
+    }
+
+    @Sendable func onboardingLink(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        try context.require(.tenantsWrite)
+        let id = try context.parameters.require("id")
+        let url = try await service.freshOnboardingURL(tenantID: id)
+        return try render.json(["url": url, "onboarding_link": render.links.onboardingLink(for: id)], headers: [.cacheControl: "no-store"])
     }
 }
 
 /// `/v1/events`: every event, oldest first, for apps that cannot receive webhooks.
 struct EventsController {
     let service: OnboardingService
+    let render: Renderer
 
     var endpoints: RouteCollection<GatewayRequestContext> {
         RouteCollection(context: GatewayRequestContext.self).get(use: list)
@@ -118,6 +167,6 @@ struct EventsController {
         try context.require(.tenantsRead)
         let after = try request.uri.queryParameters.get("after").map { Int64(try Cursor.decode("e", $0)) ?? 0 }
         let page = try await service.events(tenantID: nil, after: after, limit: try request.pageLimit())
-        return try .json(ListResource(data: page.items.map(EventResource.init), next_cursor: page.next.map { Cursor.encode("e", $0) }))
+        return try render.json(ListResource(data: page.items.map(EventResource.init), next_cursor: page.next.map { Cursor.encode("e", $0) }))
     }
 }

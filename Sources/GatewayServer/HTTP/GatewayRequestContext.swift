@@ -6,10 +6,13 @@ import NIOCore
 public enum Principal: Sendable, Equatable {
     /// A partner API key, with its name (for the audit log) and scopes.
     case partner(name: String, scopes: Set<Scope>)
+    /// The operator, with `GATEWAY_ADMIN_TOKEN`.
+    case admin
 
     public var auditName: String {
         switch self {
         case .partner(let name, _): "api_key:\(name)"
+        case .admin: "admin"
         }
     }
 }

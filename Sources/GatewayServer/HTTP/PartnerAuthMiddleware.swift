@@ -1,38 +1,104 @@
 import Crypto
 import Foundation
+import GatewayCore
 import Hummingbird
 
-/// Authenticates `/v1` with `Authorization: Bearer <key>`. The key is compared in constant time (as SHA-256
-/// digests, so length differences leak nothing) and never logged.
+/// Authenticates `/v1` with `Authorization: Bearer <key>`: `GATEWAY_API_KEY` (every scope) or a key made through
+/// the admin API (its scopes). Keys are compared in constant time as SHA-256 digests and never logged.
 struct PartnerAuthMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
 
-    let configuredKeyDigest: SHA256.Digest?
+    let keys: PartnerKeys
 
-    init(apiKey: String?) {
-        configuredKeyDigest = apiKey.map { SHA256.hash(data: Data($0.utf8)) }
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let presented = request.bearerToken, let principal = try await keys.principal(for: presented) else {
+            throw Problem.unauthorized
+        }
+        var context = context
+        context.principal = principal
+        return try await next(request, context)
+    }
+}
+
+/// Recognises partner keys. Keys made by the admin API look like `gwk_<8 characters>_<secret>`; the part before
+/// the second underscore is the visible prefix they are looked up by.
+struct PartnerKeys: Sendable {
+    let environmentKeyDigest: SHA256.Digest?
+    let store: any APIKeyStore
+
+    init(environmentKey: String?, store: any APIKeyStore) {
+        environmentKeyDigest = environmentKey.map { SHA256.hash(data: Data($0.utf8)) }
+        self.store = store
+    }
+
+    func principal(for presented: String) async throws -> Principal? {
+        let digest = SHA256.hash(data: Data(presented.utf8))
+        if let expected = environmentKeyDigest, constantTimeEqual(Data(digest), Data(expected)) {
+            return .partner(name: "GATEWAY_API_KEY", scopes: Set(Scope.allCases))
+        }
+        guard let prefix = Self.prefix(of: presented), let (record, hash) = try await store.apiKey(prefix: prefix),
+            record.revokedAt == nil, constantTimeEqual(Data(digest), hash)
+        else { return nil }
+        return .partner(name: record.prefix, scopes: Set(record.scopes.compactMap(Scope.init(rawValue:))))
+    }
+
+    static func prefix(of key: String) -> String? {
+        guard key.hasPrefix("gwk_"), key.count > 13 else { return nil }
+        let prefix = String(key.prefix(12))
+        return key.dropFirst(12).first == "_" ? prefix : nil
+    }
+
+    /// A new key: the full secret (shown once), its visible prefix and the hash that is stored.
+    static func make(random: any Randomness) -> (key: String, prefix: String, hash: Data) {
+        let alphabet = Array("abcdefghijkmnopqrstuvwxyz23456789")
+        let prefix = "gwk_" + String(random.bytes(8).map { alphabet[Int($0) % alphabet.count] })
+        let key = prefix + "_" + random.token(bits: 192)
+        return (key, prefix, Data(SHA256.hash(data: Data(key.utf8))))
+    }
+}
+
+/// Authenticates `/admin` with `GATEWAY_ADMIN_TOKEN`. Without a token configured the admin API does not exist
+/// (404); a partner key is recognised and refused (403); anything else is 401.
+struct AdminAuthMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+
+    let tokenDigest: SHA256.Digest?
+    let partnerKeys: PartnerKeys
+
+    init(adminToken: String?, partnerKeys: PartnerKeys) {
+        tokenDigest = adminToken.map { SHA256.hash(data: Data($0.utf8)) }
+        self.partnerKeys = partnerKeys
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let presented = Self.bearerToken(request), let expected = configuredKeyDigest,
-            Self.constantTimeEqual(SHA256.hash(data: Data(presented.utf8)), expected)
-        else { throw Problem.unauthorized }
+        guard let expected = tokenDigest else { throw HTTPError(.notFound) }
+        guard let presented = request.bearerToken else { throw Problem.unauthorized }
+        guard constantTimeEqual(Data(SHA256.hash(data: Data(presented.utf8))), Data(expected)) else {
+            if try await partnerKeys.principal(for: presented) != nil {
+                throw Problem(.forbidden, code: "forbidden", detail: "Partner keys cannot use the admin API.")
+            }
+            throw Problem.unauthorized
+        }
         var context = context
-        context.principal = .partner(name: "GATEWAY_API_KEY", scopes: Set(Scope.allCases))
+        context.principal = .admin
         return try await next(request, context)
     }
+}
 
-    static func bearerToken(_ request: Request) -> String? {
-        guard let header = request.headers[.authorization] else { return nil }
+extension Request {
+    var bearerToken: String? {
+        guard let header = headers[.authorization] else { return nil }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
         let token = parts[1].trimmingCharacters(in: .whitespaces)
         return token.isEmpty ? nil : token
     }
+}
 
-    static func constantTimeEqual(_ a: SHA256.Digest, _ b: SHA256.Digest) -> Bool {
-        zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
-    }
+/// Equal-length digests compared without an early exit.
+func constantTimeEqual(_ a: Data, _ b: Data) -> Bool {
+    guard a.count == b.count else { return false }
+    return zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
 }
 
 extension GatewayRequestContext {

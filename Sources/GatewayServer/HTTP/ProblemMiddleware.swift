@@ -21,13 +21,13 @@ struct ProblemMiddleware: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch {
-            response = problem(for: error, context: context).response(requestID: context.requestID)
+            response = Self.problem(for: error, context: context).response(requestID: context.requestID)
         }
         response.headers[.requestID] = context.requestID
         return response
     }
 
-    func problem(for error: any Error, context: Context) -> Problem {
+    static func problem(for error: any Error, context: Context) -> Problem {
         switch error {
         case let problem as Problem:
             return problem

@@ -91,6 +91,10 @@ public struct MagniFinanceAdapter: OnboardingProvider {
         .invalid(reason: "MagniFinance access tokens cannot be supplied by hand")
     }
 
+    public func onboardingURL(for tenant: ProviderTenant) async -> OnboardingURL {
+        .notSupported
+    }
+
     private func ready(_ tokens: [MagniFinanceAccessToken]) -> ProviderAnswer {
         ProviderAnswer(.ready(providerStatus: "access_granted"), credentials: .magnifinance(accessTokens: tokens))
     }

@@ -106,6 +106,13 @@ public struct WrappAdapter: OnboardingProvider, WebhookInterpreting {
         }
     }
 
+    public func onboardingURL(for tenant: ProviderTenant) async -> OnboardingURL {
+        switch await loginURL(for: tenant) {
+        case .success(let url): .url(url)
+        case .failure(let failure): .unavailable(reason: failure.reason)
+        }
+    }
+
     // MARK: - Webhook
 
     public func interpretWebhook(_ body: Data) -> WebhookNotice? {

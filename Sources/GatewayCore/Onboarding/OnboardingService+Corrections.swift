@@ -1,0 +1,89 @@
+import Foundation
+
+/// What a `PATCH` changes: each given profile field replaces the old one (nil clears it), each metadata key is set
+/// or (nil) removed. Fields not mentioned stay as they are.
+public struct TenantCorrection: Sendable {
+    public var profile: (@Sendable (Profile) -> Profile)?
+    public var metadata: [String: String?]?
+    /// The dotted names of the fields the request touched, for the audit log.
+    public var fields: [String]
+
+    public init(profile: (@Sendable (Profile) -> Profile)?, metadata: [String: String?]?, fields: [String]) {
+        self.profile = profile
+        self.metadata = metadata
+        self.fields = fields
+    }
+}
+
+extension OnboardingService {
+    /// Corrects a tenant's profile or metadata. The corrected profile is validated as on create and used on the
+    /// next provider call (`retry`, a fresh onboarding link). A profile is frozen once the tenant was onboarded.
+    public func correct(tenantID: String, _ correction: TenantCorrection, actor: String) async throws(OnboardingError) -> Tenant {
+        let now = clock.now()
+        let corrected = try await commit(tenantID: tenantID) { context in
+            var tenant = context.tenant
+            guard tenant.state != .offboarded else { throw OnboardingError.invalidState(.offboarded, action: "corrected") }
+            if let change = correction.profile {
+                guard ![.active, .suspended].contains(tenant.state) else {
+                    throw OnboardingError.invalidState(tenant.state, action: "given a new profile")
+                }
+                tenant.profile = change(tenant.profile)
+            }
+            for (key, value) in correction.metadata ?? [:] {
+                tenant.metadata[key] = value
+            }
+            var errors = correction.profile == nil ? [] : ProfileValidator.validate(tenant.profile, for: tenant.provider)
+            errors += ProfileValidator.validate(tenant.metadata)
+            guard errors.isEmpty else { throw OnboardingError.validationFailed(errors) }
+            tenant.updatedAt = now
+            let decision = Decision(tenant: tenant, events: [], work: .none, changed: tenant != context.tenant, resetsBackoff: false)
+            return (decision, nil, .api)
+        } adjust: { update in
+            update.keepsWork = true
+        }
+        let entry = AuditEntry(at: now, actor: actor, action: "tenant.corrected", tenantID: tenantID, details: ["fields": correction.fields.sorted().joined(separator: ",")])
+        try await storage { try await store.audit(entry) }
+        return corrected
+    }
+
+    /// Offboards: the tenant becomes a tombstone and every trace of the customer's data is erased.
+    public func offboard(tenantID: String, source: ChangeSource, actor: String) async throws(OnboardingError) -> Tenant {
+        let now = clock.now()
+        let tombstone = try await commit(tenantID: tenantID) { context in
+            (try TenantStateMachine.decide(context.tenant, .command(.offboard, source: source, at: now)), nil, source)
+        } adjust: { update in
+            update.erasesPersonalData = true
+        }
+        try await storage { try await store.audit(AuditEntry(at: now, actor: actor, action: "tenant.offboarded", tenantID: tenantID)) }
+        do {
+            try await store.flushErasures()
+        } catch {
+            // The data is gone from every table; only old page images may linger until the next checkpoint.
+            logger.warning("WAL checkpoint after offboarding did not complete", metadata: ["tenant.id": "\(tenantID)"])
+        }
+        logger.info("tenant offboarded", metadata: ["tenant.id": "\(tenantID)"])
+        return tombstone
+    }
+
+    /// A fresh provider URL for the customer (Wrapp: a new `external_login`). A tenant waiting on a redirect gets the
+    /// new URL as its `next_action` too.
+    public func freshOnboardingURL(tenantID: String) async throws(OnboardingError) -> String {
+        let tenant = try await tenant(id: tenantID)
+        guard ![.offboarded, .failed].contains(tenant.state) else { throw .invalidState(tenant.state, action: "given an onboarding link") }
+        let adapter = try provider(for: tenant.provider)
+        let view = try await providerView(of: tenant)
+        let askedAt = clock.now()
+        switch await call(tenant.provider, { await adapter.onboardingURL(for: view) }) {
+        case .notSupported:
+            throw .onboardingLinkNotSupported(tenant.provider)
+        case .unavailable(let reason):
+            throw .providerUnavailable(reason: reason)
+        case .url(let url):
+            if tenant.state == .actionRequired, tenant.nextAction?.type == .redirectToURL {
+                let action = NextAction(type: .redirectToURL, url: url)
+                try await apply(ProviderAnswer(.actionRequired(action, providerStatus: tenant.providerStatus ?? "login_url_issued")), tenantID: tenantID, source: .api, at: askedAt)
+            }
+            return url
+        }
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+
+/// A response kept for an Idempotency-Key, replayed byte for byte.
+public struct StoredResponse: Sendable, Equatable {
+    public var status: Int
+    public var headers: [String: String]
+    public var body: Data
+
+    public init(status: Int, headers: [String: String], body: Data) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
+}
+
+/// What the first sight of an Idempotency-Key decides.
+public enum IdempotencyClaim: Sendable, Equatable {
+    /// New (or expired) key: this request runs and its response is kept.
+    case started
+    /// The first request with this key still runs.
+    case inProgress
+    /// The key was used with a different request.
+    case mismatch
+    /// The first request finished: replay its response.
+    case completed(StoredResponse)
+}
+
+/// Idempotency-Key records, scoped to the API key that sent them.
+public protocol IdempotencyStore: Sendable {
+    /// Atomically claims `key` for a request whose method, path and body hash to `requestHash`. Records created
+    /// before `expiredBefore` are forgotten; a claim still running since before `abandonedBefore` is taken over.
+    func claimIdempotencyKey(scope: String, key: String, requestHash: Data, now: Date, expiredBefore: Date, abandonedBefore: Date) async throws -> IdempotencyClaim
+    func completeIdempotencyKey(scope: String, key: String, response: StoredResponse, tenantID: String?, at: Date) async throws
+    /// Forgets a claim whose request produced nothing worth replaying (a server error), so a retry may run.
+    func releaseIdempotencyKey(scope: String, key: String) async throws
+    func purgeIdempotencyKeys(createdBefore: Date) async throws -> Int
+}

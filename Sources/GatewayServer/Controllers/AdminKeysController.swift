@@ -1,0 +1,89 @@
+import Foundation
+import GatewayCore
+import Hummingbird
+
+/// `/admin/api-keys`: partner keys with scopes. A new key is answered once, in `key`; only its hash is kept.
+struct AdminKeysController {
+    let keys: any APIKeyStore
+    let audit: any TenantStore
+    let clock: any GatewayClock
+    let ids: any IDGenerator
+    let random: any Randomness
+
+    var endpoints: RouteCollection<GatewayRequestContext> {
+        RouteCollection(context: GatewayRequestContext.self)
+            .post(use: create)
+            .get(use: list)
+            .delete(":id", use: revoke)
+    }
+
+    struct KeyResource: Encodable {
+        var id: String
+        var name: String
+        var prefix: String
+        var scopes: [String]
+        var created_at: Date
+        var revoked_at: Date?
+        var key: String?
+
+        init(_ record: APIKeyRecord, key: String? = nil) {
+            id = record.id
+            name = record.name
+            prefix = record.prefix
+            scopes = record.scopes
+            created_at = record.createdAt
+            revoked_at = record.revokedAt
+            self.key = key
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            enum Keys: String, CodingKey { case id, name, prefix, scopes, created_at, revoked_at, key }
+            var c = encoder.container(keyedBy: Keys.self)
+            try c.encode(id, forKey: .id)
+            try c.encode(name, forKey: .name)
+            try c.encode(prefix, forKey: .prefix)
+            try c.encode(scopes, forKey: .scopes)
+            try c.encode(created_at, forKey: .created_at)
+            try c.encode(revoked_at, forKey: .revoked_at)
+            try c.encodeIfPresent(key, forKey: .key)
+        }
+    }
+
+    @Sendable func create(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let reader = FieldReader(try await JSONBody.read(request))
+        reader.allowOnly(["name", "scopes"])
+        let name = reader.string("name", required: true)
+        if let name, name.isEmpty || name.count > 100 { reader.fail("name", "invalid", "1 to 100 characters.") }
+        var scopes: [String] = []
+        switch reader.object["scopes"] {
+        case let list as [Any] where !list.isEmpty:
+            scopes = list.compactMap { $0 as? String }
+            let known = Set(Scope.allCases.map(\.rawValue))
+            if scopes.count != list.count || !Set(scopes).isSubset(of: known) {
+                reader.fail("scopes", "invalid", "Scopes are among: \(Scope.allCases.map(\.rawValue).joined(separator: ", ")).")
+            }
+        default:
+            reader.fail("scopes", "required", "Give at least one scope.")
+        }
+        try reader.throwIfInvalid()
+        let now = clock.now()
+        let made = PartnerKeys.make(random: random)
+        let record = APIKeyRecord(id: ids.make(prefix: "key", at: now), name: name ?? "", prefix: made.prefix, scopes: Array(Set(scopes)).sorted(), createdAt: now)
+        try await keys.createAPIKey(record, secretHash: made.hash)
+        try await audit.audit(AuditEntry(at: now, actor: "admin", action: "api_key.created", tenantID: nil, details: ["key": record.prefix]))
+        return try Response.json(KeyResource(record, key: made.key), status: .created, headers: [.cacheControl: "no-store"])
+    }
+
+    @Sendable func list(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        try Response.json(ListResource(data: try await keys.apiKeys().map { KeyResource($0) }, next_cursor: nil))
+    }
+
+    @Sendable func revoke(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        guard try await keys.revokeAPIKey(id: id, at: clock.now()) else {
+            throw Problem(.notFound, code: "api_key_not_found", detail: "No active API key has this id.")
+        }
+        try await audit.audit(AuditEntry(at: clock.now(), actor: "admin", action: "api_key.revoked", tenantID: nil, details: ["key": id]))
+        return Response(status: .noContent)
+    }
+}

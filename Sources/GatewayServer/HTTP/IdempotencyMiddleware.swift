@@ -1,0 +1,114 @@
+import Crypto
+import Foundation
+import GatewayCore
+import HTTPTypes
+import Hummingbird
+
+/// `Idempotency-Key` on POST, PUT, PATCH and DELETE: the first response (status, body, the headers that matter)
+/// is kept for 24 h and replayed for the same key and request with `Idempotent-Replayed: true`. The same key with
+/// another request is `422 idempotency_key_reused`; while the first still runs, `409 idempotency_key_in_use`.
+/// Keys belong to the API key that sent them. Server errors are not kept, so a retry runs again.
+struct IdempotencyMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+
+    static let lifetime: TimeInterval = 24 * 3600
+    /// A first request that has not finished after this long is taken to have died with its process.
+    static let abandonedAfter: TimeInterval = 300
+    static let keptHeaders: [HTTPField.Name] = [.contentType, .location, .cacheControl]
+
+    let store: any IdempotencyStore
+    let clock: any GatewayClock
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard [.post, .put, .patch, .delete].contains(request.method), let key = request.headers[.idempotencyKey] else {
+            return try await next(request, context)
+        }
+        guard (1...255).contains(key.count), key.unicodeScalars.allSatisfy({ $0.value >= 0x21 && $0.value <= 0x7E }) else {
+            throw Problem.validation(field: "Idempotency-Key", code: "invalid", message: "Use 1 to 255 visible ASCII characters, such as a UUID.")
+        }
+        var request = request
+        let body = try await request.collectBody(upTo: JSONBody.defaultLimit)
+        var hasher = SHA256()
+        hasher.update(data: Data("\(request.method.rawValue) \(request.uri.path)?\(request.uri.query ?? "")\n".utf8))
+        hasher.update(data: Data(body.readableBytesView))
+        let scope = context.principal?.auditName ?? "anonymous"
+        let now = clock.now()
+
+        switch try await store.claimIdempotencyKey(
+            scope: scope, key: key, requestHash: Data(hasher.finalize()), now: now,
+            expiredBefore: now.addingTimeInterval(-Self.lifetime), abandonedBefore: now.addingTimeInterval(-Self.abandonedAfter)
+        ) {
+        case .mismatch:
+            throw Problem(.unprocessableContent, code: "idempotency_key_reused", detail: "This Idempotency-Key was used with a different request.")
+        case .inProgress:
+            throw Problem(.conflict, code: "idempotency_key_in_use", detail: "A request with this Idempotency-Key is still running; retry shortly.")
+        case .completed(let stored):
+            var headers = HTTPFields()
+            for (name, value) in stored.headers { if let field = HTTPField.Name(name) { headers[field] = value } }
+            headers[.idempotentReplayed] = "true"
+            return Response(status: .init(code: stored.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: stored.body)))
+        case .started:
+            break
+        }
+
+        let response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            let problem = ProblemMiddleware.problem(for: error, context: context)
+            guard problem.status.code < 500 else {
+                try? await store.releaseIdempotencyKey(scope: scope, key: key)
+                throw error
+            }
+            return try await keep(problem.response(requestID: context.requestID), scope: scope, key: key, request: request)
+        }
+        guard response.status.code < 500 else {
+            try? await store.releaseIdempotencyKey(scope: scope, key: key)
+            return response
+        }
+        return try await keep(response, scope: scope, key: key, request: request)
+    }
+
+    /// Stores the response (its body read whole) and answers a copy of it.
+    private func keep(_ response: Response, scope: String, key: String, request: Request) async throws -> Response {
+        let collector = BodyCollector()
+        try await response.body.write(collector)
+        let bytes = collector.bytes
+        var headers: [String: String] = [:]
+        for name in Self.keptHeaders { headers[name.canonicalName] = response.headers[name] }
+        let tenantID = Self.tenantID(path: request.uri.path, body: bytes)
+        try await store.completeIdempotencyKey(
+            scope: scope, key: key, response: StoredResponse(status: Int(response.status.code), headers: headers, body: bytes),
+            tenantID: tenantID, at: clock.now()
+        )
+        return Response(status: response.status, headers: response.headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    /// The tenant a kept response is about, so offboarding can erase it.
+    static func tenantID(path: String, body: Data) -> String? {
+        let parts = path.split(separator: "/")
+        if parts.count >= 3, parts[0] == "v1", parts[1] == "tenants", parts[2].hasPrefix("ten_") { return String(parts[2]) }
+        let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any]
+        return (object?["id"] as? String).flatMap { $0.hasPrefix("ten_") ? $0 : nil }
+    }
+}
+
+/// Reads a response body into memory.
+private final class BodyCollector: ResponseBodyWriter, @unchecked Sendable {
+    var bytes = Data()
+
+    func write(_ buffer: ByteBuffer) async throws {
+        bytes.append(contentsOf: buffer.readableBytesView)
+    }
+
+    func write(contentsOf buffers: some Sequence<ByteBuffer>) async throws {
+        for buffer in buffers { bytes.append(contentsOf: buffer.readableBytesView) }
+    }
+
+    func finish(_ trailingHeaders: HTTPFields?) async throws {}
+}
+
+extension HTTPField.Name {
+    static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
+    static let idempotentReplayed = HTTPField.Name("Idempotent-Replayed")!
+}

@@ -1,0 +1,58 @@
+import Crypto
+import Foundation
+import GatewayCore
+import HTTPTypes
+import Hummingbird
+
+/// The stable link a partner can email to its customer: `/onboard/{tenant id}.{HMAC}`. The HMAC key is one
+/// random secret kept sealed in the database, so links need no per-tenant storage, survive key rotation, and
+/// die with the tenant (an offboarded tenant's link answers 404).
+struct OnboardingLinks: OnboardingLinkMaker {
+    let key: SymmetricKey
+    let address: ServerAddress
+
+    func onboardingLink(for tenantID: String) -> String {
+        "\(address.publicURL)/onboard/\(token(for: tenantID))"
+    }
+
+    func token(for tenantID: String) -> String {
+        "\(tenantID).\(Self.base64url(mac(tenantID)))"
+    }
+
+    /// The tenant a link names, when its signature is right.
+    func tenantID(fromToken token: String) -> String? {
+        let parts = token.split(separator: ".")
+        guard parts.count == 2, parts[0].hasPrefix("ten_"), parts[0].count <= 40,
+            let presented = Self.decodeBase64url(String(parts[1]))
+        else { return nil }
+        let tenantID = String(parts[0])
+        return constantTimeEqual(presented, mac(tenantID)) ? tenantID : nil
+    }
+
+    private func mac(_ tenantID: String) -> Data {
+        Data(HMAC<SHA256>.authenticationCode(for: Data("onboard:\(tenantID)".utf8), using: key).prefix(16))
+    }
+
+    static func base64url(_ data: Data) -> String {
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decodeBase64url(_ text: String) -> Data? {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        return Data(base64Encoded: base64)
+    }
+}
+
+/// Encodes API responses: the gateway's JSON settings plus onboarding links in every tenant.
+struct Renderer: Sendable {
+    let links: OnboardingLinks
+
+    func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
+        let encoder = JSONEncoder.gateway
+        encoder.userInfo[.onboardingLinks] = links
+        var headers = headers
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import GatewayCore
+import GatewayTesting
+import HTTPTypes
+import Providers
+import Testing
+
+/// Idempotency-Key: replay, reuse with another body, concurrent use, scoping and expiry.
+@Suite struct IdempotencyTests {
+    static let key = HTTPField.Name("Idempotency-Key")!
+    static let replayed = HTTPField.Name("Idempotent-Replayed")!
+
+    static func body(_ externalID: String, email: String = "maria@example.com") -> String {
+        #"{"provider":"wrapp","external_id":"\#(externalID)","profile":{"email":"\#(email)","phone":"+302101234567"}}"#
+    }
+
+    @Test func theFirstResponseIsReplayed() async throws {
+        try await SandboxHarness.run { h in
+            let first = try await h.call(.post, "/v1/tenants", json: Self.body("c1"), headers: [Self.key: "k-1"])
+            #expect(first.status == 201)
+            #expect(first.headers[Self.replayed] == nil)
+            let again = try await h.call(.post, "/v1/tenants", json: Self.body("c1"), headers: [Self.key: "k-1"])
+            #expect(again.status == 201, "the same status, not the natural key's 200")
+            #expect(again.headers[Self.replayed] == "true")
+            #expect(again.body == first.body)
+            #expect(again.headers[.location] == first.headers[.location])
+            #expect(await h.wrapp.calls["/external_login"] == 1, "one provider call")
+
+            let reused = try await h.call(.post, "/v1/tenants", json: Self.body("c2"), headers: [Self.key: "k-1"])
+            #expect(reused.status == 422)
+            #expect(reused["code"] as? String == "idempotency_key_reused")
+        }
+    }
+
+    @Test func refusalsAreReplayedToo() async throws {
+        try await SandboxHarness.run { h in
+            let bad = #"{"provider":"wrapp","external_id":"c1","profile":{}}"#
+            let first = try await h.call(.post, "/v1/tenants", json: bad, headers: [Self.key: "k-bad"])
+            #expect(first.status == 422)
+            let again = try await h.call(.post, "/v1/tenants", json: bad, headers: [Self.key: "k-bad"])
+            #expect(again.status == 422 && again.headers[Self.replayed] == "true")
+            #expect(again.headers[.contentType] == "application/problem+json")
+        }
+    }
+
+    @Test func concurrentRequestsWithOneKeyMakeOneProviderCall() async throws {
+        try await SandboxHarness.run { h in
+            await h.wrapp.add(SimulatedFault(operation: "external_login", status: 200, style: .lateSuccess, delayMilliseconds: 400))
+            async let a = h.callOnNewConnection(.post, "/v1/tenants", json: Self.body("c3"), headers: ["Idempotency-Key": "k-race"])
+            try await Task.sleep(for: .milliseconds(100))
+            async let b = h.callOnNewConnection(.post, "/v1/tenants", json: Self.body("c3"), headers: ["Idempotency-Key": "k-race"])
+            let statuses = try await [a.status, b.status].sorted()
+            #expect(statuses == [201, 409])
+            let conflict = try await [a, b].first { $0.status == 409 }
+            #expect(conflict?["code"] as? String == "idempotency_key_in_use")
+            #expect(await h.wrapp.calls["/external_login"] == 1)
+        }
+    }
+
+    @Test func keysBelongToTheAPIKeyThatSentThem() async throws {
+        try await SandboxHarness.run { h in
+            let other = try await h.makeKey(scopes: ["tenants:read", "tenants:write"])
+            #expect(try await h.call(.post, "/v1/tenants", json: Self.body("c4"), headers: [Self.key: "shared"]).status == 201)
+            let fromOther = try await h.call(.post, "/v1/tenants", key: other, json: Self.body("c5"), headers: [Self.key: "shared"])
+            #expect(fromOther.status == 201, "another API key's same Idempotency-Key is another key")
+        }
+    }
+
+    @Test func keysExpireAfterADay() async throws {
+        try await SandboxHarness.run { h in
+            #expect(try await h.call(.post, "/v1/tenants", json: Self.body("c6"), headers: [Self.key: "k-old"]).status == 201)
+            h.clock.advance(25 * 3600)
+            let later = try await h.call(.post, "/v1/tenants", json: Self.body("c7"), headers: [Self.key: "k-old"])
+            #expect(later.status == 201 && later.headers[Self.replayed] == nil)
+            #expect(try await h.store.purgeIdempotencyKeys(createdBefore: h.clock.now().addingTimeInterval(-24 * 3600)) == 0)
+            h.clock.advance(25 * 3600)
+            #expect(try await h.store.purgeIdempotencyKeys(createdBefore: h.clock.now().addingTimeInterval(-24 * 3600)) == 1)
+        }
+    }
+
+    @Test func aMalformedKeyIsRefused() async throws {
+        try await SandboxHarness.run { h in
+            let long = try await h.call(.post, "/v1/tenants", json: Self.body("c8"), headers: [Self.key: String(repeating: "k", count: 256)])
+            #expect(long.status == 422)
+            #expect((long["errors"] as? [[String: Any]])?.first?["field"] as? String == "Idempotency-Key")
+        }
+    }
+}
+
+extension SandboxHarness {
+    /// A partner key made through the admin API.
+    func makeKey(scopes: [String], name: String = "test") async throws -> String {
+        let scopesJSON = scopes.map { "\"\($0)\"" }.joined(separator: ",")
+        let made = try await call(.post, "/admin/api-keys", key: gateway.config.adminToken, json: #"{"name":"\#(name)","scopes":[\#(scopesJSON)]}"#)
+        #expect(made.status == 201)
+        return try #require(made["key"] as? String)
+    }
+}
