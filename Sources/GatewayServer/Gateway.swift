@@ -89,7 +89,8 @@ public struct Gateway: Sendable {
 
         let router = Router(context: GatewayRequestContext.self)
         router.middlewares.add(ProblemMiddleware())
-        HealthController(isReady: { await store.isReady() }).add(to: router)
+        let openAPI = try Data(contentsOf: ShippedFiles.locate("docs/openapi.yaml", setting: "GATEWAY_OPENAPI_PATH", directory: false))
+        HealthController(isReady: { await store.isReady() }, openAPI: openAPI).add(to: router)
         router.group("v1/tenants").add(middleware: partnerAuth).add(middleware: idempotency)
             .addRoutes(TenantsController(service: service, render: render).endpoints)
         router.group("v1/events").add(middleware: partnerAuth)

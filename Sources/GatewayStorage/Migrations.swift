@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import GRDB
+import GatewayCore
 
 /// The schema's history: the `NNNN_name.sql` files of the top-level `migrations/` folder, applied in order,
 /// each in its own transaction, and recorded with a checksum so that a shipped file edited later is refused.
@@ -13,7 +14,6 @@ public struct Migrations: Sendable {
     }
 
     public enum Failure: Error, CustomStringConvertible {
-        case folderNotFound(searched: [String])
         case badName(String)
         case duplicateVersion(Int)
         case edited(version: Int, name: String)
@@ -21,7 +21,6 @@ public struct Migrations: Sendable {
 
         public var description: String {
             switch self {
-            case .folderNotFound(let searched): "no migrations folder found; looked in: \(searched.joined(separator: ", ")) (set GATEWAY_MIGRATIONS_DIR)"
             case .badName(let name): "migration file \(name) is not named NNNN_name.sql"
             case .duplicateVersion(let version): "two migration files share the version \(version)"
             case .edited(let version, let name): "migration \(version) (\(name)) was changed after it was applied; add a new migration instead"
@@ -51,26 +50,10 @@ public struct Migrations: Sendable {
         self.init(files: files)
     }
 
-    /// Finds the migrations folder: `GATEWAY_MIGRATIONS_DIR`, then `./migrations`, then beside the executable
-    /// (`migrations/` or `../share/gateway/migrations`), then the source checkout this was built from.
+    /// Finds the migrations folder (`GATEWAY_MIGRATIONS_DIR`, `./migrations`, beside the executable,
+    /// `../share/gateway/migrations`, or the source checkout).
     public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment, executable: String = CommandLine.arguments.first ?? "") throws -> URL {
-        var candidates: [URL] = []
-        if let explicit = environment["GATEWAY_MIGRATIONS_DIR"], !explicit.isEmpty {
-            candidates.append(URL(fileURLWithPath: explicit))
-        }
-        candidates.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent("migrations"))
-        let binaryDir = URL(fileURLWithPath: executable).resolvingSymlinksInPath().deletingLastPathComponent()
-        candidates.append(binaryDir.appendingPathComponent("migrations"))
-        candidates.append(binaryDir.appendingPathComponent("../share/gateway/migrations").standardized)
-        // Sources/GatewayStorage/Migrations.swift → the package root.
-        let sourceRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        candidates.append(sourceRoot.appendingPathComponent("migrations"))
-
-        var isDirectory: ObjCBool = false
-        for candidate in candidates where FileManager.default.fileExists(atPath: candidate.path, isDirectory: &isDirectory) && isDirectory.boolValue {
-            return candidate
-        }
-        throw Failure.folderNotFound(searched: candidates.map(\.path))
+        try ShippedFiles.locate("migrations", setting: "GATEWAY_MIGRATIONS_DIR", directory: true, environment: environment, executable: executable)
     }
 
     /// Applies what is missing; returns the versions applied now.

@@ -21,11 +21,16 @@ struct WebhooksController {
     }
 }
 
-/// `/healthz` and `/readyz`.
+/// `/healthz`, `/readyz` and `/openapi.yaml`.
 struct HealthController {
     let isReady: @Sendable () async -> Bool
+    /// The spec, read once at start (`docs/openapi.yaml`).
+    let openAPI: Data
 
     func add(to router: Router<GatewayRequestContext>) {
+        router.get("openapi.yaml") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
+        }
         router.get("healthz") { _, _ in try Response.json(["status": "ok"]) }
         router.get("readyz") { _, _ in
             guard await isReady() else {
