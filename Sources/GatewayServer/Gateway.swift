@@ -88,7 +88,8 @@ public struct Gateway: Sendable {
         let idempotency = IdempotencyMiddleware(store: store, clock: clock)
 
         let router = Router(context: GatewayRequestContext.self)
-        router.middlewares.add(ProblemMiddleware())
+        let allowedMethods = AllowedMethods()
+        router.middlewares.add(ProblemMiddleware(allowedMethods: allowedMethods))
         let openAPI = try Data(contentsOf: ShippedFiles.locate("docs/openapi.yaml", setting: "GATEWAY_OPENAPI_PATH", directory: false))
         HealthController(isReady: { await store.isReady() }, openAPI: openAPI).add(to: router)
         router.group("v1/tenants").add(middleware: partnerAuth).add(middleware: idempotency)
@@ -103,6 +104,8 @@ public struct Gateway: Sendable {
         if let wrappSimulator, let magniSimulator {
             SandboxController(wrapp: wrappSimulator, magniFinance: magniSimulator).add(to: router)
         }
+
+        allowedMethods.load(router.routes)
 
         var services: [any Service] = []
         if config.runsWorker {

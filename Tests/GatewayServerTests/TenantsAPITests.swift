@@ -138,6 +138,36 @@ import Testing
         }
     }
 
+    @Test func knownPathsAnswer405WithTheMethodsTheyAccept() async throws {
+        try await SandboxHarness.run { h in
+            let trace = try await h.call(.init("TRACE")!, "/v1/tenants")
+            #expect(trace.status == 405 && trace["code"] as? String == "method_not_allowed")
+            #expect(trace.headers[.allow] == "GET, HEAD, POST")
+            #expect(try await h.call(.put, "/v1/tenants/ten_x").headers[.allow] == "DELETE, GET, HEAD, PATCH")
+            #expect(try await h.call(.delete, "/healthz", key: nil).status == 405)
+            #expect(try await h.call(.get, "/v1/unknown").status == 404, "unknown paths stay 404")
+        }
+    }
+
+    @Test func queryParametersAreTakenOnceAndEmptyCursorsStartAtTheTop() async throws {
+        try await SandboxHarness.run { h in
+            _ = try await h.createWrapp("cust-1")
+            #expect(try await h.call(.get, "/v1/tenants?cursor=").status == 200)
+            #expect(try await h.call(.get, "/v1/events?after=").status == 200)
+            let repeated = try await h.call(.get, "/v1/tenants?limit=5&limit=500")
+            #expect(repeated.status == 422 && (repeated["errors"] as? [[String: Any]])?.first?["code"] as? String == "repeated")
+            #expect(try await h.call(.get, "/v1/tenants?limit=").status == 422)
+        }
+    }
+
+    @Test func theSpecIsServed() async throws {
+        try await SandboxHarness.run { h in
+            let spec = try await h.call(.get, "/openapi.yaml", key: nil)
+            #expect(spec.status == 200 && spec.headers[.contentType] == "application/yaml")
+            #expect(spec.text.hasPrefix("openapi: 3.1"))
+        }
+    }
+
     @Test func healthAndReadiness() async throws {
         try await SandboxHarness.run { h in
             #expect(try await h.call(.get, "/healthz", key: nil).status == 200)

@@ -56,9 +56,9 @@ struct TenantsController {
         let query = TenantQuery(
             provider: try request.enumParameter("provider", ProviderKind.self),
             state: try request.enumParameter("state", TenantState.self),
-            externalID: request.uri.queryParameters.get("external_id"),
+            externalID: try request.query("external_id"),
             limit: try request.pageLimit(),
-            before: try request.uri.queryParameters.get("cursor").map { try Cursor.decode("t", $0) }
+            before: try request.query("cursor").map { try Cursor.decode("t", $0) }
         )
         let page = try await service.tenants(query)
         return try render.json(ListResource(data: page.items, next_cursor: page.next.map { Cursor.encode("t", $0) }))
@@ -76,7 +76,7 @@ struct TenantsController {
 
     @Sendable func events(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         try context.require(.tenantsRead)
-        let after = try request.uri.queryParameters.get("cursor").map { Int64(try Cursor.decode("e", $0)) ?? 0 }
+        let after = try request.query("cursor").map { Int64(try Cursor.decode("e", $0)) ?? 0 }
         let page = try await service.events(tenantID: context.parameters.require("id"), after: after, limit: try request.pageLimit())
         return try render.json(ListResource(data: page.items.map(EventResource.init), next_cursor: page.next.map { Cursor.encode("e", $0) }))
     }
@@ -165,7 +165,7 @@ struct EventsController {
 
     @Sendable func list(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         try context.require(.tenantsRead)
-        let after = try request.uri.queryParameters.get("after").map { Int64(try Cursor.decode("e", $0)) ?? 0 }
+        let after = try request.query("after").map { Int64(try Cursor.decode("e", $0)) ?? 0 }
         let page = try await service.events(tenantID: nil, after: after, limit: try request.pageLimit())
         return try render.json(ListResource(data: page.items.map(EventResource.init), next_cursor: page.next.map { Cursor.encode("e", $0) }))
     }

@@ -10,6 +10,8 @@ import NIOCore
 struct ProblemMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
 
+    let allowedMethods: AllowedMethods
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         let incoming = request.headers[.requestID]
@@ -20,6 +22,17 @@ struct ProblemMiddleware: RouterMiddleware {
         var response: Response
         do {
             response = try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound && error.body == nil {
+            // The router found no route: a known path asked with another method is a 405.
+            let allowed = allowedMethods.methods(for: request.uri.path)
+            if !allowed.isEmpty, !allowed.contains(request.method.rawValue) {
+                let list = allowed.union(allowed.contains("GET") ? ["HEAD"] : []).sorted().joined(separator: ", ")
+                response = Problem(
+                    .methodNotAllowed, code: "method_not_allowed", detail: "This path accepts \(list).", headers: [.allow: list]
+                ).response(requestID: context.requestID)
+            } else {
+                response = Self.problem(for: error, context: context).response(requestID: context.requestID)
+            }
         } catch {
             response = Self.problem(for: error, context: context).response(requestID: context.requestID)
         }

@@ -77,9 +77,20 @@ extension Response {
 }
 
 extension Request {
+    /// A query parameter given at most once. For text parameters an empty value counts as absent
+    /// (`?cursor=` is the first page); `emptyIsAbsent: false` keeps it, to be refused as a number or enum.
+    func query(_ name: String, emptyIsAbsent: Bool = true) throws -> String? {
+        let values = uri.queryParameters.getAll(name)
+        guard values.count <= 1 else {
+            throw Problem.validation(field: name, code: "repeated", message: "\(name) may be given once.")
+        }
+        guard let value = values.first else { return nil }
+        return value.isEmpty && emptyIsAbsent ? nil : value
+    }
+
     /// `limit` as lists take it: 1 to 100, 20 when absent.
     func pageLimit() throws -> Int {
-        guard let text = uri.queryParameters.get("limit") else { return 20 }
+        guard let text = try query("limit", emptyIsAbsent: false) else { return 20 }
         guard let limit = Int(text), (1...100).contains(limit) else {
             throw Problem.validation(field: "limit", code: "out_of_range", message: "limit is a whole number from 1 to 100.")
         }
@@ -88,7 +99,7 @@ extension Request {
 
     /// A query parameter that must be one of an enum's raw values.
     func enumParameter<T: RawRepresentable & CaseIterable>(_ name: String, _ type: T.Type) throws -> T? where T.RawValue == String {
-        guard let text = uri.queryParameters.get(name) else { return nil }
+        guard let text = try query(name, emptyIsAbsent: false) else { return nil }
         guard let value = T(rawValue: text) else {
             let allowed = T.allCases.map(\.rawValue).joined(separator: ", ")
             throw Problem.validation(field: name, code: "invalid", message: "\(name) is one of: \(allowed).")
