@@ -46,12 +46,24 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Outbound events: Standard Webhooks signing and delivery over HTTP.
+        .target(
+            name: "EventDelivery",
+            dependencies: [
+                "GatewayCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "GatewayServer",
             dependencies: [
                 "GatewayCore",
                 "GatewayStorage",
                 "Providers",
+                "EventDelivery",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -81,6 +93,7 @@ let package = Package(
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
         .testTarget(name: "GatewayStorageTests", dependencies: ["GatewayStorage"]),
         .testTarget(name: "ProvidersTests", dependencies: ["Providers", "GatewayTesting"]),
+        .testTarget(name: "EventDeliveryTests", dependencies: ["EventDelivery", "GatewayTesting"]),
         .testTarget(
             name: "GatewayServerTests",
             dependencies: [

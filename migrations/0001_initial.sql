@@ -121,3 +121,40 @@ CREATE TABLE gateway_secrets (
     name   TEXT PRIMARY KEY,
     sealed TEXT NOT NULL
 );
+
+-- Outbound events: one delivery per event, written in the same transaction as the event itself (the outbox).
+-- Claiming moves next_attempt_at to the end of the lease, like jobs.
+CREATE TABLE deliveries (
+    id               TEXT PRIMARY KEY,
+    event_seq        INTEGER NOT NULL REFERENCES tenant_events (seq) ON DELETE CASCADE,
+    tenant_id        TEXT NOT NULL,
+    status           TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+    attempts         INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at  REAL,
+    last_status_code INTEGER,
+    last_error       TEXT,
+    created_at       REAL NOT NULL,
+    finished_at      REAL
+);
+CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+CREATE INDEX deliveries_by_tenant ON deliveries (tenant_id, event_seq);
+CREATE INDEX deliveries_by_status ON deliveries (status, finished_at);
+
+-- Every attempt, with a short excerpt of the answer (never a whole body).
+CREATE TABLE delivery_attempts (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    delivery_id  TEXT NOT NULL REFERENCES deliveries (id) ON DELETE CASCADE,
+    at           REAL NOT NULL,
+    status_code  INTEGER,
+    duration_ms  REAL NOT NULL,
+    error        TEXT,
+    excerpt      TEXT
+);
+CREATE INDEX delivery_attempts_by_delivery ON delivery_attempts (delivery_id, id);
+
+-- The events endpoint's state: disabled after it answered 410 Gone, until an operator enables it again.
+CREATE TABLE events_endpoint (
+    id            INTEGER PRIMARY KEY CHECK (id = 1),
+    disabled_at   REAL,
+    disabled_why  TEXT
+);

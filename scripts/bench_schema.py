@@ -53,7 +53,7 @@ probe = N // 2
 queries = [
     ("tenant by id", "SELECT * FROM tenants WHERE id = ?", ("ten_%026d" % probe,)),
     ("tenant by webhook token", "SELECT id FROM tenants WHERE webhook_token_hash = ?", (hashlib.sha256(b"tok-%d" % probe).digest(),)),
-    ("natural key (provider, external_id)", "SELECT * FROM tenants WHERE provider = ? AND external_id = ?", ("wrapp", "ext-%d" % (probe | 1))),
+    ("natural key (provider, external_id)", "SELECT * FROM tenants WHERE provider = ? AND external_id = ? AND state <> 'offboarded'", ("wrapp", "ext-%d" % (probe | 1))),
     ("by external_id", "SELECT * FROM tenants WHERE external_id = ? ORDER BY id DESC LIMIT 21", ("ext-%d" % probe,)),
     ("newest page", "SELECT * FROM tenants ORDER BY id DESC LIMIT 21", ()),
     ("page by state", "SELECT * FROM tenants WHERE state = ? AND id < ? ORDER BY id DESC LIMIT 21", ("failed", "ten_%026d" % probe)),

@@ -1,4 +1,5 @@
 import Crypto
+import EventDelivery
 import Foundation
 import GatewayCore
 import GatewayStorage
@@ -17,6 +18,8 @@ public struct Gateway: Sendable {
     public let application: Application<RouterResponder<GatewayRequestContext>>
     public let wrappSimulator: WrappSimulator?
     public let magniFinanceSimulator: MagniFinanceSimulator?
+    /// Outbound events, when `GATEWAY_EVENTS_URL` is set.
+    public let deliveries: DeliveryDispatcher?
 
     /// In sandbox mode, fills in missing secrets (kept in the data directory) and points the providers at the simulators.
     public static func prepare(_ config: GatewayConfig) throws -> GatewayConfig {
@@ -47,7 +50,10 @@ public struct Gateway: Sendable {
         let config = try prepare(config)
         let address = ServerAddress(host: config.host, port: config.port, publicURL: config.publicURL)
         let box = SecretBox(keys: config.encryptionKeys)
-        let store = try SQLiteStore(path: config.databasePath, box: box, migrations: try migrations ?? Migrations(folder: Migrations.locate()))
+        let store = try SQLiteStore(
+            path: config.databasePath, box: box, migrations: try migrations ?? Migrations(folder: Migrations.locate()),
+            deliversEvents: config.eventsURL != nil
+        )
         let applied = try await store.migrate()
         if !applied.isEmpty { logger.info("migrations applied", metadata: ["versions": "\(applied)"]) }
 
@@ -83,6 +89,13 @@ public struct Gateway: Sendable {
         let linkKey = try await store.gatewaySecret(named: "onboarding-link-key") { Data(SystemRandomness().bytes(32)) }
         let links = OnboardingLinks(key: SymmetricKey(data: linkKey), address: address)
         let render = Renderer(links: links)
+        var dispatcher: DeliveryDispatcher?
+        if let eventsURL = config.eventsURL {
+            dispatcher = DeliveryDispatcher(
+                store: store, signer: try WebhookSigner(secrets: config.eventsSecrets), sender: EventSender(url: eventsURL),
+                render: { event in try render.body(EventResource(event)) }, clock: clock, random: SystemRandomness(), logger: logger
+            )
+        }
         let partnerKeys = PartnerKeys(environmentKey: config.apiKey, store: store)
         let partnerAuth = PartnerAuthMiddleware(keys: partnerKeys)
         let idempotency = IdempotencyMiddleware(store: store, clock: clock)
@@ -99,6 +112,8 @@ public struct Gateway: Sendable {
         router.group("admin").add(middleware: AdminAuthMiddleware(adminToken: config.adminToken, partnerKeys: partnerKeys))
             .group("api-keys")
             .addRoutes(AdminKeysController(keys: store, audit: store, clock: clock, ids: ULIDGenerator(), random: SystemRandomness()).endpoints)
+        router.group("admin").add(middleware: AdminAuthMiddleware(adminToken: config.adminToken, partnerKeys: partnerKeys))
+            .addRoutes(AdminDeliveriesController(store: store, audit: store, clock: clock, eventsURL: config.eventsURL).endpoints)
         router.group("webhooks").addRoutes(WebhooksController(service: service).endpoints)
         OnboardController(service: service, links: links).add(to: router)
         if let wrappSimulator, let magniSimulator {
@@ -111,6 +126,7 @@ public struct Gateway: Sendable {
         if config.runsWorker {
             services.append(WorkWorker(service: service, interval: config.workerInterval))
             services.append(MaintenanceService(store: store, clock: clock, logger: logger))
+            if let dispatcher { services.append(DeliveryWorker(dispatcher: dispatcher, interval: config.workerInterval)) }
         }
         let application = Application(
             router: router,
@@ -124,7 +140,7 @@ public struct Gateway: Sendable {
         )
         return Gateway(
             config: config, store: store, service: service, address: address, application: application,
-            wrappSimulator: wrappSimulator, magniFinanceSimulator: magniSimulator
+            wrappSimulator: wrappSimulator, magniFinanceSimulator: magniSimulator, deliveries: dispatcher
         )
     }
 

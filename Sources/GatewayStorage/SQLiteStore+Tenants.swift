@@ -166,6 +166,10 @@ extension SQLiteStore: TenantStore {
         try db.execute(sql: "DELETE FROM jobs WHERE tenant_id = ?", arguments: [tenantID])
         try db.execute(sql: "DELETE FROM idempotency_keys WHERE tenant_id = ?", arguments: [tenantID])
         try db.execute(sql: "UPDATE audit_log SET details = '{}' WHERE tenant_id = ?", arguments: [tenantID])
+        try db.execute(
+            sql: "UPDATE delivery_attempts SET excerpt = NULL WHERE delivery_id IN (SELECT id FROM deliveries WHERE tenant_id = ?)",
+            arguments: [tenantID]
+        )
         // History keeps its shape (ids, states, times, sources); the customer's data leaves every snapshot.
         try db.execute(
             sql: """
@@ -215,6 +219,12 @@ extension SQLiteStore: TenantStore {
                     event.createdAt.unix, try json(event.tenant),
                 ]
             )
+            if deliversEvents {
+                try db.execute(
+                    sql: "INSERT INTO deliveries (id, event_seq, tenant_id, status, next_attempt_at, created_at) VALUES (?, ?, ?, 'pending', ?, ?)",
+                    arguments: ["dlv_" + event.id.dropFirst(4), db.lastInsertedRowID, event.tenantID, event.createdAt.unix, event.createdAt.unix]
+                )
+            }
         }
     }
 

@@ -8,11 +8,14 @@ public final class SQLiteStore: Sendable {
     let pool: DatabasePool
     let box: SecretBox
     public let migrations: Migrations
+    /// When true (`GATEWAY_EVENTS_URL` is set), every event gets a delivery in the same transaction.
+    let deliversEvents: Bool
     let encoder = JSONEncoder.gateway
     let decoder = JSONDecoder.gateway
 
     /// Opens (creating if needed) the database file; does not migrate.
-    public init(path: String, box: SecretBox, migrations: Migrations) throws {
+    public init(path: String, box: SecretBox, migrations: Migrations, deliversEvents: Bool = false) throws {
+        self.deliversEvents = deliversEvents
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in

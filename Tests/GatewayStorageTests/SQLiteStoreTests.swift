@@ -63,6 +63,27 @@ import Testing
         #expect(try await store.queuedWork(tenantID: "ten_A").count == 1)
     }
 
+    @Test func anEventNeverGoesOutForAChangeThatRolledBack() async throws {
+        let outbox = try SQLiteStore(
+            path: directory.appendingPathComponent("outbox.sqlite").path, box: SecretBox(keys: [Data(repeating: 7, count: 32)]),
+            migrations: try Migrations(folder: Migrations.locate(environment: [:])), deliversEvents: true
+        )
+        try await outbox.migrate()
+        let t = tenant("ten_A", external: "ext")
+        _ = try await outbox.insert(t, events: [event(t, "evt_1")], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: nil)
+        await #expect(throws: (any Error).self) {
+            try await outbox.update(tenantID: "ten_A") { context in
+                var changed = context.tenant
+                changed.state = .active
+                // The second event collides with the first: the whole change rolls back, its event and delivery too.
+                return TenantUpdate(tenant: changed, events: [event(changed, "evt_2"), event(changed, "evt_1")], credentials: nil, work: nil, writesTenant: true)
+            }
+        }
+        let stats = try await outbox.deliveryStats(now: t0)
+        #expect(stats.pending == 1, "only the committed event's delivery")
+        #expect(try await outbox.claimDueDeliveries(now: t0, limit: 10, leaseUntil: t0.addingTimeInterval(60)).map(\.event.id) == ["evt_1"])
+    }
+
     @Test func claimedWorkIsLeasedAndComesBackWhenTheLeaseRunsOut() async throws {
         let t = tenant("ten_A", external: "ext")
         _ = try await store.insert(t, events: [], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: nil)

@@ -1,3 +1,4 @@
+import EventDelivery
 import Foundation
 import GatewayCore
 import Logging
@@ -33,7 +34,8 @@ public struct GatewayConfig: Sendable {
     public var encryptionKeys: [Data]
     public var trustedProxies: [String]
     public var eventsURL: String?
-    public var eventsSecret: String?
+    /// `whsec_…` secrets, current first (comma-separated in the environment, for rotation).
+    public var eventsSecrets: [String]
     /// nil: not offered. In sandbox mode these point at the in-process simulators.
     public var wrapp: Wrapp?
     public var magniFinance: MagniFinance?
@@ -85,9 +87,13 @@ public struct GatewayConfig: Sendable {
         let trustedProxies = env.string("GATEWAY_TRUSTED_PROXIES", default: "127.0.0.1/32,::1/128")
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         let eventsURL = env.url("GATEWAY_EVENTS_URL")
-        let eventsSecret = env.string("GATEWAY_EVENTS_SECRET")
-        if let eventsSecret, !eventsSecret.hasPrefix("whsec_") { env.problem("GATEWAY_EVENTS_SECRET must start with whsec_") }
-        if eventsURL != nil, eventsSecret == nil { env.problem("GATEWAY_EVENTS_URL is set but GATEWAY_EVENTS_SECRET is not") }
+        let eventsSecrets = (env.string("GATEWAY_EVENTS_SECRET") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        do {
+            _ = try WebhookSigner(secrets: eventsSecrets)
+        } catch {
+            env.problem("GATEWAY_EVENTS_SECRET: \(error) (make one with: echo whsec_$(openssl rand -base64 32))")
+        }
+        if eventsURL != nil, eventsSecrets.isEmpty { env.problem("GATEWAY_EVENTS_URL is set but GATEWAY_EVENTS_SECRET is not") }
 
         var wrapp: Wrapp?
         let wrappURL = env.url("WRAPP_BASE_URL", default: "https://wrapp.ai/api/v1")
@@ -127,7 +133,7 @@ public struct GatewayConfig: Sendable {
         return GatewayConfig(
             sandbox: sandbox, host: host, port: port, dataDirectory: dataDirectory, publicURL: publicURL, apiKey: apiKey,
             adminToken: adminToken, encryptionKeys: keys, trustedProxies: trustedProxies, eventsURL: eventsURL,
-            eventsSecret: eventsSecret, wrapp: wrapp, magniFinance: magni, logLevel: level, logFormat: format,
+            eventsSecrets: eventsSecrets, wrapp: wrapp, magniFinance: magni, logLevel: level, logFormat: format,
             providerTimeout: timeout, maxConcurrentCallsPerProvider: concurrency, schedule: schedule, workerInterval: workerInterval
         )
     }

@@ -49,10 +49,15 @@ struct Renderer: Sendable {
     let links: OnboardingLinks
 
     func json(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
-        let encoder = JSONEncoder.gateway
-        encoder.userInfo[.onboardingLinks] = links
         var headers = headers
         headers[.contentType] = "application/json"
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try body(value))))
+    }
+
+    /// The JSON bytes, as responses and outbound events carry them.
+    func body(_ value: some Encodable) throws -> Data {
+        let encoder = JSONEncoder.gateway
+        encoder.userInfo[.onboardingLinks] = links
+        return try encoder.encode(value)
     }
 }

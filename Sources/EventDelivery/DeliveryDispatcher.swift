@@ -1,0 +1,118 @@
+import Foundation
+import GatewayCore
+import Logging
+
+/// Delivers due events: claims them from the outbox, signs and posts each, and records the outcome. A tenant's
+/// events go one after another in order; different tenants' go side by side, so one failing event holds up only
+/// the later events of its own tenant in the same round, never anyone else's.
+public final class DeliveryDispatcher: Sendable {
+    let store: any DeliveryStore
+    let signer: WebhookSigner
+    let sender: EventSender
+    let render: @Sendable (TenantEvent) throws -> Data
+    let clock: any GatewayClock
+    let random: any Randomness
+    let logger: Logger
+    let lease: TimeInterval = 60
+    public let counters = DeliveryCounters()
+
+    public init(
+        store: any DeliveryStore, signer: WebhookSigner, sender: EventSender, render: @escaping @Sendable (TenantEvent) throws -> Data,
+        clock: any GatewayClock, random: any Randomness, logger: Logger
+    ) {
+        self.store = store
+        self.signer = signer
+        self.sender = sender
+        self.render = render
+        self.clock = clock
+        self.random = random
+        self.logger = logger
+    }
+
+    /// One round: returns how many deliveries were attempted.
+    @discardableResult
+    public func runOnce(limit: Int = 64) async -> Int {
+        let now = clock.now()
+        let due: [PendingDelivery]
+        do {
+            due = try await store.claimDueDeliveries(now: now, limit: limit, leaseUntil: now.addingTimeInterval(lease))
+        } catch {
+            logger.error("claiming deliveries failed", metadata: ["error": "\(String(describing: error))"])
+            return 0
+        }
+        let byTenant = Dictionary(grouping: due, by: \.tenantID).values.map { $0.sorted { $0.eventSeq < $1.eventSeq } }
+        await withTaskGroup(of: Void.self) { group in
+            for deliveries in byTenant {
+                group.addTask {
+                    for delivery in deliveries {
+                        // After the endpoint said 410, nothing more goes out this round.
+                        guard await self.deliver(delivery) != .endpointGone else { break }
+                    }
+                }
+            }
+        }
+        return due.count
+    }
+
+    func deliver(_ delivery: PendingDelivery) async -> DeliveryResult {
+        let body: Data
+        do {
+            body = try render(delivery.event)
+        } catch {
+            logger.error("event could not be rendered", metadata: ["delivery.id": "\(delivery.id)"])
+            return .failed
+        }
+        let sentAt = clock.now()
+        let outcome = await sender.send(body: body, headers: signer.headers(id: delivery.event.id, timestamp: Int(sentAt.timeIntervalSince1970), body: body))
+        let failures = delivery.attempts + 1
+        let result: DeliveryResult
+        if outcome.succeeded {
+            result = .delivered
+        } else if outcome.statusCode == 410 {
+            result = .endpointGone
+        } else if let next = DeliverySchedule.nextAttempt(after: failures, now: sentAt, retryAfter: outcome.retryAfter, unit: random.unit()) {
+            result = .retry(at: next)
+        } else {
+            result = .failed
+        }
+        let attempt = DeliveryAttempt(
+            at: sentAt, statusCode: outcome.statusCode, durationMilliseconds: outcome.durationMilliseconds,
+            error: outcome.error ?? (outcome.succeeded ? nil : outcome.statusCode.map { "answered \($0)" }), excerpt: outcome.excerpt
+        )
+        do {
+            try await store.recordDeliveryAttempt(id: delivery.id, attempt: attempt, result: result)
+            if result == .endpointGone {
+                try await store.disableEventsEndpoint(at: sentAt, reason: "answered 410 Gone")
+                logger.error("events endpoint answered 410 Gone: deliveries paused until it is enabled again")
+            }
+        } catch {
+            // The lease runs out and the delivery is tried again: at least once, with the same webhook-id.
+            logger.error("recording a delivery failed", metadata: ["delivery.id": "\(delivery.id)", "error": "\(String(describing: error))"])
+        }
+        await counters.count(result)
+        if result != .delivered {
+            logger.warning("event delivery failed", metadata: [
+                "delivery.id": "\(delivery.id)", "tenant.id": "\(delivery.tenantID)", "attempt": "\(failures)",
+                "status": "\(outcome.statusCode.map(String.init) ?? "-")", "error": "\(outcome.error ?? "-")",
+            ])
+        }
+        return result
+    }
+}
+
+/// Deliveries by outcome since start, for metrics.
+public actor DeliveryCounters {
+    public private(set) var delivered = 0
+    public private(set) var retried = 0
+    public private(set) var failed = 0
+    public private(set) var endpointGone = 0
+
+    func count(_ result: DeliveryResult) {
+        switch result {
+        case .delivered: delivered += 1
+        case .retry: retried += 1
+        case .failed: failed += 1
+        case .endpointGone: endpointGone += 1
+        }
+    }
+}
