@@ -44,9 +44,14 @@ public final class DeliveryDispatcher: Sendable {
         await withTaskGroup(of: Void.self) { group in
             for deliveries in byTenant {
                 group.addTask {
-                    for delivery in deliveries {
-                        // After the endpoint said 410, nothing more goes out this round.
-                        guard await self.deliver(delivery) != .endpointGone else { break }
+                    for (index, delivery) in deliveries.enumerated() {
+                        // After the endpoint said 410, nothing more goes out; the rest go back to the queue at once
+                        // rather than sitting out their lease.
+                        guard await self.deliver(delivery) != .endpointGone else {
+                            let rest = deliveries[(index + 1)...].map(\.id)
+                            try? await self.store.releaseDeliveries(ids: rest, now: self.clock.now())
+                            break
+                        }
                     }
                 }
             }

@@ -48,6 +48,17 @@ extension SQLiteStore: DeliveryStore {
         }
     }
 
+    public func releaseDeliveries(ids: [String], now: Date) async throws {
+        guard !ids.isEmpty else { return }
+        try await pool.write { db in
+            let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+            try db.execute(
+                sql: "UPDATE deliveries SET next_attempt_at = ? WHERE status = 'pending' AND id IN (\(marks))",
+                arguments: StatementArguments([now.unix] + ids)
+            )
+        }
+    }
+
     public func deliveries(status: DeliveryRecord.Status?, tenantID: String?, limit: Int, before: String?) async throws -> Page<DeliveryRecord> {
         var clauses: [String] = []
         var arguments: StatementArguments = []

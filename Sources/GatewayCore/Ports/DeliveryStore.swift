@@ -101,6 +101,8 @@ public protocol DeliveryStore: Sendable {
     /// Due pending deliveries, oldest event first, leased until `leaseUntil`; none while the endpoint is disabled.
     func claimDueDeliveries(now: Date, limit: Int, leaseUntil: Date) async throws -> [PendingDelivery]
     func recordDeliveryAttempt(id: String, attempt: DeliveryAttempt, result: DeliveryResult) async throws
+    /// Hands claimed deliveries that were not attempted back to the queue, due at `now`.
+    func releaseDeliveries(ids: [String], now: Date) async throws
     func deliveries(status: DeliveryRecord.Status?, tenantID: String?, limit: Int, before: String?) async throws -> Page<DeliveryRecord>
     func delivery(id: String) async throws -> DeliveryRecord?
     /// Queues a delivered or failed delivery again (same event, same id); false when there is none or it is pending.
