@@ -4,7 +4,8 @@
 #
 # positive_data_acceptance is excluded on purpose: the gateway enforces rules a schema cannot express (tax-id
 # check digits, Idempotency-Key reuse, state rules, credentials the provider refuses), so schema-valid requests
-# are sometimes rightly refused with a 4xx that the spec documents.
+# are sometimes rightly refused with a 4xx that the spec documents. use_after_free is excluded because the contract
+# keeps an offboarded tenant as a visible tombstone: GET after DELETE answers 200 with state "offboarded".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,7 +34,7 @@ admin=$(sed -n 's/.*"admin_token":"\([^"]*\)".*/\1/p' "$data/sandbox-secrets.jso
 
 run() {
     schemathesis run docs/openapi.yaml --url "http://127.0.0.1:$port" --checks all \
-        --exclude-checks positive_data_acceptance --max-examples "${EXAMPLES:-50}" --no-color "$@"
+        --exclude-checks positive_data_acceptance,use_after_free --max-examples "${EXAMPLES:-50}" --no-color "$@"
 }
 echo "== partner and public operations"
 run -H "Authorization: Bearer $key" --exclude-path-regex '^/admin'

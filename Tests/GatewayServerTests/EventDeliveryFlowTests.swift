@@ -136,7 +136,10 @@ import Testing
             await dispatcher.runOnce()
             let delivered = try await h.call(.get, "/admin/deliveries/\(id)", key: admin)
             #expect(delivered["status"] as? String == "delivered")
-            #expect(try await h.call(.post, "/admin/deliveries/redeliver-failed", key: admin, json: #"{"since":"yesterday"}"#).status == 422)
+            for bad in ["yesterday", "2024-01-01T12:99:00Z", "2024-02-30T00:00:00Z", "2024-01-01"] {
+                #expect(try await h.call(.post, "/admin/deliveries/redeliver-failed", key: admin, json: #"{"since":"\#(bad)"}"#).status == 422, "\(bad)")
+            }
+            #expect(try await h.call(.options, "/admin/deliveries/redeliver-failed", key: admin).headers[.allow] == "POST")
             let all = try await h.call(.post, "/admin/deliveries/redeliver-failed", key: admin, json: #"{"since":"2000-01-01T00:00:00Z"}"#)
             #expect(all["requeued"] as? Int == 0)
         }

@@ -21,10 +21,10 @@ struct AdminDeliveriesController {
 
     struct AttemptResource: Encodable {
         var at: Date
-        var status_code: Int?
+        var status_code: Nullable<Int>
         var duration_ms: Double
-        var error: String?
-        var excerpt: String?
+        var error: Nullable<String>
+        var excerpt: Nullable<String>
     }
 
     struct DeliveryResource: Encodable {
@@ -34,9 +34,9 @@ struct AdminDeliveriesController {
         var tenant_id: String
         var status: String
         var attempts: [AttemptResource]
-        var next_attempt_at: Date?
+        var next_attempt_at: Nullable<Date>
         var created_at: Date
-        var finished_at: Date?
+        var finished_at: Nullable<Date>
 
         init(_ record: DeliveryRecord) {
             id = record.id
@@ -45,11 +45,14 @@ struct AdminDeliveriesController {
             tenant_id = record.tenantID
             status = record.status.rawValue
             attempts = record.attempts.map {
-                AttemptResource(at: $0.at, status_code: $0.statusCode, duration_ms: $0.durationMilliseconds, error: $0.error, excerpt: $0.excerpt)
+                AttemptResource(
+                    at: $0.at, status_code: Nullable($0.statusCode), duration_ms: $0.durationMilliseconds, error: Nullable($0.error),
+                    excerpt: Nullable($0.excerpt)
+                )
             }
-            next_attempt_at = record.status == .pending ? record.nextAttemptAt : nil
+            next_attempt_at = Nullable(record.status == .pending ? record.nextAttemptAt : nil)
             created_at = record.createdAt
-            finished_at = record.finishedAt
+            finished_at = Nullable(record.finishedAt)
         }
     }
 
@@ -81,7 +84,7 @@ struct AdminDeliveriesController {
         let reader = FieldReader(try await JSONBody.read(request))
         reader.allowOnly(["since"])
         let sinceText = reader.string("since", required: true)
-        let since = sinceText.flatMap { try? Date($0, strategy: .iso8601) }
+        let since = sinceText.flatMap(strictTimestamp)
         if sinceText != nil, since == nil { reader.fail("since", "invalid", "An ISO 8601 time, like 2026-11-21T10:00:00Z.") }
         try reader.throwIfInvalid()
         let count = try await store.redeliverFailed(since: since ?? .distantPast, now: clock.now())
@@ -92,18 +95,18 @@ struct AdminDeliveriesController {
     struct EndpointResource: Encodable {
         var configured: Bool
         var enabled: Bool
-        var disabled_at: Date?
+        var disabled_at: Nullable<Date>
         var pending: Int
         var failed: Int
         var delivered: Int
-        var oldest_pending_seconds: Double?
+        var oldest_pending_seconds: Nullable<Double>
     }
 
     @Sendable func endpoint(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let stats = try await store.deliveryStats(now: clock.now())
         return try Response.json(EndpointResource(
-            configured: eventsURL != nil, enabled: stats.endpointDisabledAt == nil, disabled_at: stats.endpointDisabledAt,
-            pending: stats.pending, failed: stats.failed, delivered: stats.delivered, oldest_pending_seconds: stats.oldestPendingAge
+            configured: eventsURL != nil, enabled: stats.endpointDisabledAt == nil, disabled_at: Nullable(stats.endpointDisabledAt),
+            pending: stats.pending, failed: stats.failed, delivered: stats.delivered, oldest_pending_seconds: Nullable(stats.oldestPendingAge)
         ))
     }
 

@@ -23,7 +23,8 @@ struct AdminKeysController {
         var prefix: String
         var scopes: [String]
         var created_at: Date
-        var revoked_at: Date?
+        var revoked_at: Nullable<Date>
+        /// Only in the answer to POST: absent, not null, everywhere else.
         var key: String?
 
         init(_ record: APIKeyRecord, key: String? = nil) {
@@ -32,21 +33,10 @@ struct AdminKeysController {
             prefix = record.prefix
             scopes = record.scopes
             created_at = record.createdAt
-            revoked_at = record.revokedAt
+            revoked_at = Nullable(record.revokedAt)
             self.key = key
         }
 
-        func encode(to encoder: any Encoder) throws {
-            enum Keys: String, CodingKey { case id, name, prefix, scopes, created_at, revoked_at, key }
-            var c = encoder.container(keyedBy: Keys.self)
-            try c.encode(id, forKey: .id)
-            try c.encode(name, forKey: .name)
-            try c.encode(prefix, forKey: .prefix)
-            try c.encode(scopes, forKey: .scopes)
-            try c.encode(created_at, forKey: .created_at)
-            try c.encode(revoked_at, forKey: .revoked_at)
-            try c.encodeIfPresent(key, forKey: .key)
-        }
     }
 
     @Sendable func create(_ request: Request, context: GatewayRequestContext) async throws -> Response {

@@ -17,12 +17,14 @@ final class AllowedMethods: @unchecked Sendable {
         lock.withLock { routes = loaded }
     }
 
-    /// The methods of the routes whose template matches `path`; empty when no route does.
+    /// The methods of the most specific routes matching `path` (most literal segments, as the router picks);
+    /// empty when no route does.
     func methods(for path: String) -> Set<String> {
         let segments = path.split(separator: "/")
-        return lock.withLock {
-            routes.filter { Self.matches($0.template, segments) }.reduce(into: Set<String>()) { $0.formUnion($1.methods) }
-        }
+        let matching = lock.withLock { routes.filter { Self.matches($0.template, segments) } }
+        let literals = { (template: [Substring]) in template.filter { !$0.hasPrefix("{") && !$0.hasPrefix(":") && !$0.hasPrefix("*") }.count }
+        guard let best = matching.map({ literals($0.template) }).max() else { return [] }
+        return matching.filter { literals($0.template) == best }.reduce(into: Set<String>()) { $0.formUnion($1.methods) }
     }
 
     private static func matches(_ template: [Substring], _ segments: [Substring]) -> Bool {

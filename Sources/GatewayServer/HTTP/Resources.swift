@@ -2,21 +2,29 @@ import Foundation
 import GatewayCore
 import Hummingbird
 
-/// `{"data": [...], "next_cursor": ...}`, the shape of every list.
-struct ListResource<Item: Encodable>: Encodable {
-    var data: [Item]
-    var next_cursor: String?
+/// An optional that is written as `null` when absent: the API's fields are never missing, only null.
+struct Nullable<Value: Encodable>: Encodable {
+    var value: Value?
 
-    /// `next_cursor` is null on the last page, never missing.
+    init(_ value: Value?) {
+        self.value = value
+    }
+
     func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: ListKeys.self)
-        try container.encode(data, forKey: .data)
-        try container.encode(next_cursor, forKey: .next_cursor)
+        var container = encoder.singleValueContainer()
+        if let value { try container.encode(value) } else { try container.encodeNil() }
     }
 }
 
-private enum ListKeys: String, CodingKey {
-    case data, next_cursor
+/// `{"data": [...], "next_cursor": ...}`, the shape of every list.
+struct ListResource<Item: Encodable>: Encodable {
+    var data: [Item]
+    var next_cursor: Nullable<String>
+
+    init(data: [Item], next_cursor: String?) {
+        self.data = data
+        self.next_cursor = Nullable(next_cursor)
+    }
 }
 
 /// An event as `/v1/events`, `/v1/tenants/{id}/events` and outbound deliveries show it. Never holds credentials:
@@ -24,17 +32,8 @@ private enum ListKeys: String, CodingKey {
 struct EventResource: Encodable {
     struct Payload: Encodable {
         var tenant: Tenant
-        var previous_state: TenantState?
+        var previous_state: Nullable<TenantState>
         var source: ChangeSource
-
-        /// `previous_state` is written as null rather than left out, like every optional field of the API.
-        func encode(to encoder: any Encoder) throws {
-            enum Keys: String, CodingKey { case tenant, previous_state, source }
-            var container = encoder.container(keyedBy: Keys.self)
-            try container.encode(tenant, forKey: .tenant)
-            try container.encode(previous_state, forKey: .previous_state)
-            try container.encode(source, forKey: .source)
-        }
     }
 
     var id: String
@@ -46,8 +45,25 @@ struct EventResource: Encodable {
         id = event.id
         type = event.type
         created_at = event.createdAt
-        data = Payload(tenant: event.tenant, previous_state: event.previousState, source: event.source)
+        data = Payload(tenant: event.tenant, previous_state: Nullable(event.previousState), source: event.source)
     }
+}
+
+/// Parses an RFC 3339 time strictly: every field in range (Foundation's parser would roll 12:99 over to 13:39).
+func strictTimestamp(_ text: String) -> Date? {
+    guard let match = text.wholeMatch(of: /(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})/),
+        let month = Int(match.2), (1...12).contains(month), let day = Int(match.3), (1...31).contains(day),
+        let hour = Int(match.4), hour < 24, let minute = Int(match.5), minute < 60, let second = Int(match.6), second < 60
+    else { return nil }
+    var components = DateComponents()
+    components.year = Int(match.1)
+    components.month = month
+    components.day = 1
+    var calendar = Calendar(identifier: .gregorian)
+    calendar.timeZone = TimeZone(identifier: "UTC")!
+    guard let first = calendar.date(from: components), calendar.range(of: .day, in: .month, for: first)?.contains(day) == true else { return nil }
+    return try? Date(text.uppercased(), strategy: .iso8601)
+        ?? Date(text.uppercased(), strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
 }
 
 /// Opaque list cursors: base64url of a prefix and a position, so clients cannot mistake them for ids.
