@@ -27,6 +27,11 @@ CREATE INDEX tenants_by_state ON tenants (state, id);
 CREATE INDEX tenants_by_provider_state ON tenants (provider, state, id);
 -- The partner looks its customers up by its own id, with or without the provider.
 CREATE INDEX tenants_by_external_id ON tenants (external_id);
+-- Operators search by email and tax id (GET /admin/tenants?q=).
+CREATE INDEX tenants_by_email ON tenants (lower(json_extract(profile, '$.email')));
+CREATE INDEX tenants_by_tax_id ON tenants (json_extract(profile, '$.company.tax_id'));
+-- Stuck tenants: waiting in one state for too long.
+CREATE INDEX tenants_by_state_age ON tenants (state, state_changed_at);
 
 CREATE TABLE tenant_credentials (
     tenant_id  TEXT PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,

@@ -14,12 +14,14 @@ public final class DeliveryDispatcher: Sendable {
     let random: any Randomness
     let logger: Logger
     let lease: TimeInterval = 60
-    public let counters = DeliveryCounters()
+    /// Hears every delivery's result, for metrics.
+    let onResult: @Sendable (DeliveryResult) -> Void
 
     public init(
         store: any DeliveryStore, signer: WebhookSigner, sender: EventSender, render: @escaping @Sendable (TenantEvent) throws -> Data,
-        clock: any GatewayClock, random: any Randomness, logger: Logger
+        clock: any GatewayClock, random: any Randomness, logger: Logger, onResult: @escaping @Sendable (DeliveryResult) -> Void = { _ in }
     ) {
+        self.onResult = onResult
         self.store = store
         self.signer = signer
         self.sender = sender
@@ -94,7 +96,7 @@ public final class DeliveryDispatcher: Sendable {
             // The lease runs out and the delivery is tried again: at least once, with the same webhook-id.
             logger.error("recording a delivery failed", metadata: ["delivery.id": "\(delivery.id)", "error": "\(String(describing: error))"])
         }
-        await counters.count(result)
+        onResult(result)
         if result != .delivered {
             logger.warning("event delivery failed", metadata: [
                 "delivery.id": "\(delivery.id)", "tenant.id": "\(delivery.tenantID)", "attempt": "\(failures)",
@@ -102,22 +104,5 @@ public final class DeliveryDispatcher: Sendable {
             ])
         }
         return result
-    }
-}
-
-/// Deliveries by outcome since start, for metrics.
-public actor DeliveryCounters {
-    public private(set) var delivered = 0
-    public private(set) var retried = 0
-    public private(set) var failed = 0
-    public private(set) var endpointGone = 0
-
-    func count(_ result: DeliveryResult) {
-        switch result {
-        case .delivered: delivered += 1
-        case .retry: retried += 1
-        case .failed: failed += 1
-        case .endpointGone: endpointGone += 1
-        }
     }
 }

@@ -81,10 +81,11 @@ public struct Gateway: Sendable {
             }
         }
 
+        let metrics = GatewayMetrics()
         var settings = OnboardingService.Settings(publicURL: { address.publicURL })
         settings.schedule = config.schedule
         settings.maxConcurrentCallsPerProvider = config.maxConcurrentCallsPerProvider
-        let service = OnboardingService(store: store, providers: providers, settings: settings, clock: clock, logger: logger)
+        let service = OnboardingService(store: store, providers: providers, settings: settings, clock: clock, observer: metrics, logger: logger)
 
         let linkKey = try await store.gatewaySecret(named: "onboarding-link-key") { Data(SystemRandomness().bytes(32)) }
         let links = OnboardingLinks(key: SymmetricKey(data: linkKey), address: address)
@@ -93,7 +94,8 @@ public struct Gateway: Sendable {
         if let eventsURL = config.eventsURL {
             dispatcher = DeliveryDispatcher(
                 store: store, signer: try WebhookSigner(secrets: config.eventsSecrets), sender: EventSender(url: eventsURL),
-                render: { event in try render.body(EventResource(event)) }, clock: clock, random: SystemRandomness(), logger: logger
+                render: { event in try render.body(EventResource(event)) }, clock: clock, random: SystemRandomness(), logger: logger,
+                onResult: { metrics.delivery($0) }
             )
         }
         let partnerKeys = PartnerKeys(environmentKey: config.apiKey, store: store)
@@ -102,19 +104,28 @@ public struct Gateway: Sendable {
 
         let router = Router(context: GatewayRequestContext.self)
         let allowedMethods = AllowedMethods()
+        router.middlewares.add(MetricsMiddleware(metrics: metrics))
         router.middlewares.add(ProblemMiddleware(allowedMethods: allowedMethods))
+        router.middlewares.add(ClientAddressMiddleware(trusted: config.trustedProxies.compactMap(CIDR.init)))
         let openAPI = try Data(contentsOf: ShippedFiles.locate("docs/openapi.yaml", setting: "GATEWAY_OPENAPI_PATH", directory: false))
         HealthController(isReady: { await store.isReady() }, openAPI: openAPI).add(to: router)
         router.group("v1/tenants").add(middleware: partnerAuth).add(middleware: idempotency)
             .addRoutes(TenantsController(service: service, render: render).endpoints)
         router.group("v1/events").add(middleware: partnerAuth)
             .addRoutes(EventsController(service: service, render: render).endpoints)
-        router.group("admin").add(middleware: AdminAuthMiddleware(adminToken: config.adminToken, partnerKeys: partnerKeys))
-            .group("api-keys")
+        let admin = router.group("admin").add(middleware: AdminAuthMiddleware(adminToken: config.adminToken, partnerKeys: partnerKeys))
+        admin.group("api-keys")
             .addRoutes(AdminKeysController(keys: store, audit: store, clock: clock, ids: ULIDGenerator(), random: SystemRandomness()).endpoints)
-        router.group("admin").add(middleware: AdminAuthMiddleware(adminToken: config.adminToken, partnerKeys: partnerKeys))
-            .addRoutes(AdminDeliveriesController(store: store, audit: store, clock: clock, eventsURL: config.eventsURL).endpoints)
-        router.group("webhooks").addRoutes(WebhooksController(service: service).endpoints)
+        admin.addRoutes(AdminDeliveriesController(store: store, audit: store, clock: clock, eventsURL: config.eventsURL).endpoints)
+        admin.addRoutes(AdminTenantsController(
+            service: service, operations: store, deliveries: store, audit: store, render: render, clock: clock,
+            stuckAfter: config.stuckAfter, backupDirectory: URL(fileURLWithPath: config.dataDirectory).appendingPathComponent("backups").path
+        ).endpoints)
+        router.group("webhooks").addRoutes(WebhooksController(service: service, metrics: metrics).endpoints)
+        router.get("metrics") { _, _ in
+            let text = try await metrics.scrape(operations: store, deliveries: store, service: service, now: clock.now())
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
+        }
         OnboardController(service: service, links: links).add(to: router)
         if let wrappSimulator, let magniSimulator {
             SandboxController(wrapp: wrappSimulator, magniFinance: magniSimulator).add(to: router)

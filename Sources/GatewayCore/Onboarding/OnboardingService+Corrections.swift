@@ -18,7 +18,7 @@ public struct TenantCorrection: Sendable {
 extension OnboardingService {
     /// Corrects a tenant's profile or metadata. The corrected profile is validated as on create and used on the
     /// next provider call (`retry`, a fresh onboarding link). A profile is frozen once the tenant was onboarded.
-    public func correct(tenantID: String, _ correction: TenantCorrection, actor: String) async throws(OnboardingError) -> Tenant {
+    public func correct(tenantID: String, _ correction: TenantCorrection, actor: Actor) async throws(OnboardingError) -> Tenant {
         let now = clock.now()
         let corrected = try await commit(tenantID: tenantID) { context in
             var tenant = context.tenant
@@ -47,7 +47,7 @@ extension OnboardingService {
     }
 
     /// Offboards: the tenant becomes a tombstone and every trace of the customer's data is erased.
-    public func offboard(tenantID: String, source: ChangeSource, actor: String) async throws(OnboardingError) -> Tenant {
+    public func offboard(tenantID: String, source: ChangeSource, actor: Actor) async throws(OnboardingError) -> Tenant {
         let now = clock.now()
         let tombstone = try await commit(tenantID: tenantID) { context in
             (try TenantStateMachine.decide(context.tenant, .command(.offboard, source: source, at: now)), nil, source)
@@ -73,7 +73,13 @@ extension OnboardingService {
         let adapter = try provider(for: tenant.provider)
         let view = try await providerView(of: tenant)
         let askedAt = clock.now()
-        switch await call(tenant.provider, { await adapter.onboardingURL(for: view) }) {
+        let result = await call(tenant.provider, "onboarding_url", whenOpen: { _ in
+            OnboardingURL.unavailable(reason: "\(tenant.provider.rawValue) is failing; calls are paused for a while (circuit open)")
+        }, failure: { result in
+            if case .unavailable(let reason) = result { return reason }
+            return nil
+        }) { await adapter.onboardingURL(for: view) }
+        switch result {
         case .notSupported:
             throw .onboardingLinkNotSupported(tenant.provider)
         case .unavailable(let reason):

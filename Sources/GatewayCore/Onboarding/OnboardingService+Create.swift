@@ -65,7 +65,7 @@ extension OnboardingService {
         let adapter = try provider(for: tenant.provider)
         let view = try await providerView(of: tenant)
         let askedAt = clock.now()
-        let answer = await call(tenant.provider) { await adapter.submit(view, previousAttempts: previousAttempts) }
+        let answer = await ask(tenant.provider, "submit") { await adapter.submit(view, previousAttempts: previousAttempts) }
         log(answer, tenant: tenant, operation: "submit")
         return try await apply(answer, tenantID: tenant.id, source: source, at: askedAt)
     }
@@ -75,7 +75,7 @@ extension OnboardingService {
         let adapter = try provider(for: tenant.provider)
         let view = try await providerView(of: tenant)
         let askedAt = clock.now()
-        let answer = await call(tenant.provider) { await adapter.check(view) }
+        let answer = await ask(tenant.provider, "check") { await adapter.check(view) }
         log(answer, tenant: tenant, operation: "check")
         return try await apply(answer, tenantID: tenant.id, source: source, at: askedAt)
     }
@@ -114,7 +114,7 @@ extension OnboardingService {
 
     /// Credentials supplied by hand (a Wrapp user who existed before gets no webhook). Verified with the
     /// provider before they are kept; the tenant's status is then asked so it lands in the right state.
-    public func supplyCredentials(tenantID: String, _ credentials: ProviderCredentials, actor: String) async throws(OnboardingError) -> Tenant {
+    public func supplyCredentials(tenantID: String, _ credentials: ProviderCredentials, actor: Actor) async throws(OnboardingError) -> Tenant {
         let tenant = try await tenant(id: tenantID)
         guard credentials.provider == tenant.provider else {
             throw .validationFailed([FieldError(field: "provider", code: "mismatch", message: "This tenant is onboarded onto \(tenant.provider.rawValue).")])
@@ -124,7 +124,7 @@ extension OnboardingService {
         }
         let adapter = try provider(for: tenant.provider)
         var view = try await providerView(of: tenant)
-        switch await call(tenant.provider, { [view] in await adapter.verify(credentials, for: view) }) {
+        switch await verify(tenant.provider, { [view] in await adapter.verify(credentials, for: view) }) {
         case .invalid:
             try await storage { try await store.audit(AuditEntry(at: clock.now(), actor: actor, action: "credentials.rejected", tenantID: tenantID)) }
             throw .credentialsRejected
@@ -135,7 +135,7 @@ extension OnboardingService {
         }
         view.hasCredentials = true
         let askedAt = clock.now()
-        var answer = await call(tenant.provider) { [view] in await adapter.check(view) }
+        var answer = await ask(tenant.provider, "check") { [view] in await adapter.check(view) }
         answer.credentials = credentials
         let updated = try await apply(answer, tenantID: tenantID, source: .api, at: askedAt)
         try await storage { try await store.audit(AuditEntry(at: clock.now(), actor: actor, action: "credentials.supplied", tenantID: tenantID)) }

@@ -9,7 +9,7 @@ public enum WebhookReceipt: Sendable, Equatable {
 extension OnboardingService {
     /// Takes in a provider webhook: finds the tenant by its URL token, checks the payload is the provider's and
     /// about this tenant, and stores it durably with its processing queued. Nothing else happens before `200`.
-    public func receiveWebhook(provider kind: ProviderKind, token: String, body: Data) async throws(OnboardingError) -> WebhookReceipt {
+    public func receiveWebhook(provider kind: ProviderKind, token: String, body: Data, from ip: String? = nil) async throws(OnboardingError) -> WebhookReceipt {
         guard let tenantID = try await storage({ try await store.tenantID(forWebhookToken: token) }),
             let tenant = try await storage({ try await store.tenant(id: tenantID) }), tenant.provider == kind
         else { throw .webhookTokenUnknown }
@@ -18,7 +18,7 @@ extension OnboardingService {
         }
         guard notice.externalID == tenant.externalID else {
             let entry = AuditEntry(
-                at: clock.now(), actor: "webhook:\(kind.rawValue)", action: "webhook.rejected", tenantID: tenantID,
+                at: clock.now(), actor: Actor(name: "webhook:\(kind.rawValue)", ip: ip), action: "webhook.rejected", tenantID: tenantID,
                 details: ["reason": "partner_user_id does not match the tenant"]
             )
             try await storage { try await store.audit(entry) }
@@ -46,7 +46,7 @@ extension OnboardingService {
         var view = try await providerView(of: tenant)
         var credentials: ProviderCredentials?
         if let offered = notice.credentials {
-            switch await call(tenant.provider, { [view] in await adapter.verify(offered, for: view) }) {
+            switch await verify(tenant.provider, { [view] in await adapter.verify(offered, for: view) }) {
             case .valid:
                 credentials = offered
                 view.hasCredentials = true
@@ -62,7 +62,7 @@ extension OnboardingService {
             }
         }
         let askedAt = clock.now()
-        var answer = await call(tenant.provider) { [view] in await adapter.check(view) }
+        var answer = await ask(tenant.provider, "check") { [view] in await adapter.check(view) }
         answer.credentials = credentials
         try await apply(answer, tenantID: tenant.id, source: .webhook, at: askedAt)
         try await finish(credentials == nil ? "processed" : "credentials_accepted")

@@ -11,6 +11,7 @@ public final class OnboardingService: Sendable {
         /// How long a claimed piece of work stays reserved for the worker that claimed it.
         public var workLease: TimeInterval = 120
         public var maxConcurrentCallsPerProvider = 4
+        public var circuit = ProviderHealth.Settings()
 
         public init(publicURL: @escaping @Sendable () -> String) {
             self.publicURL = publicURL
@@ -20,6 +21,9 @@ public final class OnboardingService: Sendable {
     let store: any TenantStore
     let providers: [ProviderKind: any OnboardingProvider]
     let gates: [ProviderKind: ConcurrencyGate]
+    /// Circuit breakers and recent errors, per provider.
+    public let health: [ProviderKind: ProviderHealth]
+    let observer: any ProviderCallObserver
     let clock: any GatewayClock
     let ids: any IDGenerator
     let random: any Randomness
@@ -29,8 +33,10 @@ public final class OnboardingService: Sendable {
     public init(
         store: any TenantStore, providers: [any OnboardingProvider], settings: Settings,
         clock: any GatewayClock = SystemClock(), ids: any IDGenerator = ULIDGenerator(),
-        random: any Randomness = SystemRandomness(), logger: Logger
+        random: any Randomness = SystemRandomness(), observer: (any ProviderCallObserver)? = nil, logger: Logger
     ) {
+        self.health = Dictionary(providers.map { ($0.kind, ProviderHealth(settings: settings.circuit)) }, uniquingKeysWith: { first, _ in first })
+        self.observer = observer ?? NoProviderCallObserver()
         self.store = store
         self.providers = Dictionary(providers.map { ($0.kind, $0) }, uniquingKeysWith: { first, _ in first })
         self.gates = Dictionary(providers.map { ($0.kind, ConcurrencyGate(limit: settings.maxConcurrentCallsPerProvider)) }, uniquingKeysWith: { first, _ in first })
@@ -60,7 +66,7 @@ public final class OnboardingService: Sendable {
     }
 
     /// The tenant's credentials, decrypted. Every read is audited with the actor that read them.
-    public func credentials(tenantID: String, actor: String) async throws(OnboardingError) -> ProviderCredentials {
+    public func credentials(tenantID: String, actor: Actor) async throws(OnboardingError) -> ProviderCredentials {
         _ = try await tenant(id: tenantID)
         guard let credentials = try await storage({ try await store.credentials(tenantID: tenantID) }) else {
             throw .credentialsNotAvailable
@@ -77,10 +83,47 @@ public final class OnboardingService: Sendable {
         return provider
     }
 
-    /// Runs a provider call under that provider's concurrency cap.
-    func call<T: Sendable>(_ kind: ProviderKind, _ body: @Sendable () async -> T) async -> T {
-        guard let gate = gates[kind] else { return await body() }
-        return await gate.run(body)
+    /// Every provider call goes through here: the circuit breaker (an open circuit answers `whenOpen` without
+    /// calling), the concurrency cap, and the observer. `failure` names a transient failure, nil for success.
+    func call<T: Sendable>(
+        _ kind: ProviderKind, _ operation: String, whenOpen: @Sendable (TimeInterval?) -> T,
+        failure: @Sendable (T) -> String?, _ body: @Sendable () async -> T
+    ) async -> T {
+        let health = health[kind]
+        if let health, !(await health.admit(now: clock.now())) {
+            observer.providerCall(provider: kind, operation: operation, outcome: "short_circuited", duration: 0)
+            return whenOpen(await health.retryAfter(now: clock.now()))
+        }
+        let started = ContinuousClock.now
+        let result = if let gate = gates[kind] { await gate.run(body) } else { await body() }
+        let elapsed = ContinuousClock.now - started
+        let reason = failure(result)
+        await health?.record(success: reason == nil, now: clock.now(), operation: operation, reason: reason)
+        observer.providerCall(
+            provider: kind, operation: operation, outcome: reason == nil ? "ok" : "unavailable",
+            duration: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        )
+        return result
+    }
+
+    /// A provider call that answers a `ProviderAnswer`.
+    func ask(_ kind: ProviderKind, _ operation: String, _ body: @Sendable () async -> ProviderAnswer) async -> ProviderAnswer {
+        await call(kind, operation, whenOpen: { retryAfter in
+            ProviderAnswer(.unavailable(reason: "\(kind.rawValue) is failing; calls are paused for a while (circuit open)", retryAfter: retryAfter))
+        }, failure: { answer in
+            if case .unavailable(let reason, _) = answer.finding { return reason }
+            return nil
+        }, body)
+    }
+
+    /// A credential check with the provider.
+    func verify(_ kind: ProviderKind, _ body: @Sendable () async -> CredentialCheck) async -> CredentialCheck {
+        await call(kind, "verify", whenOpen: { retryAfter in
+            .unavailable(reason: "\(kind.rawValue) is failing; calls are paused for a while (circuit open)", retryAfter: retryAfter)
+        }, failure: { check in
+            if case .unavailable(let reason, _) = check { return reason }
+            return nil
+        }, body)
     }
 
     func providerView(of tenant: Tenant) async throws(OnboardingError) -> ProviderTenant {

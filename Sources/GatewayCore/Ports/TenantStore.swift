@@ -126,6 +126,26 @@ public struct AuditEntry: Sendable, Equatable {
     }
 }
 
+/// Who did something, as the audit log names them: a key's name or `admin`, and the client's address.
+public struct Actor: Sendable, Equatable {
+    public var name: String
+    public var ip: String?
+
+    public init(name: String, ip: String? = nil) {
+        self.name = name
+        self.ip = ip
+    }
+}
+
+extension AuditEntry {
+    /// An entry naming `actor`, with the client's address among the details.
+    public init(at: Date, actor: Actor, action: String, tenantID: String?, details: [String: String] = [:]) {
+        var details = details
+        details["ip"] = actor.ip
+        self.init(at: at, actor: actor.name, action: action, tenantID: tenantID, details: details)
+    }
+}
+
 /// The result of inserting a new tenant: created, or an existing one held the same `(provider, external_id)`.
 public enum InsertOutcome: Sendable {
     case inserted

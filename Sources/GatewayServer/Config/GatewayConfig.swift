@@ -45,6 +45,8 @@ public struct GatewayConfig: Sendable {
     public var maxConcurrentCallsPerProvider: Int
     public var schedule: WorkSchedule
     public var workerInterval: TimeInterval
+    /// A tenant waiting (pending or action_required) longer than this counts as stuck in `/admin/stats`.
+    public var stuckAfter: TimeInterval
     /// Off in tests that step the queue themselves.
     public var runsWorker = true
 
@@ -85,7 +87,10 @@ public struct GatewayConfig: Sendable {
         }
 
         let trustedProxies = env.string("GATEWAY_TRUSTED_PROXIES", default: "127.0.0.1/32,::1/128")
-            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for block in trustedProxies where CIDR(block) == nil {
+            env.problem("GATEWAY_TRUSTED_PROXIES: \"\(block)\" is not an address or CIDR block like 10.0.0.0/8 or ::1/128")
+        }
         let eventsURL = env.url("GATEWAY_EVENTS_URL")
         let eventsSecrets = (env.string("GATEWAY_EVENTS_SECRET") ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         do {
@@ -128,13 +133,15 @@ public struct GatewayConfig: Sendable {
         let timeout = env.number("GATEWAY_PROVIDER_TIMEOUT_SECONDS", default: 10, range: 0.1...120)
         let concurrency = Int(env.number("GATEWAY_PROVIDER_CONCURRENCY", default: 4, range: 1...256))
         let workerInterval = env.number("GATEWAY_WORKER_INTERVAL_SECONDS", default: 1, range: 0.05...60)
+        let stuckAfter = env.number("GATEWAY_STUCK_AFTER_SECONDS", default: 86_400, range: 60...31_536_000)
 
         guard env.problems.isEmpty, let level, let format else { throw Invalid(problems: env.problems) }
         return GatewayConfig(
             sandbox: sandbox, host: host, port: port, dataDirectory: dataDirectory, publicURL: publicURL, apiKey: apiKey,
             adminToken: adminToken, encryptionKeys: keys, trustedProxies: trustedProxies, eventsURL: eventsURL,
             eventsSecrets: eventsSecrets, wrapp: wrapp, magniFinance: magni, logLevel: level, logFormat: format,
-            providerTimeout: timeout, maxConcurrentCallsPerProvider: concurrency, schedule: schedule, workerInterval: workerInterval
+            providerTimeout: timeout, maxConcurrentCallsPerProvider: concurrency, schedule: schedule, workerInterval: workerInterval,
+            stuckAfter: stuckAfter
         )
     }
 }

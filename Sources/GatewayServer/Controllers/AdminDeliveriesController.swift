@@ -75,7 +75,7 @@ struct AdminDeliveriesController {
             guard try await store.delivery(id: id) != nil else { throw Self.notFound }
             throw Problem(.conflict, code: "delivery_pending", detail: "This delivery is still pending; it will be tried again on its own.")
         }
-        try await audit.audit(AuditEntry(at: clock.now(), actor: "admin", action: "delivery.redelivered", tenantID: nil, details: ["delivery": id]))
+        try await audit.audit(AuditEntry(at: clock.now(), actor: context.actor, action: "delivery.redelivered", tenantID: nil, details: ["delivery": id]))
         guard let record = try await store.delivery(id: id) else { throw Self.notFound }
         return try Response.json(DeliveryResource(record), status: .accepted)
     }
@@ -88,7 +88,7 @@ struct AdminDeliveriesController {
         if sinceText != nil, since == nil { reader.fail("since", "invalid", "An ISO 8601 time, like 2026-11-21T10:00:00Z.") }
         try reader.throwIfInvalid()
         let count = try await store.redeliverFailed(since: since ?? .distantPast, now: clock.now())
-        try await audit.audit(AuditEntry(at: clock.now(), actor: "admin", action: "delivery.redelivered_failed", tenantID: nil, details: ["count": "\(count)"]))
+        try await audit.audit(AuditEntry(at: clock.now(), actor: context.actor, action: "delivery.redelivered_failed", tenantID: nil, details: ["count": "\(count)"]))
         return try Response.json(["requeued": count], status: .accepted)
     }
 
@@ -113,7 +113,7 @@ struct AdminDeliveriesController {
     @Sendable func enable(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let changed = try await store.enableEventsEndpoint()
         if changed {
-            try await audit.audit(AuditEntry(at: clock.now(), actor: "admin", action: "events_endpoint.enabled", tenantID: nil))
+            try await audit.audit(AuditEntry(at: clock.now(), actor: context.actor, action: "events_endpoint.enabled", tenantID: nil))
         }
         return try await endpoint(request, context: context)
     }

@@ -60,7 +60,7 @@ struct AdminKeysController {
         let made = PartnerKeys.make(random: random)
         let record = APIKeyRecord(id: ids.make(prefix: "key", at: now), name: name ?? "", prefix: made.prefix, scopes: Array(Set(scopes)).sorted(), createdAt: now)
         try await keys.createAPIKey(record, secretHash: made.hash)
-        try await audit.audit(AuditEntry(at: now, actor: "admin", action: "api_key.created", tenantID: nil, details: ["key": record.prefix]))
+        try await audit.audit(AuditEntry(at: now, actor: context.actor, action: "api_key.created", tenantID: nil, details: ["key": record.prefix]))
         return try Response.json(KeyResource(record, key: made.key), status: .created, headers: [.cacheControl: "no-store"])
     }
 
@@ -73,7 +73,7 @@ struct AdminKeysController {
         guard try await keys.revokeAPIKey(id: id, at: clock.now()) else {
             throw Problem(.notFound, code: "api_key_not_found", detail: "No active API key has this id.")
         }
-        try await audit.audit(AuditEntry(at: clock.now(), actor: "admin", action: "api_key.revoked", tenantID: nil, details: ["key": id]))
+        try await audit.audit(AuditEntry(at: clock.now(), actor: context.actor, action: "api_key.revoked", tenantID: nil, details: ["key": id]))
         return Response(status: .noContent)
     }
 }

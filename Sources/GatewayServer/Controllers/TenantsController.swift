@@ -83,7 +83,7 @@ struct TenantsController {
 
     @Sendable func credentials(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         try context.require(.credentialsRead)
-        let actor = context.principal?.auditName ?? "unknown"
+        let actor = context.actor
         let credentials = try await service.credentials(tenantID: context.parameters.require("id"), actor: actor)
         return try .json(credentials, headers: [.cacheControl: "no-store"])
     }
@@ -104,7 +104,7 @@ struct TenantsController {
         guard let userID, let apiKey else { throw Problem.validation(reader.errors) }
         let tenant = try await service.supplyCredentials(
             tenantID: context.parameters.require("id"), .wrapp(wrappUserID: userID, apiKey: apiKey),
-            actor: context.principal?.auditName ?? "unknown"
+            actor: context.actor
         )
         return try render.json(tenant)
     }
@@ -133,7 +133,7 @@ struct TenantsController {
         if let patch { change = { patch.apply(to: $0) } }
         let correction = TenantCorrection(profile: change, metadata: metadata, fields: fields)
         let tenant = try await service.correct(
-            tenantID: context.parameters.require("id"), correction, actor: context.principal?.auditName ?? "unknown"
+            tenantID: context.parameters.require("id"), correction, actor: context.actor
         )
         return try render.json(tenant)
     }
@@ -141,7 +141,7 @@ struct TenantsController {
     @Sendable func offboard(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         try context.require(.tenantsWrite)
         let tenant = try await service.offboard(
-            tenantID: context.parameters.require("id"), source: .api, actor: context.principal?.auditName ?? "unknown"
+            tenantID: context.parameters.require("id"), source: .api, actor: context.actor
         )
         return try render.json(tenant)
     }

@@ -1,23 +1,38 @@
 import Foundation
 import GatewayCore
 import Hummingbird
+import NIOCore
 
 /// `/webhooks/{provider}/{token}`: where providers post. The token in the path identifies the tenant; the payload is
 /// stored durably before `200` and processed from the inbox by the worker.
 struct WebhooksController {
     static let maxBody = 64 * 1024
     let service: OnboardingService
+    let metrics: GatewayMetrics
 
     var endpoints: RouteCollection<GatewayRequestContext> {
         RouteCollection(context: GatewayRequestContext.self).post("wrapp/:token", use: wrapp)
     }
 
     @Sendable func wrapp(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let token = try context.parameters.require("token")
-        var request = request
-        let body = try await request.collectBody(upTo: Self.maxBody)
-        let receipt = try await service.receiveWebhook(provider: .wrapp, token: token, body: Data(body.readableBytesView))
-        return try .json(["received": true, "duplicate": receipt == .duplicate])
+        do {
+            let token = try context.parameters.require("token")
+            var request = request
+            let body = try await request.collectBody(upTo: Self.maxBody)
+            let receipt = try await service.receiveWebhook(provider: .wrapp, token: token, body: Data(body.readableBytesView), from: context.clientIP)
+            metrics.webhookReceived(provider: "wrapp", outcome: receipt == .duplicate ? "duplicate" : "stored")
+            return try .json(["received": true, "duplicate": receipt == .duplicate])
+        } catch {
+            let outcome = switch error {
+            case OnboardingError.webhookTokenUnknown: "unknown_token"
+            case OnboardingError.webhookMalformed: "malformed"
+            case OnboardingError.webhookRejected: "rejected"
+            case is NIOTooManyBytesError: "too_large"
+            default: "error"
+            }
+            metrics.webhookReceived(provider: "wrapp", outcome: outcome)
+            throw error
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+import GatewayCore
 import Hummingbird
 import Logging
 import NIOCore
@@ -17,6 +18,13 @@ public enum Principal: Sendable, Equatable {
     }
 }
 
+extension GatewayRequestContext {
+    /// Who to name in the audit log for this request.
+    var actor: Actor {
+        Actor(name: principal?.auditName ?? "anonymous", ip: clientIP)
+    }
+}
+
 /// What a partner key may do.
 public enum Scope: String, Sendable, CaseIterable {
     case tenantsRead = "tenants:read"
@@ -30,6 +38,8 @@ public struct GatewayRequestContext: RequestContext {
     public var requestID: String = ""
     public var principal: Principal?
     public let remoteAddress: SocketAddress?
+    /// The client's address: the peer's, or (through a trusted proxy) the forwarded one.
+    public var clientIP: String?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

@@ -1,0 +1,79 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// A CIDR block of `GATEWAY_TRUSTED_PROXIES`.
+struct CIDR: Sendable, Equatable {
+    let network: [UInt8]
+    let prefix: Int
+
+    init?(_ text: String) {
+        let parts = text.split(separator: "/", maxSplits: 1)
+        guard let address = CIDR.bytes(String(parts[0])) else { return nil }
+        let prefix = parts.count == 2 ? Int(parts[1]) : address.count * 8
+        guard let prefix, (0...(address.count * 8)).contains(prefix) else { return nil }
+        self.network = address
+        self.prefix = prefix
+    }
+
+    func contains(_ address: [UInt8]) -> Bool {
+        guard address.count == network.count else { return false }
+        var remaining = prefix
+        for (a, b) in zip(address, network) where remaining > 0 {
+            let bits = min(8, remaining)
+            let mask = UInt8(truncatingIfNeeded: 0xFF << (8 - bits))
+            if a & mask != b & mask { return false }
+            remaining -= bits
+        }
+        return true
+    }
+
+    /// 4 bytes for IPv4, 16 for IPv6 (IPv4-mapped IPv6 addresses count as IPv4).
+    static func bytes(_ text: String) -> [UInt8]? {
+        var text = text.trimmingCharacters(in: .whitespaces)
+        if text.hasPrefix("["), let end = text.firstIndex(of: "]") { text = String(text[text.index(after: text.startIndex)..<end]) }
+        if let address = try? SocketAddress(ipAddress: text, port: 0) {
+            switch address {
+            case .v4(let v4):
+                return withUnsafeBytes(of: v4.address.sin_addr) { Array($0) }
+            case .v6(let v6):
+                let raw = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+                return raw.prefix(12) == [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF] ? Array(raw.suffix(4)) : raw
+            default:
+                return nil
+            }
+        }
+        return nil
+    }
+}
+
+/// Works out who the client really is. `X-Forwarded-For` (and `-Proto`, `-Host`) are believed only from a peer in
+/// `GATEWAY_TRUSTED_PROXIES`; the client is then the rightmost address that is not itself a trusted proxy, so a
+/// client cannot smuggle a forged address through the proxy. From anyone else the headers are ignored.
+struct ClientAddressMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+
+    let trusted: [CIDR]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        context.clientIP = Self.clientIP(peer: context.remoteAddress?.ipAddress, forwardedFor: request.headers[values: .xForwardedFor], trusted: trusted)
+        context.logger[metadataKey: "client.ip"] = .string(context.clientIP ?? "-")
+        return try await next(request, context)
+    }
+
+    static func clientIP(peer: String?, forwardedFor: [String], trusted: [CIDR]) -> String? {
+        guard let peer, let peerBytes = CIDR.bytes(peer), trusted.contains(where: { $0.contains(peerBytes) }) else { return peer }
+        let chain = forwardedFor.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for hop in chain.reversed() {
+            guard let bytes = CIDR.bytes(hop) else { return peer }  // garbage in the chain: trust nothing past it
+            if !trusted.contains(where: { $0.contains(bytes) }) { return hop }
+        }
+        return chain.first ?? peer
+    }
+}
+
+extension HTTPField.Name {
+    static let xForwardedFor = HTTPField.Name("X-Forwarded-For")!
+}

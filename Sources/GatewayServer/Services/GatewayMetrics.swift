@@ -1,0 +1,83 @@
+import CoreMetrics
+import EventDelivery
+import Foundation
+import GatewayCore
+import Prometheus
+
+/// The gateway's metrics, on a registry of its own (no process-wide bootstrap, so tests can build many gateways).
+/// Counters and histograms are recorded as things happen; gauges are read from the database at each scrape.
+final class GatewayMetrics: ProviderCallObserver, Sendable {
+    let registry = PrometheusCollectorRegistry()
+    let factory: PrometheusMetricsFactory
+
+    init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+            .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30),
+        ]
+        self.factory = factory
+    }
+
+    func httpRequest(method: String, route: String, status: Int, duration: Duration) {
+        let labels = [("method", method), ("route", route), ("status", String(status))]
+        Counter(label: "http_requests_total", dimensions: labels, factory: factory).increment()
+        Timer(label: "http_request_duration_seconds", dimensions: [("method", method), ("route", route)], factory: factory)
+            .recordNanoseconds(duration.nanoseconds)
+    }
+
+    func providerCall(provider: ProviderKind, operation: String, outcome: String, duration: TimeInterval) {
+        let labels = [("provider", provider.rawValue), ("operation", operation)]
+        Counter(label: "provider_calls_total", dimensions: labels + [("outcome", outcome)], factory: factory).increment()
+        if outcome != "short_circuited" {
+            Timer(label: "provider_call_duration_seconds", dimensions: labels, factory: factory).recordNanoseconds(Int64(duration * 1e9))
+        }
+    }
+
+    func webhookReceived(provider: String, outcome: String) {
+        Counter(label: "webhooks_received_total", dimensions: [("provider", provider), ("outcome", outcome)], factory: factory).increment()
+    }
+
+    func delivery(_ result: DeliveryResult) {
+        let outcome = switch result {
+        case .delivered: "delivered"
+        case .retry: "retry"
+        case .failed: "failed"
+        case .endpointGone: "endpoint_gone"
+        }
+        Counter(label: "event_deliveries_total", dimensions: [("outcome", outcome)], factory: factory).increment()
+    }
+
+    /// Reads the gauges from the database and renders everything in the Prometheus text format.
+    func scrape(operations: any OperationsStore, deliveries: any DeliveryStore, service: OnboardingService, now: Date) async throws -> [UInt8] {
+        let stats = try await operations.operationsStats(now: now, stuckAfter: 86_400)
+        for provider in ProviderKind.allCases {
+            for state in TenantState.allCases {
+                registry.makeGauge(name: "tenants", labels: [("provider", provider.rawValue), ("state", state.rawValue)])
+                    .set(Double(stats.tenants[provider.rawValue]?[state.rawValue] ?? 0))
+            }
+            let circuit: Double = switch await service.health[provider]?.snapshot().state {
+            case .open: 2
+            case .halfOpen: 1
+            default: 0
+            }
+            registry.makeGauge(name: "provider_circuit_state", labels: [("provider", provider.rawValue)]).set(circuit)
+        }
+        for kind in [WorkKind.submit, .check, .webhook] {
+            registry.makeGauge(name: "work_queued", labels: [("kind", kind.rawValue)]).set(Double(stats.queuedWork[kind.rawValue] ?? 0))
+        }
+        registry.makeGauge(name: "work_oldest_due_seconds").set(stats.oldestDueSeconds ?? 0)
+        let delivery = try await deliveries.deliveryStats(now: now)
+        registry.makeGauge(name: "event_deliveries_pending").set(Double(delivery.pending))
+        registry.makeGauge(name: "event_deliveries_oldest_pending_seconds").set(delivery.oldestPendingAge ?? 0)
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return buffer
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+    }
+}
