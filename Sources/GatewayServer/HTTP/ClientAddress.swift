@@ -77,3 +77,21 @@ struct ClientAddressMiddleware: RouterMiddleware {
 extension HTTPField.Name {
     static let xForwardedFor = HTTPField.Name("X-Forwarded-For")!
 }
+
+/// The proxy rules, for tests outside this module.
+public enum CIDRForTests {
+    public struct Block: Sendable, Equatable {
+        fileprivate let cidr: CIDR
+    }
+
+    public static func parse(_ text: String) -> Block? { CIDR(text).map(Block.init) }
+
+    public static func contains(_ block: String, _ address: String) -> Bool {
+        guard let cidr = CIDR(block), let bytes = CIDR.bytes(address) else { return false }
+        return cidr.contains(bytes)
+    }
+
+    public static func clientIP(peer: String?, forwardedFor: [String], trusted: [Block]) -> String? {
+        ClientAddressMiddleware.clientIP(peer: peer, forwardedFor: forwardedFor, trusted: trusted.map(\.cidr))
+    }
+}
