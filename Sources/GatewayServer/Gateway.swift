@@ -165,6 +165,12 @@ public struct Gateway: Sendable {
 }
 
 extension Gateway {
+    /// `gateway rotate-key`: re-seals every stored secret under the newest configured key.
+    public static func rotateKey(_ config: GatewayConfig) async throws -> [String: Int] {
+        let store = try SQLiteStore.open(path: config.databasePath, box: SecretBox(keys: config.encryptionKeys))
+        return try await store.resealWithNewestKey()
+    }
+
     /// `gateway migrate`: applies what is missing and exits; needs no secrets.
     public static func migrate(_ config: GatewayConfig) async throws -> [Int] {
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)

@@ -31,6 +31,11 @@ public final class SQLiteStore: Sendable {
         try await migrations.apply(to: pool)
     }
 
+    /// Opens the store over an existing, migrated database without serving (for `gateway rotate-key`).
+    public static func open(path: String, box: SecretBox) throws -> SQLiteStore {
+        try SQLiteStore(path: path, box: box, migrations: Migrations(files: []))
+    }
+
     /// Migrates a database file without opening the store (no keys needed).
     public static func migrate(path: String, migrations: Migrations) async throws -> [Int] {
         try await migrations.apply(to: try DatabasePool(path: path))

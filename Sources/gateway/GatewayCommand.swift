@@ -9,7 +9,7 @@ struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "Onboarding gateway for Wrapp and MagniFinance.",
-        subcommands: [Serve.self, Migrate.self]
+        subcommands: [Serve.self, Migrate.self, RotateKey.self]
     )
 }
 
@@ -35,6 +35,25 @@ struct Migrate: AsyncParsableCommand {
         let config = try loadConfig(sandbox: true)
         let applied = try await Gateway.migrate(config)
         print(applied.isEmpty ? "The database is up to date." : "Applied migrations: \(applied.map(String.init).joined(separator: ", ")).")
+    }
+}
+
+struct RotateKey: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rotate-key",
+        abstract: "Re-encrypt every stored secret under the newest key of GATEWAY_ENCRYPTION_KEY.",
+        discussion: """
+            Put the new key first in GATEWAY_ENCRYPTION_KEY (new,old), restart the gateway with it, then run this \
+            (safe while the gateway serves). When it reports done, the old key can be removed.
+            """
+    )
+
+    func run() async throws {
+        let config = try loadConfig(sandbox: false)
+        let moved = try await Gateway.rotateKey(config)
+        let total = moved.values.reduce(0, +)
+        print("Re-encrypted \(total) value(s) under the newest key: " + moved.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        print("Every stored secret now uses the first key of GATEWAY_ENCRYPTION_KEY; older keys can be removed.")
     }
 }
 

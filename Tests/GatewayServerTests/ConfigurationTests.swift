@@ -2,6 +2,7 @@ import Foundation
 import GatewayServer
 import Logging
 import Testing
+import GatewayTesting
 
 @Suite struct ConfigurationTests {
     @Test func everyProblemIsListedAtOnce() throws {
@@ -64,5 +65,35 @@ import Testing
         #expect(object["message"] as? String == "tenant created")
         #expect(object["level"] as? String == "info")
         #expect(object["tenant.id"] as? String == "ten_1" && object["request.id"] as? String == "r-1")
+    }
+}
+
+/// Key rotation end to end: data sealed under an old key is re-sealed and readable with the new key alone.
+@Suite struct KeyRotationTests {
+    @Test func afterRotationTheOldKeyCanBeRemoved() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-rotate-\(UUID().uuidString)")
+        let old = Data(repeating: 1, count: 32).base64EncodedString()
+        let new = Data(repeating: 2, count: 32).base64EncodedString()
+        let clock = TestClock()
+        struct Seen: Sendable { var id: String; var apiKey: String; var simulators: Gateway.Simulators }
+        let seen = try await SandboxHarness.run(directory: directory, clock: clock, environment: ["GATEWAY_ENCRYPTION_KEY": old]) { h in
+            let id = try #require(try await h.createWrapp("c1").string("id"))
+            await h.wrapp.completeOnboarding("c1")
+            await h.step()
+            let apiKey = try #require(await h.wrapp.user("c1")?.apiKey)
+            return Seen(id: id, apiKey: apiKey, simulators: try #require(h.gateway.simulators))
+        }
+        var config = try GatewayConfig.load(environment: ["GATEWAY_DATA_DIR": directory.path, "GATEWAY_ENCRYPTION_KEY": "\(new),\(old)"], sandbox: true)
+        config.runsWorker = false
+        let moved = try await Gateway.rotateKey(config)
+        #expect(moved["tenant_credentials"] == 1 && moved["tenants"] == 1 && moved["webhook_inbox"] == 1 && moved["gateway_secrets"] == 1)
+        #expect(try await Gateway.rotateKey(config).values.reduce(0, +) == 0, "nothing left under the old key")
+
+        try await SandboxHarness.run(directory: directory, clock: clock, environment: ["GATEWAY_ENCRYPTION_KEY": new], simulators: seen.simulators) { h in
+            let credentials = try await h.call(.get, "/v1/tenants/\(seen.id)/credentials")
+            #expect(credentials.status == 200 && credentials["api_key"] as? String == seen.apiKey)
+            let created = try await h.createWrapp("c2")
+            #expect(created.string("next_action.onboarding_link") != nil, "the link key survived too")
+        }
     }
 }
