@@ -52,7 +52,7 @@ public struct Migrations: Sendable {
 
     /// Finds the migrations folder (`GATEWAY_MIGRATIONS_DIR`, `./migrations`, beside the executable,
     /// `../share/gateway/migrations`, or the source checkout).
-    public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment, executable: String = CommandLine.arguments.first ?? "") throws -> URL {
+    public static func locate(environment: [String: String] = ProcessInfo.processInfo.environment, executable: String = Bundle.main.executablePath ?? CommandLine.arguments.first ?? "") throws -> URL {
         try ShippedFiles.locate("migrations", setting: "GATEWAY_MIGRATIONS_DIR", directory: true, environment: environment, executable: executable)
     }
 

@@ -16,7 +16,7 @@ public enum ShippedFiles {
     public static func locate(
         _ relativePath: String, setting: String, directory: Bool,
         environment: [String: String] = ProcessInfo.processInfo.environment,
-        executable: String = CommandLine.arguments.first ?? ""
+        executable: String = Bundle.main.executablePath ?? CommandLine.arguments.first ?? ""
     ) throws -> URL {
         var candidates: [URL] = []
         if let explicit = environment[setting], !explicit.isEmpty {
