@@ -142,6 +142,8 @@ import Testing
             #expect(try await h.call(.options, "/admin/deliveries/redeliver-failed", key: admin).headers[.allow] == "POST")
             let all = try await h.call(.post, "/admin/deliveries/redeliver-failed", key: admin, json: #"{"since":"2000-01-01T00:00:00Z"}"#)
             #expect(all["requeued"] as? Int == 0)
+            let fractional = try await h.call(.post, "/admin/deliveries/redeliver-failed", key: admin, json: #"{"since":"2000-01-01T00:00:00.250+02:00"}"#)
+            #expect(fractional.status == 202, "fractional seconds and offsets are RFC 3339 too")
         }
     }
 }

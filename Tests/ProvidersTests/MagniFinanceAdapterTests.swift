@@ -80,7 +80,7 @@ import Testing
 
     @Test func authenticationFailuresAndBrokenAnswersAreTransient() async throws {
         try await SandboxHarness.run { harness in
-            #expect(await try Adapters(harness, magniToken: "wrong").magni.submit(Adapters.magniTenant("513495886"), previousAttempts: 0).finding.isUnavailable)
+            #expect(try await Adapters(harness, magniToken: "wrong").magni.submit(Adapters.magniTenant("513495886"), previousAttempts: 0).finding.isUnavailable)
             let adapters = try Adapters(harness)
             for fault in [
                 SimulatedFault(operation: "partner", status: 200, style: .envelopeError),  // an error inside HTTP 200

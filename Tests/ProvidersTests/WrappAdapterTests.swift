@@ -22,14 +22,14 @@ import Testing
 
     @Test func aWrongPartnerKeyIsNotTheCustomersFault() async throws {
         try await SandboxHarness.run { harness in
-            let answer = await try Adapters(harness, wrappKey: "wrong").wrapp.submit(Adapters.wrappTenant(), previousAttempts: 0)
+            let answer = try await Adapters(harness, wrappKey: "wrong").wrapp.submit(Adapters.wrappTenant(), previousAttempts: 0)
             #expect(answer.finding.isUnavailable)
         }
     }
 
     @Test func theHTML500ForBadCompanyDataIsTransient() async throws {
         try await SandboxHarness.run { harness in
-            let answer = await try Adapters(harness).wrapp.submit(Adapters.wrappTenant(email: "fail500@example.com"), previousAttempts: 0)
+            let answer = try await Adapters(harness).wrapp.submit(Adapters.wrappTenant(email: "fail500@example.com"), previousAttempts: 0)
             guard case .unavailable(let reason, _) = answer.finding else { Issue.record("expected unavailable, got \(answer.finding)"); return }
             #expect(reason.contains("HTML"))
         }

@@ -62,8 +62,9 @@ func strictTimestamp(_ text: String) -> Date? {
     var calendar = Calendar(identifier: .gregorian)
     calendar.timeZone = TimeZone(identifier: "UTC")!
     guard let first = calendar.date(from: components), calendar.range(of: .day, in: .month, for: first)?.contains(day) == true else { return nil }
-    return try? Date(text.uppercased(), strategy: .iso8601)
-        ?? Date(text.uppercased(), strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    let normalized = text.uppercased()
+    if let date = try? Date(normalized, strategy: .iso8601) { return date }
+    return try? Date(normalized, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
 }
 
 /// Opaque list cursors: base64url of a prefix and a position, so clients cannot mistake them for ids.

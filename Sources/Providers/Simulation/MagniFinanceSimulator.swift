@@ -133,11 +133,7 @@ public actor MagniFinanceSimulator {
         let json = request.jsonObject() ?? [:]
         switch (request.method, parts.first ?? "") {
         case ("POST", "faults"):
-            guard let fault = try? JSONDecoder().decode(SimulatedFault.self, from: request.body) else {
-                return .json(400, ["error": "body must be a fault: operation, status, style, times, retry_after, delay_ms"])
-            }
-            faults.add(fault)
-            return .json(200, ["ok": true])
+            return faults.add(from: request)
         case ("POST", "clients"):
             guard let taxID = json["tax_id"] as? String else { return .json(400, ["error": "tax_id is required"]) }
             existingClients.insert(taxID)

@@ -111,6 +111,15 @@ struct FaultScript {
         faults.append(fault)
     }
 
+    /// `POST /_control/faults` of either simulator: the body is one fault.
+    mutating func add(from request: SimulatedRequest) -> SimulatedResponse {
+        guard let fault = try? JSONDecoder().decode(SimulatedFault.self, from: request.body) else {
+            return .json(400, ["error": "body must be a fault: operation, status, style, times, retry_after, delay_ms"])
+        }
+        add(fault)
+        return .json(200, ["ok": true])
+    }
+
     mutating func take(_ operation: String) -> SimulatedFault? {
         guard let index = faults.firstIndex(where: { $0.operation == operation }) else { return nil }
         let fault = faults[index]

@@ -188,11 +188,7 @@ public actor WrappSimulator {
     private func control(_ request: SimulatedRequest, parts: [String]) -> SimulatedResponse {
         switch (request.method, parts.first ?? "") {
         case ("POST", "faults"):
-            guard let fault = try? JSONDecoder().decode(SimulatedFault.self, from: request.body) else {
-                return .json(400, ["error": "body must be a fault: operation, status, style, times, retry_after, delay_ms"])
-            }
-            faults.add(fault)
-            return .json(200, ["ok": true])
+            return faults.add(from: request)
         case ("POST", "unknown-user"):
             guard let raw = request.jsonObject()?["style"] as? String, let style = UnknownUserStyle(rawValue: raw) else {
                 return .json(400, ["error": "style is one of null_user, not_found, error_body"])
