@@ -76,6 +76,15 @@ import Testing
         #expect(!ProfileValidator.isPlausiblePhone("123"))
     }
 
+    @Test func limitsCountCodePointsNotGraphemes() {
+        let zalgo = String(repeating: "e\u{0301}\u{0316}", count: 100)  // 100 graphemes, 300 code points
+        #expect(zalgo.count == 100 && zalgo.lengthForLimits == 300)
+        #expect(ProfileValidator.validate(["note": zalgo]).isEmpty, "500 is the limit")
+        #expect(ProfileValidator.validateExternalID(zalgo).map(\.code) == ["too_long"])
+        let profile = Profile(company: Company(taxID: "513495886", legalName: String(repeating: "e\u{0301}", count: 30), country: "PT"))
+        #expect(ProfileValidator.validate(profile, for: .magnifinance).map(\.field) == ["profile.company.legal_name"], "MagniFinance counts UTF-16 units")
+    }
+
     @Test func metadataIsBounded() {
         let many = Dictionary(uniqueKeysWithValues: (0..<51).map { ("k\($0)", "v") })
         #expect(ProfileValidator.validate(many).map(\.code).contains("too_many_keys"))

@@ -43,7 +43,7 @@ public enum ProfileValidator {
         if externalID.trimmingCharacters(in: .whitespaces).isEmpty {
             return [FieldError(field: "external_id", code: "required", message: "external_id must not be empty.")]
         }
-        if externalID.count > maxExternalIDLength {
+        if externalID.lengthForLimits > maxExternalIDLength {
             return [FieldError(field: "external_id", code: "too_long", message: "external_id is at most \(maxExternalIDLength) characters.")]
         }
         if externalID.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
@@ -67,9 +67,10 @@ public enum ProfileValidator {
             }
         }
 
+        // MagniFinance counts as .NET does (UTF-16 units); our own limits count as JSON Schema does (code points).
         let limits = provider == .magnifinance ? magniFinanceMaxLengths : generalMaxLengths
         for limit in limits {
-            if let value = limit.value(profile), value.count > limit.max {
+            if let value = limit.value(profile), (provider == .magnifinance ? value.utf16.count : value.lengthForLimits) > limit.max {
                 errors.append(FieldError(field: limit.path, code: "too_long", message: "At most \(limit.max) characters."))
             }
         }
@@ -115,9 +116,9 @@ public enum ProfileValidator {
             errors.append(FieldError(field: "metadata", code: "too_many_keys", message: "At most \(maxMetadataKeys) keys."))
         }
         for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
-            if key.isEmpty || key.count > maxMetadataKeyLength {
+            if key.isEmpty || key.lengthForLimits > maxMetadataKeyLength {
                 errors.append(FieldError(field: "metadata", code: "invalid_key", message: "Keys are 1 to \(maxMetadataKeyLength) characters."))
-            } else if value.count > maxMetadataValueLength {
+            } else if value.lengthForLimits > maxMetadataValueLength {
                 errors.append(FieldError(field: "metadata.\(key)", code: "too_long", message: "At most \(maxMetadataValueLength) characters."))
             }
         }
@@ -141,4 +142,10 @@ public enum ProfileValidator {
     private static func required(_ field: String, _ message: String) -> FieldError {
         FieldError(field: field, code: "required", message: message)
     }
+}
+
+extension String {
+    /// Length as limits count it: Unicode code points, like JSON Schema's maxLength. `count` (grapheme clusters)
+    /// would let a short-looking string of combining marks through.
+    public var lengthForLimits: Int { unicodeScalars.count }
 }

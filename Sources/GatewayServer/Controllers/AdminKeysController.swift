@@ -43,7 +43,7 @@ struct AdminKeysController {
         let reader = FieldReader(try await JSONBody.read(request))
         reader.allowOnly(["name", "scopes"])
         let name = reader.string("name", required: true)
-        if let name, name.isEmpty || name.count > 100 { reader.fail("name", "invalid", "1 to 100 characters.") }
+        if let name, name.isEmpty || name.lengthForLimits > 100 { reader.fail("name", "invalid", "1 to 100 characters.") }
         var scopes: [String] = []
         switch reader.object["scopes"] {
         case let list as [Any] where !list.isEmpty:

@@ -97,7 +97,7 @@ struct TenantsController {
         }
         let userID = reader.string("wrapp_user_id", required: true)
         let apiKey = reader.string("api_key", required: true)
-        for (key, value) in [("wrapp_user_id", userID), ("api_key", apiKey)] where value?.isEmpty == true || (value?.count ?? 0) > 512 {
+        for (key, value) in [("wrapp_user_id", userID), ("api_key", apiKey)] where value?.isEmpty == true || (value?.lengthForLimits ?? 0) > 512 {
             reader.fail(key, "invalid", "Must be 1 to 512 characters.")
         }
         try reader.throwIfInvalid()
