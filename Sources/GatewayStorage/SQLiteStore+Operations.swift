@@ -60,12 +60,7 @@ extension SQLiteStore: OperationsStore {
                 sql: "SELECT * FROM audit_log WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",
                 arguments: [tenantID, before, limit + 1]
             )
-            let page = try rows.prefix(limit).map { row in
-                (id: row["id"] as Int64, entry: AuditEntry(
-                    at: Date(unix: row["at"]), actor: row["actor"], action: row["action"], tenantID: row["tenant_id"],
-                    details: try decode([String: String].self, row["details"]) ?? [:]
-                ))
-            }
+            let page = try rows.prefix(limit).map { row in (id: row["id"] as Int64, entry: try auditEntry(from: row)) }
             return Page(items: page, next: rows.count > limit ? page.last.map { String($0.id) } : nil)
         }
     }

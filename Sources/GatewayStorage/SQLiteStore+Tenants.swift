@@ -142,19 +142,20 @@ extension SQLiteStore: TenantStore {
         }
     }
 
-    /// Audit entries, oldest first (for tests and, later, the admin API).
+    /// Audit entries, oldest first (a convenience for tests; operators page with `audit(tenantID:limit:before:)`).
     public func auditEntries(tenantID: String?) async throws -> [AuditEntry] {
         try await pool.read { [self] db in
-            let rows = try Row.fetchAll(
+            try Row.fetchAll(
                 db, sql: "SELECT * FROM audit_log WHERE (? IS NULL OR tenant_id = ?) ORDER BY id", arguments: [tenantID, tenantID]
-            )
-            return try rows.map { row in
-                AuditEntry(
-                    at: Date(unix: row["at"]), actor: row["actor"], action: row["action"], tenantID: row["tenant_id"],
-                    details: try decode([String: String].self, row["details"]) ?? [:]
-                )
-            }
+            ).map(auditEntry(from:))
         }
+    }
+
+    func auditEntry(from row: Row) throws -> AuditEntry {
+        AuditEntry(
+            at: Date(unix: row["at"]), actor: row["actor"], action: row["action"], tenantID: row["tenant_id"],
+            details: try decode([String: String].self, row["details"]) ?? [:]
+        )
     }
 
     /// Offboarding: every copy of the customer's data and every secret of the tenant goes, in the same transaction

@@ -72,14 +72,4 @@ extension SQLiteStore {
             )
         }
     }
-
-    /// Queued work, for operators and tests: kind, due time and attempts of each item.
-    public func queuedWork(tenantID: String) async throws -> [(kind: WorkKind, runAt: Date, attempts: Int)] {
-        try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT kind, run_at, attempts FROM jobs WHERE tenant_id = ? ORDER BY run_at", arguments: [tenantID]).compactMap {
-                guard let kind = WorkKind(rawValue: $0["kind"]) else { return nil }
-                return (kind, Date(unix: $0["run_at"]), $0["attempts"])
-            }
-        }
-    }
 }

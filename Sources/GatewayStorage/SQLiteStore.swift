@@ -27,6 +27,7 @@ public final class SQLiteStore: Sendable {
         self.migrations = migrations
     }
 
+    @discardableResult
     public func migrate() async throws -> [Int] {
         try await migrations.apply(to: pool)
     }

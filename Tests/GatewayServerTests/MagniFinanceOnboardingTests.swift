@@ -16,7 +16,7 @@ import Testing
             let tokens = try #require(credentials["access_tokens"] as? [[String: Any]])
             #expect(tokens.count == 1 && (tokens[0]["token"] as? String)?.hasPrefix("sandbox-token-") == true)
             #expect(tokens[0]["description"] as? String == "Token 1")
-            #expect(try await h.store.queuedWork(tenantID: id).isEmpty, "nothing left to do")
+            #expect(try await h.store.queued(tenantID: id).isEmpty, "nothing left to do")
         }
     }
 
@@ -32,7 +32,7 @@ import Testing
             #expect(await h.advance(20) == 0, "the first poll comes about 30 s later")
             #expect(await h.advance(20) == 1)
             #expect(try await h.tenant(id).string("state") == "action_required")
-            let next = try #require(try await h.store.queuedWork(tenantID: id).first)
+            let next = try #require(try await h.store.queued(tenantID: id).first)
             #expect(next.runAt.timeIntervalSince(h.clock.now()) > 45, "polling backs off")
 
             await h.magni.approve("500000000")

@@ -123,7 +123,7 @@ import Testing
             await h.wrapp.completeOnboarding("cust-4")
             await h.step()
             #expect(try await h.tenant(id).string("state") == "active", "\(h.logs.text)")
-            #expect(try await h.store.queuedWork(tenantID: id).first?.kind == .check, "active Wrapp tenants are re-checked")
+            #expect(try await h.store.queued(tenantID: id).first?.kind == .check, "active Wrapp tenants are re-checked")
 
             await h.wrapp.setSubscription("cust-4", active: false)
             #expect(await h.advance(3600) == 0, "not re-checked within the hour")

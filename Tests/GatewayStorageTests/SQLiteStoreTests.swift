@@ -60,7 +60,7 @@ import Testing
         }
         #expect(try await store.tenant(id: "ten_A")?.state == .pending, "the tenant row rolled back with the failed event insert")
         #expect(try await store.credentials(tenantID: "ten_A") == nil)
-        #expect(try await store.queuedWork(tenantID: "ten_A").count == 1)
+        #expect(try await store.queued(tenantID: "ten_A").count == 1)
     }
 
     @Test func anEventNeverGoesOutForAChangeThatRolledBack() async throws {
@@ -106,7 +106,7 @@ import Testing
         let inboxID = try #require(work.first?.inboxID)
         #expect(try await store.webhookPayload(inboxID: inboxID) == payload)
         try await store.finishWebhook(inboxID: inboxID, workID: work[0].id, outcome: "processed", at: t0)
-        #expect(try await store.queuedWork(tenantID: "ten_A").map(\.kind) == [.check])
+        #expect(try await store.queued(tenantID: "ten_A").map(\.kind) == [.check])
 
         try await store.checkpoint()
         let bytes = try Data(contentsOf: directory.appendingPathComponent("gateway.sqlite"))

@@ -16,14 +16,14 @@ struct OnboardingLinks: OnboardingLinkMaker {
     }
 
     func token(for tenantID: String) -> String {
-        "\(tenantID).\(Self.base64url(mac(tenantID)))"
+        "\(tenantID).\(Base64URL.encode(mac(tenantID)))"
     }
 
     /// The tenant a link names, when its signature is right.
     func tenantID(fromToken token: String) -> String? {
         let parts = token.split(separator: ".")
         guard parts.count == 2, parts[0].hasPrefix("ten_"), parts[0].count <= 40,
-            let presented = Self.decodeBase64url(String(parts[1]))
+            let presented = Base64URL.decode(String(parts[1]))
         else { return nil }
         let tenantID = String(parts[0])
         return constantTimeEqual(presented, mac(tenantID)) ? tenantID : nil
@@ -31,16 +31,6 @@ struct OnboardingLinks: OnboardingLinkMaker {
 
     private func mac(_ tenantID: String) -> Data {
         Data(HMAC<SHA256>.authenticationCode(for: Data("onboard:\(tenantID)".utf8), using: key).prefix(16))
-    }
-
-    static func base64url(_ data: Data) -> String {
-        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-    }
-
-    static func decodeBase64url(_ text: String) -> Data? {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        return Data(base64Encoded: base64)
     }
 }
 

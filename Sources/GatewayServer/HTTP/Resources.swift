@@ -67,17 +67,27 @@ func strictTimestamp(_ text: String) -> Date? {
     return try? Date(normalized, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
 }
 
+/// Base64 with the URL-safe alphabet and no padding, for cursors and links.
+enum Base64URL {
+    static func encode(_ data: Data) -> String {
+        data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decode(_ text: String) -> Data? {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        return Data(base64Encoded: base64)
+    }
+}
+
 /// Opaque list cursors: base64url of a prefix and a position, so clients cannot mistake them for ids.
 enum Cursor {
     static func encode(_ kind: String, _ position: String) -> String {
-        Data("\(kind):\(position)".utf8).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+        Base64URL.encode(Data("\(kind):\(position)".utf8))
     }
 
     static func decode(_ kind: String, _ cursor: String) throws -> String {
-        var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8), text.hasPrefix(kind + ":") else {
+        guard let data = Base64URL.decode(cursor), let text = String(data: data, encoding: .utf8), text.hasPrefix(kind + ":") else {
             throw Problem.validation(field: "cursor", code: "invalid", message: "Use the next_cursor of a previous page, unchanged.")
         }
         return String(text.dropFirst(kind.count + 1))
