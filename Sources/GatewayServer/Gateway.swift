@@ -56,6 +56,7 @@ public struct Gateway: Sendable {
         )
         let applied = try await store.migrate()
         if !applied.isEmpty { logger.info("migrations applied", metadata: ["versions": "\(applied)"]) }
+        try await store.releaseLeasesOfEarlierRuns(now: clock.now())
 
         let http = ProviderHTTPClient.live(timeout: config.providerTimeout)
         var providers: [any OnboardingProvider] = []
@@ -112,7 +113,7 @@ public struct Gateway: Sendable {
         router.group("v1/tenants").add(middleware: partnerAuth).add(middleware: idempotency)
             .addRoutes(TenantsController(service: service, render: render).endpoints)
         router.group("v1/events").add(middleware: partnerAuth)
-            .addRoutes(EventsController(service: service, render: render).endpoints)
+            .addRoutes(EventsController(service: service, feed: store, render: render).endpoints)
         let admin = router.group("admin").add(middleware: AdminAuthMiddleware(adminToken: config.adminToken, partnerKeys: partnerKeys))
         admin.group("api-keys")
             .addRoutes(AdminKeysController(keys: store, audit: store, clock: clock, ids: ULIDGenerator(), random: SystemRandomness()).endpoints)
@@ -123,7 +124,7 @@ public struct Gateway: Sendable {
         ).endpoints)
         router.group("webhooks").addRoutes(WebhooksController(service: service, metrics: metrics).endpoints)
         router.get("metrics") { _, _ in
-            let text = try await metrics.scrape(operations: store, deliveries: store, service: service, now: clock.now())
+            let text = try await metrics.scrape(from: store, service: service, now: clock.now())
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
         OnboardController(service: service, links: links).add(to: router)
@@ -136,7 +137,7 @@ public struct Gateway: Sendable {
         var services: [any Service] = []
         if config.runsWorker {
             services.append(WorkWorker(service: service, interval: config.workerInterval))
-            services.append(MaintenanceService(store: store, clock: clock, logger: logger))
+            services.append(MaintenanceService(store: store, retention: config.retention, clock: clock, logger: logger))
             if let dispatcher { services.append(DeliveryWorker(dispatcher: dispatcher, interval: config.workerInterval)) }
         }
         let application = Application(

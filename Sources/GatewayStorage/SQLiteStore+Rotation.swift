@@ -22,7 +22,7 @@ extension SQLiteStore {
                     let rows = try Row.fetchAll(
                         db,
                         sql: """
-                            SELECT * FROM \(column.table) WHERE \(column.column) IS NOT NULL
+                            SELECT * FROM \(column.table) WHERE \(column.column) IS NOT NULL AND \(column.column) <> ''
                             AND \(column.column) NOT LIKE 'v1.' || ? || '.%' LIMIT ?
                             """,
                         arguments: [current, batchSize]

@@ -3,7 +3,9 @@ import GRDB
 import GatewayCore
 
 extension SQLiteStore: TenantStore {
-    public func insert(_ tenant: Tenant, events: [TenantEvent], work: ScheduledWork, webhookToken: String?) async throws -> InsertOutcome {
+    public func insert(
+        _ tenant: Tenant, events: [TenantEvent], work: ScheduledWork, webhookToken: String?, leaseOwner: String, leaseUntil: Date
+    ) async throws -> InsertOutcome {
         try await pool.write { [self] db in
             if let row = try Row.fetchOne(
                 db, sql: "SELECT * FROM tenants WHERE provider = ? AND external_id = ? AND state <> 'offboarded'",
@@ -15,8 +17,8 @@ extension SQLiteStore: TenantStore {
                 sql: """
                     INSERT INTO tenants (id, provider, external_id, state, next_action, provider_status, profile, metadata,
                         credentials_available, last_error, created_at, updated_at, state_changed_at, evidence_at,
-                        webhook_token_hash, webhook_token_sealed)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        webhook_token_hash, webhook_token_sealed, lease_owner, lease_until, lease_token)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
                     """,
                 arguments: [
                     tenant.id, tenant.provider.rawValue, tenant.externalID, tenant.state.rawValue,
@@ -24,11 +26,12 @@ extension SQLiteStore: TenantStore {
                     tenant.credentialsAvailable, try tenant.lastError.map(json), tenant.createdAt.unix, tenant.updatedAt.unix,
                     tenant.stateChangedAt.unix, tenant.evidenceAt?.unix,
                     webhookToken.map(SecretBox.hash), try webhookToken.map { try box.seal(Data($0.utf8), context: "webhook-token:\(tenant.id)") },
+                    leaseOwner, leaseUntil.unix,
                 ]
             )
             try insert(events, db)
             try replaceWork(of: tenant.id, with: work, db, now: tenant.createdAt)
-            return .inserted
+            return .inserted(TenantLease(tenantID: tenant.id, token: 1, generation: 0))
         }
     }
 
@@ -69,15 +72,29 @@ extension SQLiteStore: TenantStore {
         }
     }
 
-    public func update(tenantID: String, _ change: @escaping @Sendable (TenantContext) throws -> TenantUpdate?) async throws -> Tenant? {
+    public func update(
+        tenantID: String, fence: TenantLease?, voids: Bool, _ change: @escaping @Sendable (TenantContext) throws -> TenantUpdate?
+    ) async throws -> Tenant? {
         try await pool.write { [self] db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM tenants WHERE id = ?", arguments: [tenantID]) else { return nil }
+            if let fence, row["lease_token"] as Int64 != fence.token || row["generation"] as Int64 != fence.generation {
+                throw LeaseLost(tenantID: tenantID)
+            }
             let current = try tenant(from: row)
             let attempts = try Int.fetchOne(
                 db, sql: "SELECT attempts FROM jobs WHERE tenant_id = ? AND kind IN ('submit', 'check')", arguments: [tenantID]
             ) ?? 0
-            let context = TenantContext(tenant: current, credentials: try credentials(tenantID, db), workAttempts: attempts)
+            let context = TenantContext(
+                tenant: current, credentials: try credentials(tenantID, db), workAttempts: attempts,
+                submissionPending: (row["submitted_at"] as Double?) != nil
+            )
             guard let update = try change(context) else { return current }
+            if voids {
+                try db.execute(sql: "UPDATE tenants SET generation = generation + 1 WHERE id = ?", arguments: [tenantID])
+            }
+            if update.clearsSubmission {
+                try db.execute(sql: "UPDATE tenants SET submitted_at = NULL WHERE id = ?", arguments: [tenantID])
+            }
             if update.writesTenant {
                 let t = update.tenant
                 try db.execute(

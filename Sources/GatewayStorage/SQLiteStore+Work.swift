@@ -32,35 +32,59 @@ extension SQLiteStore {
 
     public func webhookPayload(inboxID: Int64) async throws -> Data? {
         try await pool.read { [self] db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT tenant_id, payload_sealed FROM webhook_inbox WHERE id = ?", arguments: [inboxID]) else {
-                return nil
-            }
+            guard let row = try Row.fetchOne(db, sql: "SELECT tenant_id, payload_sealed FROM webhook_inbox WHERE id = ?", arguments: [inboxID]),
+                !(row["payload_sealed"] as String).isEmpty
+            else { return nil }
             return try box.open(row["payload_sealed"], context: "webhook:\(row["tenant_id"] as String)")
         }
     }
 
     public func finishWebhook(inboxID: Int64, workID: Int64, outcome: String, at: Date) async throws {
         try await pool.write { db in
-            try db.execute(sql: "UPDATE webhook_inbox SET processed_at = ?, outcome = ? WHERE id = ?", arguments: [at.unix, outcome, inboxID])
+            // The payload (which may hold a sealed api_key) goes once processed; the hash stays to recognise repeats.
+            try db.execute(
+                sql: "UPDATE webhook_inbox SET processed_at = ?, outcome = ?, payload_sealed = '' WHERE id = ?",
+                arguments: [at.unix, outcome, inboxID]
+            )
             try db.execute(sql: "DELETE FROM jobs WHERE id = ?", arguments: [workID])
         }
     }
 
-    public func claimDueWork(now: Date, limit: Int, leaseUntil: Date) async throws -> [WorkItem] {
+    public func claimDueWork(now: Date, limit: Int, leaseUntil: Date, owner: String) async throws -> [WorkItem] {
         try await pool.write { db in
-            let rows = try Row.fetchAll(
+            // Due work of tenants nobody holds; a tenant's other due items wait for its lease, so they run one at a time.
+            let candidates = try Row.fetchAll(
                 db,
                 sql: """
-                    UPDATE jobs SET run_at = ?1, lease_until = ?1, attempts = attempts + 1
-                    WHERE id IN (SELECT id FROM jobs WHERE run_at <= ?2 ORDER BY run_at LIMIT ?3)
-                    RETURNING id, tenant_id, kind, attempts, inbox_id
+                    SELECT j.id, j.tenant_id, j.kind, j.attempts, j.inbox_id FROM jobs j JOIN tenants t ON t.id = j.tenant_id
+                    WHERE j.run_at <= ?1 AND (t.lease_until IS NULL OR t.lease_until <= ?1)
+                    ORDER BY j.run_at, j.id LIMIT ?2
                     """,
-                arguments: [leaseUntil.unix, now.unix, limit]
+                arguments: [now.unix, limit * 4]
             )
-            return rows.compactMap { row in
-                guard let kind = WorkKind(rawValue: row["kind"]) else { return nil }
-                return WorkItem(id: row["id"], tenantID: row["tenant_id"], kind: kind, attempts: row["attempts"], inboxID: row["inbox_id"])
+            var items: [WorkItem] = []
+            var tenants = Set<String>()
+            for row in candidates where items.count < limit {
+                let tenantID: String = row["tenant_id"]
+                guard let kind = WorkKind(rawValue: row["kind"]), tenants.insert(tenantID).inserted else { continue }
+                guard let lease = try Row.fetchOne(
+                    db,
+                    sql: """
+                        UPDATE tenants SET lease_owner = ?, lease_until = ?, lease_token = lease_token + 1 WHERE id = ?
+                        RETURNING lease_token, generation
+                        """,
+                    arguments: [owner, leaseUntil.unix, tenantID]
+                ) else { continue }
+                try db.execute(
+                    sql: "UPDATE jobs SET run_at = ?1, lease_until = ?1, attempts = attempts + 1 WHERE id = ?2",
+                    arguments: [leaseUntil.unix, row["id"] as Int64]
+                )
+                items.append(WorkItem(
+                    id: row["id"], tenantID: tenantID, kind: kind, attempts: (row["attempts"] as Int) + 1, inboxID: row["inbox_id"],
+                    lease: TenantLease(tenantID: tenantID, token: lease["lease_token"], generation: lease["generation"])
+                ))
             }
+            return items
         }
     }
 

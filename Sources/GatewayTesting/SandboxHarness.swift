@@ -11,7 +11,7 @@ import NIOCore
 import Providers
 
 /// A real gateway in sandbox mode on a live loopback port, with its data in a temporary directory, the worker
-/// switched off (tests step the queue with `step()`) and a clock tests move by hand.
+/// switched off (tests step the queue with `step()`; `worker: true` runs the real one) and a clock tests move by hand.
 public struct SandboxHarness: Sendable {
     public let gateway: Gateway
     public let client: any TestClientProtocol
@@ -27,18 +27,28 @@ public struct SandboxHarness: Sendable {
     /// Builds the gateway over `directory` (a new temporary one by default) and runs `body` while it serves.
     public static func run<T: Sendable>(
         directory: URL? = nil, clock: TestClock = TestClock(), logs: LogCapture = LogCapture(),
-        environment: [String: String] = [:], simulators: Gateway.Simulators? = nil,
+        environment: [String: String] = [:], simulators: Gateway.Simulators? = nil, worker: Bool = false,
         _ body: @Sendable (SandboxHarness) async throws -> T
     ) async throws -> T {
         let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("gateway-test-\(UUID().uuidString)")
         var env = ["GATEWAY_DATA_DIR": directory.path, "GATEWAY_PORT": "0", "GATEWAY_PROVIDER_TIMEOUT_SECONDS": "2"]
         env.merge(environment) { $1 }
         var config = try GatewayConfig.load(environment: env, sandbox: true)
-        config.runsWorker = false
+        config.runsWorker = worker
         let gateway = try await Gateway.build(config: config, logger: logs.logger(), clock: clock, simulators: simulators)
         return try await gateway.application.test(.live) { client in
             try await body(SandboxHarness(gateway: gateway, client: client, clock: clock, directory: directory, logs: logs))
         }
+    }
+
+    /// Waits (up to `seconds`, polling) until `condition` holds; false when it never did.
+    public func eventually(_ seconds: Double = 10, _ condition: @Sendable () async throws -> Bool) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return try await condition()
     }
 
     /// Runs the work that is due now; returns how many items ran.
@@ -72,7 +82,9 @@ public struct SandboxHarness: Sendable {
     ) async throws -> HTTPResult {
         var request = HTTPClientRequest(url: gateway.address.loopbackURL + path)
         request.method = .init(rawValue: method.rawValue)
-        request.headers.add(name: "Authorization", value: "Bearer \(apiKey)")
+        if !headers.keys.contains(where: { $0.lowercased() == "authorization" }) {
+            request.headers.add(name: "Authorization", value: "Bearer \(apiKey)")
+        }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let json {
             request.headers.add(name: "Content-Type", value: "application/json")

@@ -16,8 +16,13 @@ import Testing
         )
     }
 
+    static let key = ProviderCredentials.wrapp(wrappUserID: "u-1", apiKey: "k-1")
+
+    /// `credentials`: new, verified credentials come with the finding, trusted as their source is (a webhook's only
+    /// fill an empty place).
     static func observe(_ finding: Finding, at offset: TimeInterval = 10, credentials: Bool = false, source: ChangeSource = .poll) -> Observation {
-        .finding(finding, source: source, at: t0.addingTimeInterval(offset), bringsNewCredentials: credentials)
+        let offer = credentials ? CredentialOffer(key, origin: source == .webhook ? .webhook : .provider, isNew: true) : nil
+        return .finding(finding, source: source, at: t0.addingTimeInterval(offset), credentials: offer)
     }
 
     static let redirect = NextAction(type: .redirectToURL, url: "https://wrapp.example/login/2")
@@ -114,6 +119,65 @@ import Testing
         #expect(decision.events.isEmpty)
         let replaced = try TenantStateMachine.decide(active, Self.observe(.ready(providerStatus: "subscription_active"), at: 30, credentials: true))
         #expect(replaced.events.map(\.type) == [.credentialsAvailable])
+        #expect(replaced.credentials == Self.key)
+    }
+
+    // MARK: - The decision owns credentials
+
+    @Test func aWebhookNeverReplacesCredentialsATenantHas() throws {
+        let active = Self.tenant(.active, credentials: true)
+        let decision = try TenantStateMachine.decide(active, Self.observe(.ready(providerStatus: "subscription_active"), credentials: true, source: .webhook))
+        #expect(decision.credentials == nil, "storage writes only what the decision keeps")
+        #expect(decision.events.isEmpty)
+        let byHand = Observation.finding(
+            .ready(providerStatus: "subscription_active"), source: .api, at: Self.t0.addingTimeInterval(20),
+            credentials: CredentialOffer(Self.key, origin: .partner, isNew: true)
+        )
+        #expect(try TenantStateMachine.decide(active, byHand).credentials == Self.key, "PUT …/credentials replaces them")
+    }
+
+    @Test func anOffboardedTenantNeverGetsCredentialsAgain() throws {
+        let tombstone = Self.tenant(.offboarded)
+        for origin in [CredentialOffer.Origin.provider, .webhook, .partner] {
+            let late = Observation.finding(
+                .ready(providerStatus: "access_granted"), source: .poll, at: Self.t0.addingTimeInterval(500),
+                credentials: CredentialOffer(Self.key, origin: origin, isNew: true)
+            )
+            let decision = try TenantStateMachine.decide(tombstone, late)
+            #expect(decision.credentials == nil && !decision.tenant.credentialsAvailable && decision.tenant.state == .offboarded)
+        }
+    }
+
+    @Test func verifiedCredentialsAreKeptEvenWithStaleEvidence() throws {
+        // Stored but not shown as available was the old failure: a key kept by a webhook a refresh had overtaken.
+        let tenant = Self.tenant(.actionRequired, evidenceAt: Self.t0.addingTimeInterval(100))
+        let decision = try TenantStateMachine.decide(tenant, Self.observe(.waiting(providerStatus: "w"), at: 50, credentials: true, source: .webhook))
+        #expect(decision.credentials == Self.key)
+        #expect(decision.tenant.credentialsAvailable)
+        #expect(decision.events.map(\.type) == [.credentialsAvailable])
+    }
+
+    @Test func aResubmissionSendsAWaitingTenantBackToPending() throws {
+        var waiting = Self.tenant(.actionRequired, provider: .magnifinance)
+        waiting.nextAction = NextAction(type: .awaitApproval)
+        let decision = try TenantStateMachine.decide(waiting, .command(.resubmit, source: .admin, at: Self.t0.addingTimeInterval(5)))
+        #expect(decision.tenant.state == .pending && decision.tenant.nextAction == nil)
+        #expect(decision.work == .submit(retryAfter: nil))
+        #expect(throws: TransitionError.self) { try TenantStateMachine.decide(Self.tenant(.active), .command(.resubmit, source: .admin, at: Self.t0)) }
+    }
+
+    @Test func anApprovalThatNeverComesExpires() throws {
+        var waiting = Self.tenant(.actionRequired, provider: .magnifinance)
+        waiting.nextAction = NextAction(type: .awaitApproval)
+        let day: TimeInterval = 86_400
+        let early = ApprovalExpiry.apply(30 * day, to: .waiting(providerStatus: "access_requested"), tenant: waiting, at: Self.t0.addingTimeInterval(29 * day))
+        #expect(early == .waiting(providerStatus: "access_requested"))
+        let late = ApprovalExpiry.apply(30 * day, to: .waiting(providerStatus: "access_requested"), tenant: waiting, at: Self.t0.addingTimeInterval(31 * day))
+        let decision = try TenantStateMachine.decide(waiting, .finding(late, source: .poll, at: Self.t0.addingTimeInterval(31 * day)))
+        #expect(decision.tenant.state == .failed)
+        #expect(decision.tenant.lastError?.code == "approval_expired")
+        let granted = ApprovalExpiry.apply(30 * day, to: .ready(providerStatus: "access_granted"), tenant: waiting, at: Self.t0.addingTimeInterval(31 * day))
+        #expect(granted == .ready(providerStatus: "access_granted"), "an approval that arrives late still counts")
     }
 
     @Test func unavailableKeepsTheStateAndSaysWhyWhilePending() throws {

@@ -6,9 +6,12 @@ import Testing
 
 /// PATCH corrections, retry with the corrected data, and onboarding links.
 @Suite struct CorrectionsAndLinksTests {
-    @Test func aProfileIsCorrectedUntilTheTenantIsOnboarded() async throws {
+    @Test func aProfileIsCorrectedUntilTheProviderHoldsIt() async throws {
         try await SandboxHarness.run { h in
+            // Wrapp is down: the tenant is pending, and external_login is safe to repeat, so its data may still change.
+            await h.wrapp.add(SimulatedFault(operation: "external_login", status: 502, style: .html))
             let id = try #require(try await h.createWrapp("c1").string("id"))
+            #expect(try await h.tenant(id).string("state") == "pending")
             let fixed = try await h.call(.patch, "/v1/tenants/\(id)", json: #"{"profile":{"email":"maria.p@example.com"},"metadata":{"plan":null,"seats":"3"}}"#)
             #expect(fixed.status == 200)
             #expect(fixed.string("profile.email") == "maria.p@example.com")
@@ -21,10 +24,16 @@ import Testing
             #expect(try await h.call(.patch, "/v1/tenants/\(id)", json: #"{"external_id":"other"}"#).status == 422)
             #expect(try await h.call(.patch, "/v1/tenants/\(id)", json: #"{}"#).status == 422)
 
-            await h.wrapp.completeOnboarding("c1")
-            await h.step()
+            // The correction made the submission due at once: Wrapp is given the corrected email.
+            #expect(await h.step() == 1)
+            #expect(try await h.tenant(id).string("state") == "action_required")
+            #expect(await h.wrapp.user("c1")?.email == "maria.p@example.com")
+
+            // Now Wrapp holds the email and phone: they are frozen, with the fields named.
             let frozen = try await h.call(.patch, "/v1/tenants/\(id)", json: #"{"profile":{"email":"late@example.com"}}"#)
-            #expect(frozen.status == 409 && frozen["code"] as? String == "invalid_state")
+            #expect(frozen.status == 409 && frozen["code"] as? String == "profile_frozen")
+            #expect((frozen["errors"] as? [[String: Any]])?.map { $0["field"] as? String } == ["profile.email"])
+            #expect(try await h.tenant(id).string("profile.email") == "maria.p@example.com")
             #expect(try await h.call(.patch, "/v1/tenants/\(id)", json: #"{"metadata":{"plan":"enterprise"}}"#).status == 200, "metadata stays the partner's to change")
             #expect(try await h.store.auditEntries(tenantID: id).map(\.action).filter { $0 == "tenant.corrected" }.count == 2)
         }

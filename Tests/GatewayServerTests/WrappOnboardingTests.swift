@@ -103,7 +103,8 @@ import Testing
             #expect(otherCustomer.status == 422)
             #expect(try await h.store.auditEntries(tenantID: id).map(\.action) == ["webhook.rejected"])
 
-            // Right customer, invented key: stored and answered 200, but /login refuses it, so it is never kept.
+            // Right customer, invented key: stored and answered 200, but never kept. Before the customer logged in, Wrapp
+            // knows no email to bind a key to, so it waits; once they have, /login with their email refuses it.
             let forged = #"{"partner_user_id":"cust-3","wrapp_user_id":"u-1","api_key":"invented"}"#
             #expect(try await h.call(.post, path, key: nil, json: forged).status == 200)
             let repeated = try await h.call(.post, path, key: nil, json: forged)
@@ -112,7 +113,12 @@ import Testing
             let after = try await h.tenant(id)
             #expect(after.string("state") == "action_required")
             #expect(after["credentials_available"] as? Bool == false)
+            #expect(try await h.store.queued(tenantID: id).contains { $0.kind == .webhook }, "unverifiable yet: kept queued")
+            await h.wrapp.setSubscription("cust-3", active: false)
+            await h.wrapp.logIn("cust-3")
+            #expect(await h.advance(60) == 1)
             #expect(try await h.store.auditEntries(tenantID: id).map(\.action) == ["webhook.rejected", "webhook.credentials_rejected"])
+            #expect(try await h.tenant(id)["credentials_available"] as? Bool == false)
             #expect(try await h.call(.get, "/v1/tenants/\(id)/credentials").status == 404)
         }
     }

@@ -107,6 +107,8 @@ import Testing
         #expect(try await store.webhookPayload(inboxID: inboxID) == payload)
         try await store.finishWebhook(inboxID: inboxID, workID: work[0].id, outcome: "processed", at: t0)
         #expect(try await store.queued(tenantID: "ten_A").map(\.kind) == [.check])
+        #expect(try await store.webhookPayload(inboxID: inboxID) == nil, "a processed payload is deleted")
+        #expect(try await !store.receiveWebhook(tenantID: "ten_A", payload: payload, at: t0.addingTimeInterval(2)), "its repeat is still recognised")
 
         try await store.checkpoint()
         let bytes = try Data(contentsOf: directory.appendingPathComponent("gateway.sqlite"))
@@ -128,5 +130,16 @@ import Testing
         #expect(events.items.map(\.id) == ["evt_0", "evt_1", "evt_2"])
         let rest = try await store.events(tenantID: nil, after: events.next.flatMap { Int64($0) }, limit: 3)
         #expect(rest.items.map(\.id) == ["evt_3", "evt_4"] && rest.next == nil)
+    }
+}
+
+extension SQLiteStore {
+    /// Inserts with a lease that has already run out, so the tests below can claim the work at once.
+    func insert(_ tenant: Tenant, events: [TenantEvent], work: ScheduledWork, webhookToken: String?) async throws -> InsertOutcome {
+        try await insert(tenant, events: events, work: work, webhookToken: webhookToken, leaseOwner: "test", leaseUntil: tenant.createdAt)
+    }
+
+    func claimDueWork(now: Date, limit: Int, leaseUntil: Date) async throws -> [WorkItem] {
+        try await claimDueWork(now: now, limit: limit, leaseUntil: leaseUntil, owner: "test-worker")
     }
 }

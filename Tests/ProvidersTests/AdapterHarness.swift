@@ -51,7 +51,6 @@ struct Adapters {
 }
 
 extension Finding {
-    var isUnavailable: Bool { if case .unavailable = self { true } else { false } }
     var isWaiting: Bool { if case .waiting = self { true } else { false } }
     var nextAction: NextAction? { if case .actionRequired(let action, _) = self { action } else { nil } }
     var rejection: TenantError? { if case .rejected(let error, _) = self { error } else { nil } }

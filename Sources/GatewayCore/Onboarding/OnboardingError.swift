@@ -14,6 +14,12 @@ public enum OnboardingError: Error, Sendable, Equatable {
     case webhookMalformed
     case webhookRejected
     case onboardingLinkNotSupported(ProviderKind)
+    /// Another actor holds the tenant's lease (talks to its provider) and did not let go in time.
+    case tenantBusy
+    /// The tenant changed (offboarded, corrected) while its provider was being asked: the answer was not kept.
+    case tenantChanged
+    /// Fields the provider already holds cannot change now (`ProfileFreeze`).
+    case profileFrozen([String])
     case storageFailure
 
     public var code: String {
@@ -30,6 +36,9 @@ public enum OnboardingError: Error, Sendable, Equatable {
         case .webhookMalformed: "webhook_malformed"
         case .webhookRejected: "webhook_rejected"
         case .onboardingLinkNotSupported: "onboarding_link_not_supported"
+        case .tenantBusy: "tenant_busy"
+        case .tenantChanged: "tenant_changed"
+        case .profileFrozen: "profile_frozen"
         case .storageFailure: "storage_failure"
         }
     }
@@ -49,6 +58,10 @@ public enum OnboardingError: Error, Sendable, Equatable {
         case .webhookMalformed: "The webhook body is not what this provider sends."
         case .webhookRejected: "The webhook does not belong to this tenant."
         case .onboardingLinkNotSupported(let provider): "\(provider.rawValue) has no URL for the customer: \(provider == .magnifinance ? "the company approves the partnership by email" : "nothing to open")."
+        case .tenantBusy: "Another request is talking to this tenant's provider right now; try again in a moment."
+        case .tenantChanged: "The tenant changed (offboarded or corrected) while its provider was being asked; that answer was not kept."
+        case .profileFrozen(let fields):
+            "The provider already holds \(fields.joined(separator: ", ")); these fields cannot change now. Offboard and onboard again, or ask an operator to resubmit."
         case .storageFailure: "The gateway could not read or write its database."
         }
     }

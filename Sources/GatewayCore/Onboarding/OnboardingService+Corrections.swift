@@ -16,18 +16,24 @@ public struct TenantCorrection: Sendable {
 }
 
 extension OnboardingService {
-    /// Corrects a tenant's profile or metadata. The corrected profile is validated as on create and used on the
-    /// next provider call (`retry`, a fresh onboarding link). A profile is frozen once the tenant was onboarded.
+    /// Corrects a tenant's profile or metadata. The corrected profile is validated as on create. Fields the provider
+    /// already holds are frozen while it may act on them (`ProfileFreeze`); a profile change voids any provider
+    /// conversation in flight, and a pending tenant is submitted again at once with the corrected data.
     public func correct(tenantID: String, _ correction: TenantCorrection, actor: Actor) async throws(OnboardingError) -> Tenant {
         let now = clock.now()
-        let corrected = try await commit(tenantID: tenantID) { context in
+        // Only a profile change voids conversations in flight: their answer was about the data before it.
+        let voids = correction.profile != nil
+        let corrected = try await commit(tenantID: tenantID, voids: voids) { context in
             var tenant = context.tenant
             guard tenant.state != .offboarded else { throw OnboardingError.invalidState(.offboarded, action: "corrected") }
+            var resubmits = false
             if let change = correction.profile {
-                guard ![.active, .suspended].contains(tenant.state) else {
-                    throw OnboardingError.invalidState(tenant.state, action: "given a new profile")
-                }
-                tenant.profile = change(tenant.profile)
+                let profile = change(tenant.profile)
+                let changed = ProfileFreeze.changedFields(from: tenant.profile, to: profile)
+                let frozen = ProfileFreeze.frozen(changed, tenant: tenant, submissionPending: context.submissionPending)
+                guard frozen.isEmpty else { throw OnboardingError.profileFrozen(frozen) }
+                tenant.profile = profile
+                resubmits = tenant.state == .pending && !changed.isEmpty
             }
             for (key, value) in correction.metadata ?? [:] {
                 tenant.metadata[key] = value
@@ -36,23 +42,28 @@ extension OnboardingService {
             errors += ProfileValidator.validate(tenant.metadata)
             guard errors.isEmpty else { throw OnboardingError.validationFailed(errors) }
             tenant.updatedAt = now
-            let decision = Decision(tenant: tenant, events: [], work: .none, changed: tenant != context.tenant, resetsBackoff: false)
-            return (decision, nil, .api)
+            let decision = Decision(
+                tenant: tenant, events: [], work: .submit(retryAfter: nil), changed: tenant != context.tenant, resetsBackoff: resubmits
+            )
+            return (decision, .api)
         } adjust: { update in
-            update.keepsWork = true
+            // A pending tenant is submitted again now, with the corrected data; any other keeps its work as it is.
+            if !update.tenant.isPending || !voids { update.keepsWork = true }
         }
         let entry = AuditEntry(at: now, actor: actor, action: "tenant.corrected", tenantID: tenantID, details: ["fields": correction.fields.sorted().joined(separator: ",")])
         try await storage { try await store.audit(entry) }
         return corrected
     }
 
-    /// Offboards: the tenant becomes a tombstone and every trace of the customer's data is erased.
+    /// Offboards: the tenant becomes a tombstone and every trace of the customer's data is erased. It waits for no
+    /// lease: it voids whatever conversation is in flight, so no late answer can bring anything back.
     public func offboard(tenantID: String, source: ChangeSource, actor: Actor) async throws(OnboardingError) -> Tenant {
         let now = clock.now()
-        let tombstone = try await commit(tenantID: tenantID) { context in
-            (try TenantStateMachine.decide(context.tenant, .command(.offboard, source: source, at: now)), nil, source)
+        let tombstone = try await commit(tenantID: tenantID, voids: true) { context in
+            (try TenantStateMachine.decide(context.tenant, .command(.offboard, source: source, at: now)), source)
         } adjust: { update in
             update.erasesPersonalData = true
+            update.clearsSubmission = true
         }
         try await storage { try await store.audit(AuditEntry(at: now, actor: actor, action: "tenant.offboarded", tenantID: tenantID)) }
         do {
@@ -65,31 +76,40 @@ extension OnboardingService {
         return tombstone
     }
 
-    /// A fresh provider URL for the customer (Wrapp: a new `external_login`). A tenant waiting on a redirect gets the
-    /// new URL as its `next_action` too.
+    /// A fresh provider URL for the customer (Wrapp: a new `external_login`), under the tenant's lease. A tenant
+    /// waiting on a redirect gets the new URL as its `next_action` too. `tenantBusy` when the lease stays taken.
     public func freshOnboardingURL(tenantID: String) async throws(OnboardingError) -> String {
-        let tenant = try await tenant(id: tenantID)
-        guard ![.offboarded, .failed].contains(tenant.state) else { throw .invalidState(tenant.state, action: "given an onboarding link") }
-        let adapter = try provider(for: tenant.provider)
-        let view = try await providerView(of: tenant)
-        let askedAt = clock.now()
-        let result = await call(tenant.provider, "onboarding_url", whenOpen: { _ in
-            OnboardingURL.unavailable(reason: "\(tenant.provider.rawValue) is failing; calls are paused for a while (circuit open)")
-        }, failure: { result in
-            if case .unavailable(let reason) = result { return reason }
-            return nil
-        }) { await adapter.onboardingURL(for: view) }
-        switch result {
-        case .notSupported:
-            throw .onboardingLinkNotSupported(tenant.provider)
-        case .unavailable(let reason):
-            throw .providerUnavailable(reason: reason)
-        case .url(let url):
-            if tenant.state == .actionRequired, tenant.nextAction?.type == .redirectToURL {
-                let action = NextAction(type: .redirectToURL, url: url)
-                try await apply(ProviderAnswer(.actionRequired(action, providerStatus: tenant.providerStatus ?? "login_url_issued")), tenantID: tenantID, source: .api, at: askedAt)
+        let url = try await withLease(tenantID: tenantID, wait: settings.leaseWait) { lease throws(OnboardingError) -> String in
+            let tenant = try await tenant(id: tenantID)
+            guard ![.offboarded, .failed].contains(tenant.state) else { throw .invalidState(tenant.state, action: "given an onboarding link") }
+            let adapter = try provider(for: tenant.provider)
+            let view = try await providerView(of: tenant)
+            let askedAt = clock.now()
+            let result = try await call(lease, tenant.provider, "onboarding_url", whenOpen: { _ in
+                OnboardingURL.unavailable(reason: "\(tenant.provider.rawValue) is failing; calls are paused for a while (circuit open)")
+            }, failure: { result in
+                if case .unavailable(let reason) = result { return reason }
+                return nil
+            }) { await adapter.onboardingURL(for: view) }
+            switch result {
+            case .notSupported:
+                throw .onboardingLinkNotSupported(tenant.provider)
+            case .unavailable(let reason):
+                throw .providerUnavailable(reason: reason)
+            case .url(let url):
+                if tenant.state == .actionRequired, tenant.nextAction?.type == .redirectToURL {
+                    let action = NextAction(type: .redirectToURL, url: url)
+                    let answer = ProviderAnswer(.actionRequired(action, providerStatus: tenant.providerStatus ?? "login_url_issued"))
+                    try await apply(answer, lease: lease, source: .api, at: askedAt)
+                }
+                return url
             }
-            return url
         }
+        guard let url else { throw .tenantBusy }
+        return url
     }
+}
+
+extension Tenant {
+    var isPending: Bool { state == .pending }
 }

@@ -25,9 +25,23 @@ public enum CreateOutcome: Sendable, Equatable {
     case existing(Tenant)
 }
 
+/// How a request that needs the provider ended: done now, or queued because someone else held the tenant.
+public enum ProviderRequestOutcome: Sendable, Equatable {
+    /// The provider was asked and the tenant is as its answer left it.
+    case done(Tenant)
+    /// Another actor was talking to the provider about this tenant; the work is queued and runs next (`202`).
+    case queued(Tenant)
+
+    public var tenant: Tenant {
+        switch self {
+        case .done(let tenant), .queued(let tenant): tenant
+        }
+    }
+}
+
 extension OnboardingService {
-    /// Validates, stores the tenant with its first work, and makes the first provider call inline so the partner
-    /// usually learns the outcome (a Wrapp login URL, say) in the same response.
+    /// Validates, stores the tenant with its first work and its lease, and makes the first provider call inline
+    /// under that lease, so the partner usually learns the outcome (a Wrapp login URL, say) in the same response.
     public func create(_ request: NewTenant) async throws(OnboardingError) -> CreateOutcome {
         let errors = ProfileValidator.validate(
             provider: request.provider, externalID: request.externalID, profile: request.profile, metadata: request.metadata
@@ -45,39 +59,77 @@ extension OnboardingService {
         let events = decision.events.map {
             TenantEvent(id: ids.make(prefix: "evt", at: now), tenantID: tenant.id, type: $0.type, createdAt: now, previousState: nil, source: .api, tenant: tenant)
         }
-        // Leased to this request, so workers leave the first call to us unless we die before making it.
-        let work = ScheduledWork(kind: .submit, runAt: now, attempts: 1, leasedUntil: now.addingTimeInterval(settings.workLease))
+        // The work is due when the lease runs out: if this request dies before the first call, a worker makes it.
+        let leaseUntil = now.addingTimeInterval(settings.workLease)
+        let work = ScheduledWork(kind: .submit, runAt: now, attempts: 1, leasedUntil: leaseUntil)
         let webhookToken = request.provider == .wrapp ? random.token(bits: 192) : nil
 
-        switch try await storage({ try await store.insert(tenant, events: events, work: work, webhookToken: webhookToken) }) {
+        let inserted = try await storage {
+            try await store.insert(tenant, events: events, work: work, webhookToken: webhookToken, leaseOwner: owner, leaseUntil: leaseUntil)
+        }
+        switch inserted {
         case .existing(let existing):
             guard existing.profile == request.profile else { throw .tenantExists(tenantID: existing.id) }
             return .existing(existing)
-        case .inserted:
+        case .inserted(let lease):
             logger.info("tenant created", metadata: ["tenant.id": "\(tenant.id)", "provider": "\(tenant.provider.rawValue)"])
-            let result = try await submit(tenant, previousAttempts: 0, source: .api)
+            let result: Tenant
+            do {
+                result = try await submit(tenant, lease: lease, source: .api)
+            } catch .tenantChanged {
+                // Offboarded or corrected while the provider answered: the tenant as it is now.
+                result = try await self.tenant(id: tenant.id)
+            } catch {
+                await release(lease)
+                throw error
+            }
+            await release(lease)
             return result.state == .pending ? .accepted(result) : .created(result)
         }
     }
 
-    /// One submission to the provider and its outcome committed.
-    func submit(_ tenant: Tenant, previousAttempts: Int, source: ChangeSource) async throws(OnboardingError) -> Tenant {
+    /// One submission to the provider and its outcome committed, under `lease`. The intent is recorded first, so
+    /// an answer lost to a timeout or a crash makes the next attempt ask the provider before submitting again.
+    func submit(_ tenant: Tenant, lease: TenantLease, source: ChangeSource, askFirst: Bool = false) async throws(OnboardingError) -> Tenant {
         let adapter = try provider(for: tenant.provider)
         let view = try await providerView(of: tenant)
+        let earlierOutcomeUnknown: Bool
+        do {
+            earlierOutcomeUnknown = try await store.recordSubmission(lease, at: clock.now())
+        } catch is LeaseLost {
+            throw .tenantChanged
+        } catch {
+            logger.error("recording a submission failed", metadata: ["tenant.id": "\(tenant.id)", "error": "\(String(describing: error))"])
+            throw .storageFailure
+        }
         let askedAt = clock.now()
-        let answer = await ask(tenant.provider, "submit") { await adapter.submit(view, previousAttempts: previousAttempts) }
+        let previousAttempts = earlierOutcomeUnknown || askFirst ? 1 : 0
+        let answer = try await ask(lease, tenant.provider, "submit") { await adapter.submit(view, previousAttempts: previousAttempts) }
         log(answer, tenant: tenant, operation: "submit")
-        return try await apply(answer, tenantID: tenant.id, source: source, at: askedAt)
+        return try await apply(answer, lease: lease, source: source, at: askedAt, settlesSubmission: true)
     }
 
-    /// One status check with the provider and its outcome committed.
-    func check(_ tenant: Tenant, source: ChangeSource) async throws(OnboardingError) -> Tenant {
+    /// One status check with the provider and its outcome committed, under `lease`.
+    func check(_ tenant: Tenant, lease: TenantLease, source: ChangeSource) async throws(OnboardingError) -> Tenant {
         let adapter = try provider(for: tenant.provider)
         let view = try await providerView(of: tenant)
         let askedAt = clock.now()
-        let answer = await ask(tenant.provider, "check") { await adapter.check(view) }
+        let answer = try await ask(lease, tenant.provider, "check") { await adapter.check(view) }
         log(answer, tenant: tenant, operation: "check")
-        return try await apply(answer, tenantID: tenant.id, source: source, at: askedAt)
+        return try await apply(answer, lease: lease, source: source, at: askedAt)
+    }
+
+    /// The tenant's next provider step, whatever its state: submit while pending, check otherwise.
+    func step(_ tenantID: String, lease: TenantLease, source: ChangeSource) async throws(OnboardingError) -> Tenant {
+        let tenant = try await tenant(id: tenantID)
+        switch tenant.state {
+        case .offboarded:
+            return tenant
+        case .pending:
+            return try await submit(tenant, lease: lease, source: source)
+        case .actionRequired, .active, .suspended, .failed:
+            return try await check(tenant, lease: lease, source: source)
+        }
     }
 
     func log(_ answer: ProviderAnswer, tenant: Tenant, operation: String) {
@@ -89,55 +141,84 @@ extension OnboardingService {
         }
     }
 
-    /// Asks the provider now (the partner's "refresh", an operator's "poll") and answers the updated tenant.
-    public func refresh(tenantID: String, source: ChangeSource = .api) async throws(OnboardingError) -> Tenant {
-        let tenant = try await tenant(id: tenantID)
-        switch tenant.state {
-        case .offboarded:
-            return tenant
-        case .pending:
-            // A pending tenant has been submitted at least once, with an outcome we may not know.
-            return try await submit(tenant, previousAttempts: 1, source: source)
-        case .actionRequired, .active, .suspended, .failed:
-            return try await check(tenant, source: source)
+    /// Asks the provider now (the partner's "refresh", an operator's "poll"). When another actor holds the tenant
+    /// past the wait, its work is made due at once and the tenant is answered as it is (`queued`).
+    public func refresh(tenantID: String, source: ChangeSource = .api) async throws(OnboardingError) -> ProviderRequestOutcome {
+        do {
+            if let tenant = try await withLease(tenantID: tenantID, wait: settings.leaseWait, { lease throws(OnboardingError) in
+                try await step(tenantID, lease: lease, source: source)
+            }) {
+                return .done(tenant)
+            }
+        } catch .tenantChanged {
+            return .done(try await tenant(id: tenantID))
         }
+        try await storage { try await store.expedite(tenantID: tenantID, now: clock.now()) }
+        return .queued(try await tenant(id: tenantID))
     }
 
     /// A `failed` tenant goes back to `pending` and is submitted again with its (corrected) data.
-    public func retry(tenantID: String, source: ChangeSource = .api) async throws(OnboardingError) -> Tenant {
-        let now = clock.now()
-        let pending = try await commit(tenantID: tenantID) { context in
-            (try TenantStateMachine.decide(context.tenant, .command(.retry, source: source, at: now)), nil, source)
+    public func retry(tenantID: String, source: ChangeSource = .api) async throws(OnboardingError) -> ProviderRequestOutcome {
+        try await resubmission(.retry, tenantID: tenantID, source: source)
+    }
+
+    /// An operator's explicit resubmission of a tenant waiting on its customer (a MagniFinance approval that was
+    /// never asked or never arrived, a Wrapp login that expired): back to `pending`, and the provider is asked again.
+    public func resubmit(tenantID: String, source: ChangeSource = .admin) async throws(OnboardingError) -> ProviderRequestOutcome {
+        try await resubmission(.resubmit, tenantID: tenantID, source: source)
+    }
+
+    /// Retry and resubmit: the command under the tenant's lease, then the submission. When the lease stays busy the
+    /// command is committed anyway, voiding the conversation in flight, with the submission queued to run next.
+    private func resubmission(_ command: Command, tenantID: String, source: ChangeSource) async throws(OnboardingError) -> ProviderRequestOutcome {
+        let decide: @Sendable (TenantContext) throws -> (Decision, ChangeSource) = { [clock] context in
+            (try TenantStateMachine.decide(context.tenant, .command(command, source: source, at: clock.now())), source)
         }
-        return try await submit(pending, previousAttempts: 0, source: source)
+        do {
+            if let tenant = try await withLease(tenantID: tenantID, wait: settings.leaseWait, { lease throws(OnboardingError) in
+                let pending = try await commit(tenantID: tenantID, fence: lease, decide)
+                // After a resubmission the provider may hold an earlier request: ask before submitting again.
+                return try await submit(pending, lease: lease, source: source, askFirst: command == .resubmit)
+            }) {
+                return .done(tenant)
+            }
+        } catch .tenantChanged {
+            return .done(try await tenant(id: tenantID))
+        }
+        return .queued(try await commit(tenantID: tenantID, voids: true, decide))
     }
 
     /// Credentials supplied by hand (a Wrapp user who existed before gets no webhook). Verified with the
-    /// provider before they are kept; the tenant's status is then asked so it lands in the right state.
+    /// provider (bound to this customer) before they are kept; the tenant's status is then asked so it lands in
+    /// the right state. They replace whatever the tenant had; the change is audited.
     public func supplyCredentials(tenantID: String, _ credentials: ProviderCredentials, actor: Actor) async throws(OnboardingError) -> Tenant {
         let tenant = try await tenant(id: tenantID)
         guard credentials.provider == tenant.provider else {
             throw .validationFailed([FieldError(field: "provider", code: "mismatch", message: "This tenant is onboarded onto \(tenant.provider.rawValue).")])
         }
-        guard ![.offboarded, .failed, .pending].contains(tenant.state) else {
-            throw .invalidState(tenant.state, action: "given credentials")
-        }
         let adapter = try provider(for: tenant.provider)
-        var view = try await providerView(of: tenant)
-        switch await verify(tenant.provider, { [view] in await adapter.verify(credentials, for: view) }) {
-        case .invalid:
-            try await storage { try await store.audit(AuditEntry(at: clock.now(), actor: actor, action: "credentials.rejected", tenantID: tenantID)) }
-            throw .credentialsRejected
-        case .unavailable(let reason, _):
-            throw .providerUnavailable(reason: reason)
-        case .valid:
-            break
+        let updated = try await withLease(tenantID: tenantID, wait: settings.leaseWait) { lease throws(OnboardingError) -> Tenant in
+            let tenant = try await self.tenant(id: tenantID)
+            guard ![.offboarded, .failed, .pending].contains(tenant.state) else {
+                throw .invalidState(tenant.state, action: "given credentials")
+            }
+            var view = try await providerView(of: tenant)
+            switch try await verify(lease, tenant.provider, { [view] in await adapter.verify(credentials, for: view) }) {
+            case .invalid:
+                try await storage { try await store.audit(AuditEntry(at: clock.now(), actor: actor, action: "credentials.rejected", tenantID: tenantID)) }
+                throw .credentialsRejected
+            case .unavailable(let reason, _):
+                throw .providerUnavailable(reason: reason)
+            case .valid:
+                break
+            }
+            view.hasCredentials = true
+            let askedAt = clock.now()
+            var answer = try await ask(lease, tenant.provider, "check") { [view] in await adapter.check(view) }
+            answer.credentials = credentials
+            return try await apply(answer, lease: lease, source: .api, at: askedAt, origin: .partner)
         }
-        view.hasCredentials = true
-        let askedAt = clock.now()
-        var answer = await ask(tenant.provider, "check") { [view] in await adapter.check(view) }
-        answer.credentials = credentials
-        let updated = try await apply(answer, tenantID: tenantID, source: .api, at: askedAt)
+        guard let updated else { throw .tenantBusy }
         try await storage { try await store.audit(AuditEntry(at: clock.now(), actor: actor, action: "credentials.supplied", tenantID: tenantID)) }
         return updated
     }

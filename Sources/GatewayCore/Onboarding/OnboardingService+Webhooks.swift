@@ -30,7 +30,10 @@ extension OnboardingService {
         return isNew ? .stored : .duplicate
     }
 
-    /// Processes a stored webhook: credentials it brings are kept only once the provider accepts them.
+    /// Processes a stored webhook under the tenant's lease. A key it brings is kept only once the provider proves
+    /// it is this customer's (Wrapp: `/login` with the email Wrapp reports for the tenant's own `partner_user_id`),
+    /// and never replaces credentials the tenant has. Only an explicit refusal discards the key: when the provider
+    /// cannot tell, the webhook stays queued and is verified again later, because Wrapp sends the key only once.
     func processWebhook(_ item: WorkItem, tenant: Tenant) async throws(OnboardingError) {
         guard let inboxID = item.inboxID else { return }
         let finish = { (outcome: String) async throws(OnboardingError) in
@@ -46,7 +49,17 @@ extension OnboardingService {
         var view = try await providerView(of: tenant)
         var credentials: ProviderCredentials?
         if let offered = notice.credentials {
-            switch await verify(tenant.provider, { [view] in await adapter.verify(offered, for: view) }) {
+            if tenant.credentialsAvailable {
+                // An unsigned payload never replaces a key the tenant has; only PUT …/credentials does.
+                let entry = AuditEntry(
+                    at: clock.now(), actor: "webhook:\(tenant.provider.rawValue)", action: "webhook.credentials_ignored", tenantID: tenant.id,
+                    details: ["reason": "the tenant already has credentials"]
+                )
+                try await storage { try await store.audit(entry) }
+                logger.warning("webhook credentials ignored: the tenant already has credentials", metadata: ["tenant.id": "\(tenant.id)"])
+                return try await finish("credentials_ignored")
+            }
+            switch try await verify(item.lease, tenant.provider, { [view] in await adapter.verify(offered, for: view) }) {
             case .valid:
                 credentials = offered
                 view.hasCredentials = true
@@ -57,14 +70,15 @@ extension OnboardingService {
                 return try await finish("credentials_rejected")
             case .unavailable(let reason, let retryAfter):
                 let delay = max(settings.schedule.delay(for: .submit(retryAfter: retryAfter), attempts: item.attempts, unit: random.unit()) ?? 60, 1)
+                logger.info("webhook credentials not verifiable yet; kept for later", metadata: ["tenant.id": "\(tenant.id)", "reason": "\(reason)"])
                 try await storage { try await store.reschedule(workID: item.id, runAt: clock.now().addingTimeInterval(delay), lastError: reason) }
                 return
             }
         }
         let askedAt = clock.now()
-        var answer = await ask(tenant.provider, "check") { [view] in await adapter.check(view) }
+        var answer = try await ask(item.lease, tenant.provider, "check") { [view] in await adapter.check(view) }
         answer.credentials = credentials
-        try await apply(answer, tenantID: tenant.id, source: .webhook, at: askedAt)
+        try await apply(answer, lease: item.lease, source: .webhook, at: askedAt, origin: .webhook)
         try await finish(credentials == nil ? "processed" : "credentials_accepted")
     }
 }

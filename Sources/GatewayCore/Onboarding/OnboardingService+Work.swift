@@ -1,18 +1,11 @@
 import Foundation
 
 extension OnboardingService {
-    /// Claims the work that is due and runs it; returns how many items ran. The background worker calls this in a
-    /// loop; tests call it to step the queue once.
+    /// Claims the work that is due and runs it all; returns how many items ran. Tests call it to step the queue
+    /// once; the background worker keeps items flowing with `claimDueWork` and `run` instead.
     @discardableResult
     public func runDueWork(limit: Int = 16) async -> Int {
-        let now = clock.now()
-        let items: [WorkItem]
-        do {
-            items = try await store.claimDueWork(now: now, limit: limit, leaseUntil: now.addingTimeInterval(settings.workLease))
-        } catch {
-            logger.error("claiming work failed", metadata: ["error": "\(String(describing: error))"])
-            return 0
-        }
+        let items = await claimDueWork(limit: limit)
         await withTaskGroup(of: Void.self) { group in
             for item in items {
                 group.addTask { await self.run(item) }
@@ -21,25 +14,34 @@ extension OnboardingService {
         return items.count
     }
 
-    func run(_ item: WorkItem) async {
+    /// Claims up to `limit` due items, each with its tenant's lease (one item per tenant at a time).
+    public func claimDueWork(limit: Int) async -> [WorkItem] {
+        let now = clock.now()
+        do {
+            return try await store.claimDueWork(now: now, limit: limit, leaseUntil: now.addingTimeInterval(settings.workLease), owner: owner)
+        } catch {
+            logger.error("claiming work failed", metadata: ["error": "\(String(describing: error))"])
+            return []
+        }
+    }
+
+    /// Runs one claimed item under its lease, then lets the lease go.
+    public func run(_ item: WorkItem) async {
         do {
             let tenant = try await tenant(id: item.tenantID)
             switch item.kind {
-            case .submit:
-                guard tenant.state == .pending else {
-                    // A webhook or an operator moved the tenant on while this waited: just settle its work.
-                    _ = try await check(tenant, source: .poll)
-                    return
-                }
-                _ = try await submit(tenant, previousAttempts: item.attempts - 1, source: .poll)
-            case .check:
-                _ = try await check(tenant, source: .poll)
+            case .submit, .check:
+                // A webhook or an operator may have moved the tenant on while this waited: do what its state needs.
+                _ = try await step(tenant.id, lease: item.lease, source: .poll)
             case .webhook:
                 try await processWebhook(item, tenant: tenant)
             }
+        } catch .tenantChanged {
+            logger.info("work discarded: the tenant changed meanwhile", metadata: ["tenant.id": "\(item.tenantID)", "work": "\(item.kind.rawValue)"])
         } catch {
-            // The lease runs out and the item is claimed again: nothing is lost.
+            // The item stays queued (due when its lease runs out) and is claimed again: nothing is lost.
             logger.warning("work failed", metadata: ["tenant.id": "\(item.tenantID)", "work": "\(item.kind.rawValue)", "error": "\(error.code)"])
         }
+        await release(item.lease)
     }
 }

@@ -8,8 +8,13 @@ public final class OnboardingService: Sendable {
         /// The gateway as the outside world reaches it; webhook URLs are built from it.
         public var publicURL: @Sendable () -> String
         public var schedule = WorkSchedule()
-        /// How long a claimed piece of work stays reserved for the worker that claimed it.
+        /// How long a tenant's lease lasts; it is renewed before every provider call, so it only has to outlast one.
         public var workLease: TimeInterval = 120
+        /// How long an API request waits for a tenant whose lease someone else holds, before it answers `202` (work
+        /// queued) or `409 tenant_busy`.
+        public var leaseWait: TimeInterval = 5
+        /// A company that has not approved a MagniFinance partnership request after this long: the tenant is `failed`.
+        public var approvalExpiry: TimeInterval = 30 * 86_400
         public var maxConcurrentCallsPerProvider = 4
         public var circuit = ProviderHealth.Settings()
 
@@ -29,6 +34,8 @@ public final class OnboardingService: Sendable {
     let random: any Randomness
     let settings: Settings
     let logger: Logger
+    /// Names this gateway process as a lease holder.
+    let owner: String
 
     public init(
         store: any TenantStore, providers: [any OnboardingProvider], settings: Settings,
@@ -45,6 +52,7 @@ public final class OnboardingService: Sendable {
         self.ids = ids
         self.random = random
         self.logger = logger
+        self.owner = "gw-" + random.token(bits: 64)
     }
 
     public var configuredProviders: [ProviderKind] { ProviderKind.allCases.filter { providers[$0] != nil } }
@@ -83,19 +91,68 @@ public final class OnboardingService: Sendable {
         return provider
     }
 
+    // MARK: - Leases
+
+    /// Runs `body` holding the tenant's lease, waiting up to `wait` seconds for it; nil when it stayed busy.
+    /// The lease is let go afterwards whatever happened; a holder that dies loses it when it runs out.
+    func withLease<T: Sendable>(
+        tenantID: String, wait: TimeInterval, _ body: (TenantLease) async throws(OnboardingError) -> T
+    ) async throws(OnboardingError) -> T? {
+        let deadline = ContinuousClock.now + .milliseconds(Int(wait * 1000))
+        while true {
+            let now = clock.now()
+            let attempt = try await storage {
+                try await store.acquireLease(tenantID: tenantID, owner: owner, now: now, until: now.addingTimeInterval(settings.workLease))
+            }
+            switch attempt {
+            case .notFound:
+                throw .tenantNotFound
+            case .busy:
+                guard ContinuousClock.now < deadline else { return nil }
+                try? await Task.sleep(for: .milliseconds(20))
+            case .acquired(let lease):
+                let result: Result<T, OnboardingError>
+                do { result = .success(try await body(lease)) } catch { result = .failure(error) }
+                await release(lease)
+                return try result.get()
+            }
+        }
+    }
+
+    func release(_ lease: TenantLease) async {
+        do {
+            try await store.releaseLease(lease)
+        } catch {
+            logger.warning("releasing a tenant lease failed; it runs out by itself", metadata: ["tenant.id": "\(lease.tenantID)"])
+        }
+    }
+
+    // MARK: - Provider calls
+
     /// Every provider call goes through here: the circuit breaker (an open circuit answers `whenOpen` without
-    /// calling), the concurrency cap, and the observer. `failure` names a transient failure, nil for success.
+    /// calling), the concurrency cap, the lease (renewed once a slot is free, so a holder that waited at the gate past
+    /// its lease never calls beside the one who took over; `tenantChanged` when it is gone), and the observer.
+    /// `failure` names a transient failure, nil for success.
     func call<T: Sendable>(
-        _ kind: ProviderKind, _ operation: String, whenOpen: @Sendable (TimeInterval?) -> T,
-        failure: @Sendable (T) -> String?, _ body: @Sendable () async -> T
-    ) async -> T {
+        _ lease: TenantLease, _ kind: ProviderKind, _ operation: String, whenOpen: @Sendable (TimeInterval?) -> T,
+        failure: @Sendable (T) -> String?, _ body: @escaping @Sendable () async -> T
+    ) async throws(OnboardingError) -> T {
         let health = health[kind]
         if let health, !(await health.admit(now: clock.now())) {
             observer.providerCall(provider: kind, operation: operation, outcome: "short_circuited", duration: 0)
             return whenOpen(await health.retryAfter(now: clock.now()))
         }
         let started = ContinuousClock.now
-        let result = if let gate = gates[kind] { await gate.run(body) } else { await body() }
+        let guarded: @Sendable () async -> T? = { [self] in
+            let now = clock.now()
+            guard (try? await store.renewLease(lease, now: now, until: now.addingTimeInterval(settings.workLease))) == true else { return nil }
+            return await body()
+        }
+        let outcome = if let gate = gates[kind] { await gate.run(guarded) } else { await guarded() }
+        guard let result = outcome else {
+            logger.info("provider call not made: the tenant's lease is gone", metadata: ["tenant.id": "\(lease.tenantID)", "operation": "\(operation)"])
+            throw .tenantChanged
+        }
         let elapsed = ContinuousClock.now - started
         let reason = failure(result)
         await health?.record(success: reason == nil, now: clock.now(), operation: operation, reason: reason)
@@ -107,8 +164,8 @@ public final class OnboardingService: Sendable {
     }
 
     /// A provider call that answers a `ProviderAnswer`.
-    func ask(_ kind: ProviderKind, _ operation: String, _ body: @Sendable () async -> ProviderAnswer) async -> ProviderAnswer {
-        await call(kind, operation, whenOpen: { retryAfter in
+    func ask(_ lease: TenantLease, _ kind: ProviderKind, _ operation: String, _ body: @escaping @Sendable () async -> ProviderAnswer) async throws(OnboardingError) -> ProviderAnswer {
+        try await call(lease, kind, operation, whenOpen: { retryAfter in
             ProviderAnswer(.unavailable(reason: "\(kind.rawValue) is failing; calls are paused for a while (circuit open)", retryAfter: retryAfter))
         }, failure: { answer in
             if case .unavailable(let reason, _) = answer.finding { return reason }
@@ -117,8 +174,8 @@ public final class OnboardingService: Sendable {
     }
 
     /// A credential check with the provider.
-    func verify(_ kind: ProviderKind, _ body: @Sendable () async -> CredentialCheck) async -> CredentialCheck {
-        await call(kind, "verify", whenOpen: { retryAfter in
+    func verify(_ lease: TenantLease, _ kind: ProviderKind, _ body: @escaping @Sendable () async -> CredentialCheck) async throws(OnboardingError) -> CredentialCheck {
+        try await call(lease, kind, "verify", whenOpen: { retryAfter in
             .unavailable(reason: "\(kind.rawValue) is failing; calls are paused for a while (circuit open)", retryAfter: retryAfter)
         }, failure: { check in
             if case .unavailable(let reason, _) = check { return reason }
@@ -142,36 +199,56 @@ public final class OnboardingService: Sendable {
         return "\(base)/webhooks/\(provider.rawValue)/\(token)"
     }
 
-    /// Feeds a provider's answer to the state machine and commits the decision.
+    /// Feeds a provider's answer to the state machine and commits the decision, fenced by the lease it was asked
+    /// under. `origin` says how far credentials in the answer are trusted; `settlesSubmission` marks the answer to a
+    /// submission, whose pending intent a definite answer clears.
     @discardableResult
-    func apply(_ answer: ProviderAnswer, tenantID: String, source: ChangeSource, at: Date) async throws(OnboardingError) -> Tenant {
-        try await commit(tenantID: tenantID) { context in
-            let newCredentials = answer.credentials.flatMap { $0 == context.credentials ? nil : $0 }
-            let observation = Observation.finding(answer.finding, source: source, at: at, bringsNewCredentials: newCredentials != nil)
-            return (try TenantStateMachine.decide(context.tenant, observation), newCredentials, source)
+    func apply(
+        _ answer: ProviderAnswer, lease: TenantLease, source: ChangeSource, at: Date,
+        origin: CredentialOffer.Origin = .provider, settlesSubmission: Bool = false
+    ) async throws(OnboardingError) -> Tenant {
+        let expiry = settings.approvalExpiry
+        return try await commit(tenantID: lease.tenantID, fence: lease) { context in
+            let offer = answer.credentials.map {
+                CredentialOffer($0, origin: origin, isNew: $0 != context.credentials || !context.tenant.credentialsAvailable)
+            }
+            let finding = ApprovalExpiry.apply(expiry, to: answer.finding, tenant: context.tenant, at: at)
+            return (try TenantStateMachine.decide(context.tenant, .finding(finding, source: source, at: at, credentials: offer)), source)
+        } adjust: { update in
+            if settlesSubmission, !answer.finding.isUnavailable { update.clearsSubmission = true }
         }
     }
 
     /// Runs a decision inside one store transaction and writes the tenant, its events, credentials and work.
+    /// `fence`: made from a provider's answer under this lease (`tenantChanged` when it was lost). `voids`: this
+    /// write voids provider conversations in flight for the tenant.
     func commit(
-        tenantID: String,
-        _ decide: @escaping @Sendable (TenantContext) throws -> (Decision, ProviderCredentials?, ChangeSource),
+        tenantID: String, fence: TenantLease? = nil, voids: Bool = false,
+        _ decide: @escaping @Sendable (TenantContext) throws -> (Decision, ChangeSource),
         adjust: @escaping @Sendable (inout TenantUpdate) -> Void = { _ in }
     ) async throws(OnboardingError) -> Tenant {
         let now = clock.now()
         let updated: Tenant?
         do {
-            updated = try await store.update(tenantID: tenantID) { [self] context in
-                let (decision, credentials, source) = try decide(context)
-                var update = update(from: decision, context: context, credentials: credentials, source: source, now: now)
+            updated = try await store.update(tenantID: tenantID, fence: fence, voids: voids) { [self] context in
+                let (decision, source) = try decide(context)
+                var update = update(from: decision, context: context, source: source, now: now)
                 adjust(&update)
                 return update
             }
         } catch let error as OnboardingError {
             throw error
+        } catch is LeaseLost {
+            logger.info("provider answer discarded: the tenant changed meanwhile", metadata: ["tenant.id": "\(tenantID)"])
+            throw .tenantChanged
         } catch let error as TransitionError {
             guard case .notAllowed(let command, let state) = error else { throw .storageFailure }
-            throw .invalidState(state, action: command == .retry ? "retried" : "offboarded")
+            let action = switch command {
+            case .retry: "retried"
+            case .resubmit: "resubmitted"
+            case .offboard: "offboarded"
+            }
+            throw .invalidState(state, action: action)
         } catch {
             logger.error("tenant update failed", metadata: ["tenant.id": "\(tenantID)", "error": "\(String(describing: error))"])
             throw .storageFailure
@@ -180,7 +257,7 @@ public final class OnboardingService: Sendable {
         return updated
     }
 
-    func update(from decision: Decision, context: TenantContext, credentials: ProviderCredentials?, source: ChangeSource, now: Date) -> TenantUpdate {
+    func update(from decision: Decision, context: TenantContext, source: ChangeSource, now: Date) -> TenantUpdate {
         let events = decision.events.map { planned in
             TenantEvent(
                 id: ids.make(prefix: "evt", at: now), tenantID: decision.tenant.id, type: planned.type,
@@ -189,7 +266,7 @@ public final class OnboardingService: Sendable {
         }
         let attempts = decision.resetsBackoff ? 0 : context.workAttempts
         let work = schedule(decision.work, attempts: attempts, now: now)
-        return TenantUpdate(tenant: decision.tenant, events: events, credentials: credentials, work: work, writesTenant: decision.changed)
+        return TenantUpdate(tenant: decision.tenant, events: events, credentials: decision.credentials, work: work, writesTenant: decision.changed)
     }
 
     func schedule(_ plan: WorkPlan, attempts: Int, now: Date) -> ScheduledWork? {

@@ -16,9 +16,12 @@ public struct WorkItem: Sendable, Equatable {
     /// Attempts so far, this one included.
     public var attempts: Int
     public var inboxID: Int64?
+    /// The tenant's lease, taken with the claim: only its holder talks to the provider about this tenant.
+    public var lease: TenantLease
 
-    public init(id: Int64, tenantID: String, kind: WorkKind, attempts: Int, inboxID: Int64? = nil) {
+    public init(id: Int64, tenantID: String, kind: WorkKind, attempts: Int, inboxID: Int64? = nil, lease: TenantLease) {
         self.id = id
+        self.lease = lease
         self.tenantID = tenantID
         self.kind = kind
         self.attempts = attempts
@@ -47,11 +50,14 @@ public struct TenantContext: Sendable {
     public var tenant: Tenant
     public var credentials: ProviderCredentials?
     public var workAttempts: Int
+    /// A submission was about to be made whose outcome is not known yet: ask the provider before calling again.
+    public var submissionPending: Bool
 
-    public init(tenant: Tenant, credentials: ProviderCredentials?, workAttempts: Int) {
+    public init(tenant: Tenant, credentials: ProviderCredentials?, workAttempts: Int, submissionPending: Bool = false) {
         self.tenant = tenant
         self.credentials = credentials
         self.workAttempts = workAttempts
+        self.submissionPending = submissionPending
     }
 }
 
@@ -70,6 +76,8 @@ public struct TenantUpdate: Sendable {
     /// Offboarding: erase personal data and secrets everywhere the tenant left them (history, inbox, audit
     /// details, kept responses, credentials, tokens).
     public var erasesPersonalData = false
+    /// A definite answer to a submission arrived: forget the pending intent.
+    public var clearsSubmission = false
 
     public init(tenant: Tenant, events: [TenantEvent], credentials: ProviderCredentials?, work: ScheduledWork?, writesTenant: Bool) {
         self.tenant = tenant
@@ -148,21 +156,41 @@ extension AuditEntry {
 
 /// The result of inserting a new tenant: created, or an existing one held the same `(provider, external_id)`.
 public enum InsertOutcome: Sendable {
-    case inserted
+    /// Inserted, with the tenant's lease held by the caller, who makes the first provider call.
+    case inserted(TenantLease)
     case existing(Tenant)
 }
 
 /// Durable state of tenants, their history, credentials, inbox, queue and audit.
 /// Implementations encrypt credentials and inbox payloads and hash tokens: callers hand over plaintext.
 public protocol TenantStore: Sendable {
-    func insert(_ tenant: Tenant, events: [TenantEvent], work: ScheduledWork, webhookToken: String?) async throws -> InsertOutcome
+    /// Inserts a tenant with its first events and work, its lease held by `leaseOwner` until `leaseUntil`.
+    func insert(
+        _ tenant: Tenant, events: [TenantEvent], work: ScheduledWork, webhookToken: String?, leaseOwner: String, leaseUntil: Date
+    ) async throws -> InsertOutcome
     func tenant(id: String) async throws -> Tenant?
     func tenants(_ query: TenantQuery) async throws -> Page<Tenant>
     func events(tenantID: String?, after: Int64?, limit: Int) async throws -> Page<TenantEvent>
 
     /// Reads the tenant, lets `change` decide, and writes the result, all in one transaction.
     /// Returns the tenant as committed, or nil when it does not exist.
-    func update(tenantID: String, _ change: @escaping @Sendable (TenantContext) throws -> TenantUpdate?) async throws -> Tenant?
+    /// `fence`: the write is made from a provider's answer under this lease; it throws `LeaseLost` (and writes nothing)
+    /// when the lease was taken over or the conversation voided. `voids`: the write voids conversations in flight.
+    func update(
+        tenantID: String, fence: TenantLease?, voids: Bool, _ change: @escaping @Sendable (TenantContext) throws -> TenantUpdate?
+    ) async throws -> Tenant?
+
+    /// Takes the tenant's lease if it is free (or ran out). Each acquisition gets a new fencing token.
+    func acquireLease(tenantID: String, owner: String, now: Date, until: Date) async throws -> LeaseAttempt
+    /// Extends a lease before a provider call; false when it is no longer the holder's (taken over, or voided).
+    func renewLease(_ lease: TenantLease, now: Date, until: Date) async throws -> Bool
+    /// Lets the lease go (a no-op when it was taken over meanwhile).
+    func releaseLease(_ lease: TenantLease) async throws
+    /// Records, fenced, that a submission is about to be made, before the call: after a crash or a lost answer the
+    /// next attempt knows to ask the provider first. True when an earlier submission's outcome is still unknown.
+    func recordSubmission(_ lease: TenantLease, at: Date) async throws -> Bool
+    /// Makes the tenant's own work due now (queueing a check if it has none), for a request that found it busy.
+    func expedite(tenantID: String, now: Date) async throws
 
     func credentials(tenantID: String) async throws -> ProviderCredentials?
     func webhookToken(tenantID: String) async throws -> String?
@@ -173,7 +201,8 @@ public protocol TenantStore: Sendable {
     func webhookPayload(inboxID: Int64) async throws -> Data?
     func finishWebhook(inboxID: Int64, workID: Int64, outcome: String, at: Date) async throws
 
-    func claimDueWork(now: Date, limit: Int, leaseUntil: Date) async throws -> [WorkItem]
+    /// Claims due work of tenants whose lease is free, at most one item per tenant, taking each tenant's lease.
+    func claimDueWork(now: Date, limit: Int, leaseUntil: Date, owner: String) async throws -> [WorkItem]
     /// Puts claimed work back to run later (a transient failure of work that is not a tenant's own).
     func reschedule(workID: Int64, runAt: Date, lastError: String) async throws
 
@@ -181,4 +210,11 @@ public protocol TenantStore: Sendable {
 
     /// Makes erased data unrecoverable from the database files (checkpoints the WAL).
     func flushErasures() async throws
+}
+
+extension TenantStore {
+    /// An unfenced write that voids nothing (metadata, audit-only changes).
+    public func update(tenantID: String, _ change: @escaping @Sendable (TenantContext) throws -> TenantUpdate?) async throws -> Tenant? {
+        try await update(tenantID: tenantID, fence: nil, voids: false, change)
+    }
 }

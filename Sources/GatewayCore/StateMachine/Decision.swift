@@ -36,6 +36,18 @@ public struct Decision: Sendable, Equatable {
     public var changed: Bool
     /// True when the waiting period starts anew (state or next action changed), so backoff restarts.
     public var resetsBackoff: Bool
+    /// The credentials to store, replacing the tenant's; nil leaves what is stored as it is. Storage writes these and
+    /// nothing else, so credentials the rules refuse (late, unbound, for an offboarded tenant) are never written.
+    public var credentials: ProviderCredentials?
+
+    public init(tenant: Tenant, events: [PlannedEvent], work: WorkPlan, changed: Bool, resetsBackoff: Bool, credentials: ProviderCredentials? = nil) {
+        self.tenant = tenant
+        self.events = events
+        self.work = work
+        self.changed = changed
+        self.resetsBackoff = resetsBackoff
+        self.credentials = credentials
+    }
 
     public var stateChanged: Bool { events.contains { $0.type == .stateChanged || $0.type == .offboarded } }
 }

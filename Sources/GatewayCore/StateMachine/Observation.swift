@@ -19,8 +19,34 @@ public enum Finding: Sendable, Equatable {
 
 /// Commands that come from the partner or an operator rather than from a provider.
 public enum Command: Sendable, Equatable {
+    /// A `failed` tenant is submitted again (after its data was corrected).
     case retry
+    /// A tenant waiting on its customer is submitted again (an operator's explicit resubmission).
+    case resubmit
     case offboard
+}
+
+/// Credentials that arrived with an observation, and how far they can be trusted.
+public struct CredentialOffer: Sendable, Equatable {
+    public enum Origin: Sendable, Equatable {
+        /// Fetched from the provider with the gateway's own partner credentials (MagniFinance access tokens).
+        case provider
+        /// Brought by an unsigned webhook, then proven to be this customer's. Never replaces credentials a tenant has.
+        case webhook
+        /// Supplied by hand (`PUT …/credentials`) and verified; replaces what the tenant has.
+        case partner
+    }
+
+    public var credentials: ProviderCredentials
+    public var origin: Origin
+    /// False when exactly these credentials are stored and the tenant already shows them as available.
+    public var isNew: Bool
+
+    public init(_ credentials: ProviderCredentials, origin: Origin, isNew: Bool) {
+        self.credentials = credentials
+        self.origin = origin
+        self.isNew = isNew
+    }
 }
 
 /// One input to the state machine: a finding or a command, with where and when it came from.
@@ -34,18 +60,18 @@ public struct Observation: Sendable, Equatable {
     public var source: ChangeSource
     /// When the evidence was taken (for a poll: when the question was asked), not when it was processed.
     public var at: Date
-    /// Verified credentials that differ from the stored ones arrived with this observation.
-    public var bringsNewCredentials: Bool
+    /// Verified credentials that arrived with this observation; the decision says whether they are kept.
+    public var credentials: CredentialOffer?
 
-    public init(_ kind: Kind, source: ChangeSource, at: Date, bringsNewCredentials: Bool = false) {
+    public init(_ kind: Kind, source: ChangeSource, at: Date, credentials: CredentialOffer? = nil) {
         self.kind = kind
         self.source = source
         self.at = at
-        self.bringsNewCredentials = bringsNewCredentials
+        self.credentials = credentials
     }
 
-    public static func finding(_ finding: Finding, source: ChangeSource, at: Date, bringsNewCredentials: Bool = false) -> Observation {
-        Observation(.finding(finding), source: source, at: at, bringsNewCredentials: bringsNewCredentials)
+    public static func finding(_ finding: Finding, source: ChangeSource, at: Date, credentials: CredentialOffer? = nil) -> Observation {
+        Observation(.finding(finding), source: source, at: at, credentials: credentials)
     }
 
     public static func command(_ command: Command, source: ChangeSource, at: Date) -> Observation {

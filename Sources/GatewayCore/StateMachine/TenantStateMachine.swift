@@ -31,7 +31,11 @@ public enum TenantStateMachine {
         switch (command, tenant.state) {
         case (.retry, .failed):
             next.lastError = nil
-            return transition(tenant, to: &next, .pending, observation, work: .submit(retryAfter: nil))
+            return transition(tenant, to: &next, .pending, observation, work: .submit(retryAfter: nil), keeping: nil)
+        case (.resubmit, .actionRequired):
+            next.lastError = nil
+            next.nextAction = nil
+            return transition(tenant, to: &next, .pending, observation, work: .submit(retryAfter: nil), keeping: nil)
         case (.offboard, let state) where state != .offboarded:
             // A tombstone: ids, provider and timestamps stay; personal data goes.
             next.nextAction = nil
@@ -57,10 +61,14 @@ public enum TenantStateMachine {
     private static func apply(_ finding: Finding, to tenant: Tenant, _ observation: Observation) -> Decision {
         let currentWork = workFor(tenant)
         if tenant.state == .offboarded {
+            // Whatever arrives late for an erased customer is dropped, credentials above all.
             return unchanged(tenant, work: .none)
         }
+        let kept = keptCredentials(observation.credentials, for: tenant)
         if let evidenceAt = tenant.evidenceAt, observation.at < evidenceAt.addingTimeInterval(-clockResolution) {
-            return unchanged(tenant, work: currentWork)
+            // Stale evidence moves nothing, but verified credentials are a fact of their own: keep them.
+            guard kept != nil else { return unchanged(tenant, work: currentWork) }
+            return settle(tenant, tenant, observation, work: currentWork, keeping: kept)
         }
         var next = tenant
         if case .unavailable = finding {} else {
@@ -70,20 +78,20 @@ public enum TenantStateMachine {
         switch finding {
         case .waiting(let status):
             next.providerStatus = status
-            return settle(tenant, next, observation, work: currentWork)
+            return settle(tenant, next, observation, work: currentWork, keeping: kept)
 
         case .actionRequired(let action, let status):
             guard [.pending, .actionRequired].contains(tenant.state) else {
                 // Never backwards: an active, suspended or failed tenant is not sent back to waiting by a poll.
-                return settle(tenant, next, observation, work: currentWork)
+                return settle(tenant, next, observation, work: currentWork, keeping: kept)
             }
             next.providerStatus = status
             next.nextAction = action
             next.lastError = nil
-            return transition(tenant, to: &next, .actionRequired, observation, work: .check(.awaiting, retryAfter: nil))
+            return transition(tenant, to: &next, .actionRequired, observation, work: .check(.awaiting, retryAfter: nil), keeping: kept)
 
         case .ready(let status):
-            guard tenant.credentialsAvailable || observation.bringsNewCredentials else {
+            guard tenant.credentialsAvailable || kept != nil else {
                 // Usable at the provider but nothing to hand the partner yet: someone must supply the credentials.
                 return apply(.actionRequired(NextAction(type: .provideCredentials), providerStatus: status), to: tenant, observation)
             }
@@ -91,24 +99,24 @@ public enum TenantStateMachine {
             next.nextAction = nil
             next.lastError = nil
             next.credentialsAvailable = true
-            return transition(tenant, to: &next, .active, observation, work: workFor(next, in: .active))
+            return transition(tenant, to: &next, .active, observation, work: workFor(next, in: .active), keeping: kept)
 
         case .lapsed(let status):
             next.providerStatus = status
             guard tenant.state == .active else {
-                return settle(tenant, next, observation, work: currentWork)
+                return settle(tenant, next, observation, work: currentWork, keeping: kept)
             }
-            return transition(tenant, to: &next, .suspended, observation, work: .check(.awaiting, retryAfter: nil))
+            return transition(tenant, to: &next, .suspended, observation, work: .check(.awaiting, retryAfter: nil), keeping: kept)
 
         case .rejected(let error, let status):
             guard [.pending, .actionRequired, .failed].contains(tenant.state) else {
-                return settle(tenant, next, observation, work: currentWork)
+                return settle(tenant, next, observation, work: currentWork, keeping: kept)
             }
             next.providerStatus = status
             next.nextAction = nil
             next.lastError = error
             next.lastError?.at = observation.at
-            return transition(tenant, to: &next, .failed, observation, work: .none)
+            return transition(tenant, to: &next, .failed, observation, work: .none, keeping: nil)
 
         case .unavailable(let reason, let retryAfter):
             let work: WorkPlan
@@ -120,8 +128,16 @@ public enum TenantStateMachine {
             if tenant.state == .pending {
                 next.lastError = TenantError(code: "provider_unavailable", message: reason, at: observation.at)
             }
-            return settle(tenant, next, observation, work: work)
+            return settle(tenant, next, observation, work: work, keeping: kept)
         }
+    }
+
+    /// Which offered credentials the tenant keeps. A webhook is unsigned: even proven genuine, its key only fills an
+    /// empty place and never replaces credentials a tenant has (only the partner's `PUT …/credentials` does).
+    static func keptCredentials(_ offer: CredentialOffer?, for tenant: Tenant) -> ProviderCredentials? {
+        guard let offer, offer.isNew, tenant.state != .offboarded else { return nil }
+        if offer.origin == .webhook, tenant.credentialsAvailable { return nil }
+        return offer.credentials
     }
 
     // MARK: - Helpers
@@ -140,25 +156,25 @@ public enum TenantStateMachine {
         Decision(tenant: tenant, events: [], work: work, changed: false, resetsBackoff: false)
     }
 
-    /// No state change; the tenant's details may still have changed (provider status, last error).
-    private static func settle(_ old: Tenant, _ new: Tenant, _ observation: Observation, work: WorkPlan) -> Decision {
+    /// No state change; the tenant's details may still have changed (provider status, last error, credentials).
+    private static func settle(_ old: Tenant, _ new: Tenant, _ observation: Observation, work: WorkPlan, keeping kept: ProviderCredentials?) -> Decision {
         var new = new
         var events: [PlannedEvent] = []
-        if observation.bringsNewCredentials {
+        if kept != nil {
             new.credentialsAvailable = true
             events.append(PlannedEvent(.credentialsAvailable))
         }
         let changed = !sameVisibleState(old, new) || !events.isEmpty || old.evidenceAt != new.evidenceAt
         if changed, !sameVisibleState(old, new) || !events.isEmpty { new.updatedAt = observation.at }
-        return Decision(tenant: new, events: events, work: work, changed: changed, resetsBackoff: false)
+        return Decision(tenant: new, events: events, work: work, changed: changed, resetsBackoff: false, credentials: kept)
     }
 
     private static func transition(
-        _ old: Tenant, to new: inout Tenant, _ state: TenantState, _ observation: Observation, work: WorkPlan
+        _ old: Tenant, to new: inout Tenant, _ state: TenantState, _ observation: Observation, work: WorkPlan, keeping kept: ProviderCredentials?
     ) -> Decision {
         guard old.state != state else {
             let resets = old.nextAction != new.nextAction
-            var decision = settle(old, new, observation, work: work)
+            var decision = settle(old, new, observation, work: work, keeping: kept)
             decision.resetsBackoff = resets
             return decision
         }
@@ -166,11 +182,11 @@ public enum TenantStateMachine {
         new.stateChangedAt = observation.at
         new.updatedAt = observation.at
         var events = [PlannedEvent(.stateChanged, previousState: old.state)]
-        if observation.bringsNewCredentials {
+        if kept != nil {
             new.credentialsAvailable = true
             events.append(PlannedEvent(.credentialsAvailable))
         }
-        return Decision(tenant: new, events: events, work: work, changed: true, resetsBackoff: true)
+        return Decision(tenant: new, events: events, work: work, changed: true, resetsBackoff: true, credentials: kept)
     }
 
     private static func sameVisibleState(_ a: Tenant, _ b: Tenant) -> Bool {

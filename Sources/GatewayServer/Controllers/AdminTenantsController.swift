@@ -20,6 +20,7 @@ struct AdminTenantsController {
             .get("tenants/:id", use: show)
             .post("tenants/:id/retry", use: retry)
             .post("tenants/:id/poll", use: poll)
+            .post("tenants/:id/resubmit", use: resubmit)
             .delete("tenants/:id", use: offboard)
             .get("stats", use: stats)
             .get("providers", use: providers)
@@ -63,16 +64,24 @@ struct AdminTenantsController {
 
     @Sendable func retry(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        let tenant = try await service.retry(tenantID: id, source: .admin)
+        let outcome = try await service.retry(tenantID: id, source: .admin)
         try await record("tenant.retried", id, context)
-        return try render.json(tenant)
+        return try render.outcome(outcome)
     }
 
     @Sendable func poll(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let id = try context.parameters.require("id")
-        let tenant = try await service.refresh(tenantID: id, source: .admin)
+        let outcome = try await service.refresh(tenantID: id, source: .admin)
         try await record("tenant.polled", id, context)
-        return try render.json(tenant)
+        return try render.outcome(outcome)
+    }
+
+    /// Submits a tenant that waits on its customer again: for an approval that was never asked or got lost.
+    @Sendable func resubmit(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        let outcome = try await service.resubmit(tenantID: id, source: .admin)
+        try await record("tenant.resubmitted", id, context)
+        return try render.outcome(outcome)
     }
 
     @Sendable func offboard(_ request: Request, context: GatewayRequestContext) async throws -> Response {

@@ -31,6 +31,9 @@ struct OnboardController {
                 return Response(status: .found, headers: [.location: url, .cacheControl: "no-store", .referrerPolicy: "no-referrer"])
             } catch .onboardingLinkNotSupported {
                 return Self.page(.ok, "Nothing to do here", "Your provider will contact you by email.")
+            } catch .tenantBusy where tenant.nextAction?.type == .redirectToURL && tenant.nextAction?.url != nil {
+                // Someone is asking the provider right now; the URL the customer was last given still serves.
+                return Response(status: .found, headers: [.location: tenant.nextAction?.url ?? "", .cacheControl: "no-store", .referrerPolicy: "no-referrer"])
             } catch {
                 return Self.page(.serviceUnavailable, "Please try again", "We could not reach your provider just now. Try again in a minute.")
             }

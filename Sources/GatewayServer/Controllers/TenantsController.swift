@@ -66,12 +66,12 @@ struct TenantsController {
 
     @Sendable func refresh(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         try context.require(.tenantsWrite)
-        return try render.json(try await service.refresh(tenantID: context.parameters.require("id")))
+        return try render.outcome(try await service.refresh(tenantID: context.parameters.require("id")))
     }
 
     @Sendable func retry(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         try context.require(.tenantsWrite)
-        return try render.json(try await service.retry(tenantID: context.parameters.require("id")))
+        return try render.outcome(try await service.retry(tenantID: context.parameters.require("id")))
     }
 
     @Sendable func events(_ request: Request, context: GatewayRequestContext) async throws -> Response {
@@ -151,22 +151,5 @@ struct TenantsController {
         let id = try context.parameters.require("id")
         let url = try await service.freshOnboardingURL(tenantID: id)
         return try render.json(["url": url, "onboarding_link": render.links.onboardingLink(for: id)], headers: [.cacheControl: "no-store"])
-    }
-}
-
-/// `/v1/events`: every event, oldest first, for apps that cannot receive webhooks.
-struct EventsController {
-    let service: OnboardingService
-    let render: Renderer
-
-    var endpoints: RouteCollection<GatewayRequestContext> {
-        RouteCollection(context: GatewayRequestContext.self).get(use: list)
-    }
-
-    @Sendable func list(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        try context.require(.tenantsRead)
-        let after = try request.query("after").map { Int64(try Cursor.decode("e", $0)) ?? 0 }
-        let page = try await service.events(tenantID: nil, after: after, limit: try request.pageLimit())
-        return try render.json(ListResource(data: page.items.map(EventResource.init), next_cursor: page.next.map { Cursor.encode("e", $0) }))
     }
 }

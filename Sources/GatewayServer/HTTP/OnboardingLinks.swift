@@ -44,6 +44,15 @@ struct Renderer: Sendable {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try body(value))))
     }
 
+    /// A request that needed the provider: `200` with the tenant as the answer left it, or `202` when another actor
+    /// held the tenant and the work was queued to run next.
+    func outcome(_ outcome: ProviderRequestOutcome) throws -> Response {
+        switch outcome {
+        case .done(let tenant): try json(tenant)
+        case .queued(let tenant): try json(tenant, status: .accepted, headers: [.retryAfter: "1"])
+        }
+    }
+
     /// The JSON bytes, as responses and outbound events carry them.
     func body(_ value: some Encodable) throws -> Data {
         let encoder = JSONEncoder.gateway

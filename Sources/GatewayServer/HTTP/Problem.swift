@@ -61,7 +61,7 @@ extension Problem {
         let status: HTTPResponse.Status = switch error {
         case .validationFailed: .unprocessableContent
         case .tenantNotFound, .credentialsNotAvailable, .webhookTokenUnknown: .notFound
-        case .tenantExists, .invalidState, .onboardingLinkNotSupported: .conflict
+        case .tenantExists, .invalidState, .onboardingLinkNotSupported, .tenantBusy, .tenantChanged, .profileFrozen: .conflict
         case .providerNotConfigured, .credentialsRejected, .webhookRejected: .unprocessableContent
         case .providerUnavailable: .serviceUnavailable
         case .webhookMalformed: .badRequest
@@ -69,9 +69,14 @@ extension Problem {
         }
         var errors: [FieldError] = []
         if case .validationFailed(let fieldErrors) = error { errors = fieldErrors }
+        if case .profileFrozen(let fields) = error {
+            errors = fields.map { FieldError(field: $0, code: "frozen", message: "The provider already holds this value.") }
+        }
         if case .providerNotConfigured = error {
             errors = [FieldError(field: "provider", code: "not_configured", message: error.detail)]
         }
-        self.init(status, code: error.code, detail: error.detail, errors: errors)
+        // A busy tenant is free again within a provider call's time: say when to come back.
+        let headers: HTTPFields = error == .tenantBusy ? [.retryAfter: "1"] : [:]
+        self.init(status, code: error.code, detail: error.detail, errors: errors, headers: headers)
     }
 }

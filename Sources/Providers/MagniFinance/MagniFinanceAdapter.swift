@@ -68,8 +68,8 @@ public struct MagniFinanceAdapter: OnboardingProvider {
                 TenantError(code: "provider_rejected", message: "MagniFinance refused the company's details.", errors: errors, at: Date()),
                 providerStatus: "rejected"
             ))
-        case .refusedAfterEarlierAttempt:
-            // The earlier call most likely went through and the request awaits the client's approval.
+        case .alreadyRequested:
+            // MagniFinance says the partnership exists: an earlier request awaits the client's approval.
             return ProviderAnswer(.actionRequired(NextAction(type: .awaitApproval), providerStatus: "access_requested"))
         case .unavailable(let reason, let retryAfter, let diagnostic):
             return ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter), diagnostic: diagnostic)
@@ -104,7 +104,8 @@ public struct MagniFinanceAdapter: OnboardingProvider {
     enum AddPartnerResult {
         case accepted
         case rejected([FieldError])
-        case refusedAfterEarlierAttempt
+        /// The answer says the partnership already exists (requested earlier, not yet approved).
+        case alreadyRequested
         case unavailable(String, TimeInterval?, diagnostic: String? = nil)
     }
 
@@ -145,10 +146,12 @@ public struct MagniFinanceAdapter: OnboardingProvider {
         if envelope.isDataRejection || response.status == 400 {
             return .rejected(Self.fieldErrors(envelope))
         }
-        if previousAttempts > 0 {
-            return .refusedAfterEarlierAttempt
+        // Only an answer that says the partnership exists counts as "requested"; any other refusal is unexplained,
+        // so it stays transient rather than leave the tenant awaiting an approval nobody asked for.
+        if envelope.saysPartnershipExists {
+            return .alreadyRequested
         }
-        return .unavailable("MagniFinance AddPartner failed: \(envelope.summary)", nil)
+        return .unavailable("MagniFinance AddPartner failed: \(envelope.summary)", nil, diagnostic: envelope.humanReadable)
     }
 
     func accessTokens(taxID: String) async -> TokensResult {

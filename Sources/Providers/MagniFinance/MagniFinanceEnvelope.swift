@@ -62,6 +62,15 @@ struct MagniFinanceEnvelope {
             || errorCode == Self.elementDoesNotExist || errorName == "ElementDoesNotExist"
     }
 
+    /// A refusal of AddPartner because the partnership is already there (requested or granted). MagniFinance
+    /// documents no code for it (`providers.md`: unknown), so a name or text that says so is what counts.
+    var saysPartnershipExists: Bool {
+        let name = (errorName ?? "").lowercased()
+        if name.contains("alreadyexist") || name.contains("partnershipexists") { return true }
+        let text = (humanReadable ?? "").lowercased()
+        return text.contains("already") && (text.contains("exist") || text.contains("request") || text.contains("partner") || text.contains("associat"))
+    }
+
     var isDataRejection: Bool {
         !validationErrors.isEmpty || [Self.validationError, Self.invalidTaxID, Self.typeInvalid].contains(errorCode ?? -1)
     }

@@ -53,9 +53,12 @@ public struct WrappAdapter: OnboardingProvider, WebhookInterpreting {
             return failure.answer
         }
         // An unknown user comes back as 404, as an error body, or as {"user": null}: all mean "not created yet".
-        guard response.status == 200,
-            let object = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any],
-            let user = object["user"] as? String, !user.isEmpty
+        // A 200 that is not JSON at all says nothing: ask again later.
+        let object = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any]
+        if response.status == 200, object == nil {
+            return WrappFailure.malformed(status: response.status).answer
+        }
+        guard response.status == 200, let object, let user = object["user"] as? String, !user.isEmpty
         else {
             return ProviderAnswer(.waiting(providerStatus: "login_url_issued"))
         }
@@ -84,26 +87,65 @@ public struct WrappAdapter: OnboardingProvider, WebhookInterpreting {
         }
     }
 
+    /// Proves a key is genuine *and this customer's*: `/login` proves a key valid, not whose, and the webhook that
+    /// brings it is unsigned. So the key is tried with the email Wrapp itself reports for the tenant's own
+    /// `partner_user_id` (`embedded_check_user`), never with ids taken from the same payload. Only an explicit
+    /// refusal is `invalid`; an unknown user, a 5xx, HTML or a `200` that cannot be read is `unavailable` (ask again).
     public func verify(_ credentials: ProviderCredentials, for tenant: ProviderTenant) async -> CredentialCheck {
-        guard case .wrapp(let userID, let apiKey) = credentials else { return .invalid(reason: "not Wrapp credentials") }
-        let body = try? JSONSerialization.data(withJSONObject: ["api_key": apiKey, "wrapp_user_id": userID])
+        guard case .wrapp(_, let apiKey) = credentials else { return .invalid(reason: "not Wrapp credentials") }
+        let email: String
+        switch await registeredEmail(of: tenant) {
+        case .failure(let failure):
+            return .unavailable(reason: failure.reason, retryAfter: failure.retryAfter)
+        case .success(nil):
+            return .unavailable(reason: "Wrapp does not report a user for this customer yet", retryAfter: nil)
+        case .success(let found?):
+            email = found
+        }
+        let body = try? JSONSerialization.data(withJSONObject: ["api_key": apiKey, "email": email])
         switch await http.send(.POST, configuration.baseURL() + "/login", headers: partnerHeaders, json: body) {
         case .failure(let failure):
             return .unavailable(reason: WrappFailure.transport(failure).reason, retryAfter: nil)
         case .success(let response):
-            if response.status == 200,
+            if response.status == 200, !response.isHTML,
                 let object = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any],
                 let data = object["data"] as? [String: Any], let attributes = data["attributes"] as? [String: Any],
                 let jwt = attributes["jwt"] as? String, !jwt.isEmpty
             {
                 return .valid
             }
-            if response.status == 429 || response.status >= 500 || response.isHTML {
-                return .unavailable(reason: "Wrapp /login answered \(response.status)", retryAfter: response.retryAfter())
+            if Self.isExplicitRefusal(response) {
+                return .invalid(reason: ErrorBody(response).summary)
             }
-            // {"errors": [{"title": "Not valid user"}]} or any other 4xx: the key is not genuine.
-            return .invalid(reason: ErrorBody(response).summary)
+            return .unavailable(reason: "Wrapp /login answered \(response.status) with \(ErrorBody(response).shape)", retryAfter: response.retryAfter())
         }
+    }
+
+    /// `401`/`403`, or `{"errors": [{"title": "Not valid user"}]}` with any 4xx or 200: Wrapp says no.
+    static func isExplicitRefusal(_ response: ProviderResponse) -> Bool {
+        guard !response.isHTML else { return false }
+        if response.status == 401 || response.status == 403 { return true }
+        guard response.status < 500, response.status != 429,
+            let object = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any],
+            let errors = object["errors"] as? [[String: Any]]
+        else { return false }
+        return errors.contains { ($0["title"] as? String)?.lowercased().contains("not valid user") == true }
+    }
+
+    /// The email Wrapp holds for the tenant's `partner_user_id`; nil when Wrapp knows no such user yet.
+    func registeredEmail(of tenant: ProviderTenant) async -> Result<String?, WrappFailure> {
+        let body = try? JSONSerialization.data(withJSONObject: ["partner_user_id": tenant.externalID])
+        let response: ProviderResponse
+        switch await http.send(.POST, configuration.baseURL() + "/embedded_check_user", headers: partnerHeaders, json: body) {
+        case .failure(let failure): return .failure(.transport(failure))
+        case .success(let value): response = value
+        }
+        if let failure = WrappFailure.classify(response, allowNotFound: true) { return .failure(failure) }
+        guard response.status == 200 else { return .success(nil) }
+        guard let object = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any] else {
+            return .failure(.malformed(status: response.status))
+        }
+        return .success((object["user"] as? String).flatMap { $0.isEmpty ? nil : $0 })
     }
 
     public func onboardingURL(for tenant: ProviderTenant) async -> OnboardingURL {
@@ -194,6 +236,11 @@ enum WrappFailure: Error {
     }
 
     var answer: ProviderAnswer { ProviderAnswer(finding, diagnostic: diagnostic) }
+
+    var retryAfter: TimeInterval? {
+        if case .unavailable(_, _, let retryAfter) = self { return retryAfter }
+        return nil
+    }
 
     var finding: Finding {
         switch self {
