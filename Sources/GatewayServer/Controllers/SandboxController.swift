@@ -38,6 +38,23 @@ struct SandboxController {
         for (name, value) in simulated.headers {
             if let fieldName = HTTPField.Name(name) { fields[fieldName] = value }
         }
+        if simulated.resetsConnection { return Self.reset(simulated, headers: fields) }
         return Response(status: .init(code: simulated.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: simulated.body)))
     }
+
+    /// A dropped connection: the head promises more bytes (`Content-Length`) than are ever sent; the body writer sends
+    /// a few and throws, and Hummingbird closes the connection on a body that fails. The caller sees the connection
+    /// closed in the middle of the answer.
+    private static func reset(_ simulated: SimulatedResponse, headers: HTTPFields) -> Response {
+        let partial = ByteBuffer(bytes: simulated.body.prefix(16))
+        let promised = max(simulated.body.count, partial.readableBytes) + 512
+        let body = ResponseBody(contentLength: promised) { writer in
+            if partial.readableBytes > 0 { try await writer.write(partial) }
+            throw SimulatedConnectionReset()
+        }
+        return Response(status: .init(code: simulated.status), headers: headers, body: body)
+    }
 }
+
+/// Thrown by the body of a simulated connection reset, so the server drops the connection mid-answer.
+private struct SimulatedConnectionReset: Error {}

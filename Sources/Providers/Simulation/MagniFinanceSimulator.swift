@@ -4,7 +4,8 @@ import Foundation
 ///
 /// New companies are registered and granted at once. Tax ids marked as existing clients (`POST /_control/clients`)
 /// stay "access requested" until `POST /_control/approve`. The envelope's variants (Type as int or string,
-/// ElementNumber as int or string, "not found" with HTTP 200 or 404) and scripted faults are chosen under `/_control`.
+/// ElementNumber as int or string, "not found" with HTTP 200 or 404), scripted faults and random faults (`chaos`)
+/// are chosen under `/_control`; `GET /_control/calls` counts AddPartner calls per company.
 public actor MagniFinanceSimulator {
     public struct Partner: Sendable, Equatable {
         public var granted: Bool
@@ -29,8 +30,15 @@ public actor MagniFinanceSimulator {
     private var partners: [String: Partner] = [:]
     private var existingClients: Set<String> = []
     private var faults = FaultScript()
+    private var chaos = RandomFaults()
+    private var inFlight = InFlightCalls()
     private var style = Style()
+    /// AddPartner calls that reached the operation (late successes included), by company tax id.
     public private(set) var addPartnerCalls: [String: Int] = [:]
+    /// Authenticated calls by operation (`partner`, `partner/accessTokens`, …), whatever their outcome.
+    public private(set) var calls: [String: Int] = [:]
+    /// Scripted and random faults served so far.
+    public private(set) var faultsInjected = 0
 
     static let maxLengths: [(String, Int)] = [
         ("CompanyTaxId", 20), ("UserName", 75), ("UserEmail", 75), ("UserPhone", 50), ("CompanyLegalName", 50),
@@ -46,6 +54,20 @@ public actor MagniFinanceSimulator {
     // MARK: - Test and control API
 
     public func add(_ fault: SimulatedFault) { faults.add(fault) }
+
+    /// Random faults on `rate` of the calls to `partner` and `partner/accessTokens`, chosen uniformly among a 500
+    /// error envelope, a 502 HTML page, a 200 that is not JSON, a 429 with `Retry-After: 1`, a connection reset, and
+    /// a late success (carried out, answered after `lateDelayMilliseconds`). `rate` 0 is off.
+    /// `callerTimeoutMilliseconds`, when given, is how long the caller waits: a late success stops counting as in
+    /// flight for `maxConcurrentCallsPerTaxID` after it.
+    public func setChaos(rate: Double, seed: UInt64 = 1, lateDelayMilliseconds: Int = 2500, callerTimeoutMilliseconds: Int? = nil) {
+        chaos.configure(rate: rate, seed: seed, lateDelayMilliseconds: lateDelayMilliseconds, callerTimeoutMilliseconds: callerTimeoutMilliseconds)
+    }
+
+    /// The most calls ever in flight at once for one company (a late success stays in flight while its answer is
+    /// held back).
+    public var maxConcurrentCallsPerTaxID: Int { inFlight.maximum }
+
     public func setStyle(_ style: Style) { self.style = style }
     public func markExistingClient(_ taxID: String) { existingClients.insert(taxID) }
     public func partner(_ taxID: String) -> Partner? { partners[taxID] }
@@ -68,13 +90,50 @@ public actor MagniFinanceSimulator {
             return envelope(status: 401, error: (1, "AuthenticationError"), message: "Invalid credentials")
         }
         let operation = parts.joined(separator: "/")
+        calls[operation, default: 0] += 1
+        // The actor re-enters at every await: a call is in flight from here until it is answered.
+        let key = inFlightKey(request, operation: operation)
+        inFlight.begin(key)
         if let fault = faults.take(operation) {
+            faultsInjected += 1
             if let delay = fault.delayMilliseconds { try? await Task.sleep(for: .milliseconds(delay)) }
+            inFlight.end(key)
             if fault.style == .lateSuccess { return route(request, operation: operation) }
             let body = errorBody(code: 14, name: "SaveFailed", message: "Simulated failure", validation: [])
             return fault.response(magniFinanceEnvelope: body)
         }
+        if Self.partnerOperations.contains(operation), let kind = chaos.draw() {
+            faultsInjected += 1
+            if kind == .lateSuccess {
+                // Carried out now; the answer comes after the caller has given up.
+                let response = route(request, operation: operation)
+                let (waited, rest) = chaos.lateDelaySplit
+                try? await Task.sleep(for: .milliseconds(waited))
+                inFlight.end(key)
+                if rest > 0 { try? await Task.sleep(for: .milliseconds(rest)) }
+                return response
+            }
+            inFlight.end(key)
+            return chaos.response(
+                kind,
+                errorBody: errorBody(code: 14, name: "SaveFailed", message: "Internal error (simulated)", validation: []),
+                tooManyRequestsBody: errorBody(code: 429, name: "TooManyRequests", message: "Too many requests, try again later (simulated)", validation: [])
+            )
+        }
+        inFlight.end(key)
         return route(request, operation: operation)
+    }
+
+    /// The IPPN calls random faults apply to (not the control routes).
+    static let partnerOperations: Set<String> = ["partner", "partner/accessTokens"]
+
+    /// The company a call is about, for the in-flight records.
+    private func inFlightKey(_ request: SimulatedRequest, operation: String) -> String? {
+        switch operation {
+        case "partner": return request.jsonObject()?["CompanyTaxId"] as? String
+        case "partner/accessTokens": return request.query["partnerTaxId"]
+        default: return nil
+        }
     }
 
     private func route(_ request: SimulatedRequest, operation: String) -> SimulatedResponse {
@@ -111,7 +170,7 @@ public actor MagniFinanceSimulator {
         addPartnerCalls[taxID, default: 0] += 1
         if partners[taxID] != nil {
             // Not idempotent: a second AddPartner for the same company is refused (inside an HTTP 200).
-            return envelope(status: 200, error: (14, "SaveFailed"), message: "Partnership already requested")
+            return envelope(status: 200, error: (14, "SaveFailed"), message: "Partnership already exists for this company")
         }
         let existing = existingClients.contains(taxID)
         partners[taxID] = Partner(granted: !existing, tokens: existing ? [] : [Self.newToken()])
@@ -143,6 +202,15 @@ public actor MagniFinanceSimulator {
                 return .json(404, ["error": "no partnership request for this tax_id"])
             }
             return .json(200, ["ok": true])
+        case ("POST", "chaos"):
+            return chaos.configure(from: request)
+        case ("GET", "chaos"):
+            return .json(200, chaos.summary)
+        case ("GET", "calls"):
+            return .json(200, [
+                "add_partner": addPartnerCalls, "calls": calls, "faults_injected": faultsInjected,
+                "max_concurrent_per_tax_id": inFlight.maximum, "overlapping_calls": inFlight.overlaps, "chaos": chaos.summary,
+            ] as [String: Any])
         case ("POST", "style"):
             style = Style(
                 typeAsString: (json["type"] as? String) == "string",

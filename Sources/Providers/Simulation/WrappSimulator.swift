@@ -6,7 +6,8 @@ import NIOCore
 ///
 /// Magic values: an email starting with `existing` is a person who already had a Wrapp account (no webhook will
 /// come); an email starting with `fail500` gets the HTML 500 Wrapp gives for bad company data. Control endpoints
-/// under `/_control` script faults, choose how an unknown user is answered, and flip subscriptions.
+/// under `/_control` script faults, switch random faults on (`chaos`), choose how an unknown user is answered, flip
+/// subscriptions, show a user's key (`users/{partner_user_id}`) and count calls (`calls`).
 public actor WrappSimulator {
     public struct User: Sendable, Equatable {
         public var partnerUserID: String
@@ -36,8 +37,13 @@ public actor WrappSimulator {
     private var users: [String: User] = [:]
     private var loginTokens: [String: String] = [:]
     private var faults = FaultScript()
+    private var chaos = RandomFaults()
+    private var inFlight = InFlightCalls()
     private var unknownUserStyle = UnknownUserStyle.nullUser
+    /// Partner-API calls by path (e.g. `/external_login`), whatever their outcome.
     public private(set) var calls: [String: Int] = [:]
+    /// Scripted and random faults served so far.
+    public private(set) var faultsInjected = 0
     public private(set) var webhooksSent: [(url: String, status: Int?)] = []
 
     public init(partnerAPIKey: String, publicBaseURL: @escaping @Sendable () -> String, sendWebhook: @escaping WebhookSender) {
@@ -60,9 +66,25 @@ public actor WrappSimulator {
     // MARK: - Test and control API
 
     public func add(_ fault: SimulatedFault) { faults.add(fault) }
+
+    /// Random faults on `rate` of the partner-API calls (`external_login`, `embedded_check_user`, `login`), chosen
+    /// uniformly among a 500 JSON error, a 502 HTML page, a 200 that is not JSON, a 429 with `Retry-After: 1`, a
+    /// connection reset, and a late success (carried out, answered after `lateDelayMilliseconds`). `rate` 0 is off.
+    /// `callerTimeoutMilliseconds`, when given, is how long the caller waits: a late success stops counting as in
+    /// flight for `maxConcurrentCallsPerUser` after it.
+    public func setChaos(rate: Double, seed: UInt64 = 1, lateDelayMilliseconds: Int = 2500, callerTimeoutMilliseconds: Int? = nil) {
+        chaos.configure(rate: rate, seed: seed, lateDelayMilliseconds: lateDelayMilliseconds, callerTimeoutMilliseconds: callerTimeoutMilliseconds)
+    }
+
+    /// The most partner-API calls ever in flight at once for one `partner_user_id` (a late success stays in flight
+    /// while its answer is held back).
+    public var maxConcurrentCallsPerUser: Int { inFlight.maximum }
+
     public func setUnknownUserStyle(_ style: UnknownUserStyle) { unknownUserStyle = style }
     public func user(_ partnerUserID: String) -> User? { users[partnerUserID] }
     public func setSubscription(_ partnerUserID: String, active: Bool) { users[partnerUserID]?.subscriptionActive = active }
+    /// The person has logged in at Wrapp (their user exists) but its webhook has not come, or will come later.
+    public func logIn(_ partnerUserID: String) { users[partnerUserID]?.loggedIn = true }
 
     /// What the login page's button does: the person logs in, accepts, pays; a new user's webhook is sent.
     @discardableResult
@@ -96,12 +118,48 @@ public actor WrappSimulator {
             return .json(401, ["message": "Unauthorized"])
         }
         let operation = parts.joined(separator: "/")
+        // The actor re-enters at every await: a call is in flight from here until it is answered.
+        let key = inFlightKey(request, operation: operation)
+        inFlight.begin(key)
         if let fault = faults.take(operation) {
+            faultsInjected += 1
             if let delay = fault.delayMilliseconds { try? await Task.sleep(for: .milliseconds(delay)) }
+            inFlight.end(key)
             if fault.style == .lateSuccess { return route(request, operation: operation) }
             return fault.response()
         }
+        if request.method == "POST", Self.partnerOperations.contains(operation), let kind = chaos.draw() {
+            faultsInjected += 1
+            if kind == .lateSuccess {
+                // Carried out now; the answer comes after the caller has given up.
+                let response = route(request, operation: operation)
+                let (waited, rest) = chaos.lateDelaySplit
+                try? await Task.sleep(for: .milliseconds(waited))
+                inFlight.end(key)
+                if rest > 0 { try? await Task.sleep(for: .milliseconds(rest)) }
+                return response
+            }
+            inFlight.end(key)
+            return chaos.response(kind)
+        }
+        inFlight.end(key)
         return route(request, operation: operation)
+    }
+
+    /// The Partners API calls random faults apply to (not the login pages, not the control routes).
+    static let partnerOperations: Set<String> = ["external_login", "embedded_check_user", "login"]
+
+    /// The customer a call is about, for the in-flight records: `partner_user_id`, or for `/login` the user its
+    /// `wrapp_user_id` or email names.
+    private func inFlightKey(_ request: SimulatedRequest, operation: String) -> String? {
+        guard let json = request.jsonObject() else { return nil }
+        if let partnerUserID = json["partner_user_id"] as? String { return partnerUserID }
+        guard operation == "login" else { return nil }
+        let wrappUserID = json["wrapp_user_id"] as? String
+        let email = json["email"] as? String
+        if let wrappUserID, let user = users.values.first(where: { $0.wrappUserID == wrappUserID }) { return user.partnerUserID }
+        if let email, let user = users.values.first(where: { $0.email == email }) { return user.partnerUserID }
+        return nil
     }
 
     private func route(_ request: SimulatedRequest, operation: String) -> SimulatedResponse {
@@ -189,6 +247,21 @@ public actor WrappSimulator {
         switch (request.method, parts.first ?? "") {
         case ("POST", "faults"):
             return faults.add(from: request)
+        case ("POST", "chaos"):
+            return chaos.configure(from: request)
+        case ("GET", "chaos"):
+            return .json(200, chaos.summary)
+        case ("GET", "calls"):
+            return .json(200, [
+                "calls": calls, "faults_injected": faultsInjected, "max_concurrent_per_user": inFlight.maximum,
+                "overlapping_calls": inFlight.overlaps, "chaos": chaos.summary,
+            ] as [String: Any])
+        case ("GET", "users") where parts.count == 2:
+            guard let user = users[parts[1]] else { return .json(404, ["error": "no such partner_user_id"]) }
+            return .json(200, [
+                "partner_user_id": user.partnerUserID, "wrapp_user_id": user.wrappUserID, "api_key": user.apiKey, "email": user.email,
+                "logged_in": user.loggedIn, "existed_before": user.existedBefore, "subscription_active": user.subscriptionActive,
+            ] as [String: Any])
         case ("POST", "unknown-user"):
             guard let raw = request.jsonObject()?["style"] as? String, let style = UnknownUserStyle(rawValue: raw) else {
                 return .json(400, ["error": "style is one of null_user, not_found, error_body"])
@@ -203,6 +276,7 @@ public actor WrappSimulator {
             return .json(200, ["ok": true])
         case ("POST", "reset"):
             faults.clear()
+            chaos.configure(rate: 0, seed: 1, lateDelayMilliseconds: 2500, callerTimeoutMilliseconds: nil)
             unknownUserStyle = .nullUser
             return .json(200, ["ok": true])
         default:
