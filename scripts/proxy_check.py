@@ -1,9 +1,14 @@
 #!/usr/bin/env python3
-"""The gateway behind a real nginx on loopback: the API and a provider webhook work through the proxy, the client's
-real address is believed through the trusted proxy, and a forged X-Forwarded-For from an untrusted peer is ignored.
+"""The gateway behind a real nginx on loopback, running the shipped deploy/nginx.conf: the API and a provider webhook
+work through the proxy, the sandbox is not exposed, the client's real address is believed through the trusted proxy,
+a forged X-Forwarded-For from an untrusted peer is ignored, and the access log names secret paths (webhook tokens,
+onboarding links) without their secrets.
 
-The gateway trusts only 127.0.0.2, the address nginx connects from (proxy_bind). Clients connect from 127.0.0.3
-(through nginx) or 127.0.0.1 (straight to the gateway, untrusted)."""
+The config is deploy/nginx.conf with only what a test must change: loopback addresses and ports, files under a
+temporary directory, proxy_bind, and a second, test-only access log of raw request URIs (to learn the webhook token
+Wrapp was given, so the masked log can be searched for it). The gateway trusts only 127.0.0.2, the address nginx
+connects from (proxy_bind). Clients connect from 127.0.0.3 (through nginx) or 127.0.0.1 (straight to the gateway,
+untrusted)."""
 import http.client
 import json
 import os
@@ -28,28 +33,31 @@ gateway_port, proxy_port = free_port(), free_port()
 work = tempfile.mkdtemp(prefix="gw-proxy-")
 public_url = f"http://127.0.0.1:{proxy_port}"
 conf = os.path.join(work, "nginx.conf")
-open(conf, "w").write(f"""
-daemon off;
-pid {work}/nginx.pid;
-error_log {work}/error.log;
-events {{}}
-http {{
-    access_log {work}/access.log;
+shipped = open(os.path.join(root, "deploy", "nginx.conf")).read()
+
+
+def swap(text, old, new):
+    """Replaces `old` exactly once, so a change to the shipped file that this script no longer matches fails loudly."""
+    if text.count(old) != 1:
+        sys.exit(f"deploy/nginx.conf changed: expected exactly one {old!r}")
+    return text.replace(old, new)
+
+
+derived = shipped
+derived = swap(derived, "events {}", f"daemon off;\npid {work}/nginx.pid;\nerror_log {work}/error.log;\nevents {{}}")
+derived = swap(derived, "http {", f"""http {{
     client_body_temp_path {work}/body; proxy_temp_path {work}/proxy;
     fastcgi_temp_path {work}/fcgi; uwsgi_temp_path {work}/uwsgi; scgi_temp_path {work}/scgi;
-    server {{
-        listen 127.0.0.1:{proxy_port};
-        location / {{
-            proxy_pass http://127.0.0.1:{gateway_port};
-            proxy_bind 127.0.0.2;
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Host $host;
-        }}
-    }}
-}}
-""")
+    log_format raw_uri '$request_uri';
+    access_log {work}/raw.log raw_uri;""")
+derived = swap(derived, "access_log /var/log/nginx/access.log masked;", f"access_log {work}/access.log masked;")
+derived = swap(derived, "server gateway:8080;", f"server 127.0.0.1:{gateway_port};")
+derived = swap(derived, "listen 80;", f"listen 127.0.0.1:{proxy_port};")
+derived = swap(derived, "proxy_pass http://gateway;", "proxy_pass http://gateway;\n            proxy_bind 127.0.0.2;")
+open(conf, "w").write(derived)
+test = subprocess.run(["nginx", "-t", "-c", conf, "-p", work], capture_output=True, text=True)
+if test.returncode != 0:
+    sys.exit("nginx refuses the config derived from deploy/nginx.conf:\n" + test.stderr)
 
 binary = subprocess.check_output(["swift", "build", "--show-bin-path"], cwd=root, text=True).strip() + "/gateway"
 env = dict(os.environ, GATEWAY_DATA_DIR=os.path.join(work, "data"), GATEWAY_PORT=str(gateway_port), GATEWAY_PUBLIC_URL=public_url,
@@ -101,11 +109,18 @@ try:
                                                    "profile": {"email": "maria@example.com", "phone": "+302101234567"}}, key)
     check(status == 201 and tenant["state"] == "action_required", "POST /v1/tenants through nginx answers 201")
     login = tenant["next_action"]["url"]
+    link = tenant["next_action"]["onboarding_link"]
     check(login.startswith(public_url), "generated URLs come from GATEWAY_PUBLIC_URL")
-    check(tenant["next_action"]["onboarding_link"].startswith(public_url + "/onboard/"), "onboarding links too")
-    # The customer completes the sandbox login page through the proxy; Wrapp's webhook comes back through it too.
-    status, _ = call("POST", login.removeprefix(public_url) + "/complete")
-    check(status == 200, "the sandbox login page works through nginx")
+    check(link.startswith(public_url + "/onboard/"), "onboarding links too")
+    # The customer follows the onboarding link through the proxy (it sends them on to Wrapp's login page).
+    status, _ = call("GET", link.removeprefix(public_url) + "?utm_source=mail")
+    check(status < 500, f"the onboarding link answers through nginx ({status})")
+    # The simulated providers are not served through the shipped proxy config; the customer completes the sandbox
+    # login page on the gateway itself, and the simulated Wrapp posts its webhook to the public URL, through nginx.
+    status, _ = call("GET", login.removeprefix(public_url))
+    check(status == 404, f"the sandbox is not reachable through nginx ({status})")
+    status, _ = call("POST", login.removeprefix(public_url) + "/complete", via_proxy=False, source="127.0.0.1")
+    check(status == 200, "the sandbox login page completes")
     for _ in range(50):
         status, current = call("GET", f"/v1/tenants/{tenant['id']}", key=key)
         if current.get("state") == "active":
@@ -122,6 +137,25 @@ try:
     check(ips[0] == "127.0.0.3", f"through the trusted proxy the client's real address is recorded ({ips[0]})")
     check(ips[1] == "127.0.0.3", f"a forged X-Forwarded-For sent through the proxy is not believed ({ips[1]})")
     check(ips[2] == "127.0.0.1", f"a forged X-Forwarded-For from an untrusted peer is ignored ({ips[2]})")
+
+    # The access log: routes, never their secrets. nginx writes a request's line once it is answered.
+    raw, masked = "", ""
+    for _ in range(50):
+        raw, masked = open(os.path.join(work, "raw.log")).read(), open(os.path.join(work, "access.log")).read()
+        if "/webhooks/wrapp/" in raw and "/onboard/" in raw:
+            break
+        time.sleep(0.1)
+    hooks = [line.strip() for line in raw.splitlines() if line.startswith("/webhooks/wrapp/")]
+    check(len(hooks) >= 1, f"Wrapp's webhook went through nginx ({len(hooks)})")
+    webhook_token = hooks[0].removeprefix("/webhooks/wrapp/").split("?")[0] if hooks else "(no webhook)"
+    link_token = link.removeprefix(public_url + "/onboard/").split("?")[0]
+    check(len(webhook_token) >= 16 and len(link_token) >= 16, "both secrets are known to the check")
+    check("/webhooks/wrapp/*** " in masked, "the access log names the webhook route")
+    check("/onboard/***" in masked, "the access log names the onboarding route")
+    check(webhook_token not in masked, "the access log holds no webhook token")
+    check(link_token not in masked, "the access log holds no onboarding link")
+    check("utm_source" not in masked and "/onboard/***?*** " in masked, "nor query strings")
+    check(f"/v1/tenants/{tenant['id']}/credentials " in masked, "other paths are logged as they are")
 finally:
     nginx.terminate()
     gateway.terminate()
@@ -129,4 +163,5 @@ finally:
 
 if failures:
     print(open(os.path.join(work, "error.log")).read()[-2000:], file=sys.stderr)
+    print(open(os.path.join(work, "access.log")).read()[-4000:], file=sys.stderr)
     sys.exit(1)

@@ -1,3 +1,12 @@
+// First, before anything imports the C library without it: Swift 6 refuses plain references to C's `stdout`
+// (a mutable global in glibc's headers); @preconcurrency lets `writeThroughStandardOutput` name it.
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#elseif canImport(Musl)
+@preconcurrency import Musl
+#elseif canImport(Darwin)
+@preconcurrency import Darwin
+#endif
 import ArgumentParser
 import Foundation
 import GatewayServer
@@ -20,6 +29,7 @@ struct Serve: AsyncParsableCommand {
     var sandbox = false
 
     func run() async throws {
+        writeThroughStandardOutput()
         let config = try loadConfig(sandbox: sandbox)
         let logger = bootstrapLogging(config)
         let gateway = try await Gateway.build(config: config, logger: logger)
@@ -32,6 +42,7 @@ struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Apply migrations/*.sql to the database and exit.")
 
     func run() async throws {
+        writeThroughStandardOutput()
         let config = try loadConfig(sandbox: true)
         let applied = try await Gateway.migrate(config)
         print(applied.isEmpty ? "The database is up to date." : "Applied migrations: \(applied.map(String.init).joined(separator: ", ")).")
@@ -49,12 +60,20 @@ struct RotateKey: AsyncParsableCommand {
     )
 
     func run() async throws {
+        writeThroughStandardOutput()
         let config = try loadConfig(sandbox: false)
         let moved = try await Gateway.rotateKey(config)
         let total = moved.values.reduce(0, +)
         print("Re-encrypted \(total) value(s) under the newest key: " + moved.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         print("Every stored secret now uses the first key of GATEWAY_ENCRYPTION_KEY; older keys can be removed.")
     }
+}
+
+/// Makes stdout line-buffered before anything is written to it. By default stdio buffers whole blocks when stdout
+/// is a pipe or a file (Docker, systemd): output showed up late and a kill -9 lost the last lines, cut mid-line.
+/// Logs and the banner go through `LineWriter` (write(2), no buffer) anyway; this covers every other `print`.
+func writeThroughStandardOutput() {
+    setvbuf(stdout, nil, _IOLBF, 0)
 }
 
 func loadConfig(sandbox: Bool) throws -> GatewayConfig {
@@ -83,7 +102,8 @@ func bootstrapLogging(_ config: GatewayConfig) -> Logger {
 func printSandboxBanner(_ gateway: Gateway) {
     let key = gateway.config.apiKey ?? "(GATEWAY_API_KEY)"
     let url = gateway.address.publicURL
-    print("""
+    // One write, at once: the key is what the reader needs next, and it must not wait in a buffer.
+    LineWriter.standardOutput.write(line: """
 
         Onboarding gateway — SANDBOX. Both providers are simulated in-process; nothing leaves this machine.
           API:          \(url)/v1/tenants

@@ -41,6 +41,22 @@ struct EnvironmentReader {
         return number
     }
 
+    /// A count (days, items): a whole number in `range`.
+    mutating func wholeNumber(_ name: String, default value: Int, range: ClosedRange<Int>) -> Int {
+        guard let text = string(name) else { return value }
+        guard let number = Int(text), range.contains(number) else {
+            problems.append("\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), got \"\(text)\"")
+            return value
+        }
+        return number
+    }
+
+    /// True when `name` or `name_FILE` is given (even with a value that is refused), so one problem is not
+    /// reported twice.
+    func isSet(_ name: String) -> Bool {
+        [name, name + "_FILE"].contains { environment[$0]?.isEmpty == false }
+    }
+
     mutating func url(_ name: String, default value: String? = nil) -> String? {
         guard let text = string(name) ?? value else { return nil }
         guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {

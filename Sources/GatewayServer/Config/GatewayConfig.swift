@@ -3,6 +3,18 @@ import Foundation
 import GatewayCore
 import Logging
 
+/// How long finished records are kept (`GATEWAY_RETENTION_DAYS`): delivered or failed deliveries with their attempts,
+/// audit entries and processed webhooks older than this are pruned every hour.
+public struct RetentionSettings: Sendable, Equatable {
+    public var days: Int
+
+    public init(days: Int = 90) {
+        self.days = days
+    }
+
+    public var age: TimeInterval { TimeInterval(days) * 86_400 }
+}
+
 /// Everything the gateway is configured with, read once at start from the environment (see `docs/operations.md`).
 public struct GatewayConfig: Sendable {
     public struct Wrapp: Sendable {
@@ -47,6 +59,7 @@ public struct GatewayConfig: Sendable {
     public var workerInterval: TimeInterval
     /// A tenant waiting (pending or action_required) longer than this counts as stuck in `/admin/stats`.
     public var stuckAfter: TimeInterval
+    public var retention: RetentionSettings
     /// Off in tests that step the queue themselves.
     public var runsWorker = true
 
@@ -102,8 +115,18 @@ public struct GatewayConfig: Sendable {
 
         var wrapp: Wrapp?
         let wrappURL = env.url("WRAPP_BASE_URL", default: "https://wrapp.ai/api/v1")
-        if let key = env.string("WRAPP_PARTNER_API_KEY"), let wrappURL {
-            wrapp = Wrapp(baseURL: wrappURL, partnerAPIKey: key)
+        let wrappKey = env.string("WRAPP_PARTNER_API_KEY")
+        if let wrappKey, let wrappURL {
+            wrapp = Wrapp(baseURL: wrappURL, partnerAPIKey: wrappKey)
+        }
+        // Without a public URL the webhook URL handed to Wrapp would be the gateway's own bind address, which Wrapp
+        // cannot reach: onboarding would look fine and no customer's key would ever arrive. (A malformed value is
+        // reported above already.)
+        if !sandbox, wrappKey != nil, !env.isSet("GATEWAY_PUBLIC_URL") {
+            env.problem(
+                "GATEWAY_PUBLIC_URL is required when Wrapp is configured: Wrapp posts its webhook there, so it must be the "
+                    + "address the outside world reaches the gateway at (e.g. https://onboarding.example.com)"
+            )
         }
         var magni: MagniFinance?
         let magniURL = env.url("MAGNIFINANCE_BASE_URL", default: "https://bo.magnifinance.com/api/v1.1")
@@ -134,6 +157,7 @@ public struct GatewayConfig: Sendable {
         let concurrency = Int(env.number("GATEWAY_PROVIDER_CONCURRENCY", default: 4, range: 1...256))
         let workerInterval = env.number("GATEWAY_WORKER_INTERVAL_SECONDS", default: 1, range: 0.05...60)
         let stuckAfter = env.number("GATEWAY_STUCK_AFTER_SECONDS", default: 86_400, range: 60...31_536_000)
+        let retention = RetentionSettings(days: env.wholeNumber("GATEWAY_RETENTION_DAYS", default: 90, range: 1...3650))
 
         guard env.problems.isEmpty, let level, let format else { throw Invalid(problems: env.problems) }
         return GatewayConfig(
@@ -141,7 +165,7 @@ public struct GatewayConfig: Sendable {
             adminToken: adminToken, encryptionKeys: keys, trustedProxies: trustedProxies, eventsURL: eventsURL,
             eventsSecrets: eventsSecrets, wrapp: wrapp, magniFinance: magni, logLevel: level, logFormat: format,
             providerTimeout: timeout, maxConcurrentCallsPerProvider: concurrency, schedule: schedule, workerInterval: workerInterval,
-            stuckAfter: stuckAfter
+            stuckAfter: stuckAfter, retention: retention
         )
     }
 }

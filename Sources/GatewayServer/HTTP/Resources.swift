@@ -86,9 +86,10 @@ enum Cursor {
         Base64URL.encode(Data("\(kind):\(position)".utf8))
     }
 
-    static func decode(_ kind: String, _ cursor: String) throws -> String {
+    /// `field` names the query parameter the cursor came in (`cursor`, or `after` on the feed).
+    static func decode(_ kind: String, _ cursor: String, field: String = "cursor") throws -> String {
         guard let data = Base64URL.decode(cursor), let text = String(data: data, encoding: .utf8), text.hasPrefix(kind + ":") else {
-            throw Problem.validation(field: "cursor", code: "invalid", message: "Use the next_cursor of a previous page, unchanged.")
+            throw Problem.validation(field: field, code: "invalid", message: "Use the next_cursor of a previous page, unchanged.")
         }
         return String(text.dropFirst(kind.count + 1))
     }

@@ -8,7 +8,13 @@ public struct JSONLogHandler: LogHandler {
     let label: String
     let write: @Sendable (String) -> Void
 
-    public init(label: String, level: Logger.Level, write: @escaping @Sendable (String) -> Void = { print($0) }) {
+    /// Lines go to `output` (stdout unless told otherwise), each written through at once, never via `print`.
+    public init(label: String, level: Logger.Level, output: LineWriter = .standardOutput) {
+        self.init(label: label, level: level, write: { output.write(line: $0) })
+    }
+
+    /// Lines go to `write`, one call per line without its newline (tests collect them).
+    public init(label: String, level: Logger.Level, write: @escaping @Sendable (String) -> Void) {
         self.label = label
         self.logLevel = level
         self.write = write
