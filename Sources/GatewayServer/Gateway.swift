@@ -7,6 +7,7 @@ import Hummingbird
 import Logging
 import Providers
 import ServiceLifecycle
+import Synchronization
 
 /// The assembled gateway: configuration, database, providers, service, HTTP application. Built in one place
 /// (`Gateway.build`), used by `gateway serve` and by the tests, which reach into it for the store and simulators.
@@ -56,15 +57,20 @@ public struct Gateway: Sendable {
         )
         let applied = try await store.migrate()
         if !applied.isEmpty { logger.info("migrations applied", metadata: ["versions": "\(applied)"]) }
-        try await store.releaseLeasesOfEarlierRuns(now: clock.now())
+        try await store.recoverFromEarlierRun(now: clock.now())
 
-        let http = ProviderHTTPClient.live(timeout: config.providerTimeout)
+        // Each adapter's requests feed its provider's circuit breaker; the service is made after the adapters.
+        let late = LateService()
+        let live = ProviderHTTPClient.live(timeout: config.providerTimeout)
+        let observed = { (kind: ProviderKind) in
+            live.observed { healthy, reason in await late.service?.recordRequest(kind, healthy: healthy, reason: reason) }
+        }
         var providers: [any OnboardingProvider] = []
         var wrappSimulator: WrappSimulator?
         var magniSimulator: MagniFinanceSimulator?
         if let wrapp = config.wrapp {
             let base = baseURL(wrapp.baseURL, sandbox: config.sandbox, address: address)
-            providers.append(WrappAdapter(configuration: .init(baseURL: base, partnerAPIKey: wrapp.partnerAPIKey), http: http))
+            providers.append(WrappAdapter(configuration: .init(baseURL: base, partnerAPIKey: wrapp.partnerAPIKey), http: observed(.wrapp)))
             if config.sandbox {
                 wrappSimulator = simulators?.wrapp ?? WrappSimulator(
                     partnerAPIKey: wrapp.partnerAPIKey, publicBaseURL: { address.publicURL + "/sandbox/wrapp" },
@@ -75,7 +81,7 @@ public struct Gateway: Sendable {
         if let magni = config.magniFinance {
             let base = baseURL(magni.baseURL, sandbox: config.sandbox, address: address)
             providers.append(MagniFinanceAdapter(
-                configuration: .init(baseURL: base, email: magni.email, token: magni.token, password: magni.password), http: http
+                configuration: .init(baseURL: base, email: magni.email, token: magni.token, password: magni.password), http: observed(.magnifinance)
             ))
             if config.sandbox {
                 magniSimulator = simulators?.magniFinance ?? MagniFinanceSimulator(email: magni.email, token: magni.token, password: magni.password)
@@ -86,7 +92,15 @@ public struct Gateway: Sendable {
         var settings = OnboardingService.Settings(publicURL: { address.publicURL })
         settings.schedule = config.schedule
         settings.maxConcurrentCallsPerProvider = config.maxConcurrentCallsPerProvider
+        settings.leaseWait = config.leaseWait
+        // Renewed before every provider call, a lease only has to outlast one call and its commit.
+        // One call makes up to three HTTP requests (MagniFinance: tokens, AddPartner, tokens).
+        settings.workLease = config.providerTimeout * 4 + 30
+        settings.circuit.failureThreshold = config.circuitFailures
+        settings.circuit.coolDown = config.circuitCoolDown
+        settings.approvalExpiry = config.approvalExpiry
         let service = OnboardingService(store: store, providers: providers, settings: settings, clock: clock, observer: metrics, logger: logger)
+        late.service = service
 
         let linkKey = try await store.gatewaySecret(named: "onboarding-link-key") { Data(SystemRandomness().bytes(32)) }
         let links = OnboardingLinks(key: SymmetricKey(data: linkKey), address: address)
@@ -176,5 +190,15 @@ extension Gateway {
     public static func migrate(_ config: GatewayConfig) async throws -> [Int] {
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
         return try await SQLiteStore.migrate(path: config.databasePath, migrations: Migrations(folder: Migrations.locate()))
+    }
+}
+
+/// The service, for the adapters' HTTP clients that are made before it.
+final class LateService: Sendable {
+    private let box = Mutex<OnboardingService?>(nil)
+
+    var service: OnboardingService? {
+        get { box.withLock { $0 } }
+        set { box.withLock { $0 = newValue } }
     }
 }

@@ -73,12 +73,15 @@ extension SQLiteStore {
         }
     }
 
-    /// The SQLite gateway is one process: leases left by a previous run of it died with it. Called at start, so
-    /// that work interrupted by a crash resumes at once rather than when its leases run out.
-    public func releaseLeasesOfEarlierRuns(now: Date) async throws {
+    /// The SQLite gateway is one process: leases and unfinished Idempotency-Key claims left by a previous run died
+    /// with it. Called at start, so work interrupted by a crash resumes at once rather than when its leases run out,
+    /// and a client retrying its request after a crash is served rather than told for minutes that it still runs.
+    /// (A create that committed before the crash is found again by its natural key, so the retry makes no second.)
+    public func recoverFromEarlierRun(now: Date) async throws {
         try await pool.write { db in
             try db.execute(sql: "UPDATE tenants SET lease_owner = NULL, lease_until = NULL WHERE lease_until IS NOT NULL")
             try db.execute(sql: "UPDATE jobs SET run_at = min(run_at, ?), lease_until = NULL WHERE lease_until IS NOT NULL", arguments: [now.unix])
+            try db.execute(sql: "DELETE FROM idempotency_keys WHERE status IS NULL")
         }
     }
 }

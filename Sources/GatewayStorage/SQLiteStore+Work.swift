@@ -50,23 +50,31 @@ extension SQLiteStore {
         }
     }
 
-    public func claimDueWork(now: Date, limit: Int, leaseUntil: Date, owner: String) async throws -> [WorkItem] {
+    public func claimDueWork(
+        now: Date, limit: Int, leaseUntil: Date, owner: String, quotas: [ProviderKind: Int]? = nil
+    ) async throws -> [WorkItem] {
         try await pool.write { db in
             // Due work of tenants nobody holds; a tenant's other due items wait for its lease, so they run one at a time.
             let candidates = try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT j.id, j.tenant_id, j.kind, j.attempts, j.inbox_id FROM jobs j JOIN tenants t ON t.id = j.tenant_id
+                    SELECT j.id, j.tenant_id, j.kind, j.attempts, j.inbox_id, t.provider FROM jobs j JOIN tenants t ON t.id = j.tenant_id
                     WHERE j.run_at <= ?1 AND (t.lease_until IS NULL OR t.lease_until <= ?1)
                     ORDER BY j.run_at, j.id LIMIT ?2
                     """,
-                arguments: [now.unix, limit * 4]
+                arguments: [now.unix, limit * 8]
             )
             var items: [WorkItem] = []
             var tenants = Set<String>()
+            var left = quotas
             for row in candidates where items.count < limit {
                 let tenantID: String = row["tenant_id"]
-                guard let kind = WorkKind(rawValue: row["kind"]), tenants.insert(tenantID).inserted else { continue }
+                guard let kind = WorkKind(rawValue: row["kind"]), !tenants.contains(tenantID) else { continue }
+                if let provider = ProviderKind(rawValue: row["provider"]), let quota = left?[provider] {
+                    guard quota > 0 else { continue }
+                    left?[provider] = quota - 1
+                }
+                tenants.insert(tenantID)
                 guard let lease = try Row.fetchOne(
                     db,
                     sql: """

@@ -7,8 +7,15 @@ import Testing
 @Suite struct ProviderHealthTests {
     let t0 = Date(timeIntervalSince1970: 1_800_000_000)
 
+    static func fiveInARow() -> ProviderHealth.Settings {
+        var settings = ProviderHealth.Settings()
+        settings.failureThreshold = 5
+        settings.window = 5
+        return settings
+    }
+
     @Test func opensAfterRepeatedFailuresAndProbesAfterTheCoolDown() async {
-        let health = ProviderHealth()
+        let health = ProviderHealth(settings: Self.fiveInARow())
         for index in 0..<4 {
             #expect(await health.admit(now: t0))
             await health.record(success: false, now: t0, operation: "submit", reason: "down \(index)")
@@ -32,12 +39,27 @@ import Testing
         #expect(closed.recentErrors.count == 6 && closed.recentErrors.last?.reason == "still down")
     }
 
-    @Test func aSuccessResetsTheCount() async {
-        let health = ProviderHealth()
+    @Test func aSuccessBreaksTheRun() async {
+        let health = ProviderHealth(settings: Self.fiveInARow())
         for _ in 0..<4 { await health.record(success: false, now: t0, operation: "check") }
         await health.record(success: true, now: t0, operation: "check")
         for _ in 0..<4 { await health.record(success: false, now: t0, operation: "check") }
         #expect(await health.snapshot().state == .closed)
+    }
+
+    @Test func aFlakyProviderKeepsBeingCalledADownOneIsNot() async {
+        // By default: 18 of the last 20 calls failed. Three answers in four garbled never trips it.
+        let flaky = ProviderHealth()
+        for index in 0..<1000 {
+            await flaky.record(success: index % 4 == 0, now: t0, operation: "check")
+        }
+        #expect(await flaky.snapshot().state == .closed)
+        let down = ProviderHealth()
+        for index in 0..<18 {
+            #expect(await down.snapshot().state == .closed, "\(index) failures")
+            await down.record(success: false, now: t0, operation: "check")
+        }
+        #expect(await down.snapshot().state == .open)
     }
 
     @Test func theCoolDownIsCapped() async {

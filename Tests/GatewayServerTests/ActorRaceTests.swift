@@ -18,8 +18,11 @@ import Testing
             await h.magni.approve("500000000")
             // The access-token call answers after 1.5 s (within the 2 s timeout): the refresh holds the tenant.
             await h.magni.add(SimulatedFault(operation: "partner/accessTokens", status: 200, style: .lateSuccess, delayMilliseconds: 1500))
+            let asked = await h.magni.calls["partner/accessTokens"] ?? 0
             let refresh = Task { try await h.callOnNewConnection(.post, "/v1/tenants/\(id)/refresh") }
-            try await Task.sleep(for: .milliseconds(400))
+            // Offboard only once the refresh's call has reached the provider, so the answer is truly in flight.
+            #expect(await h.eventually(5) { (await h.magni.calls["partner/accessTokens"] ?? 0) > asked })
+            try await Task.sleep(for: .milliseconds(200))
             let deleted = try await h.call(.delete, "/v1/tenants/\(id)")
             #expect(deleted.status == 200, "offboarding waits for nobody")
             #expect(deleted.string("state") == "offboarded")
@@ -31,6 +34,7 @@ import Testing
             let tenant = try await h.tenant(id)
             #expect(tenant.string("state") == "offboarded" && tenant["credentials_available"] as? Bool == false)
             #expect(transitions(try await h.events(id)).last == "tenant.offboarded:action_required>offboarded@api")
+            #expect(h.logs.text.contains("provider answer discarded"), "the late answer reached the commit and was fenced out")
         }
     }
 
@@ -120,7 +124,10 @@ import Testing
             #expect(await h.wrapp.completeOnboarding("cust-busy") == 200)
             // Every embedded_check_user answers after 0.6 s, so the webhook's conversation is long.
             await h.wrapp.add(SimulatedFault(operation: "embedded_check_user", status: 200, style: .lateSuccess, times: 100, delayMilliseconds: 600))
-            let worker = Task { await h.step() }
+            // The worker claims the webhook first (taking the tenant's lease); the API calls then meet it.
+            let claimed = await h.gateway.service.claimDueWork(limit: 10)
+            #expect(claimed.map(\.kind) == [.webhook])
+            let worker = Task { for item in claimed { await h.gateway.service.run(item) } }
             try await Task.sleep(for: .milliseconds(100))
             let admin = ["Authorization": "Bearer " + String(repeating: "a", count: 32)]
             async let refresh1 = h.callOnNewConnection(.post, "/v1/tenants/\(id)/refresh")

@@ -65,7 +65,7 @@ import Testing
     }
 
     @Test func aFailingProviderOpensItsCircuitAndTenantsWait() async throws {
-        try await SandboxHarness.run { h in
+        try await SandboxHarness.run(environment: ["GATEWAY_CIRCUIT_FAILURES": "5"]) { h in
             await h.wrapp.add(SimulatedFault(operation: "external_login", status: 502, style: .html, times: 5))
             var ids: [String] = []
             for index in 0..<6 {

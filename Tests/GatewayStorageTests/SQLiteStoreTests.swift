@@ -140,6 +140,6 @@ extension SQLiteStore {
     }
 
     func claimDueWork(now: Date, limit: Int, leaseUntil: Date) async throws -> [WorkItem] {
-        try await claimDueWork(now: now, limit: limit, leaseUntil: leaseUntil, owner: "test-worker")
+        try await claimDueWork(now: now, limit: limit, leaseUntil: leaseUntil, owner: "test-worker", quotas: nil)
     }
 }

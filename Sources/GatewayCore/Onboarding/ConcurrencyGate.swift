@@ -8,6 +8,11 @@ public actor ConcurrencyGate {
         self.limit = max(1, limit)
     }
 
+    /// Slots free right now (none while calls wait in line).
+    public func freeSlots() -> Int {
+        max(0, limit - running - waiters.count)
+    }
+
     public func run<T: Sendable>(_ body: @Sendable () async -> T) async -> T {
         await acquire()
         defer { release() }

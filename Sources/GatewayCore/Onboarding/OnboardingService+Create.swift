@@ -73,17 +73,16 @@ extension OnboardingService {
             return .existing(existing)
         case .inserted(let lease):
             logger.info("tenant created", metadata: ["tenant.id": "\(tenant.id)", "provider": "\(tenant.provider.rawValue)"])
-            let result: Tenant
-            do {
-                result = try await submit(tenant, lease: lease, source: .api)
-            } catch .tenantChanged {
-                // Offboarded or corrected while the provider answered: the tenant as it is now.
-                result = try await self.tenant(id: tenant.id)
-            } catch {
-                await release(lease)
-                throw error
-            }
+            let submitted: Result<Tenant, OnboardingError>
+            do { submitted = .success(try await submit(tenant, lease: lease, source: .api)) } catch { submitted = .failure(error) }
             await release(lease)
+            let result: Tenant
+            switch submitted {
+            case .success(let tenant): result = tenant
+            // Offboarded or corrected while the provider answered: the tenant as it is now.
+            case .failure(.tenantChanged): result = try await self.tenant(id: tenant.id)
+            case .failure(let error): throw error
+            }
             return result.state == .pending ? .accepted(result) : .created(result)
         }
     }
@@ -209,6 +208,8 @@ extension OnboardingService {
                 throw .credentialsRejected
             case .unavailable(let reason, _):
                 throw .providerUnavailable(reason: reason)
+            case .customerUnknown:
+                throw .providerUnavailable(reason: "\(tenant.provider.rawValue) knows no user for this customer yet")
             case .valid:
                 break
             }

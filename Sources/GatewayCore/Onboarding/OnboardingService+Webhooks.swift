@@ -34,6 +34,9 @@ extension OnboardingService {
     /// it is this customer's (Wrapp: `/login` with the email Wrapp reports for the tenant's own `partner_user_id`),
     /// and never replaces credentials the tenant has. Only an explicit refusal discards the key: when the provider
     /// cannot tell, the webhook stays queued and is verified again later, because Wrapp sends the key only once.
+    /// How often a webhook's key is tried before it is dropped as unverifiable (backoff from 5 s to the retry cap).
+    static let webhookVerificationAttempts = 30
+
     func processWebhook(_ item: WorkItem, tenant: Tenant) async throws(OnboardingError) {
         guard let inboxID = item.inboxID else { return }
         let finish = { (outcome: String) async throws(OnboardingError) in
@@ -68,10 +71,22 @@ extension OnboardingService {
                 try await storage { try await store.audit(entry) }
                 logger.warning("webhook credentials rejected by provider", metadata: ["tenant.id": "\(tenant.id)"])
                 return try await finish("credentials_rejected")
+            case .customerUnknown where item.attempts >= Self.webhookVerificationAttempts:
+                // Wrapp sends its webhook once the user exists. A key for a customer Wrapp still does not know after
+                // about a day of tries is not Wrapp's (anyone who learns the URL can post), and is not kept for ever.
+                // Transient failures never count here: they leave the key queued however long they last.
+                let entry = AuditEntry(
+                    at: clock.now(), actor: "webhook:\(tenant.provider.rawValue)", action: "webhook.unverifiable", tenantID: tenant.id,
+                    details: ["reason": "the provider knows no user for this customer"]
+                )
+                try await storage { try await store.audit(entry) }
+                logger.warning("webhook credentials never verifiable; dropped", metadata: ["tenant.id": "\(tenant.id)"])
+                return try await finish("unverifiable")
+            case .customerUnknown:
+                try await keepForLater(item, reason: "the provider knows no user for this customer yet", retryAfter: nil, tenantID: tenant.id)
+                return
             case .unavailable(let reason, let retryAfter):
-                let delay = max(settings.schedule.delay(for: .submit(retryAfter: retryAfter), attempts: item.attempts, unit: random.unit()) ?? 60, 1)
-                logger.info("webhook credentials not verifiable yet; kept for later", metadata: ["tenant.id": "\(tenant.id)", "reason": "\(reason)"])
-                try await storage { try await store.reschedule(workID: item.id, runAt: clock.now().addingTimeInterval(delay), lastError: reason) }
+                try await keepForLater(item, reason: reason, retryAfter: retryAfter, tenantID: tenant.id)
                 return
             }
         }
@@ -80,5 +95,12 @@ extension OnboardingService {
         answer.credentials = credentials
         try await apply(answer, lease: item.lease, source: .webhook, at: askedAt, origin: .webhook)
         try await finish(credentials == nil ? "processed" : "credentials_accepted")
+    }
+
+    /// The key could not be verified now: the webhook stays queued, tried again with backoff.
+    private func keepForLater(_ item: WorkItem, reason: String, retryAfter: TimeInterval?, tenantID: String) async throws(OnboardingError) {
+        let delay = max(settings.schedule.delay(for: .submit(retryAfter: retryAfter), attempts: item.attempts, unit: random.unit()) ?? 60, 1)
+        logger.info("webhook credentials not verifiable yet; kept for later", metadata: ["tenant.id": "\(tenantID)", "reason": "\(reason)"])
+        try await storage { try await store.reschedule(workID: item.id, runAt: clock.now().addingTimeInterval(delay), lastError: reason) }
     }
 }

@@ -14,11 +14,21 @@ extension OnboardingService {
         return items.count
     }
 
-    /// Claims up to `limit` due items, each with its tenant's lease (one item per tenant at a time).
-    public func claimDueWork(limit: Int) async -> [WorkItem] {
+    /// Claims up to `limit` due items, each with its tenant's lease (one item per tenant at a time). `fair`: no more
+    /// items per provider than it has free call slots, so one provider's slow calls never hold the other's work, and
+    /// no claimed item waits in line (holding its tenant) for a slot.
+    public func claimDueWork(limit: Int, fair: Bool = false) async -> [WorkItem] {
+        var quotas: [ProviderKind: Int]?
+        if fair {
+            var free: [ProviderKind: Int] = [:]
+            for (kind, gate) in gates { free[kind] = await gate.freeSlots() }
+            quotas = free
+        }
         let now = clock.now()
         do {
-            return try await store.claimDueWork(now: now, limit: limit, leaseUntil: now.addingTimeInterval(settings.workLease), owner: owner)
+            return try await store.claimDueWork(
+                now: now, limit: limit, leaseUntil: now.addingTimeInterval(settings.workLease), owner: owner, quotas: quotas
+            )
         } catch {
             logger.error("claiming work failed", metadata: ["error": "\(String(describing: error))"])
             return []

@@ -1,6 +1,13 @@
 import Foundation
 import Logging
 
+/// How a guarded provider call went.
+enum CallOutcome<T: Sendable>: Sendable {
+    case made(T)
+    case shortCircuited(T)
+    case leaseGone
+}
+
 /// The application's use cases: onboarding, status, credentials and webhooks. Turns every input into an
 /// observation, lets `TenantStateMachine` decide, and commits each decision in one store transaction.
 public final class OnboardingService: Sendable {
@@ -53,6 +60,12 @@ public final class OnboardingService: Sendable {
         self.random = random
         self.logger = logger
         self.owner = "gw-" + random.token(bits: 64)
+    }
+
+    /// How one HTTP request to a provider went: what the circuit breaker counts. A composite call (Wrapp's key
+    /// check is three requests) is judged request by request, so a flaky provider is not mistaken for a dead one.
+    public func recordRequest(_ kind: ProviderKind, healthy: Bool, reason: String) async {
+        await health[kind]?.record(success: healthy, now: clock.now(), operation: reason, reason: healthy ? nil : reason)
     }
 
     public var configuredProviders: [ProviderKind] { ProviderKind.allCases.filter { providers[$0] != nil } }
@@ -120,8 +133,10 @@ public final class OnboardingService: Sendable {
     }
 
     func release(_ lease: TenantLease) async {
+        // Detached: a cancelled request or a worker stopping must still let go, or the tenant waits out the lease.
+        let store = store
         do {
-            try await store.releaseLease(lease)
+            try await Task.detached { try await store.releaseLease(lease) }.value
         } catch {
             logger.warning("releasing a tenant lease failed; it runs out by itself", metadata: ["tenant.id": "\(lease.tenantID)"])
         }
@@ -129,38 +144,47 @@ public final class OnboardingService: Sendable {
 
     // MARK: - Provider calls
 
-    /// Every provider call goes through here: the circuit breaker (an open circuit answers `whenOpen` without
-    /// calling), the concurrency cap, the lease (renewed once a slot is free, so a holder that waited at the gate past
-    /// its lease never calls beside the one who took over; `tenantChanged` when it is gone), and the observer.
-    /// `failure` names a transient failure, nil for success.
+    /// Every provider call goes through here: the concurrency cap; then, once a slot is free, the lease (renewed,
+    /// so a holder that waited past its lease never calls beside the one who took over; `tenantChanged` when it is
+    /// gone) and the circuit breaker (an open circuit answers `whenOpen` without calling; a probe is admitted only
+    /// right before it is made, so none is lost to a call that never went); and the observer. `failure` names a
+    /// transient failure, nil for success.
     func call<T: Sendable>(
-        _ lease: TenantLease, _ kind: ProviderKind, _ operation: String, whenOpen: @Sendable (TimeInterval?) -> T,
-        failure: @Sendable (T) -> String?, _ body: @escaping @Sendable () async -> T
+        _ lease: TenantLease, _ kind: ProviderKind, _ operation: String, whenOpen: @escaping @Sendable (TimeInterval?) -> T,
+        failure: @escaping @Sendable (T) -> String?, _ body: @escaping @Sendable () async -> T
     ) async throws(OnboardingError) -> T {
         let health = health[kind]
-        if let health, !(await health.admit(now: clock.now())) {
-            observer.providerCall(provider: kind, operation: operation, outcome: "short_circuited", duration: 0)
-            return whenOpen(await health.retryAfter(now: clock.now()))
-        }
-        let started = ContinuousClock.now
-        let guarded: @Sendable () async -> T? = { [self] in
+        let guarded: @Sendable () async -> CallOutcome<T> = { [self] in
             let now = clock.now()
-            guard (try? await store.renewLease(lease, now: now, until: now.addingTimeInterval(settings.workLease))) == true else { return nil }
-            return await body()
+            guard (try? await store.renewLease(lease, now: now, until: now.addingTimeInterval(settings.workLease))) == true else {
+                return .leaseGone
+            }
+            if let health, !(await health.admit(now: now)) {
+                return .shortCircuited(whenOpen(await health.retryAfter(now: now)))
+            }
+            let started = ContinuousClock.now
+            let result = await body()
+            let elapsed = ContinuousClock.now - started
+            let reason = failure(result)
+            // The breaker heard each of the call's requests (`recordRequest`); only a probe left open is settled.
+            await health?.settleCall()
+            observer.providerCall(
+                provider: kind, operation: operation, outcome: reason == nil ? "ok" : "unavailable",
+                duration: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            )
+            return .made(result)
         }
         let outcome = if let gate = gates[kind] { await gate.run(guarded) } else { await guarded() }
-        guard let result = outcome else {
+        switch outcome {
+        case .made(let result):
+            return result
+        case .shortCircuited(let result):
+            observer.providerCall(provider: kind, operation: operation, outcome: "short_circuited", duration: 0)
+            return result
+        case .leaseGone:
             logger.info("provider call not made: the tenant's lease is gone", metadata: ["tenant.id": "\(lease.tenantID)", "operation": "\(operation)"])
             throw .tenantChanged
         }
-        let elapsed = ContinuousClock.now - started
-        let reason = failure(result)
-        await health?.record(success: reason == nil, now: clock.now(), operation: operation, reason: reason)
-        observer.providerCall(
-            provider: kind, operation: operation, outcome: reason == nil ? "ok" : "unavailable",
-            duration: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
-        )
-        return result
     }
 
     /// A provider call that answers a `ProviderAnswer`.

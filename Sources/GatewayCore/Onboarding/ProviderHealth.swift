@@ -1,8 +1,10 @@
 import Foundation
 
-/// A provider's circuit breaker and recent errors. After `failureThreshold` transient failures in a row the
-/// circuit opens: calls are not made (tenants simply wait, nothing fails) until a cool-down passes; then one probe
-/// goes through. A successful probe closes the circuit; a failed one opens it again for twice as long (capped).
+/// A provider's circuit breaker and recent errors. When `failureThreshold` of the last `window` calls failed
+/// transiently, the circuit opens: calls are not made (tenants simply wait, nothing fails) until a cool-down passes;
+/// then one probe goes through. A successful probe closes the circuit; a failed one opens it again for twice as
+/// long (capped). A ratio, not a run of failures: a provider that is down trips it within `window` calls, while a
+/// flaky one (half its answers garbled) keeps being called, since its tenants converge only by trying.
 public actor ProviderHealth {
     public enum CircuitState: String, Sendable, Codable {
         case closed
@@ -11,7 +13,8 @@ public actor ProviderHealth {
     }
 
     public struct Settings: Sendable, Equatable {
-        public var failureThreshold = 5
+        public var failureThreshold = 18
+        public var window = 20
         public var coolDown: TimeInterval = 30
         public var maxCoolDown: TimeInterval = 300
 
@@ -38,6 +41,8 @@ public actor ProviderHealth {
     private var openedAt: Date?
     private var coolDown: TimeInterval
     private var probeInFlight = false
+    /// The outcomes of the last calls, newest last (true: failed).
+    private var outcomes: [Bool] = []
     private var recentErrors: [RecentError] = []
 
     public init(settings: Settings = Settings()) {
@@ -65,7 +70,10 @@ public actor ProviderHealth {
     /// Records how an admitted call went. Only transient failures count; a refusal of data is a working provider.
     public func record(success: Bool, now: Date, operation: String, reason: String? = nil) {
         probeInFlight = false
+        outcomes.append(!success)
+        if outcomes.count > max(settings.window, settings.failureThreshold) { outcomes.removeFirst() }
         guard !success else {
+            if state != .closed { outcomes.removeAll() }
             state = .closed
             failures = 0
             coolDown = settings.coolDown
@@ -78,11 +86,17 @@ public actor ProviderHealth {
         case .halfOpen:
             coolDown = min(coolDown * 2, settings.maxCoolDown)
             open(at: now)
-        case .closed where failures >= settings.failureThreshold:
+        case .closed where outcomes.filter({ $0 }).count >= settings.failureThreshold:
             open(at: now)
         default:
             break
         }
+    }
+
+    /// A call that was admitted has ended. When it was the probe but made no request (nothing was recorded), the
+    /// next call may probe instead, so the circuit can never stay half-open for want of a probe.
+    public func settleCall() {
+        probeInFlight = false
     }
 
     /// How long until a call may be tried, when the circuit is open.

@@ -202,7 +202,8 @@ public protocol TenantStore: Sendable {
     func finishWebhook(inboxID: Int64, workID: Int64, outcome: String, at: Date) async throws
 
     /// Claims due work of tenants whose lease is free, at most one item per tenant, taking each tenant's lease.
-    func claimDueWork(now: Date, limit: Int, leaseUntil: Date, owner: String) async throws -> [WorkItem]
+    /// `quotas`, when given, caps the items per provider (the worker passes each provider's free call slots).
+    func claimDueWork(now: Date, limit: Int, leaseUntil: Date, owner: String, quotas: [ProviderKind: Int]?) async throws -> [WorkItem]
     /// Puts claimed work back to run later (a transient failure of work that is not a tenant's own).
     func reschedule(workID: Int64, runAt: Date, lastError: String) async throws
 

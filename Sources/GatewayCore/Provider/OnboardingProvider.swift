@@ -43,6 +43,8 @@ public struct ProviderAnswer: Sendable, Equatable {
 public enum CredentialCheck: Sendable, Equatable {
     case valid
     case invalid(reason: String)
+    /// The provider answered that it knows no user for this customer yet: the key cannot be bound to anyone.
+    case customerUnknown
     case unavailable(reason: String, retryAfter: TimeInterval?)
 }
 

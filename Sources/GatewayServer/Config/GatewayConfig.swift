@@ -60,6 +60,13 @@ public struct GatewayConfig: Sendable {
     /// A tenant waiting (pending or action_required) longer than this counts as stuck in `/admin/stats`.
     public var stuckAfter: TimeInterval
     public var retention: RetentionSettings
+    /// How long an API request waits for a tenant another actor is talking to its provider about (then `202`/`409`).
+    public var leaseWait: TimeInterval = 5
+    /// A MagniFinance company that has not approved the partnership request after this long: the tenant is `failed`.
+    public var approvalExpiry: TimeInterval = 30 * 86_400
+    /// Transient failures among a provider's last 20 calls that open its circuit, and its first cool-down.
+    public var circuitFailures = 18
+    public var circuitCoolDown: TimeInterval = 30
     /// Off in tests that step the queue themselves.
     public var runsWorker = true
 
@@ -158,14 +165,23 @@ public struct GatewayConfig: Sendable {
         let workerInterval = env.number("GATEWAY_WORKER_INTERVAL_SECONDS", default: 1, range: 0.05...60)
         let stuckAfter = env.number("GATEWAY_STUCK_AFTER_SECONDS", default: 86_400, range: 60...31_536_000)
         let retention = RetentionSettings(days: env.wholeNumber("GATEWAY_RETENTION_DAYS", default: 90, range: 1...3650))
+        let leaseWait = env.number("GATEWAY_LEASE_WAIT_SECONDS", default: 5, range: 0...60)
+        let approvalExpiry = env.number("GATEWAY_APPROVAL_EXPIRY_SECONDS", default: 30 * 86_400, range: 60...31_536_000)
+        let circuitFailures = env.wholeNumber("GATEWAY_CIRCUIT_FAILURES", default: 18, range: 1...20)
+        let circuitCoolDown = env.number("GATEWAY_CIRCUIT_COOLDOWN_SECONDS", default: 30, range: 1...3600)
 
         guard env.problems.isEmpty, let level, let format else { throw Invalid(problems: env.problems) }
-        return GatewayConfig(
+        var config = GatewayConfig(
             sandbox: sandbox, host: host, port: port, dataDirectory: dataDirectory, publicURL: publicURL, apiKey: apiKey,
             adminToken: adminToken, encryptionKeys: keys, trustedProxies: trustedProxies, eventsURL: eventsURL,
             eventsSecrets: eventsSecrets, wrapp: wrapp, magniFinance: magni, logLevel: level, logFormat: format,
             providerTimeout: timeout, maxConcurrentCallsPerProvider: concurrency, schedule: schedule, workerInterval: workerInterval,
             stuckAfter: stuckAfter, retention: retention
         )
+        config.leaseWait = leaseWait
+        config.approvalExpiry = approvalExpiry
+        config.circuitFailures = circuitFailures
+        config.circuitCoolDown = circuitCoolDown
+        return config
     }
 }

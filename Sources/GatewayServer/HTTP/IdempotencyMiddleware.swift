@@ -14,6 +14,7 @@ struct IdempotencyMiddleware: RouterMiddleware {
     static let lifetime: TimeInterval = 24 * 3600
     /// A first request that has not finished after this long is taken to have died with its process.
     static let abandonedAfter: TimeInterval = 300
+    static let transientCodes: Set<String> = ["tenant_busy", "tenant_changed"]
     static let keptHeaders: [HTTPField.Name] = [.contentType, .location, .cacheControl]
 
     let store: any IdempotencyStore
@@ -56,7 +57,9 @@ struct IdempotencyMiddleware: RouterMiddleware {
             response = try await next(request, context)
         } catch {
             let problem = ProblemMiddleware.problem(for: error, context: context)
-            guard problem.status.code < 500 else {
+            // A server failure, or a tenant that was busy or changed underneath, is not this request's answer: the
+            // client's retry with the same key must run again, not be told the same thing for a day.
+            guard problem.status.code < 500, !Self.transientCodes.contains(problem.code) else {
                 try? await store.releaseIdempotencyKey(scope: scope, key: key)
                 throw error
             }

@@ -23,7 +23,7 @@ struct WorkWorker: Service {
             var ticking = false
             while !Task.isShuttingDownGracefully, !Task.isCancelled {
                 if running < maxInFlight {
-                    for item in await service.claimDueWork(limit: maxInFlight - running) {
+                    for item in await service.claimDueWork(limit: maxInFlight - running, fair: true) {
                         running += 1
                         group.addTask { await service.run(item); return .finished }
                     }

@@ -43,6 +43,9 @@ public struct ProviderHTTPClient: Sendable {
     let client: HTTPClient
     public var timeout: TimeInterval
     public var maxResponseBytes = 1 << 20
+    /// Hears how every request went, for the provider's circuit breaker: healthy when the provider gave a readable,
+    /// non-error answer (a 4xx refusal is a working provider), with a short reason when not. Never bodies or secrets.
+    public var observe: (@Sendable (_ healthy: Bool, _ reason: String) async -> Void)?
 
     public init(client: HTTPClient, timeout: TimeInterval) {
         self.client = client
@@ -54,8 +57,37 @@ public struct ProviderHTTPClient: Sendable {
         ProviderHTTPClient(client: .shared, timeout: timeout)
     }
 
+    /// The same client, reporting each request's health to `observe`.
+    public func observed(by observe: @escaping @Sendable (_ healthy: Bool, _ reason: String) async -> Void) -> ProviderHTTPClient {
+        var copy = self
+        copy.observe = observe
+        return copy
+    }
+
     public func send(
         _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], json: Data? = nil
+    ) async -> Result<ProviderResponse, TransportFailure> {
+        let result = await exchange(method, url, headers: headers, json: json)
+        if let observe {
+            let path = URLComponents(string: url)?.path.split(separator: "/").suffix(2).joined(separator: "/") ?? "?"
+            switch result {
+            case .failure(.timedOut): await observe(false, "\(path): no answer in time")
+            case .failure(.unreachable): await observe(false, "\(path): could not be reached")
+            case .success(let response):
+                let readable = response.body.isEmpty || (try? JSONSerialization.jsonObject(with: response.body)) != nil
+                if response.status >= 500 || response.status == 429 || response.isHTML || !readable {
+                    let shape = response.isHTML ? "an HTML page" : readable ? "an error" : "an unreadable body"
+                    await observe(false, "\(path): \(response.status) with \(shape)")
+                } else {
+                    await observe(true, path)
+                }
+            }
+        }
+        return result
+    }
+
+    private func exchange(
+        _ method: HTTPMethod, _ url: String, headers: [(String, String)], json: Data?
     ) async -> Result<ProviderResponse, TransportFailure> {
         var request = HTTPClientRequest(url: url)
         request.method = method

@@ -143,13 +143,14 @@ public struct MagniFinanceAdapter: OnboardingProvider {
             return .unavailable("MagniFinance refused the IPPN Email/Token", nil)
         }
         guard envelope.isError || !(200..<300).contains(response.status) else { return .accepted }
-        if envelope.isDataRejection || response.status == 400 {
-            return .rejected(Self.fieldErrors(envelope))
-        }
-        // Only an answer that says the partnership exists counts as "requested"; any other refusal is unexplained,
-        // so it stays transient rather than leave the tenant awaiting an approval nobody asked for.
+        // Only an answer that says the partnership exists counts as "requested" (checked first: it may come as a
+        // 400 too); any other unexplained refusal stays transient rather than leave the tenant awaiting an
+        // approval nobody asked for.
         if envelope.saysPartnershipExists {
             return .alreadyRequested
+        }
+        if envelope.isDataRejection || response.status == 400 {
+            return .rejected(Self.fieldErrors(envelope))
         }
         return .unavailable("MagniFinance AddPartner failed: \(envelope.summary)", nil, diagnostic: envelope.humanReadable)
     }

@@ -68,7 +68,7 @@ struct MagniFinanceEnvelope {
         let name = (errorName ?? "").lowercased()
         if name.contains("alreadyexist") || name.contains("partnershipexists") { return true }
         let text = (humanReadable ?? "").lowercased()
-        return text.contains("already") && (text.contains("exist") || text.contains("request") || text.contains("partner") || text.contains("associat"))
+        return text.contains("already") && text.contains("partner")
     }
 
     var isDataRejection: Bool {

@@ -92,17 +92,25 @@ public struct WrappAdapter: OnboardingProvider, WebhookInterpreting {
     /// `partner_user_id` (`embedded_check_user`), never with ids taken from the same payload. Only an explicit
     /// refusal is `invalid`; an unknown user, a 5xx, HTML or a `200` that cannot be read is `unavailable` (ask again).
     public func verify(_ credentials: ProviderCredentials, for tenant: ProviderTenant) async -> CredentialCheck {
-        guard case .wrapp(_, let apiKey) = credentials else { return .invalid(reason: "not Wrapp credentials") }
+        guard case .wrapp(let userID, let apiKey) = credentials else { return .invalid(reason: "not Wrapp credentials") }
         let email: String
         switch await registeredEmail(of: tenant) {
         case .failure(let failure):
             return .unavailable(reason: failure.reason, retryAfter: failure.retryAfter)
         case .success(nil):
-            return .unavailable(reason: "Wrapp does not report a user for this customer yet", retryAfter: nil)
+            return .customerUnknown
         case .success(let found?):
             email = found
         }
-        let body = try? JSONSerialization.data(withJSONObject: ["api_key": apiKey, "email": email])
+        // The key is this customer's; then the user id stored beside it must be the same user's.
+        let byEmail = await login(["api_key": apiKey, "email": email])
+        guard byEmail == .valid else { return byEmail }
+        return await login(["api_key": apiKey, "wrapp_user_id": userID])
+    }
+
+    /// One `/login`: valid, an explicit refusal, or unknown.
+    func login(_ fields: [String: String]) async -> CredentialCheck {
+        let body = try? JSONSerialization.data(withJSONObject: fields)
         switch await http.send(.POST, configuration.baseURL() + "/login", headers: partnerHeaders, json: body) {
         case .failure(let failure):
             return .unavailable(reason: WrappFailure.transport(failure).reason, retryAfter: nil)
