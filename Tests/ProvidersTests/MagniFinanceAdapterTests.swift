@@ -52,6 +52,29 @@ import Testing
         }
     }
 
+    @Test func anUnreadableTokenAnswerAfterAddPartnerIsNotAnApprovalWait() async throws {
+        try await SandboxHarness.run { harness in
+            let adapters = try Adapters(harness)
+            // AddPartner registers a new company; the token call right after it answers garbage.
+            await adapters.magniSimulator.add(SimulatedFault(operation: "partner/accessTokens", status: 200, style: .garbage))
+            let first = await adapters.magni.submit(Adapters.magniTenant("513495886"), previousAttempts: 0)
+            #expect(first.finding.isUnavailable, "unknown, not await_approval: \(first.finding)")
+            let retry = await adapters.magni.submit(Adapters.magniTenant("513495886"), previousAttempts: 1)
+            #expect(retry.finding == .ready(providerStatus: "access_granted"))
+            #expect(await adapters.magniSimulator.addPartnerCalls["513495886"] == 1)
+        }
+    }
+
+    @Test func anUnexplainedRefusalAfterAnEarlierAttemptStaysTransient() async throws {
+        try await SandboxHarness.run { harness in
+            let adapters = try Adapters(harness)
+            // Tokens: not found. AddPartner: refused with no word of an existing partnership (SaveFailed in a 200).
+            await adapters.magniSimulator.add(SimulatedFault(operation: "partner", status: 200, style: .envelopeError))
+            let retry = await adapters.magni.submit(Adapters.magniTenant("513495886"), previousAttempts: 1)
+            #expect(retry.finding.isUnavailable, "no approval was asked: \(retry.finding)")
+        }
+    }
+
     @Test func aRetryForAnExistingClientEndsAwaitingApproval() async throws {
         try await SandboxHarness.run { harness in
             let adapters = try Adapters(harness)

@@ -59,9 +59,13 @@ public struct MagniFinanceAdapter: OnboardingProvider {
             switch await accessTokens(taxID: taxID) {
             case .granted(let tokens):
                 return ready(tokens)
-            case .notGranted, .unavailable:
+            case .notGranted:
                 // A company that is already a MagniFinance client must approve the partnership by email.
                 return ProviderAnswer(.actionRequired(NextAction(type: .awaitApproval), providerStatus: "access_requested"))
+            case .unavailable(let reason, let retryAfter, let diagnostic):
+                // AddPartner went through but whether access is granted is unknown: not an answer. The submission
+                // stays recorded, so the next attempt asks for the tokens first and never registers the company twice.
+                return ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter), diagnostic: diagnostic)
             }
         case .rejected(let errors):
             return ProviderAnswer(.rejected(
