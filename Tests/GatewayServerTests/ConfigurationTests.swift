@@ -25,6 +25,15 @@ import GatewayTesting
         }
     }
 
+    @Test func aPostgreSQLURLIsRefusedNotIgnored() throws {
+        do {
+            _ = try GatewayConfig.load(environment: ["GATEWAY_DATABASE_URL": "postgres://gw@db/gateway"], sandbox: true)
+            Issue.record("a database URL this build cannot use must stop the start")
+        } catch {
+            #expect(error.problems.contains { $0.hasPrefix("GATEWAY_DATABASE_URL is set") })
+        }
+    }
+
     @Test func theEncryptionKeyIsRequiredOutsideTheSandbox() throws {
         #expect(throws: GatewayConfig.Invalid.self) { try GatewayConfig.load(environment: [:], sandbox: false) }
         let sandbox = try GatewayConfig.load(environment: [:], sandbox: true)

@@ -114,6 +114,8 @@ import Testing
             #expect(after.string("state") == "action_required")
             #expect(after["credentials_available"] as? Bool == false)
             #expect(try await h.store.queued(tenantID: id).contains { $0.kind == .webhook }, "unverifiable yet: kept queued")
+            let early = try await h.call(.put, "/v1/tenants/\(id)/credentials", json: #"{"wrapp_user_id":"u-1","api_key":"invented"}"#)
+            #expect(early.status == 409 && early["code"] as? String == "provider_user_unknown", "Wrapp answered clearly: not a 503")
             await h.wrapp.setSubscription("cust-3", active: false)
             await h.wrapp.logIn("cust-3")
             #expect(await h.advance(60) == 1)

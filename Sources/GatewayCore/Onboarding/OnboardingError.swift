@@ -18,6 +18,8 @@ public enum OnboardingError: Error, Sendable, Equatable {
     case tenantBusy
     /// The tenant changed (offboarded, corrected) while its provider was being asked: the answer was not kept.
     case tenantChanged
+    /// The provider knows no user for this customer yet, so no key can be proven theirs.
+    case providerUserUnknown(ProviderKind)
     /// Fields the provider already holds cannot change now (`ProfileFreeze`).
     case profileFrozen([String])
     case storageFailure
@@ -39,6 +41,7 @@ public enum OnboardingError: Error, Sendable, Equatable {
         case .tenantBusy: "tenant_busy"
         case .tenantChanged: "tenant_changed"
         case .profileFrozen: "profile_frozen"
+        case .providerUserUnknown: "provider_user_unknown"
         case .storageFailure: "storage_failure"
         }
     }
@@ -60,6 +63,8 @@ public enum OnboardingError: Error, Sendable, Equatable {
         case .onboardingLinkNotSupported(let provider): "\(provider.rawValue) has no URL for the customer: \(provider == .magnifinance ? "the company approves the partnership by email" : "nothing to open")."
         case .tenantBusy: "Another request is talking to this tenant's provider right now; try again in a moment."
         case .tenantChanged: "The tenant changed (offboarded or corrected) while its provider was being asked; that answer was not kept."
+        case .providerUserUnknown(let provider):
+            "\(provider.rawValue) knows no user for this customer yet: they must finish signing up (see next_action) before a key can be checked."
         case .profileFrozen(let fields):
             "The provider already holds \(fields.joined(separator: ", ")); these fields cannot change now. Offboard and onboard again, or ask an operator to resubmit."
         case .storageFailure: "The gateway could not read or write its database."

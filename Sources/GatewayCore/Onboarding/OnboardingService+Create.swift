@@ -209,7 +209,7 @@ extension OnboardingService {
             case .unavailable(let reason, _):
                 throw .providerUnavailable(reason: reason)
             case .customerUnknown:
-                throw .providerUnavailable(reason: "\(tenant.provider.rawValue) knows no user for this customer yet")
+                throw .providerUserUnknown(tenant.provider)
             case .valid:
                 break
             }

@@ -165,6 +165,11 @@ public struct GatewayConfig: Sendable {
         let workerInterval = env.number("GATEWAY_WORKER_INTERVAL_SECONDS", default: 1, range: 0.05...60)
         let stuckAfter = env.number("GATEWAY_STUCK_AFTER_SECONDS", default: 86_400, range: 60...31_536_000)
         let retention = RetentionSettings(days: env.wholeNumber("GATEWAY_RETENTION_DAYS", default: 90, range: 1...3650))
+        // The contract's PostgreSQL mode is not built yet: refuse it rather than silently run on SQLite, which a
+        // partner starting several replicas against one database would not notice until they corrupted each other.
+        if env.isSet("GATEWAY_DATABASE_URL") {
+            env.problem("GATEWAY_DATABASE_URL is set, but this build runs on SQLite only (PostgreSQL is not supported yet): unset it to keep the database in GATEWAY_DATA_DIR")
+        }
         let leaseWait = env.number("GATEWAY_LEASE_WAIT_SECONDS", default: 5, range: 0...60)
         let approvalExpiry = env.number("GATEWAY_APPROVAL_EXPIRY_SECONDS", default: 30 * 86_400, range: 60...31_536_000)
         let circuitFailures = env.wholeNumber("GATEWAY_CIRCUIT_FAILURES", default: 18, range: 1...20)

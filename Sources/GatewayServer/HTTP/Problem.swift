@@ -61,7 +61,7 @@ extension Problem {
         let status: HTTPResponse.Status = switch error {
         case .validationFailed: .unprocessableContent
         case .tenantNotFound, .credentialsNotAvailable, .webhookTokenUnknown: .notFound
-        case .tenantExists, .invalidState, .onboardingLinkNotSupported, .tenantBusy, .tenantChanged, .profileFrozen: .conflict
+        case .tenantExists, .invalidState, .onboardingLinkNotSupported, .tenantBusy, .tenantChanged, .profileFrozen, .providerUserUnknown: .conflict
         case .providerNotConfigured, .credentialsRejected, .webhookRejected: .unprocessableContent
         case .providerUnavailable: .serviceUnavailable
         case .webhookMalformed: .badRequest
