@@ -54,12 +54,7 @@ extension OnboardingService {
         if let offered = notice.credentials {
             if tenant.credentialsAvailable {
                 // An unsigned payload never replaces a key the tenant has; only PUT …/credentials does.
-                let entry = AuditEntry(
-                    at: clock.now(), actor: "webhook:\(tenant.provider.rawValue)", action: "webhook.credentials_ignored", tenantID: tenant.id,
-                    details: ["reason": "the tenant already has credentials"]
-                )
-                try await storage { try await store.audit(entry) }
-                logger.warning("webhook credentials ignored: the tenant already has credentials", metadata: ["tenant.id": "\(tenant.id)"])
+                try await settleUnkept(tenant, action: "webhook.credentials_ignored", reason: "the tenant already has credentials")
                 return try await finish("credentials_ignored")
             }
             switch try await verify(item.lease, tenant.provider, { [view] in await adapter.verify(offered, for: view) }) {
@@ -67,20 +62,13 @@ extension OnboardingService {
                 credentials = offered
                 view.hasCredentials = true
             case .invalid:
-                let entry = AuditEntry(at: clock.now(), actor: "webhook:\(tenant.provider.rawValue)", action: "webhook.credentials_rejected", tenantID: tenant.id)
-                try await storage { try await store.audit(entry) }
-                logger.warning("webhook credentials rejected by provider", metadata: ["tenant.id": "\(tenant.id)"])
+                try await settleUnkept(tenant, action: "webhook.credentials_rejected", reason: nil)
                 return try await finish("credentials_rejected")
             case .customerUnknown where item.attempts >= Self.webhookVerificationAttempts:
                 // Wrapp sends its webhook once the user exists. A key for a customer Wrapp still does not know after
                 // about a day of tries is not Wrapp's (anyone who learns the URL can post), and is not kept for ever.
                 // Transient failures never count here: they leave the key queued however long they last.
-                let entry = AuditEntry(
-                    at: clock.now(), actor: "webhook:\(tenant.provider.rawValue)", action: "webhook.unverifiable", tenantID: tenant.id,
-                    details: ["reason": "the provider knows no user for this customer"]
-                )
-                try await storage { try await store.audit(entry) }
-                logger.warning("webhook credentials never verifiable; dropped", metadata: ["tenant.id": "\(tenant.id)"])
+                try await settleUnkept(tenant, action: "webhook.unverifiable", reason: "the provider knows no user for this customer")
                 return try await finish("unverifiable")
             case .customerUnknown:
                 try await keepForLater(item, reason: "the provider knows no user for this customer yet", retryAfter: nil, tenantID: tenant.id)
@@ -95,6 +83,14 @@ extension OnboardingService {
         answer.credentials = credentials
         try await apply(answer, lease: item.lease, source: .webhook, at: askedAt, origin: .webhook)
         try await finish(credentials == nil ? "processed" : "credentials_accepted")
+    }
+
+    /// A webhook's key that is not kept: audited (never the key itself) and logged.
+    private func settleUnkept(_ tenant: Tenant, action: String, reason: String?) async throws(OnboardingError) {
+        let details = reason.map { ["reason": $0] } ?? [:]
+        let entry = AuditEntry(at: clock.now(), actor: "webhook:\(tenant.provider.rawValue)", action: action, tenantID: tenant.id, details: details)
+        try await storage { try await store.audit(entry) }
+        logger.warning("webhook credentials not kept", metadata: ["tenant.id": "\(tenant.id)", "action": "\(action)"])
     }
 
     /// The key could not be verified now: the webhook stays queued, tried again with backoff.
