@@ -101,7 +101,8 @@ import Testing
     @Test func anUnreadableLoginAnswerKeepsTheWebhookQueued() async throws {
         try await SandboxHarness.run { h in
             let id = try #require(try await h.createWrapp("cust-garbled").string("id"))
-            await h.wrapp.add(SimulatedFault(operation: "login", status: 200, style: .garbage))
+            // Twice: the verification repeats one transient failure at once.
+            await h.wrapp.add(SimulatedFault(operation: "login", status: 200, style: .garbage, times: 2))
             #expect(await h.wrapp.completeOnboarding("cust-garbled") == 200)
             await h.step()
             let waiting = try await h.tenant(id)

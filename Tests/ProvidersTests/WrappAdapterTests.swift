@@ -119,10 +119,55 @@ import Testing
             guard case .invalid = await adapters.wrapp.verify(.wrapp(wrappUserID: user.wrappUserID, apiKey: "forged"), for: tenant) else {
                 Issue.record("a forged key must be invalid"); return
             }
-            await adapters.wrappSimulator.add(SimulatedFault(operation: "login", status: 502, style: .html))
-            guard case .unavailable = await adapters.wrapp.verify(.wrapp(wrappUserID: user.wrappUserID, apiKey: user.apiKey), for: tenant) else {
+            let genuine = ProviderCredentials.wrapp(wrappUserID: user.wrappUserID, apiKey: user.apiKey)
+            await adapters.wrappSimulator.add(SimulatedFault(operation: "login", status: 502, style: .html, times: 2))
+            guard case .unavailable = await adapters.wrapp.verify(genuine, for: tenant) else {
                 Issue.record("a 502 proves nothing either way"); return
             }
+        }
+    }
+
+    /// The proof takes three reads in one go; one transient failure among them is tried again at once, so a flaky
+    /// Wrapp does not hold a genuine key back for another backoff round. A second one, or a 429, waits.
+    @Test func verificationTriesOneTransientFailureAgainAtOnce() async throws {
+        try await SandboxHarness.run { harness in
+            let adapters = try Adapters(harness)
+            _ = await adapters.wrapp.submit(Adapters.wrappTenant("cust-4"), previousAttempts: 0)
+            await adapters.wrappSimulator.completeOnboarding("cust-4")
+            let user = try #require(await adapters.wrappSimulator.user("cust-4"))
+            let tenant = Adapters.wrappTenant("cust-4")
+            let genuine = ProviderCredentials.wrapp(wrappUserID: user.wrappUserID, apiKey: user.apiKey)
+            let simulator = adapters.wrappSimulator
+            func calls() async -> Int { await simulator.calls.values.reduce(0, +) }
+
+            for operation in ["embedded_check_user", "login"] {
+                await simulator.add(SimulatedFault(operation: operation, status: 500))
+                let before = await calls()
+                #expect(await adapters.wrapp.verify(genuine, for: tenant) == .valid, "one 500 on \(operation) is tried again")
+                #expect(await calls() - before == 4, "three reads and one repeat")
+            }
+
+            await simulator.add(SimulatedFault(operation: "embedded_check_user", status: 503, style: .garbage))
+            await simulator.add(SimulatedFault(operation: "login", status: 502, style: .html))
+            let before = await calls()
+            guard case .unavailable = await adapters.wrapp.verify(genuine, for: tenant) else {
+                Issue.record("only one repeat per verification"); return
+            }
+            #expect(await calls() - before == 3)
+
+            await simulator.add(SimulatedFault(operation: "login", status: 429))
+            let beforeLimited = await calls()
+            guard case .unavailable = await adapters.wrapp.verify(genuine, for: tenant) else {
+                Issue.record("a 429 is not repeated at once"); return
+            }
+            #expect(await calls() - beforeLimited == 2)
+
+            // A refusal is final at once, never repeated.
+            let beforeForged = await calls()
+            guard case .invalid = await adapters.wrapp.verify(.wrapp(wrappUserID: user.wrappUserID, apiKey: "forged"), for: tenant) else {
+                Issue.record("a forged key must be invalid"); return
+            }
+            #expect(await calls() - beforeForged == 2)
         }
     }
 

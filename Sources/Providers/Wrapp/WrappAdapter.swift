@@ -91,41 +91,69 @@ public struct WrappAdapter: OnboardingProvider, WebhookInterpreting {
     /// brings it is unsigned. So the key is tried with the email Wrapp itself reports for the tenant's own
     /// `partner_user_id` (`embedded_check_user`), never with ids taken from the same payload. Only an explicit
     /// refusal is `invalid`; an unknown user, a 5xx, HTML or a `200` that cannot be read is `unavailable` (ask again).
+    ///
+    /// The proof takes three reads, and all three must succeed in one go. So that a flaky Wrapp still lets it through,
+    /// one transient failure (not a `429` or anything with `Retry-After`) is tried again at once: at most four requests
+    /// in all, which the work lease (four provider timeouts and more) covers.
     public func verify(_ credentials: ProviderCredentials, for tenant: ProviderTenant) async -> CredentialCheck {
         guard case .wrapp(let userID, let apiKey) = credentials else { return .invalid(reason: "not Wrapp credentials") }
-        let email: String
-        switch await registeredEmail(of: tenant) {
-        case .failure(let failure):
-            return .unavailable(reason: failure.reason, retryAfter: failure.retryAfter)
-        case .success(nil):
-            return .customerUnknown
-        case .success(let found?):
-            email = found
+        var spareRetries = 1
+        func mayRetry(_ transient: Bool) async -> Bool {
+            guard transient, spareRetries > 0 else { return false }
+            spareRetries -= 1
+            try? await Task.sleep(for: Self.verificationRetryPause)
+            return true
+        }
+        var email: String?
+        while email == nil {
+            switch await registeredEmail(of: tenant) {
+            case .failure(let failure):
+                if await mayRetry(failure.mayRepeatAtOnce) { continue }
+                return .unavailable(reason: failure.reason, retryAfter: failure.retryAfter)
+            case .success(nil):
+                return .customerUnknown
+            case .success(let found?):
+                email = found
+            }
         }
         // The key is this customer's; then the user id stored beside it must be the same user's.
-        let byEmail = await login(["api_key": apiKey, "email": email])
-        guard byEmail == .valid else { return byEmail }
-        return await login(["api_key": apiKey, "wrapp_user_id": userID])
+        for fields in [["api_key": apiKey, "email": email ?? ""], ["api_key": apiKey, "wrapp_user_id": userID]] {
+            while true {
+                let (check, mayRepeat) = await login(fields)
+                if await mayRetry(mayRepeat) { continue }
+                guard check == .valid else { return check }
+                break
+            }
+        }
+        return .valid
     }
 
-    /// One `/login`: valid, an explicit refusal, or unknown.
-    func login(_ fields: [String: String]) async -> CredentialCheck {
+    /// The pause before a verification read that failed transiently is tried again.
+    static let verificationRetryPause = Duration.milliseconds(200)
+
+    /// One `/login`: valid, an explicit refusal, or unknown; `mayRepeat` when it is unknown for a reason that may
+    /// pass at once (not a `429`, nor anything with `Retry-After`).
+    func login(_ fields: [String: String]) async -> (check: CredentialCheck, mayRepeat: Bool) {
         let body = try? JSONSerialization.data(withJSONObject: fields)
         switch await http.send(.POST, configuration.baseURL() + "/login", headers: partnerHeaders, json: body) {
         case .failure(let failure):
-            return .unavailable(reason: WrappFailure.transport(failure).reason, retryAfter: nil)
+            return (.unavailable(reason: WrappFailure.transport(failure).reason, retryAfter: nil), true)
         case .success(let response):
             if response.status == 200, !response.isHTML,
                 let object = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any],
                 let data = object["data"] as? [String: Any], let attributes = data["attributes"] as? [String: Any],
                 let jwt = attributes["jwt"] as? String, !jwt.isEmpty
             {
-                return .valid
+                return (.valid, false)
             }
             if Self.isExplicitRefusal(response) {
-                return .invalid(reason: ErrorBody(response).summary)
+                return (.invalid(reason: ErrorBody(response).summary), false)
             }
-            return .unavailable(reason: "Wrapp /login answered \(response.status) with \(ErrorBody(response).shape)", retryAfter: response.retryAfter())
+            let retryAfter = response.retryAfter()
+            return (
+                .unavailable(reason: "Wrapp /login answered \(response.status) with \(ErrorBody(response).shape)", retryAfter: retryAfter),
+                response.status != 429 && retryAfter == nil
+            )
         }
     }
 
@@ -248,6 +276,15 @@ enum WrappFailure: Error {
     var retryAfter: TimeInterval? {
         if case .unavailable(_, _, let retryAfter) = self { return retryAfter }
         return nil
+    }
+
+    /// A failure that may pass if the same read is made again at once: not a refusal, a `429` or a `Retry-After`.
+    var mayRepeatAtOnce: Bool {
+        switch self {
+        case .transport, .malformed: true
+        case .unavailable(let status, _, let retryAfter): status != 429 && retryAfter == nil
+        case .rejected: false
+        }
     }
 
     var finding: Finding {
