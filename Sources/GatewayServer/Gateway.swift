@@ -144,6 +144,7 @@ public struct Gateway: Sendable {
         OnboardController(service: service, links: links).add(to: router)
         if let wrappSimulator, let magniSimulator {
             SandboxController(wrapp: wrappSimulator, magniFinance: magniSimulator).add(to: router)
+            router.group("sandbox/test-helpers").addRoutes(SandboxHelpersController(wrapp: wrappSimulator, magniFinance: magniSimulator).endpoints)
         }
 
         allowedMethods.load(router.routes)

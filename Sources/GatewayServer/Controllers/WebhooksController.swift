@@ -38,13 +38,23 @@ struct WebhooksController {
 
 /// `/healthz`, `/readyz` and `/openapi.yaml`.
 struct HealthController {
+    /// `application/yaml` (RFC 9512), or `text/yaml` for a client that asks for it and not for `application/yaml`
+    /// (generated clients read `text/*` as a string).
+    static func specMediaType(accept: String?) -> String {
+        let ranges = (accept ?? "").lowercased().split(separator: ",").map { $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces) }
+        return ranges.contains("text/yaml") && !ranges.contains("application/yaml") ? "text/yaml" : "application/yaml"
+    }
+
     let isReady: @Sendable () async -> Bool
     /// The spec, read once at start (`docs/openapi.yaml`).
     let openAPI: Data
 
     func add(to router: Router<GatewayRequestContext>) {
-        router.get("openapi.yaml") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(bytes: openAPI)))
+        router.get("openapi.yaml") { request, _ in
+            Response(
+                status: .ok, headers: [.contentType: Self.specMediaType(accept: request.headers[.accept])],
+                body: .init(byteBuffer: ByteBuffer(bytes: openAPI))
+            )
         }
         router.get("healthz") { _, _ in try Response.json(["status": "ok"]) }
         router.get("readyz") { _, _ in

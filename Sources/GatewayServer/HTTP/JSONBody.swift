@@ -80,6 +80,40 @@ final class FieldReader {
         }
     }
 
+    /// A whole number in `range`; `true`/`false` and fractions are not numbers here.
+    func integer(_ key: String, in range: ClosedRange<Int>, required: Bool = false) -> Int? {
+        switch object[key] {
+        case nil, is NSNull:
+            if required { fail(key, "required", "This field is required.") }
+            return nil
+        case let number as NSNumber where !Self.isBoolean(number):
+            guard let value = Int(exactly: number.doubleValue), range.contains(value) else {
+                fail(key, "out_of_range", "A whole number from \(range.lowerBound) to \(range.upperBound).")
+                return nil
+            }
+            return value
+        default:
+            fail(key, "invalid_type", "Must be a whole number.")
+            return nil
+        }
+    }
+
+    func boolean(_ key: String, required: Bool = false) -> Bool? {
+        switch object[key] {
+        case nil, is NSNull:
+            if required { fail(key, "required", "This field is required.") }
+            return nil
+        case let number as NSNumber where Self.isBoolean(number):
+            return number.boolValue
+        default:
+            fail(key, "invalid_type", "Must be true or false.")
+            return nil
+        }
+    }
+
+    /// JSON `true`/`false` arrive as NSNumbers of type `c`; numbers never do.
+    static func isBoolean(_ number: NSNumber) -> Bool { String(cString: number.objCType) == "c" }
+
     func stringMap(_ key: String) -> [String: String]? {
         switch object[key] {
         case nil, is NSNull:

@@ -68,6 +68,33 @@ public actor MagniFinanceSimulator {
     /// held back).
     public var maxConcurrentCallsPerTaxID: Int { inFlight.maximum }
 
+    /// What the simulated MagniFinance knows of one company.
+    public struct Company: Sendable, Equatable {
+        public enum Partnership: String, Sendable { case none, requested, granted }
+        public var taxID: String
+        public var existingClient: Bool
+        public var partnership: Partnership
+        public var addPartnerCalls: Int
+    }
+
+    public func company(_ taxID: String) -> Company {
+        let partnership: Company.Partnership = switch partners[taxID]?.granted {
+        case nil: .none
+        case false?: .requested
+        case true?: .granted
+        }
+        return Company(taxID: taxID, existingClient: existingClients.contains(taxID), partnership: partnership, addPartnerCalls: addPartnerCalls[taxID] ?? 0)
+    }
+
+    /// Scripted faults and random faults off.
+    public func clearFaults() {
+        faults.clear()
+        chaos.configure(rate: 0, seed: 1, lateDelayMilliseconds: 2500, callerTimeoutMilliseconds: nil)
+    }
+
+    /// Scripted faults not served yet.
+    public var pendingFaults: Int { faults.pending }
+
     public func setStyle(_ style: Style) { self.style = style }
     public func markExistingClient(_ taxID: String) { existingClients.insert(taxID) }
     public func partner(_ taxID: String) -> Partner? { partners[taxID] }

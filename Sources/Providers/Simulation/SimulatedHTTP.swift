@@ -139,6 +139,9 @@ struct FaultScript {
     mutating func clear() {
         faults.removeAll()
     }
+
+    /// Scripted faults not served yet (a fault for several calls counts once per call left).
+    var pending: Int { faults.reduce(0) { $0 + max($1.times, 1) } }
 }
 
 // MARK: - Random faults ("chaos")

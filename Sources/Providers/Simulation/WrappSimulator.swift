@@ -83,6 +83,29 @@ public actor WrappSimulator {
     public func setUnknownUserStyle(_ style: UnknownUserStyle) { unknownUserStyle = style }
     public func user(_ partnerUserID: String) -> User? { users[partnerUserID] }
     public func setSubscription(_ partnerUserID: String, active: Bool) { users[partnerUserID]?.subscriptionActive = active }
+    /// The person already had a Wrapp account: when they log in, Wrapp sends no webhook, and the partner app must ask
+    /// them for their user id and api_key (`provide_credentials`). Before the tenant is created, the account is made
+    /// now and takes the email and phone of the first `external_login`.
+    @discardableResult
+    public func markPreExisting(_ partnerUserID: String) -> User {
+        var user = users[partnerUserID] ?? User(
+            partnerUserID: partnerUserID, email: "", phone: "", existedBefore: true,
+            wrappUserID: "wrapp-user-\(Self.randomHex(6))", apiKey: "sandbox-api-key-\(Self.randomHex(16))"
+        )
+        user.existedBefore = true
+        users[partnerUserID] = user
+        return user
+    }
+
+    /// Scripted faults and random faults off.
+    public func clearFaults() {
+        faults.clear()
+        chaos.configure(rate: 0, seed: 1, lateDelayMilliseconds: 2500, callerTimeoutMilliseconds: nil)
+    }
+
+    /// Scripted faults not served yet.
+    public var pendingFaults: Int { faults.pending }
+
     /// The person has logged in at Wrapp (their user exists) but its webhook has not come, or will come later.
     public func logIn(_ partnerUserID: String) { users[partnerUserID]?.loggedIn = true }
 
@@ -186,6 +209,11 @@ public actor WrappSimulator {
             partnerUserID: partnerUserID, email: email, phone: json["phone"] as! String, existedBefore: email.hasPrefix("existing"),
             wrappUserID: "wrapp-user-\(Self.randomHex(6))", apiKey: "sandbox-api-key-\(Self.randomHex(16))"
         )
+        if user.email.isEmpty {
+            // An account marked pre-existing before its tenant was created.
+            user.email = email
+            user.phone = json["phone"] as! String
+        }
         user.webhookEndpoint = json["webhook_endpoint"] as? String
         users[partnerUserID] = user
         let token = Self.randomHex(16)
@@ -275,8 +303,7 @@ public actor WrappSimulator {
             setSubscription(id, active: active)
             return .json(200, ["ok": true])
         case ("POST", "reset"):
-            faults.clear()
-            chaos.configure(rate: 0, seed: 1, lateDelayMilliseconds: 2500, callerTimeoutMilliseconds: nil)
+            clearFaults()
             unknownUserStyle = .nullUser
             return .json(200, ["ok": true])
         default:

@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""A partner developer's first day, automated: generates a Python client from docs/openapi.yaml with
+openapi-python-client (any warning fails the check), then drives a sandbox gateway only through that client.
+
+    python3 scripts/client_check.py --binary .build/debug/gateway
+
+Through the generated code: a new Wrapp customer (login completed with the test helper, key by webhook), a Wrapp
+customer who already had an account (credentials supplied), a new MagniFinance company and an existing client
+(approved with the test helper), each driven to `active`; credentials read as typed objects of the right variant;
+a lapsed subscription; a provider fault and what the partner sees of it; a validation error parsed as a typed
+problem; the event feed read to its end; an offboarding.
+"""
+import argparse
+import importlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE = "onboarding_gateway_client"
+FAILURES = []
+
+
+def log(message):
+    print(message, flush=True)
+
+
+def expect(condition, what):
+    log(("ok    " if condition else "FAIL  ") + what)
+    if not condition:
+        FAILURES.append(what)
+    return condition
+
+
+def generate(into):
+    """The client, as a partner would make it: no config, the spec as it is."""
+    result = subprocess.run(
+        ["openapi-python-client", "generate", "--path", os.path.join(ROOT, "docs/openapi.yaml"), "--meta", "none",
+         "--output-path", os.path.join(into, PACKAGE)],
+        capture_output=True, text=True, cwd=into,
+    )
+    output = result.stdout + result.stderr
+    warned = "warning" in output.lower() or "unable to" in output.lower() or "cannot" in output.lower()
+    if result.returncode != 0 or warned:
+        log(output)
+    expect(result.returncode == 0, "openapi-python-client generates a client")
+    expect(not warned, "the generator prints no warning")
+    return result.returncode == 0
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(what, probe, limit=30.0, every=0.3):
+    deadline = time.monotonic() + limit
+    last = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(every)
+    expect(False, f"{what} within {limit:.0f} s (last seen: {last!r})")
+    return None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--binary", required=True)
+    args = parser.parse_args()
+
+    work = tempfile.mkdtemp(prefix="gw-client-")
+    if not generate(work):
+        return 1
+    sys.path.insert(0, work)
+    client_module = importlib.import_module(PACKAGE)
+    from onboarding_gateway_client import AuthenticatedClient, Client
+    from onboarding_gateway_client.api.events import list_events, list_tenant_events
+    from onboarding_gateway_client.api.sandbox import (
+        approve_sandbox_magni_finance_partnership, clear_sandbox_provider_faults, complete_sandbox_wrapp_login,
+        get_sandbox_magni_finance_company, get_sandbox_wrapp_customer, inject_sandbox_provider_fault,
+        mark_sandbox_magni_finance_existing_client, mark_sandbox_wrapp_customer_pre_existing,
+        set_sandbox_wrapp_subscription,
+    )
+    from onboarding_gateway_client.api.tenants import (
+        create_tenant, get_credentials, get_tenant, offboard_tenant, refresh_tenant, supply_credentials,
+    )
+    from onboarding_gateway_client.models import (
+        Company, CreateTenant, EventType, MagniFinanceCredentials, NextActionType, Problem, Profile, Provider,
+        SandboxFault, SandboxFaultStyle, SandboxOperation, SandboxPartnership, SandboxSubscription, SupplyCredentials,
+        Tenant, TenantState, WrappCredentials,
+    )
+    log(f"generated {client_module.__name__} in {work}")
+
+    data = os.path.join(work, "data")
+    os.makedirs(data)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    environment = dict(os.environ, GATEWAY_DATA_DIR=data, GATEWAY_PORT=str(port), LOG_LEVEL="info")
+    log_file = open(os.path.join(work, "gateway.log"), "w")
+    gateway = subprocess.Popen([args.binary, "serve", "--sandbox"], stdout=log_file, stderr=subprocess.STDOUT, env=environment)
+    try:
+        probe = Client(base_url=base)
+        from onboarding_gateway_client.api.public import ready
+        if not wait_for("the gateway is ready", lambda: _quiet(lambda: ready.sync_detailed(client=probe).status_code == 200)):
+            return 1
+        secrets = json.load(open(os.path.join(data, "sandbox-secrets.json")))
+        partner = AuthenticatedClient(base_url=base, token=secrets["api_key"], timeout=30)
+        helpers = Client(base_url=base, timeout=30)
+
+        def create(body):
+            answer = create_tenant.sync_detailed(client=partner, body=body, idempotency_key=str(uuid.uuid4()))
+            expect(isinstance(answer.parsed, Tenant), f"create {body.external_id}: a typed Tenant ({answer.status_code})")
+            return answer
+
+        def tenant(tenant_id):
+            return get_tenant.sync(tenant_id, client=partner)
+
+        def settles(tenant_id, state, refresh=False):
+            def probe_state():
+                if refresh:
+                    refresh_tenant.sync_detailed(tenant_id, client=partner)
+                current = tenant(tenant_id)
+                return current if current.state == state else None
+            return wait_for(f"{tenant_id} becomes {state.value}", probe_state)
+
+        run = uuid.uuid4().hex[:8]
+
+        # 1. A new Wrapp customer: login by the test helper, key by webhook.
+        wrapp_id = f"wrapp-new-{run}"
+        created = create(CreateTenant(provider=Provider.WRAPP, external_id=wrapp_id,
+                                      profile=Profile(email="maria@example.com", phone="+302101234567")))
+        new_wrapp = created.parsed
+        expect(created.status_code == 201 and new_wrapp.state == TenantState.ACTION_REQUIRED
+               and new_wrapp.next_action.type_ == NextActionType.REDIRECT_TO_URL,
+               "Wrapp: 201, action_required, redirect_to_url")
+        login = complete_sandbox_wrapp_login.sync(wrapp_id, client=helpers)
+        expect(login.webhook_status == 200, "test helper: the login sent Wrapp's webhook, answered 200")
+        settles(new_wrapp.id, TenantState.ACTIVE)
+        credentials = get_credentials.sync(new_wrapp.id, client=partner)
+        expect(isinstance(credentials, WrappCredentials) and credentials.api_key == login.api_key
+               and credentials.wrapp_user_id == login.wrapp_user_id, "Wrapp credentials: a WrappCredentials with the customer's key")
+
+        # 2. A Wrapp customer who already had an account: no webhook; the app supplies what the customer types in.
+        existing_id = f"wrapp-existing-{run}"
+        marked = mark_sandbox_wrapp_customer_pre_existing.sync(existing_id, client=helpers)
+        expect(marked.pre_existing, "test helper: customer marked pre-existing")
+        old = create(CreateTenant(provider=Provider.WRAPP, external_id=existing_id,
+                                  profile=Profile(email="nikos@example.com", phone="+302101234568"))).parsed
+        done = complete_sandbox_wrapp_login.sync(existing_id, client=helpers)
+        expect(done.webhook_status is None, "a pre-existing customer's login sends no webhook")
+        waiting = settles(old.id, TenantState.ACTION_REQUIRED, refresh=True)
+        wait_for("next_action provide_credentials", lambda: (t := tenant(old.id)).next_action is not None
+                 and t.next_action.type_ == NextActionType.PROVIDE_CREDENTIALS or None, limit=15)
+        customer = get_sandbox_wrapp_customer.sync(existing_id, client=helpers)
+        supplied = supply_credentials.sync(old.id, client=partner, idempotency_key=str(uuid.uuid4()),
+                                           body=SupplyCredentials(wrapp_user_id=customer.wrapp_user_id, api_key=customer.api_key))
+        expect(waiting is not None and isinstance(supplied, Tenant) and supplied.state == TenantState.ACTIVE,
+               "supplied credentials: active")
+
+        # 3. A new MagniFinance company: granted at once.
+        company = create(CreateTenant(provider=Provider.MAGNIFINANCE, external_id=f"mf-new-{run}", profile=Profile(
+            email="ana@example.pt", contact_name="Ana Sousa",
+            company=Company(tax_id=nif(run, 1), legal_name="Exemplo Lda", country="PT", post_code="1000-001")))).parsed
+        settles(company.id, TenantState.ACTIVE)
+        tokens = get_credentials.sync(company.id, client=partner)
+        expect(isinstance(tokens, MagniFinanceCredentials) and len(tokens.access_tokens) > 0 and tokens.access_tokens[0].token,
+               "MagniFinance credentials: a MagniFinanceCredentials with access tokens")
+
+        # 4. An existing MagniFinance client: waits for the approval email, approved by the test helper.
+        client_tax_id = nif(run, 2)
+        mark_sandbox_magni_finance_existing_client.sync(client_tax_id, client=helpers)
+        approval = create(CreateTenant(provider=Provider.MAGNIFINANCE, external_id=f"mf-client-{run}", profile=Profile(
+            email="rui@example.pt", company=Company(tax_id=client_tax_id, country="PT")))).parsed
+        expect(approval.state == TenantState.ACTION_REQUIRED and approval.next_action.type_ == NextActionType.AWAIT_APPROVAL,
+               "existing client: action_required, await_approval")
+        state = get_sandbox_magni_finance_company.sync(client_tax_id, client=helpers)
+        expect(state.partnership == SandboxPartnership.REQUESTED and state.add_partner_calls == 1, "one AddPartner, partnership requested")
+        approve_sandbox_magni_finance_partnership.sync(client_tax_id, client=helpers)
+        settles(approval.id, TenantState.ACTIVE, refresh=True)
+        expect(isinstance(get_credentials.sync(approval.id, client=partner), MagniFinanceCredentials), "approved client: tokens")
+
+        # 5. A lapsed Wrapp subscription suspends the tenant.
+        set_sandbox_wrapp_subscription.sync(wrapp_id, client=helpers, body=SandboxSubscription(active=False))
+        settles(new_wrapp.id, TenantState.SUSPENDED, refresh=True)
+
+        # 6. Wrapp is down: the create is accepted (202, pending, last_error), and completes once Wrapp is back.
+        inject_sandbox_provider_fault.sync(Provider.WRAPP, client=helpers, body=SandboxFault(
+            operation=SandboxOperation.EXTERNAL_LOGIN, status=502, style=SandboxFaultStyle.HTML, times=1000))
+        outage = create(CreateTenant(provider=Provider.WRAPP, external_id=f"wrapp-outage-{run}",
+                                     profile=Profile(email="eleni@example.com", phone="+302101234569")))
+        expect(outage.status_code == 202 and outage.parsed.state == TenantState.PENDING and outage.parsed.last_error is not None
+               and outage.parsed.last_error.code == "provider_unavailable", "provider down: 202, pending, last_error provider_unavailable")
+        cleared = clear_sandbox_provider_faults.sync(Provider.WRAPP, client=helpers)
+        expect(cleared.pending == 0, "test helper: faults cleared")
+        wait_for("the pending tenant is submitted once Wrapp is back",
+                 lambda: tenant(outage.parsed.id).state == TenantState.ACTION_REQUIRED, limit=60)
+
+        # 7. A validation error, as a typed problem.
+        invalid = create_tenant.sync_detailed(client=partner, body=CreateTenant(
+            provider=Provider.MAGNIFINANCE, external_id=f"mf-bad-{run}", profile=Profile(company=Company(tax_id="123456780", country="PT"))))
+        problem = invalid.parsed
+        if not expect(invalid.status_code == 422 and isinstance(problem, Problem) and problem.code == "validation_failed"
+                      and [e.field for e in problem.errors] == ["profile.company.tax_id"],
+                      "a wrong NIF: 422, a typed Problem naming profile.company.tax_id"):
+            log(f"      answered {invalid.status_code}: {invalid.content[:300]!r}")
+
+        # 8. The event feed, read to its end.
+        seen, after, pages = [], None, 0
+        while True:
+            page = list_events.sync(client=partner, limit=5, **({"after": after} if after else {}))
+            pages += 1
+            seen += page.data
+            if page.next_cursor is None or not page.data:
+                break
+            after = page.next_cursor
+        available = {e.data.tenant.id for e in seen if e.type_ == EventType.TENANT_CREDENTIALS_AVAILABLE}
+        expect({new_wrapp.id, old.id, company.id, approval.id} <= available,
+               f"the feed ({len(seen)} events in {pages} pages) has credentials_available for all four")
+        expect(len({e.id for e in seen}) == len(seen), "no event twice in the feed")
+        history = list_tenant_events.sync(new_wrapp.id, client=partner)
+        expect([e.type_ for e in history.data][:1] == [EventType.TENANT_CREATED], "a tenant's history starts with tenant.created")
+
+        # 9. Offboarding erases; credentials are gone.
+        gone = offboard_tenant.sync(company.id, client=partner, idempotency_key=str(uuid.uuid4()))
+        expect(isinstance(gone, Tenant) and gone.state == TenantState.OFFBOARDED, "offboarded")
+        after_offboarding = get_credentials.sync_detailed(company.id, client=partner)
+        expect(after_offboarding.status_code == 404 and isinstance(after_offboarding.parsed, Problem),
+               "no credentials after offboarding (404, a typed Problem)")
+    finally:
+        gateway.terminate()
+        try:
+            gateway.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            gateway.kill()
+        log_file.close()
+    errors = [line for line in open(os.path.join(work, "gateway.log")) if '"level":"error"' in line or '"level":"critical"' in line]
+    expect(not errors, "the gateway logged no error" + (f": {errors[:3]}" if errors else ""))
+    if FAILURES:
+        log(f"client check: {len(FAILURES)} failed (kept in {work})")
+        return 1
+    shutil.rmtree(work, ignore_errors=True)
+    log("client check: all passed")
+    return 0
+
+
+def nif(run, n):
+    """A valid Portuguese NIF (check digit), different for each run and n."""
+    digits = [5] + [int(c, 16) % 10 for c in run[:6]] + [n % 10]
+    total = sum(d * w for d, w in zip(digits, range(9, 1, -1)))
+    check = 11 - total % 11
+    return "".join(map(str, digits)) + str(0 if check >= 10 else check)
+
+
+def _quiet(call):
+    try:
+        return call()
+    except Exception:  # noqa: BLE001 - not up yet
+        return False
+
+
+if __name__ == "__main__":
+    sys.exit(main())
