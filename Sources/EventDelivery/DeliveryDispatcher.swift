@@ -16,11 +16,15 @@ public final class DeliveryDispatcher: Sendable {
     let lease: TimeInterval = 60
     /// Hears every delivery's result, for metrics.
     let onResult: @Sendable (DeliveryResult) -> Void
+    /// Seconds before each retry (`GATEWAY_EVENTS_RETRY_SCHEDULE`).
+    let schedule: [TimeInterval]
 
     public init(
         store: any DeliveryStore, signer: WebhookSigner, sender: EventSender, render: @escaping @Sendable (TenantEvent) throws -> Data,
-        clock: any GatewayClock, random: any Randomness, logger: Logger, onResult: @escaping @Sendable (DeliveryResult) -> Void = { _ in }
+        clock: any GatewayClock, random: any Randomness, logger: Logger, schedule: [TimeInterval] = DeliverySchedule.delays,
+        onResult: @escaping @Sendable (DeliveryResult) -> Void = { _ in }
     ) {
+        self.schedule = schedule
         self.onResult = onResult
         self.store = store
         self.signer = signer
@@ -77,7 +81,7 @@ public final class DeliveryDispatcher: Sendable {
             result = .delivered
         } else if outcome.statusCode == 410 {
             result = .endpointGone
-        } else if let next = DeliverySchedule.nextAttempt(after: failures, now: sentAt, retryAfter: outcome.retryAfter, unit: random.unit()) {
+        } else if let next = DeliverySchedule.nextAttempt(after: failures, now: sentAt, retryAfter: outcome.retryAfter, unit: random.unit(), delays: schedule) {
             result = .retry(at: next)
         } else {
             result = .failed

@@ -110,7 +110,7 @@ public struct Gateway: Sendable {
             dispatcher = DeliveryDispatcher(
                 store: store, signer: try WebhookSigner(secrets: config.eventsSecrets), sender: EventSender(url: eventsURL),
                 render: { event in try render.body(EventResource(event)) }, clock: clock, random: SystemRandomness(), logger: logger,
-                onResult: { metrics.delivery($0) }
+                schedule: config.eventsRetrySchedule, onResult: { metrics.delivery($0) }
             )
         }
         let partnerKeys = PartnerKeys(environmentKey: config.apiKey, store: store)
@@ -129,13 +129,24 @@ public struct Gateway: Sendable {
         router.group("v1/events").add(middleware: partnerAuth)
             .addRoutes(EventsController(service: service, feed: store, render: render).endpoints)
         let admin = router.group("admin").add(middleware: AdminAuthMiddleware(adminToken: config.adminToken, partnerKeys: partnerKeys))
-        admin.group("api-keys")
-            .addRoutes(AdminKeysController(keys: store, audit: store, clock: clock, ids: ULIDGenerator(), random: SystemRandomness()).endpoints)
-        admin.addRoutes(AdminDeliveriesController(store: store, audit: store, clock: clock, eventsURL: config.eventsURL).endpoints)
-        admin.addRoutes(AdminTenantsController(
+        let keysAdmin = AdminKeysController(keys: store, audit: store, clock: clock, ids: ULIDGenerator(), random: SystemRandomness())
+        let deliveriesAdmin = AdminDeliveriesController(store: store, audit: store, clock: clock, eventsURL: config.eventsURL)
+        let tenantsAdmin = AdminTenantsController(
             service: service, operations: store, deliveries: store, audit: store, render: render, clock: clock,
             stuckAfter: config.stuckAfter, backupDirectory: URL(fileURLWithPath: config.dataDirectory).appendingPathComponent("backups").path
-        ).endpoints)
+        )
+        admin.group("api-keys").addRoutes(keysAdmin.endpoints)
+        admin.addRoutes(deliveriesAdmin.endpoints)
+        admin.addRoutes(tenantsAdmin.endpoints)
+        let consoleSessions = ConsoleSessions()
+        router.group("console")
+            .add(middleware: ConsoleMiddleware(enabled: config.adminToken != nil, sessions: consoleSessions, clock: clock))
+            .addRoutes(ConsoleController(
+                service: service, operations: store, deliveries: store, audit: store, tenantsAdmin: tenantsAdmin,
+                deliveriesAdmin: deliveriesAdmin, keysAdmin: keysAdmin, keys: store, links: links, sessions: consoleSessions,
+                limiter: SignInLimiter(), adminTokenDigest: config.adminToken.map { SHA256.hash(data: Data($0.utf8)) }, clock: clock,
+                stuckAfter: config.stuckAfter
+            ).endpoints)
         router.group("webhooks").addRoutes(WebhooksController(service: service, metrics: metrics).endpoints)
         router.get("metrics") { _, _ in
             let text = try await metrics.scrape(from: store, service: service, now: clock.now())

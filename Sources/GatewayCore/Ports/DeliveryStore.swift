@@ -115,13 +115,15 @@ public protocol DeliveryStore: Sendable {
     func deliveryStats(now: Date) async throws -> DeliveryStats
 }
 
-/// When a failed delivery is tried again: about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h after each failure
-/// (±10 % jitter, never sooner than the receiver's Retry-After), then it fails for good.
+/// When a failed delivery is tried again: by default about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h after each
+/// failure (±10 % jitter, never sooner than the receiver's Retry-After), then it fails for good.
 public enum DeliverySchedule {
     public static let delays: [TimeInterval] = [5, 300, 1800, 7200, 18_000, 36_000, 36_000]
 
     /// `failedAttempts` counts the failures so far, this one included; nil means give up.
-    public static func nextAttempt(after failedAttempts: Int, now: Date, retryAfter: TimeInterval?, unit: Double) -> Date? {
+    public static func nextAttempt(
+        after failedAttempts: Int, now: Date, retryAfter: TimeInterval?, unit: Double, delays: [TimeInterval] = delays
+    ) -> Date? {
         guard failedAttempts >= 1, failedAttempts <= delays.count else { return nil }
         let base = delays[failedAttempts - 1]
         let jittered = base * (1 + 0.1 * (2 * unit - 1))

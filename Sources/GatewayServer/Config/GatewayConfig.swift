@@ -67,6 +67,8 @@ public struct GatewayConfig: Sendable {
     /// Transient failures among a provider's last 20 calls that open its circuit, and its first cool-down.
     public var circuitFailures = 18
     public var circuitCoolDown: TimeInterval = 30
+    /// Seconds between a failed event delivery and its next attempt; after the last, it fails for good.
+    public var eventsRetrySchedule: [TimeInterval] = DeliverySchedule.delays
     /// Off in tests that step the queue themselves.
     public var runsWorker = true
 
@@ -174,6 +176,15 @@ public struct GatewayConfig: Sendable {
         let approvalExpiry = env.number("GATEWAY_APPROVAL_EXPIRY_SECONDS", default: 30 * 86_400, range: 60...31_536_000)
         let circuitFailures = env.wholeNumber("GATEWAY_CIRCUIT_FAILURES", default: 18, range: 1...20)
         let circuitCoolDown = env.number("GATEWAY_CIRCUIT_COOLDOWN_SECONDS", default: 30, range: 1...3600)
+        var retrySchedule = DeliverySchedule.delays
+        if let text = env.string("GATEWAY_EVENTS_RETRY_SCHEDULE") {
+            let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Double($0.trimmingCharacters(in: .whitespaces)) }
+            if (1...20).contains(values.count), values.allSatisfy({ $0.map { (0.1...604_800).contains($0) } ?? false }) {
+                retrySchedule = values.compactMap { $0 }
+            } else {
+                env.problem("GATEWAY_EVENTS_RETRY_SCHEDULE must be 1 to 20 comma-separated seconds, each 0.1 to 604800 (default \(DeliverySchedule.delays.map { String(Int($0)) }.joined(separator: ",")))")
+            }
+        }
 
         guard env.problems.isEmpty, let level, let format else { throw Invalid(problems: env.problems) }
         var config = GatewayConfig(
@@ -187,6 +198,7 @@ public struct GatewayConfig: Sendable {
         config.approvalExpiry = approvalExpiry
         config.circuitFailures = circuitFailures
         config.circuitCoolDown = circuitCoolDown
+        config.eventsRetrySchedule = retrySchedule
         return config
     }
 }

@@ -70,14 +70,26 @@ struct AdminDeliveriesController {
     }
 
     @Sendable func redeliver(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
+        let record = try await redeliver(context.parameters.require("id"), by: context.actor)
+        return try Response.json(DeliveryResource(record), status: .accepted)
+    }
+
+    /// Queues a delivered or failed delivery again (the API and the console).
+    func redeliver(_ id: String, by actor: Actor) async throws -> DeliveryRecord {
         guard try await store.redeliver(id: id, now: clock.now()) else {
             guard try await store.delivery(id: id) != nil else { throw Self.notFound }
             throw Problem(.conflict, code: "delivery_pending", detail: "This delivery is still pending; it will be tried again on its own.")
         }
-        try await audit.audit(AuditEntry(at: clock.now(), actor: context.actor, action: "delivery.redelivered", tenantID: nil, details: ["delivery": id]))
+        try await audit.audit(AuditEntry(at: clock.now(), actor: actor, action: "delivery.redelivered", tenantID: nil, details: ["delivery": id]))
         guard let record = try await store.delivery(id: id) else { throw Self.notFound }
-        return try Response.json(DeliveryResource(record), status: .accepted)
+        return record
+    }
+
+    /// Queues every delivery that failed since `since` again (the API and the console).
+    func redeliverFailed(since: Date, by actor: Actor) async throws -> Int {
+        let count = try await store.redeliverFailed(since: since, now: clock.now())
+        try await audit.audit(AuditEntry(at: clock.now(), actor: actor, action: "delivery.redelivered_failed", tenantID: nil, details: ["count": "\(count)"]))
+        return count
     }
 
     @Sendable func redeliverFailed(_ request: Request, context: GatewayRequestContext) async throws -> Response {
@@ -87,8 +99,7 @@ struct AdminDeliveriesController {
         let since = sinceText.flatMap(strictTimestamp)
         if sinceText != nil, since == nil { reader.fail("since", "invalid", "An ISO 8601 time, like 2026-11-21T10:00:00Z.") }
         try reader.throwIfInvalid()
-        let count = try await store.redeliverFailed(since: since ?? .distantPast, now: clock.now())
-        try await audit.audit(AuditEntry(at: clock.now(), actor: context.actor, action: "delivery.redelivered_failed", tenantID: nil, details: ["count": "\(count)"]))
+        let count = try await redeliverFailed(since: since ?? .distantPast, by: context.actor)
         return try Response.json(["requeued": count], status: .accepted)
     }
 
@@ -103,11 +114,15 @@ struct AdminDeliveriesController {
     }
 
     @Sendable func endpoint(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        try Response.json(try await endpointState())
+    }
+
+    func endpointState() async throws -> EndpointResource {
         let stats = try await store.deliveryStats(now: clock.now())
-        return try Response.json(EndpointResource(
+        return EndpointResource(
             configured: eventsURL != nil, enabled: stats.endpointDisabledAt == nil, disabled_at: Nullable(stats.endpointDisabledAt),
             pending: stats.pending, failed: stats.failed, delivered: stats.delivered, oldest_pending_seconds: Nullable(stats.oldestPendingAge)
-        ))
+        )
     }
 
     @Sendable func enable(_ request: Request, context: GatewayRequestContext) async throws -> Response {

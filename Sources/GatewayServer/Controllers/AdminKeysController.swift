@@ -43,25 +43,36 @@ struct AdminKeysController {
         let reader = FieldReader(try await JSONBody.read(request))
         reader.allowOnly(["name", "scopes"])
         let name = reader.string("name", required: true)
-        if let name, name.isEmpty || name.lengthForLimits > 100 { reader.fail("name", "invalid", "1 to 100 characters.") }
-        var scopes: [String] = []
+        var scopes: [String]?
         switch reader.object["scopes"] {
-        case let list as [Any] where !list.isEmpty:
+        case let list as [Any] where list.allSatisfy({ $0 is String }):
             scopes = list.compactMap { $0 as? String }
-            let known = Set(Scope.allCases.map(\.rawValue))
-            if scopes.count != list.count || !Set(scopes).isSubset(of: known) {
-                reader.fail("scopes", "invalid", "Scopes are among: \(Scope.allCases.map(\.rawValue).joined(separator: ", ")).")
-            }
-        default:
+        case nil, is NSNull:
             reader.fail("scopes", "required", "Give at least one scope.")
+        default:
+            reader.fail("scopes", "invalid", "A list of scopes among: \(Scope.allCases.map(\.rawValue).joined(separator: ", ")).")
         }
         try reader.throwIfInvalid()
+        let (record, key) = try await create(name: name ?? "", scopes: scopes ?? [], by: context.actor)
+        return try Response.json(KeyResource(record, key: key), status: .created, headers: [.cacheControl: "no-store"])
+    }
+
+    /// Makes a key (the API and the console): the record, and the key itself, which is never seen again.
+    func create(name: String, scopes: [String], by actor: Actor) async throws -> (APIKeyRecord, String) {
+        var errors: [FieldError] = []
+        if name.isEmpty || name.lengthForLimits > 100 { errors.append(FieldError(field: "name", code: "invalid", message: "1 to 100 characters.")) }
+        let known = Set(Scope.allCases.map(\.rawValue))
+        if scopes.isEmpty || !Set(scopes).isSubset(of: known) {
+            errors.append(FieldError(field: "scopes", code: scopes.isEmpty ? "required" : "invalid",
+                                     message: "Give at least one scope among: \(Scope.allCases.map(\.rawValue).joined(separator: ", "))."))
+        }
+        if !errors.isEmpty { throw Problem.validation(errors) }
         let now = clock.now()
         let made = PartnerKeys.make(random: random)
-        let record = APIKeyRecord(id: ids.make(prefix: "key", at: now), name: name ?? "", prefix: made.prefix, scopes: Array(Set(scopes)).sorted(), createdAt: now)
+        let record = APIKeyRecord(id: ids.make(prefix: "key", at: now), name: name, prefix: made.prefix, scopes: Array(Set(scopes)).sorted(), createdAt: now)
         try await keys.createAPIKey(record, secretHash: made.hash)
-        try await audit.audit(AuditEntry(at: now, actor: context.actor, action: "api_key.created", tenantID: nil, details: ["key": record.prefix]))
-        return try Response.json(KeyResource(record, key: made.key), status: .created, headers: [.cacheControl: "no-store"])
+        try await audit.audit(AuditEntry(at: now, actor: actor, action: "api_key.created", tenantID: nil, details: ["key": record.prefix]))
+        return (record, made.key)
     }
 
     @Sendable func list(_ request: Request, context: GatewayRequestContext) async throws -> Response {
@@ -69,11 +80,14 @@ struct AdminKeysController {
     }
 
     @Sendable func revoke(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
+        try await revoke(context.parameters.require("id"), by: context.actor)
+        return Response(status: .noContent)
+    }
+
+    func revoke(_ id: String, by actor: Actor) async throws {
         guard try await keys.revokeAPIKey(id: id, at: clock.now()) else {
             throw Problem(.notFound, code: "api_key_not_found", detail: "No active API key has this id.")
         }
-        try await audit.audit(AuditEntry(at: clock.now(), actor: context.actor, action: "api_key.revoked", tenantID: nil, details: ["key": id]))
-        return Response(status: .noContent)
+        try await audit.audit(AuditEntry(at: clock.now(), actor: actor, action: "api_key.revoked", tenantID: nil, details: ["key": id]))
     }
 }

@@ -63,25 +63,16 @@ struct AdminTenantsController {
     }
 
     @Sendable func retry(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
-        let outcome = try await service.retry(tenantID: id, source: .admin)
-        try await record("tenant.retried", id, context)
-        return try render.outcome(outcome)
+        try render.outcome(try await retry(context.parameters.require("id"), by: context.actor))
     }
 
     @Sendable func poll(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
-        let outcome = try await service.refresh(tenantID: id, source: .admin)
-        try await record("tenant.polled", id, context)
-        return try render.outcome(outcome)
+        try render.outcome(try await poll(context.parameters.require("id"), by: context.actor))
     }
 
     /// Submits a tenant that waits on its customer again: for an approval that was never asked or got lost.
     @Sendable func resubmit(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
-        let outcome = try await service.resubmit(tenantID: id, source: .admin)
-        try await record("tenant.resubmitted", id, context)
-        return try render.outcome(outcome)
+        try render.outcome(try await resubmit(context.parameters.require("id"), by: context.actor))
     }
 
     @Sendable func offboard(_ request: Request, context: GatewayRequestContext) async throws -> Response {
@@ -183,7 +174,27 @@ struct AdminTenantsController {
         return try Response.json(BackupResource(path: path, bytes: bytes, created_at: now), status: .created)
     }
 
-    private func record(_ action: String, _ tenantID: String, _ context: GatewayRequestContext) async throws {
-        try await audit.audit(AuditEntry(at: clock.now(), actor: context.actor, action: action, tenantID: tenantID))
+    // The operator's actions on one tenant, for the API and the console alike: each audited with who did it.
+
+    func retry(_ id: String, by actor: Actor) async throws -> ProviderRequestOutcome {
+        let outcome = try await service.retry(tenantID: id, source: .admin)
+        try await record("tenant.retried", id, actor)
+        return outcome
+    }
+
+    func poll(_ id: String, by actor: Actor) async throws -> ProviderRequestOutcome {
+        let outcome = try await service.refresh(tenantID: id, source: .admin)
+        try await record("tenant.polled", id, actor)
+        return outcome
+    }
+
+    func resubmit(_ id: String, by actor: Actor) async throws -> ProviderRequestOutcome {
+        let outcome = try await service.resubmit(tenantID: id, source: .admin)
+        try await record("tenant.resubmitted", id, actor)
+        return outcome
+    }
+
+    private func record(_ action: String, _ tenantID: String, _ actor: Actor) async throws {
+        try await audit.audit(AuditEntry(at: clock.now(), actor: actor, action: action, tenantID: tenantID))
     }
 }

@@ -59,6 +59,9 @@ struct ClientAddressMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         context.clientIP = Self.clientIP(peer: context.remoteAddress?.ipAddress, forwardedFor: request.headers[values: .xForwardedFor], trusted: trusted)
+        if let peer = context.remoteAddress?.ipAddress, let bytes = CIDR.bytes(peer), trusted.contains(where: { $0.contains(bytes) }) {
+            context.viaHTTPS = request.headers[.xForwardedProto]?.split(separator: ",").first?.trimmingCharacters(in: .whitespaces).lowercased() == "https"
+        }
         context.logger[metadataKey: "client.ip"] = .string(context.clientIP ?? "-")
         return try await next(request, context)
     }
@@ -76,6 +79,7 @@ struct ClientAddressMiddleware: RouterMiddleware {
 
 extension HTTPField.Name {
     static let xForwardedFor = HTTPField.Name("X-Forwarded-For")!
+    static let xForwardedProto = HTTPField.Name("X-Forwarded-Proto")!
 }
 
 /// The proxy rules, for tests outside this module.

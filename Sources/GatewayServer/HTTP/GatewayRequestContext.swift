@@ -9,11 +9,14 @@ public enum Principal: Sendable, Equatable {
     case partner(name: String, scopes: Set<Scope>)
     /// The operator, with `GATEWAY_ADMIN_TOKEN`.
     case admin
+    /// An operator signed in to the console (with the admin token, exchanged for a session).
+    case console
 
     public var auditName: String {
         switch self {
         case .partner(let name, _): "api_key:\(name)"
         case .admin: "admin"
+        case .console: "console"
         }
     }
 }
@@ -40,6 +43,10 @@ public struct GatewayRequestContext: RequestContext {
     public let remoteAddress: SocketAddress?
     /// The client's address: the peer's, or (through a trusted proxy) the forwarded one.
     public var clientIP: String?
+    /// The request reached the proxy over HTTPS (`X-Forwarded-Proto: https` from a trusted proxy).
+    public var viaHTTPS = false
+    /// A signed-in console request: its session's CSRF token and the posted form.
+    var console: ConsoleRequest?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
