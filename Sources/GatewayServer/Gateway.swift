@@ -120,6 +120,7 @@ public struct Gateway: Sendable {
         let router = Router(context: GatewayRequestContext.self)
         let allowedMethods = AllowedMethods()
         router.middlewares.add(MetricsMiddleware(metrics: metrics))
+        router.middlewares.add(ConsoleFrameMiddleware(enabled: config.adminToken != nil))
         router.middlewares.add(ProblemMiddleware(allowedMethods: allowedMethods))
         router.middlewares.add(ClientAddressMiddleware(trusted: config.trustedProxies.compactMap(CIDR.init)))
         let openAPI = try Data(contentsOf: ShippedFiles.locate("docs/openapi.yaml", setting: "GATEWAY_OPENAPI_PATH", directory: false))

@@ -71,8 +71,10 @@ struct ConsoleController {
         var request = request
         let now = clock.now()
         let address = context.clientIP ?? "unknown"
-        if let wait = await limiter.retryAfter(address, now: now) {
-            try await audit.audit(AuditEntry(at: now, actor: Actor(name: "console", ip: context.clientIP), action: "console.sign_in_throttled", tenantID: nil))
+        let actor = Actor(name: "console", ip: context.clientIP)
+        if let wait = await limiter.attempt(address, now: now) {
+            // Audited once, when the address is first held back; every refused try after that is only logged.
+            context.logger.warning("console sign-in refused: too many failures from this address")
             throw ConsoleRefusal(
                 status: .tooManyRequests, message: "Too many failed sign-ins from your address. Try again in \(Int(wait.rounded(.up))) seconds.",
                 headers: [.retryAfter: "\(Int(wait.rounded(.up)))"]
@@ -82,12 +84,15 @@ struct ConsoleController {
         guard let expected = adminTokenDigest,
             constantTimeEqual(Data(SHA256.hash(data: Data(token.utf8))), Data(expected))
         else {
-            await limiter.failed(address, now: now)
-            try await audit.audit(AuditEntry(at: now, actor: Actor(name: "console", ip: context.clientIP), action: "console.sign_in_failed", tenantID: nil))
+            try await audit.audit(AuditEntry(at: now, actor: actor, action: "console.sign_in_failed", tenantID: nil))
+            if await limiter.isAtLimit(address, now: now) {
+                try await audit.audit(AuditEntry(at: now, actor: actor, action: "console.sign_in_throttled", tenantID: nil))
+            }
             return ConsoleLayout.response(signInForm(message: "That is not the admin token."), status: .unauthorized)
         }
+        await limiter.succeeded(address, at: now)
         let (cookie, _) = await sessions.start(clientIP: context.clientIP, now: now)
-        try await audit.audit(AuditEntry(at: now, actor: Actor(name: "console", ip: context.clientIP), action: "console.signed_in", tenantID: nil))
+        try await audit.audit(AuditEntry(at: now, actor: actor, action: "console.signed_in", tenantID: nil))
         var attributes = "Path=/console; HttpOnly; SameSite=Strict; Max-Age=\(Int(sessions.lifetime))"
         if context.viaHTTPS { attributes += "; Secure" }
         return Response(status: .seeOther, headers: [.location: "/console", .setCookie: "\(ConsoleMiddleware.cookieName)=\(cookie); \(attributes)"])

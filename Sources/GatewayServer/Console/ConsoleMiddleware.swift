@@ -3,6 +3,7 @@ import Foundation
 import GatewayCore
 import HTTPTypes
 import Hummingbird
+import NIOCore
 
 /// What the console knows about a signed-in request.
 struct ConsoleRequest: Sendable {
@@ -35,11 +36,15 @@ struct ConsoleMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard enabled else { throw HTTPError(.notFound) }
+        var signedIn = false
         var response: Response
         do {
-            response = try await guarded(request, context: context, next: next)
+            response = try await guarded(request, context: context, signedIn: &signedIn, next: next)
         } catch {
-            response = Self.errorPage(error, signedIn: context.console != nil)
+            if Self.isUnexpected(error) {
+                context.logger.error("console request failed", metadata: ["error": "\(String(reflecting: type(of: error)))"])
+            }
+            response = Self.errorPage(error, signedIn: signedIn)
         }
         for field in Self.securityHeaders where response.headers[field.name] == nil {
             response.headers.append(field)
@@ -47,7 +52,9 @@ struct ConsoleMiddleware: RouterMiddleware {
         return response
     }
 
-    private func guarded(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    private func guarded(
+        _ request: Request, context: Context, signedIn: inout Bool, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
         var request = request
         var context = context
         let path = request.uri.path
@@ -67,7 +74,17 @@ struct ConsoleMiddleware: RouterMiddleware {
         }
         context.principal = .console
         context.console = ConsoleRequest(csrfToken: session.csrfToken, form: form)
+        signedIn = true
         return try await next(request, context)
+    }
+
+    /// Errors a page explains by itself; anything else is also logged (by type: never the values it carries).
+    static func isUnexpected(_ error: any Error) -> Bool {
+        switch error {
+        case is ConsoleRefusal, is Problem, is HTTPError, is NIOTooManyBytesError: false
+        case let failure as OnboardingError: failure.code == "storage_failure"
+        default: true
+        }
     }
 
     static func cookie(in request: Request) -> String? {
@@ -101,6 +118,9 @@ struct ConsoleMiddleware: RouterMiddleware {
         case let http as HTTPError:
             status = http.status
             message = http.status == .notFound ? "There is nothing here." : "The request could not be handled."
+        case is NIOTooManyBytesError:
+            status = .contentTooLarge
+            message = "The form is too large."
         default:
             status = .internalServerError
             message = "Something went wrong on our side; the log has the details."
@@ -147,5 +167,25 @@ enum FormBody {
             fields[name] = fields[name].map { "\($0),\(value)" } ?? value
         }
         return fields
+    }
+}
+
+/// Router-wide, outside the problem middleware: every answer under `/console` — also a 405 or 404 the router makes
+/// for a path or method the console does not have — carries the console's security headers; and with no admin
+/// token configured, everything under `/console` is a plain 404, so nothing tells that a console exists.
+struct ConsoleFrameMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+
+    let enabled: Bool
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        guard path == "/console" || path.hasPrefix("/console/") else { return try await next(request, context) }
+        guard enabled else { return Response(status: .notFound) }
+        var response = try await next(request, context)
+        for field in ConsoleMiddleware.securityHeaders where response.headers[field.name] == nil {
+            response.headers.append(field)
+        }
+        return response
     }
 }

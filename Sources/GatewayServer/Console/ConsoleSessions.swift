@@ -76,18 +76,31 @@ actor SignInLimiter {
         self.window = window
     }
 
-    /// Seconds to wait before trying again; nil when the address may try now.
-    func retryAfter(_ address: String, now: Date) -> TimeInterval? {
+    /// Takes one attempt for `address`, counted as a failure until `succeeded` takes it back; or, when the address
+    /// used up its attempts, the seconds to wait. Checking and counting are one step, so parallel guesses cannot all
+    /// pass the check before any of them is counted.
+    func attempt(_ address: String, now: Date) -> TimeInterval? {
         let recent = (failures[address] ?? []).filter { now.timeIntervalSince($0) < window }
-        failures[address] = recent.isEmpty ? nil : recent
-        guard recent.count >= limit, let oldest = recent.first else { return nil }
-        return max(1, window - now.timeIntervalSince(oldest))
-    }
-
-    func failed(_ address: String, now: Date) {
-        failures[address, default: []].append(now)
+        if recent.count >= limit, let oldest = recent.first {
+            failures[address] = recent
+            return max(1, window - now.timeIntervalSince(oldest))
+        }
+        failures[address] = recent + [now]
         if failures.count > 10_000 {
             failures = failures.filter { $0.value.contains { now.timeIntervalSince($0) < window } }
         }
+        return nil
+    }
+
+    /// The attempt was right: it does not count against the address.
+    func succeeded(_ address: String, at: Date) {
+        guard var recent = failures[address], let index = recent.lastIndex(of: at) else { return }
+        recent.remove(at: index)
+        failures[address] = recent.isEmpty ? nil : recent
+    }
+
+    /// Whether the address has just used up its attempts (for auditing that once, not every refused try).
+    func isAtLimit(_ address: String, now: Date) -> Bool {
+        (failures[address] ?? []).filter { now.timeIntervalSince($0) < window }.count == limit
     }
 }

@@ -43,29 +43,38 @@ struct AdminKeysController {
         let reader = FieldReader(try await JSONBody.read(request))
         reader.allowOnly(["name", "scopes"])
         let name = reader.string("name", required: true)
-        var scopes: [String]?
+        var scopes: [String] = []
         switch reader.object["scopes"] {
-        case let list as [Any] where list.allSatisfy({ $0 is String }):
+        case let list as [Any] where !list.isEmpty:
             scopes = list.compactMap { $0 as? String }
-        case nil, is NSNull:
-            reader.fail("scopes", "required", "Give at least one scope.")
+            if scopes.count != list.count { reader.fail("scopes", "invalid", Self.scopesMessage) }
         default:
-            reader.fail("scopes", "invalid", "A list of scopes among: \(Scope.allCases.map(\.rawValue).joined(separator: ", ")).")
+            reader.fail("scopes", "required", "Give at least one scope.")
         }
-        try reader.throwIfInvalid()
-        let (record, key) = try await create(name: name ?? "", scopes: scopes ?? [], by: context.actor)
+        // Every field's problems at once: the types above, the values below.
+        let valueErrors = Self.problems(name: name, scopes: scopes).filter { error in !reader.errors.contains { $0.field == error.field } }
+        if !valueErrors.isEmpty || !reader.errors.isEmpty { throw Problem.validation(reader.errors + valueErrors) }
+        let (record, key) = try await create(name: name ?? "", scopes: scopes, by: context.actor)
         return try Response.json(KeyResource(record, key: key), status: .created, headers: [.cacheControl: "no-store"])
+    }
+
+    static let scopesMessage = "Scopes are among: \(Scope.allCases.map(\.rawValue).joined(separator: ", "))."
+
+    /// What is wrong with a key's name and scopes (a name not given is reported by the caller).
+    static func problems(name: String?, scopes: [String]) -> [FieldError] {
+        var errors: [FieldError] = []
+        if let name, name.isEmpty || name.lengthForLimits > 100 { errors.append(FieldError(field: "name", code: "invalid", message: "1 to 100 characters.")) }
+        if scopes.isEmpty {
+            errors.append(FieldError(field: "scopes", code: "required", message: "Give at least one scope."))
+        } else if !Set(scopes).isSubset(of: Set(Scope.allCases.map(\.rawValue))) {
+            errors.append(FieldError(field: "scopes", code: "invalid", message: scopesMessage))
+        }
+        return errors
     }
 
     /// Makes a key (the API and the console): the record, and the key itself, which is never seen again.
     func create(name: String, scopes: [String], by actor: Actor) async throws -> (APIKeyRecord, String) {
-        var errors: [FieldError] = []
-        if name.isEmpty || name.lengthForLimits > 100 { errors.append(FieldError(field: "name", code: "invalid", message: "1 to 100 characters.")) }
-        let known = Set(Scope.allCases.map(\.rawValue))
-        if scopes.isEmpty || !Set(scopes).isSubset(of: known) {
-            errors.append(FieldError(field: "scopes", code: scopes.isEmpty ? "required" : "invalid",
-                                     message: "Give at least one scope among: \(Scope.allCases.map(\.rawValue).joined(separator: ", "))."))
-        }
+        let errors = Self.problems(name: name, scopes: scopes)
         if !errors.isEmpty { throw Problem.validation(errors) }
         let now = clock.now()
         let made = PartnerKeys.make(random: random)

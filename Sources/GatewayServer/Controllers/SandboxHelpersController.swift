@@ -176,6 +176,9 @@ struct SandboxHelpersController {
         let times = reader.integer("times", in: 1...1000) ?? 1
         let retryAfter = reader.integer("retry_after", in: 0...3600)
         let delay = reader.integer("delay_ms", in: 0...60_000)
+        if style == .lateSuccess, delay == nil, reader.object["delay_ms"] == nil {
+            reader.fail("delay_ms", "required", "A late success needs delay_ms: how long the answer is held back.")
+        }
         try reader.throwIfInvalid()
         guard let operation, let status, let style else { throw Problem.validation([]) }
         let fault = SimulatedFault(operation: operation, status: status, style: style, times: times, retryAfter: retryAfter, delayMilliseconds: delay)

@@ -41,7 +41,7 @@ struct HealthController {
     /// `application/yaml` (RFC 9512), or `text/yaml` for a client that asks for it and not for `application/yaml`
     /// (generated clients read `text/*` as a string).
     static func specMediaType(accept: String?) -> String {
-        let ranges = (accept ?? "").lowercased().split(separator: ",").map { $0.split(separator: ";")[0].trimmingCharacters(in: .whitespaces) }
+        let ranges = (accept ?? "").lowercased().split(separator: ",").map { ($0.split(separator: ";").first ?? "").trimmingCharacters(in: .whitespaces) }
         return ranges.contains("text/yaml") && !ranges.contains("application/yaml") ? "text/yaml" : "application/yaml"
     }
 
