@@ -15,27 +15,18 @@ import importlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
+
+from checklib import Checks, free_port, log, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = "onboarding_gateway_client"
-FAILURES = []
+expect = Checks()
 
 
-def log(message):
-    print(message, flush=True)
-
-
-def expect(condition, what):
-    log(("ok    " if condition else "FAIL  ") + what)
-    if not condition:
-        FAILURES.append(what)
-    return condition
 
 
 def generate(into):
@@ -54,24 +45,6 @@ def generate(into):
     return result.returncode == 0
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def wait_for(what, probe, limit=30.0, every=0.3):
-    deadline = time.monotonic() + limit
-    last = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(every)
-    expect(False, f"{what} within {limit:.0f} s (last seen: {last!r})")
-    return None
 
 
 def main():
@@ -112,7 +85,7 @@ def main():
     try:
         probe = Client(base_url=base)
         from onboarding_gateway_client.api.public import ready
-        if not wait_for("the gateway is ready", lambda: _quiet(lambda: ready.sync_detailed(client=probe).status_code == 200)):
+        if not wait_for(expect, "the gateway is ready", lambda: ready.sync_detailed(client=probe).status_code == 200):
             return 1
         secrets = json.load(open(os.path.join(data, "sandbox-secrets.json")))
         partner = AuthenticatedClient(base_url=base, token=secrets["api_key"], timeout=30)
@@ -132,7 +105,7 @@ def main():
                     refresh_tenant.sync_detailed(tenant_id, client=partner)
                 current = tenant(tenant_id)
                 return current if current.state == state else None
-            return wait_for(f"{tenant_id} becomes {state.value}", probe_state)
+            return wait_for(expect, f"{tenant_id} becomes {state.value}", probe_state)
 
         run = uuid.uuid4().hex[:8]
 
@@ -160,7 +133,7 @@ def main():
         done = complete_sandbox_wrapp_login.sync(existing_id, client=helpers)
         expect(done.webhook_status is None, "a pre-existing customer's login sends no webhook")
         waiting = settles(old.id, TenantState.ACTION_REQUIRED, refresh=True)
-        wait_for("next_action provide_credentials", lambda: (t := tenant(old.id)).next_action is not None
+        wait_for(expect, "next_action provide_credentials", lambda: (t := tenant(old.id)).next_action is not None
                  and t.next_action.type_ == NextActionType.PROVIDE_CREDENTIALS or None, limit=15)
         customer = get_sandbox_wrapp_customer.sync(existing_id, client=helpers)
         supplied = supply_credentials.sync(old.id, client=partner, idempotency_key=str(uuid.uuid4()),
@@ -203,7 +176,7 @@ def main():
                and outage.parsed.last_error.code == "provider_unavailable", "provider down: 202, pending, last_error provider_unavailable")
         cleared = clear_sandbox_provider_faults.sync(Provider.WRAPP, client=helpers)
         expect(cleared.pending == 0, "test helper: faults cleared")
-        wait_for("the pending tenant is submitted once Wrapp is back",
+        wait_for(expect, "the pending tenant is submitted once Wrapp is back",
                  lambda: tenant(outage.parsed.id).state == TenantState.ACTION_REQUIRED, limit=60)
 
         # 7. A validation error, as a typed problem.
@@ -246,8 +219,8 @@ def main():
         log_file.close()
     errors = [line for line in open(os.path.join(work, "gateway.log")) if '"level":"error"' in line or '"level":"critical"' in line]
     expect(not errors, "the gateway logged no error" + (f": {errors[:3]}" if errors else ""))
-    if FAILURES:
-        log(f"client check: {len(FAILURES)} failed (kept in {work})")
+    if expect.failures:
+        log(f"client check: {len(expect.failures)} failed (kept in {work})")
         return 1
     shutil.rmtree(work, ignore_errors=True)
     log("client check: all passed")
@@ -261,12 +234,6 @@ def nif(run, n):
     check = 11 - total % 11
     return "".join(map(str, digits)) + str(0 if check >= 10 else check)
 
-
-def _quiet(call):
-    try:
-        return call()
-    except Exception:  # noqa: BLE001 - not up yet
-        return False
 
 
 if __name__ == "__main__":

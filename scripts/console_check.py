@@ -17,37 +17,21 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.parse
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from checklib import Checks, free_port, log, wait_for
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FAILURES = []
+expect = Checks()
 
 
-def log(message):
-    print(message, flush=True)
 
-
-def expect(condition, what):
-    log(("ok    " if condition else "FAIL  ") + what)
-    if not condition:
-        FAILURES.append(what)
-    return condition
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Failing(BaseHTTPRequestHandler):
@@ -88,16 +72,6 @@ class HTTP:
         return response.status, response.headers, parsed, raw.decode("utf-8", "replace")
 
 
-def wait_for(what, probe, limit=30.0):
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.3)
-    expect(False, f"{what} within {limit:.0f} s")
-    return None
-
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -132,7 +106,7 @@ def main():
     admin = key = None
     try:
         api = HTTP(port)
-        wait_for("the gateway is ready", lambda: _quiet(lambda: api.call("GET", "/readyz")[0] == 200))
+        wait_for(expect, "the gateway is ready", lambda: api.call("GET", "/readyz")[0] == 200)
         secrets = json.load(open(os.path.join(work, "data", "sandbox-secrets.json")))
         key, admin = secrets["api_key"], secrets["admin_token"]
         partner = {"Authorization": f"Bearer {key}"}
@@ -147,9 +121,9 @@ def main():
         api.call("POST", "/v1/tenants", {"provider": "magnifinance", "external_id": f"co-{run}",
                                          "profile": {"email": "ana@example.pt", "company": {"tax_id": "513495886", "country": "PT"}}}, partner)
         admin_headers = {"Authorization": f"Bearer {admin}"}
-        failed = wait_for("a failed delivery (the receiver answers 500)", lambda: (
+        failed = wait_for(expect, "a failed delivery (the receiver answers 500)", lambda: (
             api.call("GET", "/admin/deliveries?status=failed", headers=admin_headers)[2] or {}).get("data"))
-        wait_for("maria is active", lambda: api.call("GET", f"/v1/tenants/{maria['id']}", headers=partner)[2]["state"] == "active")
+        wait_for(expect, "maria is active", lambda: api.call("GET", f"/v1/tenants/{maria['id']}", headers=partner)[2]["state"] == "active")
 
         # Plain HTTP: what the console refuses, and the headers it always sends.
         status, headers, _, _ = api.call("GET", "/console/tenants")
@@ -318,19 +292,13 @@ def main():
     expect(bool(lines) and not leaked, "the admin token and the partner key appear in no log line")
     errors = [line for line in open(log_path) if '"level":"critical"' in line]
     expect(not errors, "no critical log line")
-    if FAILURES:
-        log(f"console check: {len(FAILURES)} failed (kept in {work})")
+    if expect.failures:
+        log(f"console check: {len(expect.failures)} failed (kept in {work})")
         return 1
     shutil.rmtree(work, ignore_errors=True)
     log("console check: all passed")
     return 0
 
-
-def _quiet(call):
-    try:
-        return call()
-    except Exception:  # noqa: BLE001 - not up yet
-        return False
 
 
 if __name__ == "__main__":
