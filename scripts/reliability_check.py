@@ -330,6 +330,10 @@ def create(gateway, tenant, deadline, counter):
                 tenant["id"] = answer.json["id"]
                 tenant["state"] = answer.json.get("state")
                 tenant["acknowledged"] = time.monotonic()
+                tenant["resource"] = answer.json
+                if tenant["state"] == "active":
+                    # Active at once (a new MagniFinance company): the driver never steps it, so it is timed here.
+                    tenant["active_at"] = tenant["acknowledged"]
                 counter.add(f"create_{answer.status}")
                 return True
             transient = answer.status >= 500 or answer.status == 429 or (
