@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCore
 
 /// A fragment of HTML. Interpolating a `String` (or anything else) escapes it; only another `HTML` goes in as it is,
 /// so text from a tenant, a provider or a request can never become markup.
@@ -20,21 +21,7 @@ struct HTML: ExpressibleByStringInterpolation, Sendable, Equatable {
         mutating func appendInterpolation<T: CustomStringConvertible>(_ value: T) { text += HTML.escape(value.description) }
     }
 
-    static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for character in text.unicodeScalars {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(character)
-            }
-        }
-        return out
-    }
+    static func escape(_ text: String) -> String { HTMLText.escape(text) }
 
     static func join(_ parts: [HTML]) -> HTML { HTML(raw: parts.map(\.text).joined()) }
 
