@@ -5,7 +5,7 @@ import GatewayCore
 /// The outbox of outbound events.
 extension SQLiteStore: DeliveryStore {
     public func claimDueDeliveries(now: Date, limit: Int, leaseUntil: Date) async throws -> [PendingDelivery] {
-        try await pool.write { [self] db in
+        try await writes.write { [self] db in
             guard try Double.fetchOne(db, sql: "SELECT disabled_at FROM events_endpoint WHERE id = 1") == nil else { return [] }
             let claimed = try Row.fetchAll(
                 db,
@@ -27,7 +27,7 @@ extension SQLiteStore: DeliveryStore {
     }
 
     public func recordDeliveryAttempt(id: String, attempt: DeliveryAttempt, result: DeliveryResult) async throws {
-        try await pool.write { db in
+        try await writes.write { db in
             try db.execute(
                 sql: "INSERT INTO delivery_attempts (delivery_id, at, status_code, duration_ms, error, excerpt) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [id, attempt.at.unix, attempt.statusCode, attempt.durationMilliseconds, attempt.error, attempt.excerpt]
@@ -50,7 +50,7 @@ extension SQLiteStore: DeliveryStore {
 
     public func releaseDeliveries(ids: [String], now: Date) async throws {
         guard !ids.isEmpty else { return }
-        try await pool.write { db in
+        try await writes.write { db in
             let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
             try db.execute(
                 sql: "UPDATE deliveries SET next_attempt_at = ? WHERE status = 'pending' AND id IN (\(marks))",
@@ -90,7 +90,7 @@ extension SQLiteStore: DeliveryStore {
     }
 
     public func redeliver(id: String, now: Date) async throws -> Bool {
-        try await pool.write { db in
+        try await writes.write { db in
             try db.execute(
                 sql: "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, finished_at = NULL WHERE id = ? AND status <> 'pending'",
                 arguments: [now.unix, id]
@@ -100,7 +100,7 @@ extension SQLiteStore: DeliveryStore {
     }
 
     public func redeliverFailed(since: Date, now: Date) async throws -> Int {
-        try await pool.write { db in
+        try await writes.write { db in
             try db.execute(
                 sql: "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, finished_at = NULL WHERE status = 'failed' AND finished_at >= ?",
                 arguments: [now.unix, since.unix]
@@ -110,7 +110,7 @@ extension SQLiteStore: DeliveryStore {
     }
 
     public func disableEventsEndpoint(at: Date, reason: String) async throws {
-        try await pool.write { db in
+        try await writes.write { db in
             try db.execute(
                 sql: "INSERT INTO events_endpoint (id, disabled_at, disabled_why) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET disabled_at = excluded.disabled_at, disabled_why = excluded.disabled_why",
                 arguments: [at.unix, String(reason.prefix(200))]
@@ -119,7 +119,7 @@ extension SQLiteStore: DeliveryStore {
     }
 
     public func enableEventsEndpoint() async throws -> Bool {
-        try await pool.write { db in
+        try await writes.write { db in
             try db.execute(sql: "UPDATE events_endpoint SET disabled_at = NULL, disabled_why = NULL WHERE id = 1 AND disabled_at IS NOT NULL")
             return db.changesCount > 0
         }

@@ -5,16 +5,16 @@ import GatewayCore
 /// Per-tenant leases: one provider conversation per tenant at a time, and the fence its writes pass.
 extension SQLiteStore {
     public func acquireLease(tenantID: String, owner: String, now: Date, until: Date) async throws -> LeaseAttempt {
-        try await pool.write { db in
+        try await writes.write { db in
             guard let row = try Row.fetchOne(
-                db, sql: "SELECT lease_until, generation FROM tenants WHERE id = ?", arguments: [tenantID]
+                db, cached: "SELECT lease_until, generation FROM tenants WHERE id = ?", arguments: [tenantID]
             ) else { return .notFound }
             if let held = row["lease_until"] as Double?, held > now.unix {
                 return .busy(until: Date(unix: held))
             }
             let token = try Int64.fetchOne(
                 db,
-                sql: "UPDATE tenants SET lease_owner = ?, lease_until = ?, lease_token = lease_token + 1 WHERE id = ? RETURNING lease_token",
+                cached: "UPDATE tenants SET lease_owner = ?, lease_until = ?, lease_token = lease_token + 1 WHERE id = ? RETURNING lease_token",
                 arguments: [owner, until.unix, tenantID]
             ) ?? 0
             return .acquired(TenantLease(tenantID: tenantID, token: token, generation: row["generation"]))
@@ -22,9 +22,9 @@ extension SQLiteStore {
     }
 
     public func renewLease(_ lease: TenantLease, now: Date, until: Date) async throws -> Bool {
-        try await pool.write { db in
+        try await writes.write { db in
             try db.execute(
-                sql: """
+                cached: """
                     UPDATE tenants SET lease_until = max(coalesce(lease_until, 0), ?)
                     WHERE id = ? AND lease_token = ? AND generation = ? AND state <> 'offboarded'
                     """,
@@ -35,35 +35,35 @@ extension SQLiteStore {
     }
 
     public func releaseLease(_ lease: TenantLease) async throws {
-        try await pool.write { db in
+        try await writes.write { db in
             try db.execute(
-                sql: "UPDATE tenants SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_token = ?",
+                cached: "UPDATE tenants SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_token = ?",
                 arguments: [lease.tenantID, lease.token]
             )
         }
     }
 
     public func recordSubmission(_ lease: TenantLease, at: Date) async throws -> Bool {
-        try await pool.write { db in
+        try await writes.write { db in
             guard let row = try Row.fetchOne(
-                db, sql: "SELECT submitted_at FROM tenants WHERE id = ? AND lease_token = ? AND generation = ?",
+                db, cached: "SELECT submitted_at FROM tenants WHERE id = ? AND lease_token = ? AND generation = ?",
                 arguments: [lease.tenantID, lease.token, lease.generation]
             ) else { throw LeaseLost(tenantID: lease.tenantID) }
             if (row["submitted_at"] as Double?) != nil { return true }
-            try db.execute(sql: "UPDATE tenants SET submitted_at = ? WHERE id = ?", arguments: [at.unix, lease.tenantID])
+            try db.execute(cached: "UPDATE tenants SET submitted_at = ? WHERE id = ?", arguments: [at.unix, lease.tenantID])
             return false
         }
     }
 
     public func expedite(tenantID: String, now: Date) async throws {
-        try await pool.write { db in
+        try await writes.write { db in
             try db.execute(
-                sql: "UPDATE jobs SET run_at = min(run_at, ?) WHERE tenant_id = ? AND kind IN ('submit', 'check')",
+                cached: "UPDATE jobs SET run_at = min(run_at, ?) WHERE tenant_id = ? AND kind IN ('submit', 'check')",
                 arguments: [now.unix, tenantID]
             )
             guard db.changesCount == 0 else { return }
             try db.execute(
-                sql: """
+                cached: """
                     INSERT INTO jobs (tenant_id, kind, run_at, attempts, created_at)
                     SELECT id, CASE state WHEN 'pending' THEN 'submit' ELSE 'check' END, ?1, 0, ?1 FROM tenants
                     WHERE id = ?2 AND state NOT IN ('offboarded', 'failed')
@@ -78,10 +78,10 @@ extension SQLiteStore {
     /// and a client retrying its request after a crash is served rather than told for minutes that it still runs.
     /// (A create that committed before the crash is found again by its natural key, so the retry makes no second.)
     public func recoverFromEarlierRun(now: Date) async throws {
-        try await pool.write { db in
-            try db.execute(sql: "UPDATE tenants SET lease_owner = NULL, lease_until = NULL WHERE lease_until IS NOT NULL")
-            try db.execute(sql: "UPDATE jobs SET run_at = min(run_at, ?), lease_until = NULL WHERE lease_until IS NOT NULL", arguments: [now.unix])
-            try db.execute(sql: "DELETE FROM idempotency_keys WHERE status IS NULL")
+        try await writes.write { db in
+            try db.execute(cached: "UPDATE tenants SET lease_owner = NULL, lease_until = NULL WHERE lease_until IS NOT NULL")
+            try db.execute(cached: "UPDATE jobs SET run_at = min(run_at, ?), lease_until = NULL WHERE lease_until IS NOT NULL", arguments: [now.unix])
+            try db.execute(cached: "DELETE FROM idempotency_keys WHERE status IS NULL")
         }
     }
 }

@@ -5,29 +5,29 @@ import GatewayCore
 /// Partner API keys and Idempotency-Key records.
 extension SQLiteStore: APIKeyStore, IdempotencyStore {
     public func createAPIKey(_ record: APIKeyRecord, secretHash: Data) async throws {
-        try await pool.write { db in
+        try await writes.write { db in
             try db.execute(
-                sql: "INSERT INTO api_keys (id, name, prefix, secret_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                cached: "INSERT INTO api_keys (id, name, prefix, secret_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [record.id, record.name, record.prefix, secretHash, record.scopes.joined(separator: " "), record.createdAt.unix]
             )
         }
     }
 
     public func apiKey(prefix: String) async throws -> (record: APIKeyRecord, secretHash: Data)? {
-        try await pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM api_keys WHERE prefix = ?", arguments: [prefix]).map { (Self.apiKey(from: $0), $0["secret_hash"]) }
+        try readNow { db in
+            try Row.fetchOne(db, cached: "SELECT * FROM api_keys WHERE prefix = ?", arguments: [prefix]).map { (Self.apiKey(from: $0), $0["secret_hash"]) }
         }
     }
 
     public func apiKeys() async throws -> [APIKeyRecord] {
-        try await pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM api_keys ORDER BY created_at DESC, id DESC").map(Self.apiKey(from:))
+        try readNow { db in
+            try Row.fetchAll(db, cached: "SELECT * FROM api_keys ORDER BY created_at DESC, id DESC").map(Self.apiKey(from:))
         }
     }
 
     public func revokeAPIKey(id: String, at: Date) async throws -> Bool {
-        try await pool.write { db in
-            try db.execute(sql: "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [at.unix, id])
+        try await writes.write { db in
+            try db.execute(cached: "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", arguments: [at.unix, id])
             return db.changesCount > 0
         }
     }
@@ -45,8 +45,8 @@ extension SQLiteStore: APIKeyStore, IdempotencyStore {
     public func claimIdempotencyKey(
         scope: String, key: String, requestHash: Data, now: Date, expiredBefore: Date, abandonedBefore: Date
     ) async throws -> IdempotencyClaim {
-        try await pool.write { db in
-            if let row = try Row.fetchOne(db, sql: "SELECT * FROM idempotency_keys WHERE scope = ? AND key = ?", arguments: [scope, key]) {
+        try await writes.write { db in
+            if let row = try Row.fetchOne(db, cached: "SELECT * FROM idempotency_keys WHERE scope = ? AND key = ?", arguments: [scope, key]) {
                 let createdAt = Date(unix: row["created_at"])
                 let expired = createdAt < expiredBefore
                 if !expired {
@@ -57,10 +57,10 @@ extension SQLiteStore: APIKeyStore, IdempotencyStore {
                     }
                     if createdAt >= abandonedBefore { return .inProgress }
                 }
-                try db.execute(sql: "DELETE FROM idempotency_keys WHERE scope = ? AND key = ?", arguments: [scope, key])
+                try db.execute(cached: "DELETE FROM idempotency_keys WHERE scope = ? AND key = ?", arguments: [scope, key])
             }
             try db.execute(
-                sql: "INSERT INTO idempotency_keys (scope, key, request_hash, created_at) VALUES (?, ?, ?, ?)",
+                cached: "INSERT INTO idempotency_keys (scope, key, request_hash, created_at) VALUES (?, ?, ?, ?)",
                 arguments: [scope, key, requestHash, now.unix]
             )
             return .started
@@ -69,23 +69,23 @@ extension SQLiteStore: APIKeyStore, IdempotencyStore {
 
     public func completeIdempotencyKey(scope: String, key: String, response: StoredResponse, tenantID: String?, at: Date) async throws {
         let headers = String(decoding: try JSONEncoder().encode(response.headers), as: UTF8.self)
-        try await pool.write { db in
+        try await writes.write { db in
             try db.execute(
-                sql: "UPDATE idempotency_keys SET status = ?, headers = ?, body = ?, tenant_id = ?, completed_at = ? WHERE scope = ? AND key = ?",
+                cached: "UPDATE idempotency_keys SET status = ?, headers = ?, body = ?, tenant_id = ?, completed_at = ? WHERE scope = ? AND key = ?",
                 arguments: [response.status, headers, response.body, tenantID, at.unix, scope, key]
             )
         }
     }
 
     public func releaseIdempotencyKey(scope: String, key: String) async throws {
-        try await pool.write { db in
-            try db.execute(sql: "DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND status IS NULL", arguments: [scope, key])
+        try await writes.write { db in
+            try db.execute(cached: "DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND status IS NULL", arguments: [scope, key])
         }
     }
 
     public func purgeIdempotencyKeys(createdBefore: Date) async throws -> Int {
-        try await pool.write { db in
-            try db.execute(sql: "DELETE FROM idempotency_keys WHERE created_at < ?", arguments: [createdBefore.unix])
+        try await writes.write { db in
+            try db.execute(cached: "DELETE FROM idempotency_keys WHERE created_at < ?", arguments: [createdBefore.unix])
             return db.changesCount
         }
     }

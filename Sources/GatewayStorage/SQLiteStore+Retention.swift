@@ -32,7 +32,7 @@ extension SQLiteStore: RetentionStore {
     }
 
     private func deleteBatch(_ sql: String, before: Date, limit: Int) async throws -> Int {
-        try await pool.write { db in
+        try await writes.write { db in
             try db.execute(sql: sql, arguments: [before.unix, limit])
             return db.changesCount
         }

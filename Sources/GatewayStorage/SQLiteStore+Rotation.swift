@@ -18,7 +18,7 @@ extension SQLiteStore {
         let current = box.currentKeyID
         for column in Self.sealedColumns {
             while true {
-                let count = try await pool.write { [box] db -> Int in
+                let count = try await writes.write { [box] db -> Int in
                     let rows = try Row.fetchAll(
                         db,
                         sql: """

@@ -6,15 +6,15 @@ extension SQLiteStore: TenantStore {
     public func insert(
         _ tenant: Tenant, events: [TenantEvent], work: ScheduledWork, webhookToken: String?, leaseOwner: String, leaseUntil: Date
     ) async throws -> InsertOutcome {
-        try await pool.write { [self] db in
+        try await writes.write { [self] db in
             if let row = try Row.fetchOne(
-                db, sql: "SELECT * FROM tenants WHERE provider = ? AND external_id = ? AND state <> 'offboarded'",
+                db, cached: "SELECT * FROM tenants WHERE provider = ? AND external_id = ? AND state <> 'offboarded'",
                 arguments: [tenant.provider.rawValue, tenant.externalID]
             ) {
                 return .existing(try self.tenant(from: row))
             }
             try db.execute(
-                sql: """
+                cached: """
                     INSERT INTO tenants (id, provider, external_id, state, next_action, provider_status, profile, metadata,
                         credentials_available, last_error, created_at, updated_at, state_changed_at, evidence_at,
                         webhook_token_hash, webhook_token_sealed, lease_owner, lease_until, lease_token)
@@ -36,8 +36,8 @@ extension SQLiteStore: TenantStore {
     }
 
     public func tenant(id: String) async throws -> Tenant? {
-        try await pool.read { [self] db in
-            try Row.fetchOne(db, sql: "SELECT * FROM tenants WHERE id = ?", arguments: [id]).map(tenant(from:))
+        try readNow { [self] db in
+            try Row.fetchOne(db, cached: "SELECT * FROM tenants WHERE id = ?", arguments: [id]).map(tenant(from:))
         }
     }
 
@@ -51,8 +51,8 @@ extension SQLiteStore: TenantStore {
         let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
         arguments += [query.limit + 1]
         let sql = "SELECT * FROM tenants \(filter) ORDER BY id DESC LIMIT ?"
-        return try await pool.read { [self, arguments] db in
-            let tenants = try Row.fetchAll(db, sql: sql, arguments: arguments).map(tenant(from:))
+        return try readNow { [self, arguments] db in
+            let tenants = try Row.fetchAll(db, cached: sql, arguments: arguments).map(tenant(from:))
             let page = Array(tenants.prefix(query.limit))
             return Page(items: page, next: tenants.count > query.limit ? page.last?.id : nil)
         }
@@ -64,8 +64,8 @@ extension SQLiteStore: TenantStore {
         if let tenantID { clauses.append("tenant_id = ?"); arguments += [tenantID] }
         arguments += [limit + 1]
         let sql = "SELECT * FROM tenant_events WHERE \(clauses.joined(separator: " AND ")) ORDER BY seq LIMIT ?"
-        return try await pool.read { [self, arguments] db in
-            let rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
+        return try readNow { [self, arguments] db in
+            let rows = try Row.fetchAll(db, cached: sql, arguments: arguments)
             let page = Array(rows.prefix(limit))
             let next = rows.count > limit ? page.last.map { String($0["seq"] as Int64) } : nil
             return Page(items: try page.map(event(from:)), next: next)
@@ -75,14 +75,14 @@ extension SQLiteStore: TenantStore {
     public func update(
         tenantID: String, fence: TenantLease?, voids: Bool, _ change: @escaping @Sendable (TenantContext) throws -> TenantUpdate?
     ) async throws -> Tenant? {
-        try await pool.write { [self] db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM tenants WHERE id = ?", arguments: [tenantID]) else { return nil }
+        try await writes.write { [self] db in
+            guard let row = try Row.fetchOne(db, cached: "SELECT * FROM tenants WHERE id = ?", arguments: [tenantID]) else { return nil }
             if let fence, row["lease_token"] as Int64 != fence.token || row["generation"] as Int64 != fence.generation {
                 throw LeaseLost(tenantID: tenantID)
             }
             let current = try tenant(from: row)
             let attempts = try Int.fetchOne(
-                db, sql: "SELECT attempts FROM jobs WHERE tenant_id = ? AND kind IN ('submit', 'check')", arguments: [tenantID]
+                db, cached: "SELECT attempts FROM jobs WHERE tenant_id = ? AND kind IN ('submit', 'check')", arguments: [tenantID]
             ) ?? 0
             let context = TenantContext(
                 tenant: current, credentials: try credentials(tenantID, db), workAttempts: attempts,
@@ -90,15 +90,15 @@ extension SQLiteStore: TenantStore {
             )
             guard let update = try change(context) else { return current }
             if voids {
-                try db.execute(sql: "UPDATE tenants SET generation = generation + 1 WHERE id = ?", arguments: [tenantID])
+                try db.execute(cached: "UPDATE tenants SET generation = generation + 1 WHERE id = ?", arguments: [tenantID])
             }
             if update.clearsSubmission {
-                try db.execute(sql: "UPDATE tenants SET submitted_at = NULL WHERE id = ?", arguments: [tenantID])
+                try db.execute(cached: "UPDATE tenants SET submitted_at = NULL WHERE id = ?", arguments: [tenantID])
             }
             if update.writesTenant {
                 let t = update.tenant
                 try db.execute(
-                    sql: """
+                    cached: """
                         UPDATE tenants SET state = ?, next_action = ?, provider_status = ?, profile = ?, metadata = ?,
                             credentials_available = ?, last_error = ?, updated_at = ?, state_changed_at = ?, evidence_at = ?
                         WHERE id = ?
@@ -113,7 +113,7 @@ extension SQLiteStore: TenantStore {
             if let credentials = update.credentials {
                 let sealed = try box.seal(try encoder.encode(credentials), context: "credentials:\(tenantID)")
                 try db.execute(
-                    sql: """
+                    cached: """
                         INSERT INTO tenant_credentials (tenant_id, sealed, key_id, updated_at) VALUES (?, ?, ?, ?)
                         ON CONFLICT (tenant_id) DO UPDATE SET sealed = excluded.sealed, key_id = excluded.key_id, updated_at = excluded.updated_at
                         """,
@@ -131,12 +131,12 @@ extension SQLiteStore: TenantStore {
     }
 
     public func credentials(tenantID: String) async throws -> ProviderCredentials? {
-        try await pool.read { [self] db in try credentials(tenantID, db) }
+        try readNow { [self] db in try credentials(tenantID, db) }
     }
 
     public func webhookToken(tenantID: String) async throws -> String? {
-        try await pool.read { [self] db in
-            guard let sealed = try String.fetchOne(db, sql: "SELECT webhook_token_sealed FROM tenants WHERE id = ?", arguments: [tenantID]) else {
+        try readNow { [self] db in
+            guard let sealed = try String.fetchOne(db, cached: "SELECT webhook_token_sealed FROM tenants WHERE id = ?", arguments: [tenantID]) else {
                 return nil
             }
             return String(decoding: try box.open(sealed, context: "webhook-token:\(tenantID)"), as: UTF8.self)
@@ -144,16 +144,22 @@ extension SQLiteStore: TenantStore {
     }
 
     public func tenantID(forWebhookToken token: String) async throws -> String? {
-        try await pool.read { db in
-            try String.fetchOne(db, sql: "SELECT id FROM tenants WHERE webhook_token_hash = ?", arguments: [SecretBox.hash(token)])
+        try readNow { db in
+            try String.fetchOne(db, cached: "SELECT id FROM tenants WHERE webhook_token_hash = ?", arguments: [SecretBox.hash(token)])
+        }
+    }
+
+    public func tenant(forWebhookToken token: String) async throws -> Tenant? {
+        try readNow { [self] db in
+            try Row.fetchOne(db, cached: "SELECT * FROM tenants WHERE webhook_token_hash = ?", arguments: [SecretBox.hash(token)]).map(tenant(from:))
         }
     }
 
     public func audit(_ entry: AuditEntry) async throws {
         let details = try json(entry.details)
-        try await pool.write { db in
+        try await writes.write { db in
             try db.execute(
-                sql: "INSERT INTO audit_log (at, actor, action, tenant_id, details) VALUES (?, ?, ?, ?, ?)",
+                cached: "INSERT INTO audit_log (at, actor, action, tenant_id, details) VALUES (?, ?, ?, ?, ?)",
                 arguments: [entry.at.unix, entry.actor, entry.action, entry.tenantID, details]
             )
         }
@@ -161,9 +167,9 @@ extension SQLiteStore: TenantStore {
 
     /// Audit entries, oldest first (a convenience for tests; operators page with `audit(tenantID:limit:before:)`).
     public func auditEntries(tenantID: String?) async throws -> [AuditEntry] {
-        try await pool.read { [self] db in
+        try readNow { [self] db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM audit_log WHERE (? IS NULL OR tenant_id = ?) ORDER BY id", arguments: [tenantID, tenantID]
+                db, cached: "SELECT * FROM audit_log WHERE (? IS NULL OR tenant_id = ?) ORDER BY id", arguments: [tenantID, tenantID]
             ).map(auditEntry(from:))
         }
     }
@@ -178,19 +184,19 @@ extension SQLiteStore: TenantStore {
     /// Offboarding: every copy of the customer's data and every secret of the tenant goes, in the same transaction
     /// as the tombstone. With `secure_delete` the freed space is zeroed; `flushErasures` then clears the WAL.
     func erasePersonalData(of tenantID: String, _ db: Database) throws {
-        try db.execute(sql: "UPDATE tenants SET webhook_token_hash = NULL, webhook_token_sealed = NULL WHERE id = ?", arguments: [tenantID])
-        try db.execute(sql: "DELETE FROM tenant_credentials WHERE tenant_id = ?", arguments: [tenantID])
-        try db.execute(sql: "DELETE FROM webhook_inbox WHERE tenant_id = ?", arguments: [tenantID])
-        try db.execute(sql: "DELETE FROM jobs WHERE tenant_id = ?", arguments: [tenantID])
-        try db.execute(sql: "DELETE FROM idempotency_keys WHERE tenant_id = ?", arguments: [tenantID])
-        try db.execute(sql: "UPDATE audit_log SET details = '{}' WHERE tenant_id = ?", arguments: [tenantID])
+        try db.execute(cached: "UPDATE tenants SET webhook_token_hash = NULL, webhook_token_sealed = NULL WHERE id = ?", arguments: [tenantID])
+        try db.execute(cached: "DELETE FROM tenant_credentials WHERE tenant_id = ?", arguments: [tenantID])
+        try db.execute(cached: "DELETE FROM webhook_inbox WHERE tenant_id = ?", arguments: [tenantID])
+        try db.execute(cached: "DELETE FROM jobs WHERE tenant_id = ?", arguments: [tenantID])
+        try db.execute(cached: "DELETE FROM idempotency_keys WHERE tenant_id = ?", arguments: [tenantID])
+        try db.execute(cached: "UPDATE audit_log SET details = '{}' WHERE tenant_id = ?", arguments: [tenantID])
         try db.execute(
-            sql: "UPDATE delivery_attempts SET excerpt = NULL WHERE delivery_id IN (SELECT id FROM deliveries WHERE tenant_id = ?)",
+            cached: "UPDATE delivery_attempts SET excerpt = NULL WHERE delivery_id IN (SELECT id FROM deliveries WHERE tenant_id = ?)",
             arguments: [tenantID]
         )
         // History keeps its shape (ids, states, times, sources); the customer's data leaves every snapshot.
         try db.execute(
-            sql: """
+            cached: """
                 UPDATE tenant_events SET tenant = json_set(tenant, '$.profile', json('{}'), '$.metadata', json('{}'),
                     '$.next_action', NULL, '$.last_error', NULL, '$.provider_status', NULL)
                 WHERE tenant_id = ?
@@ -231,7 +237,7 @@ extension SQLiteStore: TenantStore {
     func insert(_ events: [TenantEvent], _ db: Database) throws {
         for event in events {
             try db.execute(
-                sql: "INSERT INTO tenant_events (id, tenant_id, type, source, previous_state, created_at, tenant) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                cached: "INSERT INTO tenant_events (id, tenant_id, type, source, previous_state, created_at, tenant) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 arguments: [
                     event.id, event.tenantID, event.type.rawValue, event.source.rawValue, event.previousState?.rawValue,
                     event.createdAt.unix, try json(event.tenant),
@@ -239,7 +245,7 @@ extension SQLiteStore: TenantStore {
             )
             if deliversEvents {
                 try db.execute(
-                    sql: "INSERT INTO deliveries (id, event_seq, tenant_id, status, next_attempt_at, created_at) VALUES (?, ?, ?, 'pending', ?, ?)",
+                    cached: "INSERT INTO deliveries (id, event_seq, tenant_id, status, next_attempt_at, created_at) VALUES (?, ?, ?, 'pending', ?, ?)",
                     arguments: ["dlv_" + event.id.dropFirst(4), db.lastInsertedRowID, event.tenantID, event.createdAt.unix, event.createdAt.unix]
                 )
             }
@@ -247,7 +253,7 @@ extension SQLiteStore: TenantStore {
     }
 
     func credentials(_ tenantID: String, _ db: Database) throws -> ProviderCredentials? {
-        guard let sealed = try String.fetchOne(db, sql: "SELECT sealed FROM tenant_credentials WHERE tenant_id = ?", arguments: [tenantID]) else {
+        guard let sealed = try String.fetchOne(db, cached: "SELECT sealed FROM tenant_credentials WHERE tenant_id = ?", arguments: [tenantID]) else {
             return nil
         }
         return try decoder.decode(ProviderCredentials.self, from: try box.open(sealed, context: "credentials:\(tenantID)"))

@@ -5,34 +5,37 @@ import GatewayCore
 /// The durable queue and the webhook inbox.
 extension SQLiteStore {
     func replaceWork(of tenantID: String, with work: ScheduledWork?, _ db: Database, now: Date) throws {
-        try db.execute(sql: "DELETE FROM jobs WHERE tenant_id = ? AND kind IN ('submit', 'check')", arguments: [tenantID])
+        try db.execute(cached: "DELETE FROM jobs WHERE tenant_id = ? AND kind IN ('submit', 'check')", arguments: [tenantID])
         guard let work else { return }
         let runAt = max(work.runAt, work.leasedUntil ?? work.runAt)
         try db.execute(
-            sql: "INSERT INTO jobs (tenant_id, kind, run_at, attempts, lease_until, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            cached: "INSERT INTO jobs (tenant_id, kind, run_at, attempts, lease_until, created_at) VALUES (?, ?, ?, ?, ?, ?)",
             arguments: [tenantID, work.kind.rawValue, runAt.unix, work.attempts, work.leasedUntil?.unix, now.unix]
         )
     }
 
     public func receiveWebhook(tenantID: String, payload: Data, at: Date) async throws -> Bool {
-        let sealed = try box.seal(payload, context: "webhook:\(tenantID)")
-        return try await pool.write { db in
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO webhook_inbox (tenant_id, payload_hash, payload_sealed, received_at) VALUES (?, ?, ?, ?)",
-                arguments: [tenantID, SecretBox.hash(payload), sealed, at.unix]
-            )
-            guard db.changesCount > 0 else { return false }
-            try db.execute(
-                sql: "INSERT INTO jobs (tenant_id, kind, inbox_id, run_at, attempts, created_at) VALUES (?, 'webhook', ?, ?, 0, ?)",
-                arguments: [tenantID, db.lastInsertedRowID, at.unix, at.unix]
-            )
-            return true
-        }
+        let entry = InboxEntry(tenantID: tenantID, hash: SecretBox.hash(payload), sealed: try box.seal(payload, context: "webhook:\(tenantID)"), at: at)
+        return try await writes.write { db in try Self.store(db, entry) }
+    }
+
+    /// One webhook into the inbox with the work that processes it; false when the same payload was stored before.
+    static func store(_ db: Database, _ entry: InboxEntry) throws -> Bool {
+        try db.execute(
+            cached: "INSERT OR IGNORE INTO webhook_inbox (tenant_id, payload_hash, payload_sealed, received_at) VALUES (?, ?, ?, ?)",
+            arguments: [entry.tenantID, entry.hash, entry.sealed, entry.at.unix]
+        )
+        guard db.changesCount > 0 else { return false }
+        try db.execute(
+            cached: "INSERT INTO jobs (tenant_id, kind, inbox_id, run_at, attempts, created_at) VALUES (?, 'webhook', ?, ?, 0, ?)",
+            arguments: [entry.tenantID, db.lastInsertedRowID, entry.at.unix, entry.at.unix]
+        )
+        return true
     }
 
     public func webhookPayload(inboxID: Int64) async throws -> Data? {
-        try await pool.read { [self] db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT tenant_id, payload_sealed FROM webhook_inbox WHERE id = ?", arguments: [inboxID]),
+        try readNow { [self] db in
+            guard let row = try Row.fetchOne(db, cached: "SELECT tenant_id, payload_sealed FROM webhook_inbox WHERE id = ?", arguments: [inboxID]),
                 !(row["payload_sealed"] as String).isEmpty
             else { return nil }
             return try box.open(row["payload_sealed"], context: "webhook:\(row["tenant_id"] as String)")
@@ -40,24 +43,24 @@ extension SQLiteStore {
     }
 
     public func finishWebhook(inboxID: Int64, workID: Int64, outcome: String, at: Date) async throws {
-        try await pool.write { db in
+        try await writes.write { db in
             // The payload (which may hold a sealed api_key) goes once processed; the hash stays to recognise repeats.
             try db.execute(
-                sql: "UPDATE webhook_inbox SET processed_at = ?, outcome = ?, payload_sealed = '' WHERE id = ?",
+                cached: "UPDATE webhook_inbox SET processed_at = ?, outcome = ?, payload_sealed = '' WHERE id = ?",
                 arguments: [at.unix, outcome, inboxID]
             )
-            try db.execute(sql: "DELETE FROM jobs WHERE id = ?", arguments: [workID])
+            try db.execute(cached: "DELETE FROM jobs WHERE id = ?", arguments: [workID])
         }
     }
 
     public func claimDueWork(
         now: Date, limit: Int, leaseUntil: Date, owner: String, quotas: [ProviderKind: Int]? = nil
     ) async throws -> [WorkItem] {
-        try await pool.write { db in
+        try await writes.write { db in
             // Due work of tenants nobody holds; a tenant's other due items wait for its lease, so they run one at a time.
             let candidates = try Row.fetchAll(
                 db,
-                sql: """
+                cached: """
                     SELECT j.id, j.tenant_id, j.kind, j.attempts, j.inbox_id, t.provider FROM jobs j JOIN tenants t ON t.id = j.tenant_id
                     WHERE j.run_at <= ?1 AND (t.lease_until IS NULL OR t.lease_until <= ?1)
                     ORDER BY j.run_at, j.id LIMIT ?2
@@ -77,14 +80,14 @@ extension SQLiteStore {
                 tenants.insert(tenantID)
                 guard let lease = try Row.fetchOne(
                     db,
-                    sql: """
+                    cached: """
                         UPDATE tenants SET lease_owner = ?, lease_until = ?, lease_token = lease_token + 1 WHERE id = ?
                         RETURNING lease_token, generation
                         """,
                     arguments: [owner, leaseUntil.unix, tenantID]
                 ) else { continue }
                 try db.execute(
-                    sql: "UPDATE jobs SET run_at = ?1, lease_until = ?1, attempts = attempts + 1 WHERE id = ?2",
+                    cached: "UPDATE jobs SET run_at = ?1, lease_until = ?1, attempts = attempts + 1 WHERE id = ?2",
                     arguments: [leaseUntil.unix, row["id"] as Int64]
                 )
                 items.append(WorkItem(
@@ -97,11 +100,19 @@ extension SQLiteStore {
     }
 
     public func reschedule(workID: Int64, runAt: Date, lastError: String) async throws {
-        try await pool.write { db in
+        try await writes.write { db in
             try db.execute(
-                sql: "UPDATE jobs SET run_at = ?, lease_until = NULL, last_error = ? WHERE id = ?",
+                cached: "UPDATE jobs SET run_at = ?, lease_until = NULL, last_error = ? WHERE id = ?",
                 arguments: [runAt.unix, String(lastError.prefix(500)), workID]
             )
         }
     }
+}
+
+/// A webhook as the inbox stores it: sealed, with the hash that recognises a repeat.
+struct InboxEntry: Sendable {
+    var tenantID: String
+    var hash: Data
+    var sealed: String
+    var at: Date
 }
