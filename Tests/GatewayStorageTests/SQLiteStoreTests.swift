@@ -143,3 +143,47 @@ extension SQLiteStore {
         try await claimDueWork(now: now, limit: limit, leaseUntil: leaseUntil, owner: "test-worker", quotas: nil)
     }
 }
+
+/// Every write of the store goes through group commit: writes that arrive together share a transaction, each in its
+/// own savepoint. What each caller is told must be what its own transaction would have told it.
+extension SQLiteStoreTests {
+    @Test func concurrentWritesShareCommitsButSucceedAndFailAlone() async throws {
+        let store = store
+        let first = tenant("ten_A", external: "ext")
+        _ = try await store.insert(first, events: [event(first, "evt_1")], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: "tok-a")
+        let payloads = (0..<300).map { Data("{\"n\":\($0 % 250)}".utf8) }  // 50 repeats of earlier payloads
+        let (stored, refused) = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+            for payload in payloads {
+                group.addTask { (try await store.receiveWebhook(tenantID: "ten_A", payload: payload, at: Date()) ? 1 : 0, 0) }
+            }
+            // Among them, writes that throw half way: their savepoints roll back, the others' writes stay.
+            for n in 0..<20 {
+                group.addTask {
+                    do {
+                        _ = try await store.update(tenantID: "ten_A") { context in
+                            var tenant = context.tenant
+                            tenant.metadata["broken"] = "\(n)"
+                            var update = TenantUpdate(tenant: tenant, events: [], credentials: nil, work: nil, writesTenant: true)
+                            update.keepsWork = true
+                            if n % 2 == 0 { throw CancellationError() }
+                            return update
+                        }
+                        return (0, 0)
+                    } catch {
+                        return (0, 1)
+                    }
+                }
+            }
+            var totals = (0, 0)
+            for try await (s, r) in group { totals.0 += s; totals.1 += r }
+            return totals
+        }
+        #expect(stored == 250, "each distinct payload stored once, each repeat told it was one")
+        #expect(refused == 10)
+        let inbox = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM webhook_inbox") ?? 0 }
+        let jobs = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE kind = 'webhook'") ?? 0 }
+        #expect(inbox == 250 && jobs == 250)
+        let tenant = try #require(try await store.tenant(id: "ten_A"))
+        #expect(tenant.metadata["broken"].map { Int($0)! % 2 == 1 } ?? false, "only the writes that did not throw left a trace")
+    }
+}

@@ -10,9 +10,10 @@ extension OnboardingService {
     /// Takes in a provider webhook: finds the tenant by its URL token, checks the payload is the provider's and
     /// about this tenant, and stores it durably with its processing queued. Nothing else happens before `200`.
     public func receiveWebhook(provider kind: ProviderKind, token: String, body: Data, from ip: String? = nil) async throws(OnboardingError) -> WebhookReceipt {
-        guard let tenantID = try await storage({ try await store.tenantID(forWebhookToken: token) }),
-            let tenant = try await storage({ try await store.tenant(id: tenantID) }), tenant.provider == kind
-        else { throw .webhookTokenUnknown }
+        guard let tenant = try await storage({ try await store.tenant(forWebhookToken: token) }), tenant.provider == kind else {
+            throw .webhookTokenUnknown
+        }
+        let tenantID = tenant.id
         guard let interpreter = providers[kind] as? any WebhookInterpreting, let notice = interpreter.interpretWebhook(body) else {
             throw .webhookMalformed
         }

@@ -195,6 +195,8 @@ public protocol TenantStore: Sendable {
     func credentials(tenantID: String) async throws -> ProviderCredentials?
     func webhookToken(tenantID: String) async throws -> String?
     func tenantID(forWebhookToken token: String) async throws -> String?
+    /// The tenant a webhook token names, in one read (webhook intake's hot path).
+    func tenant(forWebhookToken token: String) async throws -> Tenant?
 
     /// Stores a webhook payload and queues its processing; false when the same payload was stored before.
     func receiveWebhook(tenantID: String, payload: Data, at: Date) async throws -> Bool

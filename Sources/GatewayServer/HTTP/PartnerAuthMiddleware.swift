@@ -88,10 +88,13 @@ struct AdminAuthMiddleware: RouterMiddleware {
 extension Request {
     var bearerToken: String? {
         guard let header = headers[.authorization] else { return nil }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        let token = parts[1].trimmingCharacters(in: .whitespaces)
-        return token.isEmpty ? nil : token
+        let parts = header.utf8.split(separator: UInt8(ascii: " "), maxSplits: 1)
+        // "Bearer", in any case, compared byte by byte (Foundation's lowercasing and trimming were a visible cost).
+        guard parts.count == 2, parts[0].count == 6, zip(parts[0], "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }) else { return nil }
+        var token = parts[1][...]
+        while token.first == UInt8(ascii: " ") || token.first == UInt8(ascii: "\t") { token = token.dropFirst() }
+        while token.last == UInt8(ascii: " ") || token.last == UInt8(ascii: "\t") { token = token.dropLast() }
+        return token.isEmpty ? nil : String(decoding: token, as: UTF8.self)
     }
 }
 

@@ -16,7 +16,7 @@ struct ProblemMiddleware: RouterMiddleware {
         var context = context
         let incoming = request.headers[.requestID]
         context.requestID = incoming.flatMap { $0.count <= 128 && $0.allSatisfy { $0.isASCII && !$0.isWhitespace } ? $0 : nil }
-            ?? UUID().uuidString.lowercased()
+            ?? Self.newRequestID()
         context.logger[metadataKey: "request.id"] = .string(context.requestID)
 
         var response: Response
@@ -38,6 +38,23 @@ struct ProblemMiddleware: RouterMiddleware {
         }
         response.headers[.requestID] = context.requestID
         return response
+    }
+
+    /// A random (version 4) UUID in lower case, made without Foundation's UUID and its string round trips.
+    static func newRequestID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = withUnsafeBytes(of: (generator.next() as UInt64, generator.next() as UInt64)) { Array($0) }
+        bytes[6] = (bytes[6] & 0x0F) | 0x40
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(36)
+        for (index, byte) in bytes.enumerated() {
+            if index == 4 || index == 6 || index == 8 || index == 10 { text.append(UInt8(ascii: "-")) }
+            text.append(hex[Int(byte >> 4)])
+            text.append(hex[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     static func problem(for error: any Error, context: Context) -> Problem {
