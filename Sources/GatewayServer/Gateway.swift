@@ -61,7 +61,8 @@ public struct Gateway: Sendable {
 
         // Each adapter's requests feed its provider's circuit breaker; the service is made after the adapters.
         let late = LateService()
-        let live = ProviderHTTPClient.live(timeout: config.providerTimeout)
+        // As many connections to a provider's host as calls may run at once, so the pool is never the tighter cap.
+        let live = ProviderHTTPClient.live(timeout: config.providerTimeout, connectionsPerHost: config.maxConcurrentCallsPerProvider)
         let observed = { (kind: ProviderKind) in
             live.observed { healthy, reason in await late.service?.recordRequest(kind, healthy: healthy, reason: reason) }
         }
@@ -88,10 +89,17 @@ public struct Gateway: Sendable {
             }
         }
 
+        if config.sandboxProviderDelayMilliseconds > 0 {
+            await wrappSimulator?.setAnswerDelay(milliseconds: config.sandboxProviderDelayMilliseconds)
+            await magniSimulator?.setAnswerDelay(milliseconds: config.sandboxProviderDelayMilliseconds)
+        }
+
         let metrics = GatewayMetrics()
         var settings = OnboardingService.Settings(publicURL: { address.publicURL })
         settings.schedule = config.schedule
         settings.maxConcurrentCallsPerProvider = config.maxConcurrentCallsPerProvider
+        settings.maxCallsPerSecondPerProvider = config.maxCallsPerSecondPerProvider
+        settings.createWait = config.createWait
         settings.leaseWait = config.leaseWait
         // Renewed before every provider call, a lease only has to outlast one call and its commit.
         // One call makes up to three HTTP requests (MagniFinance: tokens, AddPartner, tokens).

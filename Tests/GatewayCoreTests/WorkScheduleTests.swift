@@ -63,4 +63,27 @@ import Testing
         #expect(await counter.peak == 3)
         #expect(await counter.running == 0)
     }
+
+    @Test func spacesCallStartsToTheRateAfterABurst() async {
+        // 20 calls a second, bursts of 20: of 40 calls made at once, the first 20 start at once and the other 20 one
+        // every 50 ms, so the last starts no earlier than 20 × 50 ms after the first (a lower bound: sleeps never end early).
+        let gate = ConcurrencyGate(limit: 100, callsPerSecond: 20)
+        let starts = Starts()
+        let began = ContinuousClock.now
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<40 {
+                group.addTask { await gate.run { await starts.record(ContinuousClock.now - began) } }
+            }
+        }
+        let sorted = await starts.all.sorted()
+        #expect(sorted.count == 40)
+        #expect(sorted[39] >= .milliseconds(950))
+        // Within any one second after the burst, no more than the rate's worth plus the burst started.
+        #expect(sorted.filter { $0 < .milliseconds(500) }.count <= 30)
+    }
+
+    actor Starts {
+        var all: [Duration] = []
+        func record(_ offset: Duration) { all.append(offset) }
+    }
 }

@@ -73,9 +73,23 @@ extension OnboardingService {
             return .existing(existing)
         case .inserted(let lease):
             logger.info("tenant created", metadata: ["tenant.id": "\(tenant.id)", "provider": "\(tenant.provider.rawValue)"])
-            let submitted: Result<Tenant, OnboardingError>
-            do { submitted = .success(try await submit(tenant, lease: lease, source: .api)) } catch { submitted = .failure(error) }
-            await release(lease)
+            // The first call runs on its own, so a provider that is slow, or a queue of other tenants' calls before
+            // it, costs this request at most `createWait`: then the answer is 202 and the call goes on, committing its
+            // outcome and letting the lease go (if this process dies first, the work is due when the lease runs out).
+            let first = Task<Result<Tenant, OnboardingError>, Never> {
+                let submitted: Result<Tenant, OnboardingError>
+                do throws(OnboardingError) {
+                    submitted = .success(try await self.submit(tenant, lease: lease, source: .api))
+                } catch {
+                    submitted = .failure(error)
+                }
+                await self.release(lease)
+                return submitted
+            }
+            guard let submitted = await first.value(within: settings.createWait) else {
+                logger.info("the provider did not answer a create in time; it goes on in the background", metadata: ["tenant.id": "\(tenant.id)"])
+                return .accepted(tenant)
+            }
             let result: Tenant
             switch submitted {
             case .success(let tenant): result = tenant

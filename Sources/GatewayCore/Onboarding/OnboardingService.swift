@@ -23,6 +23,11 @@ public final class OnboardingService: Sendable {
         /// A company that has not approved a MagniFinance partnership request after this long: the tenant is `failed`.
         public var approvalExpiry: TimeInterval = 30 * 86_400
         public var maxConcurrentCallsPerProvider = 4
+        /// Call starts per second allowed to each provider (bursts of one second's worth); nil is no limit.
+        public var maxCallsPerSecondPerProvider: Double? = 50
+        /// How long a create waits for the provider's first answer before it answers `202` with the work queued
+        /// (the call goes on and its outcome is committed, or the worker makes it).
+        public var createWait: TimeInterval = 10
         public var circuit = ProviderHealth.Settings()
 
         public init(publicURL: @escaping @Sendable () -> String) {
@@ -53,7 +58,9 @@ public final class OnboardingService: Sendable {
         self.observer = observer ?? NoProviderCallObserver()
         self.store = store
         self.providers = Dictionary(providers.map { ($0.kind, $0) }, uniquingKeysWith: { first, _ in first })
-        self.gates = Dictionary(providers.map { ($0.kind, ConcurrencyGate(limit: settings.maxConcurrentCallsPerProvider)) }, uniquingKeysWith: { first, _ in first })
+        self.gates = Dictionary(providers.map { ($0.kind, ConcurrencyGate(
+            limit: settings.maxConcurrentCallsPerProvider, callsPerSecond: settings.maxCallsPerSecondPerProvider
+        )) }, uniquingKeysWith: { first, _ in first })
         self.settings = settings
         self.clock = clock
         self.ids = ids

@@ -69,6 +69,12 @@ public struct GatewayConfig: Sendable {
     public var circuitCoolDown: TimeInterval = 30
     /// Seconds between a failed event delivery and its next attempt; after the last, it fails for good.
     public var eventsRetrySchedule: [TimeInterval] = DeliverySchedule.delays
+    /// Provider call starts per second, per provider (bursts of one second's worth); nil is no limit.
+    public var maxCallsPerSecondPerProvider: Double? = 50
+    /// How long a create waits for the provider's first answer before answering `202` with the work queued.
+    public var createWait: TimeInterval = 10
+    /// Sandbox only: every simulated partner-API call answers this much later (a slow provider, for benchmarks).
+    public var sandboxProviderDelayMilliseconds = 0
     /// Off in tests that step the queue themselves.
     public var runsWorker = true
 
@@ -163,7 +169,13 @@ public struct GatewayConfig: Sendable {
         schedule.firstRetry = env.number("GATEWAY_RETRY_FIRST_SECONDS", default: 5, range: 1...86_400)
         schedule.maxRetryInterval = env.number("GATEWAY_RETRY_MAX_SECONDS", default: 3600, range: 1...604_800)
         let timeout = env.number("GATEWAY_PROVIDER_TIMEOUT_SECONDS", default: 10, range: 0.1...120)
-        let concurrency = Int(env.number("GATEWAY_PROVIDER_CONCURRENCY", default: 4, range: 1...256))
+        let concurrency = Int(env.number("GATEWAY_PROVIDER_CONCURRENCY", default: 4, range: 1...4096))
+        let rate = env.number("GATEWAY_PROVIDER_RATE_LIMIT", default: 50, range: 0...100_000)
+        let createWait = env.number("GATEWAY_CREATE_WAIT_SECONDS", default: 10, range: 0...120)
+        let sandboxDelay = Int(env.number("GATEWAY_SANDBOX_PROVIDER_DELAY_MS", default: 0, range: 0...60_000))
+        if !sandbox, env.isSet("GATEWAY_SANDBOX_PROVIDER_DELAY_MS") {
+            env.problem("GATEWAY_SANDBOX_PROVIDER_DELAY_MS slows the simulated providers of --sandbox; unset it outside the sandbox")
+        }
         let workerInterval = env.number("GATEWAY_WORKER_INTERVAL_SECONDS", default: 1, range: 0.05...60)
         let stuckAfter = env.number("GATEWAY_STUCK_AFTER_SECONDS", default: 86_400, range: 60...31_536_000)
         let retention = RetentionSettings(days: env.wholeNumber("GATEWAY_RETENTION_DAYS", default: 90, range: 1...3650))
@@ -199,6 +211,9 @@ public struct GatewayConfig: Sendable {
         config.circuitFailures = circuitFailures
         config.circuitCoolDown = circuitCoolDown
         config.eventsRetrySchedule = retrySchedule
+        config.maxCallsPerSecondPerProvider = rate > 0 ? rate : nil
+        config.createWait = createWait
+        config.sandboxProviderDelayMilliseconds = sandboxDelay
         return config
     }
 }

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// A provider's HTTP answer, read whole (up to a cap).
 public struct ProviderResponse: Sendable {
@@ -52,9 +53,11 @@ public struct ProviderHTTPClient: Sendable {
         self.timeout = timeout
     }
 
-    /// Over the process-wide AsyncHTTPClient, which lives as long as the process.
-    public static func live(timeout: TimeInterval) -> ProviderHTTPClient {
-        ProviderHTTPClient(client: .shared, timeout: timeout)
+    /// Over a process-wide AsyncHTTPClient (living as long as the process) whose pool keeps up to
+    /// `connectionsPerHost` connections to each provider's host. AsyncHTTPClient's default is 8: with more calls
+    /// allowed at once, the rest would queue for a connection inside the client, unseen and past their deadline.
+    public static func live(timeout: TimeInterval, connectionsPerHost: Int = 8) -> ProviderHTTPClient {
+        ProviderHTTPClient(client: SharedClients.client(connectionsPerHost: max(8, connectionsPerHost)), timeout: timeout)
     }
 
     /// The same client, reporting each request's health to `observe`.
@@ -112,6 +115,24 @@ public struct ProviderHTTPClient: Sendable {
         } catch {
             // The error names the host and cause, never the request's headers or body.
             return .failure(.unreachable(String(describing: error)))
+        }
+    }
+}
+
+/// One client per pool size, made on first use and kept for the life of the process (like `HTTPClient.shared`): a
+/// gateway rebuilt in the same process (tests) reuses it, and none is left to be shut down.
+enum SharedClients {
+    private static let clients = Mutex<[Int: HTTPClient]>([:])
+
+    static func client(connectionsPerHost: Int) -> HTTPClient {
+        clients.withLock { clients in
+            if let client = clients[connectionsPerHost] { return client }
+            if connectionsPerHost <= 8 { return HTTPClient.shared }
+            var configuration = HTTPClient.Configuration.singletonConfiguration
+            configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerHost
+            let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+            clients[connectionsPerHost] = client
+            return client
         }
     }
 }

@@ -32,6 +32,8 @@ public actor MagniFinanceSimulator {
     private var faults = FaultScript()
     private var chaos = RandomFaults()
     private var inFlight = InFlightCalls()
+    /// Every partner-API call answers this much later: a slow provider (`GATEWAY_SANDBOX_PROVIDER_DELAY_MS`).
+    private var answerDelay: Duration = .zero
     private var style = Style()
     /// AddPartner calls that reached the operation (late successes included), by company tax id.
     public private(set) var addPartnerCalls: [String: Int] = [:]
@@ -54,6 +56,7 @@ public actor MagniFinanceSimulator {
     // MARK: - Test and control API
 
     public func add(_ fault: SimulatedFault) { faults.add(fault) }
+    public func setAnswerDelay(milliseconds: Int) { answerDelay = .milliseconds(max(0, milliseconds)) }
 
     /// Random faults on `rate` of the calls to `partner` and `partner/accessTokens`, chosen uniformly among a 500
     /// error envelope, a 502 HTML page, a 200 that is not JSON, a 429 with `Retry-After: 1`, a connection reset, and
@@ -121,6 +124,7 @@ public actor MagniFinanceSimulator {
         // The actor re-enters at every await: a call is in flight from here until it is answered.
         let key = inFlightKey(request, operation: operation)
         inFlight.begin(key)
+        if answerDelay > .zero { try? await Task.sleep(for: answerDelay) }
         if let fault = faults.take(operation) {
             faultsInjected += 1
             if let delay = fault.delayMilliseconds { try? await Task.sleep(for: .milliseconds(delay)) }

@@ -40,6 +40,8 @@ public actor WrappSimulator {
     private var faults = FaultScript()
     private var chaos = RandomFaults()
     private var inFlight = InFlightCalls()
+    /// Every partner-API call answers this much later: a slow provider (`GATEWAY_SANDBOX_PROVIDER_DELAY_MS`).
+    private var answerDelay: Duration = .zero
     private var unknownUserStyle = UnknownUserStyle.nullUser
     /// Partner-API calls by path (e.g. `/external_login`), whatever their outcome.
     public private(set) var calls: [String: Int] = [:]
@@ -67,6 +69,7 @@ public actor WrappSimulator {
     // MARK: - Test and control API
 
     public func add(_ fault: SimulatedFault) { faults.add(fault) }
+    public func setAnswerDelay(milliseconds: Int) { answerDelay = .milliseconds(max(0, milliseconds)) }
 
     /// Random faults on `rate` of the partner-API calls (`external_login`, `embedded_check_user`, `login`), chosen
     /// uniformly among a 500 JSON error, a 502 HTML page, a 200 that is not JSON, a 429 with `Retry-After: 1`, a
@@ -145,6 +148,7 @@ public actor WrappSimulator {
         // The actor re-enters at every await: a call is in flight from here until it is answered.
         let key = inFlightKey(request, operation: operation)
         inFlight.begin(key)
+        if answerDelay > .zero { try? await Task.sleep(for: answerDelay) }
         if let fault = faults.take(operation) {
             faultsInjected += 1
             if let delay = fault.delayMilliseconds { try? await Task.sleep(for: .milliseconds(delay)) }
