@@ -36,6 +36,8 @@ struct SandboxHelpersController {
         var logged_in: Bool
         var subscription_active: Bool
         var webhook_status: Nullable<Int>
+        /// Where this simulated Wrapp posts the customer's webhooks (the gateway gave it with the login call).
+        var webhook_endpoint: Nullable<String>
 
         init(_ user: WrappSimulator.User, webhookStatus: Int? = nil) {
             partner_user_id = user.partnerUserID
@@ -46,6 +48,7 @@ struct SandboxHelpersController {
             logged_in = user.loggedIn
             subscription_active = user.subscriptionActive
             webhook_status = Nullable(webhookStatus)
+            webhook_endpoint = Nullable(user.webhookEndpoint)
         }
     }
 
