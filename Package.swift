@@ -8,6 +8,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "gateway", targets: ["gateway"]),
+        .executable(name: "bench-hello", targets: ["bench-hello"]),
+        .executable(name: "bench-load", targets: ["bench-load"]),
     ],
     dependencies: [
         // Default traits make SwiftPM rebuild Hummingbird at random; we need none of them.
@@ -22,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // Micro-benchmarks (Benchmarks/GatewayBenchmarks); the interposer counts allocations.
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         .target(
@@ -82,6 +86,29 @@ let package = Package(
                 "GatewayServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+        // The same-run baseline of scripts/bench.sh: Hummingbird's hello world.
+        .executableTarget(
+            name: "bench-hello",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            path: "Benchmarks/HelloWorld"
+        ),
+        // scripts/bench.sh's large database: N tenants written through the gateway's own store.
+        .executableTarget(
+            name: "bench-load",
+            dependencies: ["GatewayCore", "GatewayStorage", "GatewayServer"],
+            path: "Benchmarks/Load"
+        ),
+        // In-process micro-benchmarks: `swift package benchmark` (release) or the executable itself (smoke).
+        .executableTarget(
+            name: "GatewayBenchmarks",
+            dependencies: [
+                "GatewayCore", "GatewayStorage", "GatewayServer",
+                .product(name: "Benchmark", package: "benchmark"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Benchmarks/GatewayBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
         // Test support shared by the test targets: a sandbox gateway on a live loopback port, a clock, log capture.
         .target(

@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""The gateway's benchmark suite: every hot path measured from outside with wrk, beside a same-run baseline.
+
+    scripts/bench.sh            # release build, full run (several minutes), the table at the end
+    scripts/bench.sh --smoke    # seconds per path, small counts: proves the suite runs (CI); figures are noise
+
+Runs, each on a free loopback port: nginx `return 200` (a reference, when nginx is installed), Hummingbird's hello
+world (`bench-hello`, the baseline every ratio divides by), and the gateway in sandbox mode. Measures GET of one
+tenant and of a list page, durable Wrapp webhook intake, creates against a provider that answers at once, 1,000
+concurrent onboardings against a provider that answers in 1 s, and reads at 1,000,000 tenants loaded through the
+gateway's own store (`bench-load`). Prints one table (and writes it as JSON with --json). Asserts nothing: these
+machines are shared and noisy, so figures are printed, never checked.
+"""
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checklib import free_port, log  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEY = "gw_bench_partner_key_not_a_secret_0123456789"
+rows = []
+
+
+def add(path, figure, unit, baseline=None, note=""):
+    ratio = f"{figure / baseline:.2f}" if baseline else ""
+    rows.append({"path": path, "figure": figure, "unit": unit, "baseline": baseline, "ratio": ratio, "note": note})
+    log(f"  {path}: {figure:,.1f} {unit}" + (f" (ratio {ratio})" if ratio else "") + (f"  {note}" if note else ""))
+
+
+def http(method, url, body=None, headers=None, timeout=30):
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def wrk(url, script, seconds, connections=32, threads=1, env=None, timeout_s=None):
+    """Runs wrk and returns its report (requests, duration_us, p50_us, p99_us, errors, statuses) and req/s."""
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", os.path.join("scripts", "bench", script)]
+    if timeout_s:
+        command += ["--timeout", f"{timeout_s}s"]
+    command.append(url)
+    out = subprocess.run(command, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=True).stdout
+    line = next(l for l in out.splitlines() if l.startswith("WRK_JSON "))
+    report = json.loads(line[len("WRK_JSON "):])
+    report["rps"] = report["requests"] / (report["duration_us"] / 1e6)
+    return report
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Process:
+    def __init__(self, command, env=None, log_path=None):
+        self.log = open(log_path or os.devnull, "w")
+        self.process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
+
+    def wait_http(self, url, limit=60):
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.process.args[0]} exited with {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except Exception:  # noqa: BLE001 - not up yet
+                time.sleep(0.02)
+        raise RuntimeError(f"{url} did not answer within {limit} s")
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+def start_gateway(binary, data_dir, port, extra_env=None, log_path=None):
+    env = {
+        "GATEWAY_DATA_DIR": data_dir, "GATEWAY_PORT": str(port), "GATEWAY_API_KEY": KEY, "LOG_LEVEL": "warning",
+        **(extra_env or {}),
+    }
+    started = time.monotonic()
+    gateway = Process([binary, "serve", "--sandbox"], env=env, log_path=log_path)
+    gateway.wait_http(f"http://127.0.0.1:{port}/readyz")
+    return gateway, time.monotonic() - started
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bin", required=True, help="folder with gateway, bench-hello and bench-load")
+    parser.add_argument("--smoke", action="store_true", help="seconds per path and small counts (CI)")
+    parser.add_argument("--seconds", type=int, help="wrk duration per path (default 10, smoke 2)")
+    parser.add_argument("--tenants", type=int, help="tenants for the large-database reads (default 1,000,000, smoke 5,000)")
+    parser.add_argument("--concurrent", type=int, help="concurrent onboardings against the slow provider (default 1,000, smoke 100)")
+    parser.add_argument("--json", help="also write the table here as JSON")
+    args = parser.parse_args()
+    seconds = args.seconds or (2 if args.smoke else 10)
+    tenants = args.tenants or (5_000 if args.smoke else 1_000_000)
+    concurrent = args.concurrent or (100 if args.smoke else 1_000)
+    binary = os.path.join(args.bin, "gateway")
+    work = tempfile.mkdtemp(prefix="gw-bench-")
+    run = str(int(time.time()))
+    started_at = time.strftime("%Y-%m-%d %H:%M")
+    processes = []
+    try:
+        log(f"== bench ({'smoke' if args.smoke else 'full'}): wrk {seconds} s per path, -c32 -t1, work in {work}")
+
+        # The references: nginx (when installed) and the framework's own hello world.
+        if shutil.which("nginx"):
+            nginx_port = free_port()
+            conf = os.path.join(work, "nginx.conf")
+            with open(conf, "w") as f:
+                f.write(
+                    f"worker_processes 1; daemon off; pid {work}/nginx.pid; error_log {work}/nginx-error.log;\n"
+                    f"events {{ worker_connections 4096; }}\n"
+                    f"http {{ access_log off; client_body_temp_path {work}; proxy_temp_path {work}; fastcgi_temp_path {work};"
+                    f" uwsgi_temp_path {work}; scgi_temp_path {work};\n"
+                    f"  server {{ listen 127.0.0.1:{nginx_port}; location / {{ return 200 'ok'; }} }} }}\n"
+                )
+            nginx = Process(["nginx", "-c", conf, "-p", work])
+            processes.append(nginx)
+            nginx.wait_http(f"http://127.0.0.1:{nginx_port}/")
+            add("nginx `return 200` (reference)", wrk(f"http://127.0.0.1:{nginx_port}/", "get.lua", seconds)["rps"], "req/s")
+            nginx.stop()
+        hello_port = free_port()
+        hello = Process([os.path.join(args.bin, "bench-hello"), str(hello_port)])
+        processes.append(hello)
+        hello.wait_http(f"http://127.0.0.1:{hello_port}/")
+        baseline = wrk(f"http://127.0.0.1:{hello_port}/", "get.lua", seconds)["rps"]
+        add("Hummingbird hello world (baseline)", baseline, "req/s", baseline)
+        hello_rss = rss_mb(hello.process.pid)
+        hello.stop()
+
+        # The gateway, fresh, sandbox providers answering at once.
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        auth = {"Authorization": f"Bearer {KEY}"}
+        # The protective defaults (4 calls at once, 50 a second per provider) are raised: the figure is the gateway's.
+        fast_env = {"GATEWAY_PROVIDER_CONCURRENCY": "64", "GATEWAY_PROVIDER_RATE_LIMIT": "0"}
+        gateway, start_s = start_gateway(binary, os.path.join(work, "data"), port, fast_env, log_path=os.path.join(work, "gateway.log"))
+        processes.append(gateway)
+        time.sleep(1)
+        add("start to /readyz", start_s, "s")
+        add("idle RSS (sandbox)", rss_mb(gateway.process.pid), "MB", note=f"hello world {hello_rss:.1f} MB")
+        add("GET /healthz", wrk(f"{base}/healthz", "get.lua", seconds)["rps"], "req/s", baseline)
+        ids = []
+        for i in range(25):
+            status, tenant = http("POST", f"{base}/v1/tenants", {
+                "provider": "wrapp", "external_id": f"seed-{run}-{i}", "profile": {"email": f"seed{i}@example.com", "phone": "+302101234567"},
+            }, auth)
+            assert status in (201, 202), (status, tenant)
+            ids.append(tenant["id"])
+        report = wrk(f"{base}/v1/tenants/{ids[0]}", "get.lua", seconds, env={"BENCH_KEY": KEY})
+        add("GET /v1/tenants/{id}", report["rps"], "req/s", baseline, note=f"p99 {report['p99_us'] / 1000:.1f} ms")
+        report = wrk(f"{base}/v1/tenants?limit=20", "get.lua", seconds, env={"BENCH_KEY": KEY})
+        add("GET /v1/tenants?limit=20", report["rps"], "req/s", baseline, note=f"p99 {report['p99_us'] / 1000:.1f} ms")
+
+        # Webhook intake: unique payloads for one Wrapp customer, each stored durably before its answer.
+        status, customer = http("GET", f"{base}/sandbox/test-helpers/wrapp/customers/seed-{run}-0")
+        webhook = customer["webhook_endpoint"].replace(customer["webhook_endpoint"].split("/webhooks/")[0], base)
+        report = wrk(webhook, "webhook.lua", seconds, env={"BENCH_EXTERNAL_ID": f"seed-{run}-0", "BENCH_RUN": run})
+        stored = report["statuses"].get("200", 0)
+        add("Wrapp webhook intake (unique, durable)", stored / (report["duration_us"] / 1e6), "req/s",
+            note=f"p99 {report['p99_us'] / 1000:.1f} ms, {stored} stored, statuses {report['statuses']}")
+
+        # Creates against a provider that answers at once.
+        report = wrk(f"{base}/v1/tenants", "create.lua", seconds, env={"BENCH_KEY": KEY, "BENCH_RUN": run + "c"})
+        made = report["statuses"].get("201", 0)
+        add("POST /v1/tenants (provider answers at once)", made / (report["duration_us"] / 1e6), "req/s",
+            note=f"p50 {report['p50_us'] / 1000:.1f} ms, p99 {report['p99_us'] / 1000:.1f} ms, statuses {report['statuses']}")
+        gateway.stop()
+        processes.remove(gateway)
+
+        # Many concurrent onboardings against a provider that answers every call in 1 s.
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        slow_env = {
+            "GATEWAY_SANDBOX_PROVIDER_DELAY_MS": "1000", "GATEWAY_PROVIDER_CONCURRENCY": str(concurrent * 2),
+            "GATEWAY_PROVIDER_RATE_LIMIT": str(concurrent * 4),
+        }
+        gateway, _ = start_gateway(binary, os.path.join(work, "slow"), port, slow_env, log_path=os.path.join(work, "slow.log"))
+        processes.append(gateway)
+        report = wrk(f"{base}/v1/tenants", "create.lua", max(seconds, 5), connections=concurrent, threads=2,
+                     env={"BENCH_KEY": KEY, "BENCH_RUN": run + "s"}, timeout_s=30)
+        accepted = report["statuses"].get("201", 0) + report["statuses"].get("202", 0)
+        add(f"{concurrent} concurrent onboardings, provider takes 1 s: accepted", accepted / (report["duration_us"] / 1e6), "req/s",
+            note=f"statuses {report['statuses']}, errors {report['errors']}")
+        add(f"{concurrent} concurrent onboardings: p50 / p99 overhead over the provider's 1 s",
+            (report["p99_us"] - 1_000_000) / 1000, "ms", note=f"p50 {(report['p50_us'] - 1_000_000) / 1000:.1f} ms")
+        add(f"{concurrent} concurrent onboardings: peak RSS", peak_rss_mb(gateway.process.pid), "MB")
+        gateway.stop()
+        processes.remove(gateway)
+
+        # A large database, loaded through the gateway's own store, read through HTTP.
+        big = os.path.join(work, "big")
+        load_started = time.monotonic()
+        out = subprocess.run([os.path.join(args.bin, "bench-load"), big, str(tenants)], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        loaded = json.loads(out.strip().splitlines()[-1])
+        add(f"load {tenants:,} tenants through the store", tenants / (time.monotonic() - load_started), "tenants/s",
+            note=f"{loaded['events']:,} events")
+        add(f"disk per tenant at {tenants:,}", loaded["bytes"] / tenants, "bytes")
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        gateway, start_s = start_gateway(binary, big, port, log_path=os.path.join(work, "big.log"))
+        processes.append(gateway)
+        add(f"start to /readyz at {tenants:,} tenants", start_s, "s")
+        ids_file = os.path.join(work, "ids.txt")
+        with open(ids_file, "w") as f:
+            f.write("\n".join(random.sample(loaded["sample_ids"], len(loaded["sample_ids"]))))
+        report = wrk(f"{base}/v1/tenants/", "get_random.lua", seconds, env={"BENCH_KEY": KEY, "BENCH_IDS": ids_file})
+        add(f"GET /v1/tenants/{{id}} at {tenants:,} (random ids): p99", report["p99_us"] / 1000, "ms",
+            note=f"{report['rps']:,.0f} req/s, statuses {report['statuses']}")
+        report = wrk(f"{base}/v1/tenants?limit=20&state=active", "get.lua", seconds, env={"BENCH_KEY": KEY})
+        add(f"GET /v1/tenants?limit=20&state=active at {tenants:,}: p99", report["p99_us"] / 1000, "ms", note=f"{report['rps']:,.0f} req/s")
+        gateway.stop()
+        processes.remove(gateway)
+    finally:
+        for process in processes:
+            process.stop()
+
+    width = max(len(r["path"]) for r in rows)
+    print()
+    print(f"Benchmark ({'smoke: figures are noise' if args.smoke else 'full'}), {started_at}, {os.cpu_count()} cores")
+    print(f"{'path'.ljust(width)}  {'figure':>12}  unit       ratio  note")
+    for r in rows:
+        print(f"{r['path'].ljust(width)}  {r['figure']:>12,.1f}  {r['unit']:<9}  {r['ratio']:>5}  {r['note']}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"date": started_at, "smoke": args.smoke, "rows": rows}, f, indent=2)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
