@@ -90,11 +90,19 @@ public struct Migrations: Sendable {
         return files.allSatisfy { applied[$0.version] == $0.checksum }
     }
 
+    /// True when every migration is applied, read in `db` (the store reads it synchronously: see `readNow`).
+    func isApplied(_ db: Database) throws -> Bool {
+        let applied = try Self.appliedChecksums(db)
+        return files.allSatisfy { applied[$0.version] == $0.checksum }
+    }
+
+    static func appliedChecksums(_ db: Database) throws -> [Int: String] {
+        guard try db.tableExists("schema_migrations") else { return [:] }
+        let rows = try Row.fetchAll(db, sql: "SELECT version, checksum FROM schema_migrations")
+        return Dictionary(uniqueKeysWithValues: rows.map { ($0["version"] as Int, $0["checksum"] as String) })
+    }
+
     private func appliedChecksums(in reader: any DatabaseReader) async throws -> [Int: String] {
-        try await reader.read { db in
-            guard try db.tableExists("schema_migrations") else { return [:] }
-            let rows = try Row.fetchAll(db, sql: "SELECT version, checksum FROM schema_migrations")
-            return Dictionary(uniqueKeysWithValues: rows.map { ($0["version"] as Int, $0["checksum"] as String) })
-        }
+        try await reader.read { db in try Self.appliedChecksums(db) }
     }
 }

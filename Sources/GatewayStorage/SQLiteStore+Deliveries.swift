@@ -71,7 +71,7 @@ extension SQLiteStore: DeliveryStore {
             SELECT d.*, e.id AS event_id, e.type AS event_type FROM deliveries d JOIN tenant_events e ON e.seq = d.event_seq
             \(filter) ORDER BY d.event_seq DESC LIMIT ?
             """
-        return try await pool.read { [arguments] db in
+        return try readSnapshot { [arguments] db in
             let rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
             let page = Array(rows.prefix(limit))
             let next = rows.count > limit ? page.last.map { String($0["event_seq"] as Int64) } : nil
@@ -80,7 +80,7 @@ extension SQLiteStore: DeliveryStore {
     }
 
     public func delivery(id: String) async throws -> DeliveryRecord? {
-        try await pool.read { db in
+        try readSnapshot { db in
             try Row.fetchOne(
                 db,
                 sql: "SELECT d.*, e.id AS event_id, e.type AS event_type FROM deliveries d JOIN tenant_events e ON e.seq = d.event_seq WHERE d.id = ?",
@@ -126,7 +126,7 @@ extension SQLiteStore: DeliveryStore {
     }
 
     public func deliveryStats(now: Date) async throws -> DeliveryStats {
-        try await pool.read { db in
+        try readSnapshot { db in
             let counts = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM deliveries GROUP BY status").map {
                 ($0["status"] as String, $0["n"] as Int)
             })

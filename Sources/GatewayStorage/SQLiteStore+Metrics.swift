@@ -5,7 +5,7 @@ import GatewayCore
 /// The gauges' readings: the summary tables kept by migration 0003's triggers, and the head of two indexes.
 extension SQLiteStore: MetricsStore {
     public func metricsReadings() async throws -> MetricsReadings {
-        try await pool.read { db in
+        try readSnapshot { db in
             var tenants: [String: [String: Int]] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT provider, state, n FROM tenant_counts") {
                 tenants[row["provider"], default: [:]][row["state"]] = row["n"]

@@ -16,7 +16,7 @@ extension SQLiteStore: OperationsStore {
         if let before { clauses.append("id < ?"); arguments += [before] }
         arguments += [limit + 1]
         let sql = "SELECT * FROM tenants \(clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")) ORDER BY id DESC LIMIT ?"
-        return try await pool.read { [self, arguments] db in
+        return try readSnapshot { [self, arguments] db in
             let tenants = try Row.fetchAll(db, sql: sql, arguments: arguments).map(tenant(from:))
             let page = Array(tenants.prefix(limit))
             return Page(items: page, next: tenants.count > limit ? page.last?.id : nil)
@@ -24,7 +24,7 @@ extension SQLiteStore: OperationsStore {
     }
 
     public func operationsStats(now: Date, stuckAfter: TimeInterval) async throws -> OperationsStats {
-        try await pool.read { db in
+        try readSnapshot { db in
             var tenants: [String: [String: Int]] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT provider, state, COUNT(*) AS n FROM tenants GROUP BY provider, state") {
                 tenants[row["provider"], default: [:]][row["state"]] = row["n"]
@@ -45,7 +45,7 @@ extension SQLiteStore: OperationsStore {
     }
 
     public func queued(tenantID: String) async throws -> [QueuedWork] {
-        try await pool.read { db in
+        try readSnapshot { db in
             try Row.fetchAll(db, sql: "SELECT kind, run_at, attempts, last_error FROM jobs WHERE tenant_id = ? ORDER BY run_at", arguments: [tenantID]).compactMap {
                 guard let kind = WorkKind(rawValue: $0["kind"]) else { return nil }
                 return QueuedWork(kind: kind, runAt: Date(unix: $0["run_at"]), attempts: $0["attempts"], lastError: $0["last_error"])
@@ -54,7 +54,7 @@ extension SQLiteStore: OperationsStore {
     }
 
     public func audit(tenantID: String?, limit: Int, before: Int64?) async throws -> Page<(id: Int64, entry: AuditEntry)> {
-        try await pool.read { [self] db in
+        try readSnapshot { [self] db in
             let rows = try Row.fetchAll(
                 db,
                 sql: "SELECT * FROM audit_log WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR id < ?2) ORDER BY id DESC LIMIT ?3",

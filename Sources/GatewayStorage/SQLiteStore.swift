@@ -48,7 +48,7 @@ public final class SQLiteStore: Sendable {
 
     /// True when the database answers and every migration is applied.
     public func isReady() async -> Bool {
-        (try? await migrations.isApplied(in: pool)) ?? false
+        (try? readSnapshot { db in try migrations.isApplied(db) }) ?? false
     }
 
     /// Flushes the WAL into the main file (used by tests that read the file's bytes, and at shutdown).
@@ -78,8 +78,18 @@ public final class SQLiteStore: Sendable {
     /// `GET /v1/tenants/{id}` spent a third of its time in those thread wake-ups. WAL readers never wait for the
     /// writer, so the caller is held only for the query itself. For one statement only: it runs outside an explicit
     /// transaction (a single SELECT reads one consistent snapshot by itself), which saves a BEGIN and a COMMIT.
+    ///
+    /// Every read of the store is synchronous like this (`readNow` or `readSnapshot`), never GRDB's asynchronous
+    /// read: an asynchronous read holds its reader until its task runs again, and a synchronous one blocks its thread
+    /// while it waits for a free reader. Mixed on one pool, the cooperative threads could all block waiting for
+    /// readers held by tasks that need those very threads to finish.
     func readNow<T>(_ body: (Database) throws -> T) throws -> T {
         try pool.unsafeRead(body)
+    }
+
+    /// A synchronous read of several statements in one snapshot (a transaction), on the caller's thread.
+    func readSnapshot<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.read(body)
     }
 
     func json<T: Encodable>(_ value: T) throws -> String {

@@ -82,6 +82,31 @@ import Testing
         #expect(sorted.filter { $0 < .milliseconds(500) }.count <= 30)
     }
 
+    @Test func aCallTheRateWouldHoldPastItsLimitIsNotParked() async {
+        // One call a second: the first goes at once, the next only a second later, past the half second allowed.
+        let gate = ConcurrencyGate(limit: 10, callsPerSecond: 1)
+        guard case .ran(1) = await gate.run(maxDelay: 0.5, { 1 }) else { Issue.record("the first call is within the burst"); return }
+        guard case .rateLimited(let retryAfter) = await gate.run(maxDelay: 0.5, { 2 }) else {
+            Issue.record("a call the rate holds back for a second must not wait when only half a second is allowed"); return
+        }
+        #expect(retryAfter > 0.5 && retryAfter <= 1.0)
+        // Refused without reserving: a caller allowed to wait gets the very next turn, not one after it.
+        let began = ContinuousClock.now
+        guard case .ran(3) = await gate.run(maxDelay: 2, { 3 }) else { Issue.record("allowed to wait, it runs"); return }
+        #expect(ContinuousClock.now - began < .milliseconds(1_500))
+    }
+
+    @Test func callsWaitingForTheRateCountAgainstTheFreeSlots() async throws {
+        // The worker claims no more than the free slots: a call asleep until its turn must count as taking one.
+        let gate = ConcurrencyGate(limit: 4, callsPerSecond: 1)
+        _ = await gate.run { }
+        let waiting = Task { await gate.run { } }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(await gate.freeSlots() == 3)
+        await waiting.value
+        #expect(await gate.freeSlots() == 4)
+    }
+
     actor Starts {
         var all: [Duration] = []
         func record(_ offset: Duration) { all.append(offset) }

@@ -42,7 +42,8 @@ public enum TenantJSON {
         }
         key("metadata", &out)
         out.append(UInt8(ascii: "{"))
-        for (index, name) in tenant.metadata.keys.sorted().enumerated() {
+        // Sorted as Foundation's `.sortedKeys` sorts them: by their UTF-8 bytes.
+        for (index, name) in tenant.metadata.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
             string(name, &out)
             out.append(UInt8(ascii: ":"))

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Protects one provider from the gateway: caps how many calls run at once, queueing the rest in arrival order,
 /// and (when `callsPerSecond` is set) spaces call starts to that rate, with bursts of up to one second's worth.
 /// A call waits for its start time first and for a free slot second, so a call held back by the rate holds no slot.
@@ -10,6 +12,9 @@ public actor ConcurrencyGate {
     /// GCRA's theoretical arrival time: when the next call would start if calls came exactly at the rate.
     private var theoreticalArrival = ContinuousClock.now
     private var running = 0
+    /// Calls asleep until the start the rate gave them: they count against the free slots the worker sees, so it
+    /// does not claim (and lease) more work for a provider whose rate is used up.
+    private var pacing = 0
     private var waiters: [CheckedContinuation<Void, Never>] = []
 
     public init(limit: Int, callsPerSecond: Double? = nil) {
@@ -26,24 +31,67 @@ public actor ConcurrencyGate {
 
     /// Slots free right now (none while calls wait in line).
     public func freeSlots() -> Int {
-        max(0, limit - running - waiters.count)
+        max(0, limit - running - waiters.count - pacing)
     }
 
-    public func run<T: Sendable>(_ body: @Sendable () async -> T) async -> T {
-        if let start = reserveStart() { try? await Task.sleep(until: start, clock: .continuous) }
+    /// How a call through the gate went.
+    public enum Outcome<T: Sendable>: Sendable {
+        case ran(T)
+        /// The rate would start it only after `retryAfter` seconds, more than the caller may wait (or the caller was
+        /// cancelled while it waited): not made, and no start reserved for it.
+        case rateLimited(retryAfter: TimeInterval)
+    }
+
+    /// Runs `body` once the rate and a slot allow; `.rateLimited` when the rate's delay exceeds `maxDelay`.
+    public func run<T: Sendable>(maxDelay: TimeInterval = .infinity, _ body: @Sendable () async -> T) async -> Outcome<T> {
+        switch reserveStart(maxDelay: maxDelay) {
+        case .tooLate(let delay):
+            return .rateLimited(retryAfter: delay)
+        case .at(let start):
+            pacing += 1
+            let slept: Void? = try? await Task.sleep(until: start, clock: .continuous)
+            pacing -= 1
+            // A cancelled sleep ends early: the call would start before its time, so it is not made.
+            guard slept != nil else { return .rateLimited(retryAfter: max(0, Self.seconds(start - ContinuousClock.now))) }
+        case .now:
+            break
+        }
         await acquire()
         defer { release() }
-        return await body()
+        return .ran(await body())
     }
 
-    /// The earliest start the rate allows this call, reserved now (nil: at once).
-    private func reserveStart() -> ContinuousClock.Instant? {
-        guard let spacing else { return nil }
+    /// Runs `body` once the rate and a slot allow, however long that is.
+    public func run<T: Sendable>(_ body: @Sendable () async -> T) async -> T {
+        while true {
+            if case .ran(let value) = await run(maxDelay: .infinity, body) { return value }
+        }
+    }
+
+    private enum Start {
+        case now
+        case at(ContinuousClock.Instant)
+        case tooLate(TimeInterval)
+    }
+
+    /// The earliest start the rate allows this call, reserved now unless it is later than `maxDelay` from now.
+    private func reserveStart(maxDelay: TimeInterval) -> Start {
+        guard let spacing else { return .now }
         let now = ContinuousClock.now
         let arrival = max(theoreticalArrival, now)
-        theoreticalArrival = arrival + spacing
         let start = arrival - tolerance
-        return start > now ? start : nil
+        guard start > now else {
+            theoreticalArrival = arrival + spacing
+            return .now
+        }
+        let delay = Self.seconds(start - now)
+        guard delay <= maxDelay else { return .tooLate(delay) }
+        theoreticalArrival = arrival + spacing
+        return .at(start)
+    }
+
+    static func seconds(_ duration: Duration) -> TimeInterval {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     private func acquire() async {

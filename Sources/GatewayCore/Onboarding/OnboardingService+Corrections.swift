@@ -85,8 +85,8 @@ extension OnboardingService {
             let adapter = try provider(for: tenant.provider)
             let view = try await providerView(of: tenant)
             let askedAt = clock.now()
-            let result = try await call(lease, tenant.provider, "onboarding_url", whenOpen: { _ in
-                OnboardingURL.unavailable(reason: "\(tenant.provider.rawValue) is failing; calls are paused for a while (circuit open)")
+            let result = try await call(lease, tenant.provider, "onboarding_url", whenOpen: { reason, _ in
+                OnboardingURL.unavailable(reason: reason)
             }, failure: { result in
                 if case .unavailable(let reason) = result { return reason }
                 return nil

@@ -88,6 +88,14 @@ extension OnboardingService {
             }
             guard let submitted = await first.value(within: settings.createWait) else {
                 logger.info("the provider did not answer a create in time; it goes on in the background", metadata: ["tenant.id": "\(tenant.id)"])
+                let logger = logger
+                let tenantID = tenant.id
+                Task {
+                    // Nobody waits for this outcome any more: say what became of it.
+                    if case .failure(let error) = await first.value {
+                        logger.warning("a create answered 202 ended in an error", metadata: ["tenant.id": "\(tenantID)", "error.code": "\(error.code)"])
+                    }
+                }
                 return .accepted(tenant)
             }
             let result: Tenant

@@ -157,7 +157,7 @@ public final class OnboardingService: Sendable {
     /// right before it is made, so none is lost to a call that never went); and the observer. `failure` names a
     /// transient failure, nil for success.
     func call<T: Sendable>(
-        _ lease: TenantLease, _ kind: ProviderKind, _ operation: String, whenOpen: @escaping @Sendable (TimeInterval?) -> T,
+        _ lease: TenantLease, _ kind: ProviderKind, _ operation: String, whenOpen: @escaping @Sendable (_ reason: String, _ retryAfter: TimeInterval?) -> T,
         failure: @escaping @Sendable (T) -> String?, _ body: @escaping @Sendable () async -> T
     ) async throws(OnboardingError) -> T {
         let health = health[kind]
@@ -167,7 +167,7 @@ public final class OnboardingService: Sendable {
                 return .leaseGone
             }
             if let health, !(await health.admit(now: now)) {
-                return .shortCircuited(whenOpen(await health.retryAfter(now: now)))
+                return .shortCircuited(whenOpen("\(kind.rawValue) is failing; calls are paused for a while (circuit open)", await health.retryAfter(now: now)))
             }
             let started = ContinuousClock.now
             let result = await body()
@@ -181,7 +181,19 @@ public final class OnboardingService: Sendable {
             )
             return .made(result)
         }
-        let outcome = if let gate = gates[kind] { await gate.run(guarded) } else { await guarded() }
+        // A call the rate would hold back for more than half a lease is not parked under the tenant's lease: it
+        // answers "unavailable, retry after", so the work is rescheduled and the lease let go.
+        let outcome: CallOutcome<T>
+        if let gate = gates[kind] {
+            switch await gate.run(maxDelay: settings.workLease / 2, guarded) {
+            case .ran(let made): outcome = made
+            case .rateLimited(let retryAfter):
+                observer.providerCall(provider: kind, operation: operation, outcome: "rate_limited", duration: 0)
+                return whenOpen("calls to \(kind.rawValue) are over GATEWAY_PROVIDER_RATE_LIMIT; waiting for a turn", retryAfter)
+            }
+        } else {
+            outcome = await guarded()
+        }
         switch outcome {
         case .made(let result):
             return result
@@ -196,8 +208,8 @@ public final class OnboardingService: Sendable {
 
     /// A provider call that answers a `ProviderAnswer`.
     func ask(_ lease: TenantLease, _ kind: ProviderKind, _ operation: String, _ body: @escaping @Sendable () async -> ProviderAnswer) async throws(OnboardingError) -> ProviderAnswer {
-        try await call(lease, kind, operation, whenOpen: { retryAfter in
-            ProviderAnswer(.unavailable(reason: "\(kind.rawValue) is failing; calls are paused for a while (circuit open)", retryAfter: retryAfter))
+        try await call(lease, kind, operation, whenOpen: { reason, retryAfter in
+            ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter))
         }, failure: { answer in
             if case .unavailable(let reason, _) = answer.finding { return reason }
             return nil
@@ -206,8 +218,8 @@ public final class OnboardingService: Sendable {
 
     /// A credential check with the provider.
     func verify(_ lease: TenantLease, _ kind: ProviderKind, _ body: @escaping @Sendable () async -> CredentialCheck) async throws(OnboardingError) -> CredentialCheck {
-        try await call(lease, kind, "verify", whenOpen: { retryAfter in
-            .unavailable(reason: "\(kind.rawValue) is failing; calls are paused for a while (circuit open)", retryAfter: retryAfter)
+        try await call(lease, kind, "verify", whenOpen: { reason, retryAfter in
+            .unavailable(reason: reason, retryAfter: retryAfter)
         }, failure: { check in
             if case .unavailable(let reason, _) = check { return reason }
             return nil
