@@ -62,20 +62,21 @@ def wrk(url, script, seconds, connections=32, threads=1, env=None, timeout_s=Non
     return report
 
 
-def rss_mb(pid):
+def status_mb(pid, field):
+    """A memory figure of /proc/PID/status (VmRSS now, VmHWM the peak), in MB."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return 0.0
+
+
+def rss_mb(pid):
+    return status_mb(pid, "VmRSS")
 
 
 def peak_rss_mb(pid):
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    return status_mb(pid, "VmHWM")
 
 
 class Process:
