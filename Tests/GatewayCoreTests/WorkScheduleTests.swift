@@ -52,7 +52,7 @@ import Testing
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<20 {
                 group.addTask {
-                    await gate.run {
+                    _ = await gate.run(maxDelay: .infinity) {
                         await counter.enter()
                         try? await Task.sleep(for: .milliseconds(5))
                         await counter.leave()
@@ -72,7 +72,7 @@ import Testing
         let began = ContinuousClock.now
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<40 {
-                group.addTask { await gate.run { await starts.record(ContinuousClock.now - began) } }
+                group.addTask { _ = await gate.run(maxDelay: .infinity) { await starts.record(ContinuousClock.now - began) } }
             }
         }
         let sorted = await starts.all.sorted()
@@ -99,8 +99,8 @@ import Testing
     @Test func callsWaitingForTheRateCountAgainstTheFreeSlots() async throws {
         // The worker claims no more than the free slots: a call asleep until its turn must count as taking one.
         let gate = ConcurrencyGate(limit: 4, callsPerSecond: 1)
-        _ = await gate.run { }
-        let waiting = Task { await gate.run { } }
+        _ = await gate.run(maxDelay: .infinity) { }
+        let waiting = Task { _ = await gate.run(maxDelay: .infinity) { } }
         try await Task.sleep(for: .milliseconds(200))
         #expect(await gate.freeSlots() == 3)
         await waiting.value

@@ -61,13 +61,6 @@ public actor ConcurrencyGate {
         return .ran(await body())
     }
 
-    /// Runs `body` once the rate and a slot allow, however long that is.
-    public func run<T: Sendable>(_ body: @Sendable () async -> T) async -> T {
-        while true {
-            if case .ran(let value) = await run(maxDelay: .infinity, body) { return value }
-        }
-    }
-
     private enum Start {
         case now
         case at(ContinuousClock.Instant)
