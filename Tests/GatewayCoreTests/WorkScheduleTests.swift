@@ -112,3 +112,34 @@ import Testing
         func record(_ offset: Duration) { all.append(offset) }
     }
 }
+
+/// `Task.value(within:)`: the value when the task finishes in time, nil only when it does not.
+@Suite struct BoundedWaitTests {
+    @Test func aTaskThatFinishesInTimeIsNeverReportedLate() async {
+        // A finished task cancels the timer, which wakes at once: if the timer's nil could win, some of these
+        // thousand waits (each far inside its ten seconds) would come back empty. CI saw it happen once in 49 creates.
+        var late = 0
+        for n in 0..<1_000 {
+            let task = Task<Int, Never> { n }
+            if await task.value(within: 10) == nil { late += 1 }
+        }
+        #expect(late == 0)
+    }
+
+    @Test func aTaskThatOverrunsIsReportedAtTheBoundAndGoesOn() async {
+        // The task cannot finish before the test lets it: the wait must end empty at its bound, and the task go on.
+        let gate = Flag()
+        let task = Task<Int, Never> {
+            while !(await gate.value) { try? await Task.sleep(for: .milliseconds(5)) }
+            return 1
+        }
+        #expect(await task.value(within: 0.05) == nil)
+        await gate.set()
+        #expect(await task.value == 1)
+    }
+
+    actor Flag {
+        var value = false
+        func set() { value = true }
+    }
+}

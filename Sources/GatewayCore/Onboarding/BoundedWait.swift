@@ -14,8 +14,9 @@ extension Task where Failure == Never {
             }
             Task<Void, Never> {
                 let value = await self.value
-                timer.cancel()
+                // The value first: a cancelled timer wakes at once and gives nil, which must find the answer given.
                 answer.give(value)
+                timer.cancel()
             }
         }
     }
