@@ -143,12 +143,6 @@ extension SQLiteStore: TenantStore {
         }
     }
 
-    public func tenantID(forWebhookToken token: String) async throws -> String? {
-        try readNow { db in
-            try String.fetchOne(db, cached: "SELECT id FROM tenants WHERE webhook_token_hash = ?", arguments: [SecretBox.hash(token)])
-        }
-    }
-
     public func tenant(forWebhookToken token: String) async throws -> Tenant? {
         try readNow { [self] db in
             try Row.fetchOne(db, cached: "SELECT * FROM tenants WHERE webhook_token_hash = ?", arguments: [SecretBox.hash(token)]).map(tenant(from:))

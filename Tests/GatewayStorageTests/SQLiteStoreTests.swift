@@ -38,9 +38,9 @@ import Testing
             Issue.record("same provider and external_id must not insert twice"); return
         }
         #expect(existing.id == "ten_A")
-        #expect(try await store.tenantID(forWebhookToken: "tok-a") == "ten_A")
+        #expect(try await store.tenant(forWebhookToken: "tok-a")?.id == "ten_A")
         #expect(try await store.webhookToken(tenantID: "ten_A") == "tok-a")
-        #expect(try await store.tenantID(forWebhookToken: "tok-b") == nil)
+        #expect(try await store.tenant(forWebhookToken: "tok-b") == nil)
     }
 
     @Test func aFailedDecisionWritesNothing() async throws {

@@ -82,9 +82,9 @@ public enum TenantJSON {
         var first = true
         out.append(UInt8(ascii: "{"))
         if let company = profile.company {
-            if !first { out.append(UInt8(ascii: ",")) }
+            bare("company", &out)
             first = false
-            out.append(contentsOf: #""company":{"#.utf8)
+            out.append(UInt8(ascii: "{"))
             var inner = true
             optional("address", company.address, &out, first: &inner)
             optional("city", company.city, &out, first: &inner)
@@ -104,6 +104,12 @@ public enum TenantJSON {
     @inline(__always)
     static func key(_ name: StaticString, _ out: inout [UInt8]) {
         out.append(UInt8(ascii: ","))
+        bare(name, &out)
+    }
+
+    /// `"name":`.
+    @inline(__always)
+    static func bare(_ name: StaticString, _ out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
         out.append(UInt8(ascii: "\""))
@@ -113,12 +119,8 @@ public enum TenantJSON {
     /// A key and string value, left out when the value is nil (as synthesized `Encodable` does).
     static func optional(_ name: StaticString, _ value: String?, _ out: inout [UInt8], first: inout Bool) {
         guard let value else { return }
-        if !first { out.append(UInt8(ascii: ",")) }
+        if first { bare(name, &out) } else { key(name, &out) }
         first = false
-        out.append(UInt8(ascii: "\""))
-        out.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
-        out.append(UInt8(ascii: "\""))
-        out.append(UInt8(ascii: ":"))
         string(value, &out)
     }
 

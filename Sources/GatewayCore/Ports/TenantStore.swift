@@ -194,7 +194,6 @@ public protocol TenantStore: Sendable {
 
     func credentials(tenantID: String) async throws -> ProviderCredentials?
     func webhookToken(tenantID: String) async throws -> String?
-    func tenantID(forWebhookToken token: String) async throws -> String?
     /// The tenant a webhook token names, in one read (webhook intake's hot path).
     func tenant(forWebhookToken token: String) async throws -> Tenant?
 

@@ -89,7 +89,7 @@ package struct Renderer: Sendable {
         if let tenant = value as? Tenant {
             var out: [UInt8] = []
             out.reserveCapacity(640)
-            TenantJSON.write(tenant, link: tenant.nextAction?.type == .redirectToURL ? links.onboardingLink(for: tenant.id) : nil, into: &out)
+            write(tenant, into: &out)
             return Data(out)
         }
         if let page = value as? ListResource<Tenant> {
@@ -97,7 +97,7 @@ package struct Renderer: Sendable {
             out.reserveCapacity(640 * (page.data.count + 1))
             for (index, tenant) in page.data.enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                TenantJSON.write(tenant, link: tenant.nextAction?.type == .redirectToURL ? links.onboardingLink(for: tenant.id) : nil, into: &out)
+                write(tenant, into: &out)
             }
             out.append(contentsOf: #"],"next_cursor":"#.utf8)
             if let cursor = page.next_cursor.value { TenantJSON.string(cursor, &out) } else { out.append(contentsOf: "null".utf8) }
@@ -107,5 +107,10 @@ package struct Renderer: Sendable {
         let encoder = JSONEncoder.gateway
         encoder.userInfo[.onboardingLinks] = links
         return try encoder.encode(value)
+    }
+
+    /// A tenant as the API shows it, with its onboarding link when its next action is a redirect.
+    private func write(_ tenant: Tenant, into out: inout [UInt8]) {
+        TenantJSON.write(tenant, link: tenant.nextAction?.type == .redirectToURL ? links.onboardingLink(for: tenant.id) : nil, into: &out)
     }
 }
