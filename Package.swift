@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        // PostgreSQL, for several replicas on one database (GATEWAY_DATABASE_URL).
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         // Micro-benchmarks (Benchmarks/GatewayBenchmarks); the interposer counts allocations.
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
@@ -40,6 +42,16 @@ let package = Package(
                 "GatewayCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // The same ports on PostgreSQL: claims with FOR UPDATE SKIP LOCKED, shared by several gateway replicas.
+        .target(
+            name: "GatewayStoragePostgres",
+            dependencies: [
+                "GatewayCore",
+                "GatewayStorage",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -68,6 +80,7 @@ let package = Package(
             dependencies: [
                 "GatewayCore",
                 "GatewayStorage",
+                "GatewayStoragePostgres",
                 "Providers",
                 "EventDelivery",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -122,7 +135,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
-        .testTarget(name: "GatewayStorageTests", dependencies: ["GatewayStorage"]),
+        .testTarget(name: "GatewayStorageTests", dependencies: ["GatewayStorage", "GatewayStoragePostgres"]),
         .testTarget(name: "ProvidersTests", dependencies: ["Providers", "GatewayTesting"]),
         .testTarget(name: "EventDeliveryTests", dependencies: ["EventDelivery", "GatewayTesting"]),
         .testTarget(

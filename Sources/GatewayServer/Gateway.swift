@@ -3,6 +3,7 @@ import EventDelivery
 import Foundation
 import GatewayCore
 import GatewayStorage
+import GatewayStoragePostgres
 import Hummingbird
 import Logging
 import Providers
@@ -13,7 +14,7 @@ import Synchronization
 /// (`Gateway.build`), used by `gateway serve` and by the tests, which reach into it for the store and simulators.
 public struct Gateway: Sendable {
     public let config: GatewayConfig
-    public let store: SQLiteStore
+    public let store: any GatewayStore
     public let service: OnboardingService
     public let address: ServerAddress
     public let application: Application<RouterResponder<GatewayRequestContext>>
@@ -50,12 +51,14 @@ public struct Gateway: Sendable {
     ) async throws -> Gateway {
         let config = try prepare(config)
         let address = ServerAddress(host: config.host, port: config.port, publicURL: config.publicURL)
-        let box = SecretBox(keys: config.encryptionKeys)
-        let store = try SQLiteStore(
-            path: config.databasePath, box: box, migrations: try migrations ?? Migrations(folder: Migrations.locate()),
-            deliversEvents: config.eventsURL != nil
-        )
-        let applied = try await store.migrate()
+        let store = try openStore(config, logger: logger, migrations: migrations)
+        let applied: [Int]
+        do {
+            applied = try await store.migrate()
+        } catch {
+            await store.close()
+            throw error
+        }
         if !applied.isEmpty { logger.info("migrations applied", metadata: ["versions": "\(applied)"]) }
         try await store.recoverFromEarlierRun(now: clock.now())
 
@@ -201,16 +204,52 @@ public struct Gateway: Sendable {
 }
 
 extension Gateway {
+    /// The database the configuration names: PostgreSQL when `GATEWAY_DATABASE_URL` is set, else SQLite in the data
+    /// directory. Not migrated yet. `migrations` replaces the shipped SQLite migrations (tests).
+    static func openStore(_ config: GatewayConfig, logger: Logger, migrations: Migrations? = nil) throws -> any GatewayStore {
+        let box = SecretBox(keys: config.encryptionKeys)
+        if let postgres = config.postgres {
+            logger.info("database: PostgreSQL", metadata: ["database": "\(postgres.redacted)"])
+            return PostgresStore(
+                settings: postgres, box: box, migrations: try Migrations(folder: Migrations.locate().appendingPathComponent("postgres")),
+                deliversEvents: config.eventsURL != nil, logger: logger
+            )
+        }
+        return try SQLiteStore(
+            path: config.databasePath, box: box, migrations: try migrations ?? Migrations(folder: Migrations.locate()),
+            deliversEvents: config.eventsURL != nil
+        )
+    }
+
     /// `gateway rotate-key`: re-seals every stored secret under the newest configured key.
-    public static func rotateKey(_ config: GatewayConfig) async throws -> [String: Int] {
-        let store = try SQLiteStore.open(path: config.databasePath, box: SecretBox(keys: config.encryptionKeys))
-        return try await store.resealWithNewestKey()
+    public static func rotateKey(_ config: GatewayConfig, logger: Logger = Logger(label: "gateway")) async throws -> [String: Int] {
+        let store: any GatewayStore = if config.postgres != nil {
+            try openStore(config, logger: logger)
+        } else {
+            try SQLiteStore.open(path: config.databasePath, box: SecretBox(keys: config.encryptionKeys))
+        }
+        return try await closing(store) { try await $0.resealWithNewestKey(batchSize: 200) }
     }
 
     /// `gateway migrate`: applies what is missing and exits; needs no secrets.
-    public static func migrate(_ config: GatewayConfig) async throws -> [Int] {
+    public static func migrate(_ config: GatewayConfig, logger: Logger = Logger(label: "gateway")) async throws -> [Int] {
+        if config.postgres != nil {
+            return try await closing(try openStore(config, logger: logger)) { try await $0.migrate() }
+        }
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
         return try await SQLiteStore.migrate(path: config.databasePath, migrations: Migrations(folder: Migrations.locate()))
+    }
+
+    /// Runs `body` with the store, then closes it, whether `body` threw or not.
+    static func closing<T: Sendable>(_ store: any GatewayStore, _ body: (any GatewayStore) async throws -> T) async throws -> T {
+        do {
+            let value = try await body(store)
+            await store.close()
+            return value
+        } catch {
+            await store.close()
+            throw error
+        }
     }
 }
 

@@ -10,7 +10,13 @@ public struct Migrations: Sendable {
         public var version: Int
         public var name: String
         public var sql: String
-        var checksum: String { SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined() }
+        public var checksum: String { SHA256.hash(data: Data(sql.utf8)).map { String(format: "%02x", $0) }.joined() }
+
+        public init(version: Int, name: String, sql: String) {
+            self.version = version
+            self.name = name
+            self.sql = sql
+        }
     }
 
     public enum Failure: Error, CustomStringConvertible {

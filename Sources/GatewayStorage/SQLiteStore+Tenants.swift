@@ -159,15 +159,6 @@ extension SQLiteStore: TenantStore {
         }
     }
 
-    /// Audit entries, oldest first (a convenience for tests; operators page with `audit(tenantID:limit:before:)`).
-    public func auditEntries(tenantID: String?) async throws -> [AuditEntry] {
-        try readNow { [self] db in
-            try Row.fetchAll(
-                db, cached: "SELECT * FROM audit_log WHERE (? IS NULL OR tenant_id = ?) ORDER BY id", arguments: [tenantID, tenantID]
-            ).map(auditEntry(from:))
-        }
-    }
-
     func auditEntry(from row: Row) throws -> AuditEntry {
         AuditEntry(
             at: Date(unix: row["at"]), actor: row["actor"], action: row["action"], tenantID: row["tenant_id"],

@@ -106,3 +106,9 @@ extension Date {
     var unix: Double { timeIntervalSince1970 }
     init(unix: Double) { self.init(timeIntervalSince1970: unix) }
 }
+
+extension SQLiteStore: GatewayStore {
+    public func close() async {
+        try? pool.close()
+    }
+}

@@ -20,7 +20,7 @@ public struct SandboxHarness: Sendable {
     public let logs: LogCapture
 
     public var apiKey: String { gateway.config.apiKey ?? "" }
-    public var store: SQLiteStore { gateway.store }
+    public var store: any GatewayStore { gateway.store }
     public var wrapp: WrappSimulator { gateway.wrappSimulator! }
     public var magni: MagniFinanceSimulator { gateway.magniFinanceSimulator! }
 
@@ -99,7 +99,7 @@ public struct SandboxHarness: Sendable {
 
     /// The bytes of every database file (main file and WAL), after a checkpoint.
     public func databaseBytes() async throws -> Data {
-        try await store.checkpoint()
+        try await (store as? SQLiteStore)?.checkpoint()
         var bytes = Data()
         for suffix in ["", "-wal", "-shm"] {
             if let data = FileManager.default.contents(atPath: gateway.config.databasePath + suffix) { bytes.append(data) }

@@ -25,12 +25,29 @@ import GatewayTesting
         }
     }
 
-    @Test func aPostgreSQLURLIsRefusedNotIgnored() throws {
+    @Test func aPostgreSQLURLSelectsPostgreSQL() throws {
+        let config = try GatewayConfig.load(
+            environment: ["GATEWAY_DATABASE_URL": "postgres://gw:s3cr%40t@db.internal:6543/gateway?sslmode=require&search_path=gw_one&pool_size=8"],
+            sandbox: true
+        )
+        let settings = try #require(config.postgres)
+        #expect(settings.host == "db.internal" && settings.port == 6543 && settings.username == "gw" && settings.password == "s3cr@t")
+        #expect(settings.database == "gateway" && settings.tls == .require && settings.schema == "gw_one" && settings.poolSize == 8)
+        #expect(!settings.redacted.contains("s3cr"))
+        #expect(try GatewayConfig.load(environment: [:], sandbox: true).postgres == nil, "without it, SQLite")
+    }
+
+    @Test(arguments: [
+        "mysql://gw:pw@db/gateway", "postgres://gw:pw@db", "postgres://:pw@db/gateway", "postgres://gw:pw@db/gateway?sslmode=maybe",
+        "postgres://gw:pw@db/gateway?search_path=Robert'); DROP", "postgres://gw:pw@db/gateway?pool_size=0", "postgres://gw:pw@db/gateway?colour=red",
+    ])
+    func aBadPostgreSQLURLStopsTheStartWithoutRepeatingThePassword(url: String) throws {
         do {
-            _ = try GatewayConfig.load(environment: ["GATEWAY_DATABASE_URL": "postgres://gw@db/gateway"], sandbox: true)
-            Issue.record("a database URL this build cannot use must stop the start")
+            _ = try GatewayConfig.load(environment: ["GATEWAY_DATABASE_URL": url], sandbox: true)
+            Issue.record("\(url) must stop the start")
         } catch {
-            #expect(error.problems.contains { $0.hasPrefix("GATEWAY_DATABASE_URL is set") })
+            #expect(error.problems.count == 1)
+            #expect(error.problems.allSatisfy { $0.hasPrefix("GATEWAY_DATABASE_URL ") && !$0.contains("pw") }, "\(error.problems)")
         }
     }
 

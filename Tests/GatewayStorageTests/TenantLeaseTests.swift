@@ -7,67 +7,72 @@ import Testing
 /// Per-tenant leases and fenced writes: one provider conversation per tenant, and nothing committed from a
 /// conversation that lost its lease or was voided.
 @Suite struct TenantLeaseTests {
-    let store: SQLiteStore
-    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+    let t0 = TestStores.t0
 
-    init() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-lease-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        store = try SQLiteStore(
-            path: directory.appendingPathComponent("gateway.sqlite").path, box: SecretBox(keys: [Data(repeating: 7, count: 32)]),
-            migrations: try Migrations(folder: Migrations.locate(environment: [:]))
-        )
-        try await store.migrate()
-        let tenant = Tenant(
-            id: "ten_A", provider: .magnifinance, externalID: "co-1", state: .pending, profile: Profile(company: Company(taxID: "513495886")),
-            createdAt: t0, updatedAt: t0, stateChangedAt: t0
-        )
-        _ = try await store.insert(tenant, events: [], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: nil)
-    }
+    /// A store holding one MagniFinance tenant with its submission queued.
+    struct Fixture {
+        let store: any GatewayStore
+        let t0 = TestStores.t0
 
-    func lease(at offset: TimeInterval, for seconds: TimeInterval = 60, owner: String = "a") async throws -> LeaseAttempt {
-        let now = t0.addingTimeInterval(offset)
-        return try await store.acquireLease(tenantID: "ten_A", owner: owner, now: now, until: now.addingTimeInterval(seconds))
-    }
+        init(_ backend: Backend) async throws {
+            store = try await TestStores.make(backend)
+            let tenant = Tenant(
+                id: "ten_A", provider: .magnifinance, externalID: "co-1", state: .pending, profile: Profile(company: Company(taxID: "513495886")),
+                createdAt: t0, updatedAt: t0, stateChangedAt: t0
+            )
+            _ = try await store.insert(tenant, events: [], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: nil)
+        }
 
-    func touch(fence: TenantLease?, voids: Bool = false) async throws {
-        _ = try await store.update(tenantID: "ten_A", fence: fence, voids: voids) { context in
-            var tenant = context.tenant
-            tenant.providerStatus = "touched"
-            return TenantUpdate(tenant: tenant, events: [], credentials: nil, work: nil, writesTenant: true)
+        func lease(at offset: TimeInterval, for seconds: TimeInterval = 60, owner: String = "a") async throws -> LeaseAttempt {
+            let now = t0.addingTimeInterval(offset)
+            return try await store.acquireLease(tenantID: "ten_A", owner: owner, now: now, until: now.addingTimeInterval(seconds))
+        }
+
+        func touch(fence: TenantLease?, voids: Bool = false) async throws {
+            _ = try await store.update(tenantID: "ten_A", fence: fence, voids: voids) { context in
+                var tenant = context.tenant
+                tenant.providerStatus = "touched"
+                return TenantUpdate(tenant: tenant, events: [], credentials: nil, work: nil, writesTenant: true)
+            }
         }
     }
 
-    @Test func oneHolderAtATimeAndEachAcquisitionFencesTheLast() async throws {
-        guard case .acquired(let first) = try await lease(at: 1) else { Issue.record("the lease is free"); return }
-        #expect(try await lease(at: 2, owner: "b") == .busy(until: t0.addingTimeInterval(61)))
+    @Test(arguments: Backend.all) func oneHolderAtATimeAndEachAcquisitionFencesTheLast(_ backend: Backend) async throws {
+        let f = try await Fixture(backend)
+        let store = f.store
+        guard case .acquired(let first) = try await f.lease(at: 1) else { Issue.record("the lease is free"); return }
+        #expect(try await f.lease(at: 2, owner: "b") == .busy(until: t0.addingTimeInterval(61)))
         // The holder stalls past its lease; another takes over. The first one's writes are fenced out.
-        guard case .acquired(let second) = try await lease(at: 62, owner: "b") else { Issue.record("a lease that ran out is free"); return }
+        guard case .acquired(let second) = try await f.lease(at: 62, owner: "b") else { Issue.record("a lease that ran out is free"); return }
         #expect(second.token > first.token)
-        await #expect(throws: LeaseLost.self) { try await touch(fence: first) }
+        await #expect(throws: LeaseLost.self) { try await f.touch(fence: first) }
         #expect(try await !store.renewLease(first, now: t0.addingTimeInterval(63), until: t0.addingTimeInterval(120)))
         await #expect(throws: LeaseLost.self) { _ = try await store.recordSubmission(first, at: t0.addingTimeInterval(63)) }
-        try await touch(fence: second)
+        try await f.touch(fence: second)
         #expect(try await store.tenant(id: "ten_A")?.providerStatus == "touched")
         // Letting go of a lease that was taken over does not free the new holder's.
         try await store.releaseLease(first)
-        #expect(try await lease(at: 64, owner: "c") == .busy(until: t0.addingTimeInterval(122)))
+        #expect(try await f.lease(at: 64, owner: "c") == .busy(until: t0.addingTimeInterval(122)))
         try await store.releaseLease(second)
-        guard case .acquired = try await lease(at: 65, owner: "c") else { Issue.record("released means free"); return }
+        guard case .acquired = try await f.lease(at: 65, owner: "c") else { Issue.record("released means free"); return }
     }
 
-    @Test func aVoidingWriteFencesOutTheConversationInFlight() async throws {
-        guard case .acquired(let held) = try await lease(at: 1) else { Issue.record("the lease is free"); return }
-        try await touch(fence: nil, voids: true)  // e.g. offboarding, while the holder waits on the provider
-        await #expect(throws: LeaseLost.self) { try await touch(fence: held) }
+    @Test(arguments: Backend.all) func aVoidingWriteFencesOutTheConversationInFlight(_ backend: Backend) async throws {
+        let f = try await Fixture(backend)
+        let store = f.store
+        guard case .acquired(let held) = try await f.lease(at: 1) else { Issue.record("the lease is free"); return }
+        try await f.touch(fence: nil, voids: true)  // e.g. offboarding, while the holder waits on the provider
+        await #expect(throws: LeaseLost.self) { try await f.touch(fence: held) }
         #expect(try await !store.renewLease(held, now: t0.addingTimeInterval(2), until: t0.addingTimeInterval(60)), "no further provider call")
     }
 
-    @Test func aSubmissionIntentOutlivesTheConversationUntilADefiniteAnswer() async throws {
-        guard case .acquired(let first) = try await lease(at: 1) else { Issue.record("the lease is free"); return }
+    @Test(arguments: Backend.all) func aSubmissionIntentOutlivesTheConversationUntilADefiniteAnswer(_ backend: Backend) async throws {
+        let f = try await Fixture(backend)
+        let store = f.store
+        guard case .acquired(let first) = try await f.lease(at: 1) else { Issue.record("the lease is free"); return }
         #expect(try await !store.recordSubmission(first, at: t0.addingTimeInterval(1)), "no earlier submission")
         try await store.releaseLease(first)  // the answer was lost: nothing cleared the intent
-        guard case .acquired(let second) = try await lease(at: 2) else { Issue.record("released means free"); return }
+        guard case .acquired(let second) = try await f.lease(at: 2) else { Issue.record("released means free"); return }
         #expect(try await store.recordSubmission(second, at: t0.addingTimeInterval(2)), "the next attempt knows to ask first")
         _ = try await store.update(tenantID: "ten_A", fence: second, voids: false) { context in
             #expect(context.submissionPending)
@@ -78,14 +83,16 @@ import Testing
         #expect(try await !store.recordSubmission(second, at: t0.addingTimeInterval(3)))
     }
 
-    @Test func claimingTakesTheTenantsLeaseAndSkipsHeldTenants() async throws {
-        guard case .acquired(let held) = try await lease(at: 0, for: 30) else { Issue.record("the lease is free"); return }
+    @Test(arguments: Backend.all) func claimingTakesTheTenantsLeaseAndSkipsHeldTenants(_ backend: Backend) async throws {
+        let f = try await Fixture(backend)
+        let store = f.store
+        guard case .acquired(let held) = try await f.lease(at: 0, for: 30) else { Issue.record("the lease is free"); return }
         #expect(try await store.claimDueWork(now: t0.addingTimeInterval(1), limit: 10, leaseUntil: t0.addingTimeInterval(61)).isEmpty)
         try await store.releaseLease(held)
         #expect(try await store.receiveWebhook(tenantID: "ten_A", payload: Data("{}".utf8), at: t0))
         let claimed = try await store.claimDueWork(now: t0.addingTimeInterval(2), limit: 10, leaseUntil: t0.addingTimeInterval(62))
         #expect(claimed.count == 1, "one item per tenant at a time, though two are due")
-        #expect(try await lease(at: 3, owner: "api") == .busy(until: t0.addingTimeInterval(62)))
+        #expect(try await f.lease(at: 3, owner: "api") == .busy(until: t0.addingTimeInterval(62)))
         let item = try #require(claimed.first)
         try await store.releaseLease(item.lease)
         let next = try await store.claimDueWork(now: t0.addingTimeInterval(4), limit: 10, leaseUntil: t0.addingTimeInterval(64))

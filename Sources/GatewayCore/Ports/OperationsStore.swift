@@ -45,4 +45,25 @@ public protocol OperationsStore: Sendable {
     func audit(tenantID: String?, limit: Int, before: Int64?) async throws -> Page<(id: Int64, entry: AuditEntry)>
     /// A consistent copy of the database at `path`, made while serving.
     func backup(to path: String) async throws
+    /// Set when the store cannot copy itself (a database the gateway does not own the files of): how the operator
+    /// backs it up instead. Holds no secret.
+    var backupAdvice: String? { get }
+}
+
+extension OperationsStore {
+    public var backupAdvice: String? { nil }
+
+    /// Every audit entry (of one tenant, or all), oldest first: a convenience for tests and tools, which page
+    /// through `audit(tenantID:limit:before:)`.
+    public func auditEntries(tenantID: String?) async throws -> [AuditEntry] {
+        var entries: [AuditEntry] = []
+        var before: Int64?
+        while true {
+            let page = try await audit(tenantID: tenantID, limit: 500, before: before)
+            entries += page.items.map(\.entry)
+            guard let next = page.next, let id = Int64(next) else { break }
+            before = id
+        }
+        return entries.reversed()
+    }
 }

@@ -1,6 +1,7 @@
 import EventDelivery
 import Foundation
 import GatewayCore
+import GatewayStoragePostgres
 import Logging
 
 /// How long finished records are kept (`GATEWAY_RETENTION_DAYS`): delivered or failed deliveries with their attempts,
@@ -77,6 +78,8 @@ public struct GatewayConfig: Sendable {
     public var sandboxProviderDelayMilliseconds = 0
     /// Off in tests that step the queue themselves.
     public var runsWorker = true
+    /// `GATEWAY_DATABASE_URL`: run on PostgreSQL (several replicas may share it); nil keeps SQLite in the data directory.
+    public var postgres: PostgresSettings?
 
     public var databasePath: String { URL(fileURLWithPath: dataDirectory).appendingPathComponent("gateway.sqlite").path }
 
@@ -179,10 +182,9 @@ public struct GatewayConfig: Sendable {
         let workerInterval = env.number("GATEWAY_WORKER_INTERVAL_SECONDS", default: 1, range: 0.05...60)
         let stuckAfter = env.number("GATEWAY_STUCK_AFTER_SECONDS", default: 86_400, range: 60...31_536_000)
         let retention = RetentionSettings(days: env.wholeNumber("GATEWAY_RETENTION_DAYS", default: 90, range: 1...3650))
-        // The contract's PostgreSQL mode is not built yet: refuse it rather than silently run on SQLite, which a
-        // partner starting several replicas against one database would not notice until they corrupted each other.
-        if env.isSet("GATEWAY_DATABASE_URL") {
-            env.problem("GATEWAY_DATABASE_URL is set, but this build runs on SQLite only (PostgreSQL is not supported yet): unset it to keep the database in GATEWAY_DATA_DIR")
+        var postgres: PostgresSettings?
+        if let url = env.string("GATEWAY_DATABASE_URL") {
+            do { postgres = try PostgresSettings(url: url) } catch { env.problem(error.description) }
         }
         let leaseWait = env.number("GATEWAY_LEASE_WAIT_SECONDS", default: 5, range: 0...60)
         let approvalExpiry = env.number("GATEWAY_APPROVAL_EXPIRY_SECONDS", default: 30 * 86_400, range: 60...31_536_000)
@@ -206,6 +208,7 @@ public struct GatewayConfig: Sendable {
             providerTimeout: timeout, maxConcurrentCallsPerProvider: concurrency, schedule: schedule, workerInterval: workerInterval,
             stuckAfter: stuckAfter, retention: retention
         )
+        config.postgres = postgres
         config.leaseWait = leaseWait
         config.approvalExpiry = approvalExpiry
         config.circuitFailures = circuitFailures

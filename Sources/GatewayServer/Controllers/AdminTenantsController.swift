@@ -164,6 +164,10 @@ struct AdminTenantsController {
 
     @Sendable func backup(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let now = clock.now()
+        if let advice = operations.backupAdvice {
+            // PostgreSQL: the operator's pg_dump makes the backup; a file on one replica's disk would be a partial answer.
+            throw Problem(.notImplemented, code: "backup_not_supported", detail: advice)
+        }
         try FileManager.default.createDirectory(atPath: backupDirectory, withIntermediateDirectories: true)
         let stamp = now.formatted(Date.ISO8601FormatStyle().year().month().day().time(includingFractionalSeconds: false))
             .replacingOccurrences(of: ":", with: "")

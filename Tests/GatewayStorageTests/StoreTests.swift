@@ -4,20 +4,9 @@ import Testing
 
 @testable import GatewayStorage
 
-@Suite struct SQLiteStoreTests {
-    let store: SQLiteStore
-    let directory: URL
-    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
-
-    init() async throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-store-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        store = try SQLiteStore(
-            path: directory.appendingPathComponent("gateway.sqlite").path, box: SecretBox(keys: [Data(repeating: 7, count: 32)]),
-            migrations: try Migrations(folder: Migrations.locate(environment: [:]))
-        )
-        try await store.migrate()
-    }
+/// The store's contract, run unchanged against SQLite and PostgreSQL.
+@Suite struct StoreTests {
+    let t0 = TestStores.t0
 
     func tenant(_ id: String, external: String) -> Tenant {
         Tenant(id: id, provider: .wrapp, externalID: external, state: .pending, profile: Profile(email: "a@example.com", phone: "+302101234567"),
@@ -28,7 +17,8 @@ import Testing
         TenantEvent(id: id, tenantID: tenant.id, type: .created, createdAt: t0, previousState: nil, source: .api, tenant: tenant)
     }
 
-    @Test func theNaturalKeyIsUnique() async throws {
+    @Test(arguments: Backend.all) func theNaturalKeyIsUnique(_ backend: Backend) async throws {
+        let store = try await TestStores.make(backend)
         let first = tenant("ten_A", external: "ext")
         guard case .inserted = try await store.insert(first, events: [event(first, "evt_1")], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: "tok-a") else {
             Issue.record("first insert should succeed"); return
@@ -43,7 +33,8 @@ import Testing
         #expect(try await store.tenant(forWebhookToken: "tok-b") == nil)
     }
 
-    @Test func aFailedDecisionWritesNothing() async throws {
+    @Test(arguments: Backend.all) func aFailedDecisionWritesNothing(_ backend: Backend) async throws {
+        let store = try await TestStores.make(backend)
         let t = tenant("ten_A", external: "ext")
         _ = try await store.insert(t, events: [event(t, "evt_1")], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: nil)
         struct Boom: Error {}
@@ -63,12 +54,9 @@ import Testing
         #expect(try await store.queued(tenantID: "ten_A").count == 1)
     }
 
-    @Test func anEventNeverGoesOutForAChangeThatRolledBack() async throws {
-        let outbox = try SQLiteStore(
-            path: directory.appendingPathComponent("outbox.sqlite").path, box: SecretBox(keys: [Data(repeating: 7, count: 32)]),
-            migrations: try Migrations(folder: Migrations.locate(environment: [:])), deliversEvents: true
-        )
-        try await outbox.migrate()
+    @Test(arguments: Backend.all) func anEventNeverGoesOutForAChangeThatRolledBack(_ backend: Backend) async throws {
+        let store = try await TestStores.make(backend)
+        let outbox = try await TestStores.make(backend, deliversEvents: true)
         let t = tenant("ten_A", external: "ext")
         _ = try await outbox.insert(t, events: [event(t, "evt_1")], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: nil)
         await #expect(throws: (any Error).self) {
@@ -84,7 +72,8 @@ import Testing
         #expect(try await outbox.claimDueDeliveries(now: t0, limit: 10, leaseUntil: t0.addingTimeInterval(60)).map(\.event.id) == ["evt_1"])
     }
 
-    @Test func claimedWorkIsLeasedAndComesBackWhenTheLeaseRunsOut() async throws {
+    @Test(arguments: Backend.all) func claimedWorkIsLeasedAndComesBackWhenTheLeaseRunsOut(_ backend: Backend) async throws {
+        let store = try await TestStores.make(backend)
         let t = tenant("ten_A", external: "ext")
         _ = try await store.insert(t, events: [], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: nil)
         let claimed = try await store.claimDueWork(now: t0, limit: 10, leaseUntil: t0.addingTimeInterval(120))
@@ -95,7 +84,8 @@ import Testing
         #expect(again.first?.attempts == 2, "a worker that died leaves the work to be claimed again, counting the attempt")
     }
 
-    @Test func aWebhookIsStoredOnceSealed() async throws {
+    @Test(arguments: Backend.all) func aWebhookIsStoredOnceSealed(_ backend: Backend) async throws {
+        let store = try await TestStores.make(backend)
         let t = tenant("ten_A", external: "ext")
         _ = try await store.insert(t, events: [], work: ScheduledWork(kind: .check, runAt: t0.addingTimeInterval(3600), attempts: 0), webhookToken: nil)
         let payload = Data(#"{"partner_user_id":"ext","api_key":"very-secret-key"}"#.utf8)
@@ -110,12 +100,12 @@ import Testing
         #expect(try await store.webhookPayload(inboxID: inboxID) == nil, "a processed payload is deleted")
         #expect(try await !store.receiveWebhook(tenantID: "ten_A", payload: payload, at: t0.addingTimeInterval(2)), "its repeat is still recognised")
 
-        try await store.checkpoint()
-        let bytes = try Data(contentsOf: directory.appendingPathComponent("gateway.sqlite"))
-        #expect(bytes.range(of: Data("very-secret-key".utf8)) == nil)
+        let bytes = try await TestStores.storedBytes(store)
+        #expect(!bytes.isEmpty && bytes.range(of: Data("very-secret-key".utf8)) == nil)
     }
 
-    @Test func listsPageNewestFirst() async throws {
+    @Test(arguments: Backend.all) func listsPageNewestFirst(_ backend: Backend) async throws {
+        let store = try await TestStores.make(backend)
         for index in 0..<5 {
             let t = tenant("ten_\(index)", external: "ext-\(index)")
             _ = try await store.insert(t, events: [event(t, "evt_\(index)")], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: nil)
@@ -133,22 +123,11 @@ import Testing
     }
 }
 
-extension SQLiteStore {
-    /// Inserts with a lease that has already run out, so the tests below can claim the work at once.
-    func insert(_ tenant: Tenant, events: [TenantEvent], work: ScheduledWork, webhookToken: String?) async throws -> InsertOutcome {
-        try await insert(tenant, events: events, work: work, webhookToken: webhookToken, leaseOwner: "test", leaseUntil: tenant.createdAt)
-    }
-
-    func claimDueWork(now: Date, limit: Int, leaseUntil: Date) async throws -> [WorkItem] {
-        try await claimDueWork(now: now, limit: limit, leaseUntil: leaseUntil, owner: "test-worker", quotas: nil)
-    }
-}
-
 /// Every write of the store goes through group commit: writes that arrive together share a transaction, each in its
 /// own savepoint. What each caller is told must be what its own transaction would have told it.
-extension SQLiteStoreTests {
-    @Test func concurrentWritesShareCommitsButSucceedAndFailAlone() async throws {
-        let store = store
+extension StoreTests {
+    @Test(arguments: Backend.all) func concurrentWritesShareCommitsButSucceedAndFailAlone(_ backend: Backend) async throws {
+        let store = try await TestStores.make(backend)
         let first = tenant("ten_A", external: "ext")
         _ = try await store.insert(first, events: [event(first, "evt_1")], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: "tok-a")
         let payloads = (0..<300).map { Data("{\"n\":\($0 % 250)}".utf8) }  // 50 repeats of earlier payloads
@@ -180,8 +159,8 @@ extension SQLiteStoreTests {
         }
         #expect(stored == 250, "each distinct payload stored once, each repeat told it was one")
         #expect(refused == 10)
-        let inbox = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM webhook_inbox") ?? 0 }
-        let jobs = try await store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM jobs WHERE kind = 'webhook'") ?? 0 }
+        let inbox = try await TestStores.count(store, "SELECT COUNT(*) FROM webhook_inbox")
+        let jobs = try await TestStores.count(store, "SELECT COUNT(*) FROM jobs WHERE kind = 'webhook'")
         #expect(inbox == 250 && jobs == 250)
         let tenant = try #require(try await store.tenant(id: "ten_A"))
         #expect(tenant.metadata["broken"].map { Int($0)! % 2 == 1 } ?? false, "only the writes that did not throw left a trace")

@@ -1,0 +1,239 @@
+import Foundation
+import GatewayCore
+import GatewayStorage
+import PostgresNIO
+
+extension PostgresStore: TenantStore {
+    public func insert(
+        _ tenant: Tenant, events: [TenantEvent], work: ScheduledWork, webhookToken: String?, leaseOwner: String, leaseUntil: Date
+    ) async throws -> InsertOutcome {
+        let arguments: [any SQLValue] = [
+            tenant.id, tenant.provider.rawValue, tenant.externalID, tenant.state.rawValue,
+            try tenant.nextAction.map(json), tenant.providerStatus, try json(tenant.profile), try json(tenant.metadata),
+            tenant.credentialsAvailable, try tenant.lastError.map(json), tenant.createdAt.unix, tenant.updatedAt.unix,
+            tenant.stateChangedAt.unix, tenant.evidenceAt?.unix,
+            webhookToken.map(SecretBox.hash), try webhookToken.map { try box.seal(Data($0.utf8), context: "webhook-token:\(tenant.id)") },
+            leaseOwner, leaseUntil.unix,
+        ]
+        // Two replicas creating the same customer at once: the natural key lets one insert; the other finds it.
+        for _ in 0..<3 {
+            let inserted = try await transaction { connection -> Bool in
+                let rows = try await self.rows(
+                    """
+                    INSERT INTO tenants (id, provider, external_id, state, next_action, provider_status, profile, metadata,
+                        credentials_available, last_error, created_at, updated_at, state_changed_at, evidence_at,
+                        webhook_token_hash, webhook_token_sealed, lease_owner, lease_until, lease_token)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 1)
+                    ON CONFLICT (provider, external_id) WHERE state <> 'offboarded' DO NOTHING
+                    RETURNING id
+                    """,
+                    arguments, on: connection
+                )
+                guard !rows.isEmpty else { return false }
+                try await self.insert(events, on: connection)
+                try await self.replaceWork(of: tenant.id, with: work, on: connection, now: tenant.createdAt)
+                return true
+            }
+            if inserted { return .inserted(TenantLease(tenantID: tenant.id, token: 1, generation: 0)) }
+            if let row = try await row(
+                "SELECT * FROM tenants WHERE provider = $1 AND external_id = $2 AND state <> 'offboarded'",
+                [tenant.provider.rawValue, tenant.externalID]
+            ) {
+                return .existing(try self.tenant(from: row))
+            }
+            // The tenant that held the key was offboarded between the two statements: try again.
+        }
+        throw PostgresStoreError("the natural key of a new tenant stayed contended")
+    }
+
+    public func tenant(id: String) async throws -> Tenant? {
+        try await row("SELECT * FROM tenants WHERE id = $1", [id]).map(tenant(from:))
+    }
+
+    public func tenants(_ query: TenantQuery) async throws -> Page<Tenant> {
+        var clauses: [String] = []
+        var arguments: [any SQLValue] = []
+        func add(_ clause: String, _ value: any SQLValue) {
+            arguments.append(value)
+            clauses.append(clause.replacingOccurrences(of: "?", with: "$\(arguments.count)"))
+        }
+        if let provider = query.provider { add("provider = ?", provider.rawValue) }
+        if let state = query.state { add("state = ?", state.rawValue) }
+        if let externalID = query.externalID { add("external_id = ?", externalID) }
+        if let before = query.before { add("id < ?", before) }
+        let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+        arguments.append(query.limit + 1)
+        let tenants = try await rows("SELECT * FROM tenants \(filter) ORDER BY id DESC LIMIT $\(arguments.count)", arguments).map(tenant(from:))
+        let page = Array(tenants.prefix(query.limit))
+        return Page(items: page, next: tenants.count > query.limit ? page.last?.id : nil)
+    }
+
+    public func events(tenantID: String?, after: Int64?, limit: Int) async throws -> Page<TenantEvent> {
+        let rows = try await rows(
+            "SELECT * FROM tenant_events WHERE seq > $1 AND ($2::text IS NULL OR tenant_id = $2) ORDER BY seq LIMIT $3",
+            [after ?? 0, tenantID, limit + 1]
+        )
+        let page = Array(rows.prefix(limit))
+        let next = rows.count > limit ? try page.last.map { String(try $0.get("seq", Int64.self)) } : nil
+        return Page(items: try page.map(event(from:)), next: next)
+    }
+
+    public func update(
+        tenantID: String, fence: TenantLease?, voids: Bool, _ change: @escaping @Sendable (TenantContext) throws -> TenantUpdate?
+    ) async throws -> Tenant? {
+        try await transaction { connection -> Tenant? in
+            // The row lock holds every other writer of this tenant, on any replica, until this transaction ends.
+            guard let row = try await self.row("SELECT * FROM tenants WHERE id = $1 FOR UPDATE", [tenantID], on: connection) else { return nil }
+            if let fence, try row.get("lease_token", Int64.self) != fence.token || row.get("generation", Int64.self) != fence.generation {
+                throw LeaseLost(tenantID: tenantID)
+            }
+            let current = try self.tenant(from: row)
+            let attempts = try await self.row(
+                "SELECT attempts FROM jobs WHERE tenant_id = $1 AND kind IN ('submit', 'check')", [tenantID], on: connection
+            )?.get("attempts", Int.self) ?? 0
+            let context = TenantContext(
+                tenant: current, credentials: try await self.credentials(tenantID, on: connection), workAttempts: attempts,
+                submissionPending: try row.get("submitted_at", Double?.self) != nil
+            )
+            guard let update = try change(context) else { return current }
+            if voids {
+                try await self.rows("UPDATE tenants SET generation = generation + 1 WHERE id = $1", [tenantID], on: connection)
+            }
+            if update.clearsSubmission {
+                try await self.rows("UPDATE tenants SET submitted_at = NULL WHERE id = $1", [tenantID], on: connection)
+            }
+            if update.writesTenant {
+                let t = update.tenant
+                try await self.rows(
+                    """
+                    UPDATE tenants SET state = $1, next_action = $2, provider_status = $3, profile = $4, metadata = $5,
+                        credentials_available = $6, last_error = $7, updated_at = $8, state_changed_at = $9, evidence_at = $10
+                    WHERE id = $11
+                    """,
+                    [
+                        t.state.rawValue, try t.nextAction.map(self.json), t.providerStatus, try self.json(t.profile), try self.json(t.metadata),
+                        t.credentialsAvailable, try t.lastError.map(self.json), t.updatedAt.unix, t.stateChangedAt.unix, t.evidenceAt?.unix, t.id,
+                    ],
+                    on: connection
+                )
+            }
+            try await self.insert(update.events, on: connection)
+            if let credentials = update.credentials {
+                let sealed = try self.box.seal(try self.encoder.encode(credentials), context: "credentials:\(tenantID)")
+                try await self.rows(
+                    """
+                    INSERT INTO tenant_credentials (tenant_id, sealed, key_id, updated_at) VALUES ($1, $2, $3, $4)
+                    ON CONFLICT (tenant_id) DO UPDATE SET sealed = excluded.sealed, key_id = excluded.key_id, updated_at = excluded.updated_at
+                    """,
+                    [tenantID, sealed, self.box.currentKeyID, update.tenant.updatedAt.unix], on: connection
+                )
+            }
+            if !update.keepsWork {
+                try await self.replaceWork(of: tenantID, with: update.work, on: connection, now: Date())
+            }
+            if update.erasesPersonalData {
+                try await self.erasePersonalData(of: tenantID, on: connection)
+            }
+            return update.writesTenant ? update.tenant : current
+        }
+    }
+
+    public func credentials(tenantID: String) async throws -> ProviderCredentials? {
+        try await credentials(tenantID, on: nil)
+    }
+
+    public func webhookToken(tenantID: String) async throws -> String? {
+        guard let sealed = try await row("SELECT webhook_token_sealed FROM tenants WHERE id = $1", [tenantID])?.get("webhook_token_sealed", String?.self)
+        else { return nil }
+        return String(decoding: try box.open(sealed, context: "webhook-token:\(tenantID)"), as: UTF8.self)
+    }
+
+    public func tenant(forWebhookToken token: String) async throws -> Tenant? {
+        try await row("SELECT * FROM tenants WHERE webhook_token_hash = $1", [SecretBox.hash(token)]).map(tenant(from:))
+    }
+
+    public func audit(_ entry: AuditEntry) async throws {
+        try await rows(
+            "INSERT INTO audit_log (at, actor, action, tenant_id, details) VALUES ($1, $2, $3, $4, $5)",
+            [entry.at.unix, entry.actor, entry.action, entry.tenantID, try json(entry.details)]
+        )
+    }
+
+    /// Offboarding: every copy of the customer's data and every secret of the tenant goes, in the same transaction as
+    /// the tombstone. PostgreSQL keeps the old row versions until VACUUM reclaims them (autovacuum does, soon after).
+    func erasePersonalData(of tenantID: String, on connection: PostgresConnection) async throws {
+        for sql in [
+            "UPDATE tenants SET webhook_token_hash = NULL, webhook_token_sealed = NULL WHERE id = $1",
+            "DELETE FROM tenant_credentials WHERE tenant_id = $1",
+            "DELETE FROM webhook_inbox WHERE tenant_id = $1",
+            "DELETE FROM jobs WHERE tenant_id = $1",
+            "DELETE FROM idempotency_keys WHERE tenant_id = $1",
+            "UPDATE audit_log SET details = '{}' WHERE tenant_id = $1",
+            "UPDATE delivery_attempts SET excerpt = NULL WHERE delivery_id IN (SELECT id FROM deliveries WHERE tenant_id = $1)",
+            // History keeps its shape (ids, states, times, sources); the customer's data leaves every snapshot.
+            """
+            UPDATE tenant_events SET tenant = (tenant::jsonb || jsonb_build_object('profile', '{}'::jsonb, 'metadata', '{}'::jsonb,
+                'next_action', NULL, 'last_error', NULL, 'provider_status', NULL))::text
+            WHERE tenant_id = $1
+            """,
+        ] {
+            try await rows(sql, [tenantID], on: connection)
+        }
+    }
+
+    /// Nothing to flush: the old row versions go with VACUUM, which autovacuum runs (see docs/operations.md).
+    public func flushErasures() async throws {}
+
+    // MARK: - Rows
+
+    func tenant(from row: PostgresRandomAccessRow) throws -> Tenant {
+        Tenant(
+            id: try row.get("id"), provider: ProviderKind(rawValue: try row.get("provider")) ?? .wrapp, externalID: try row.get("external_id"),
+            state: TenantState(rawValue: try row.get("state")) ?? .pending,
+            nextAction: try decode(NextAction.self, try row.get("next_action")), providerStatus: try row.get("provider_status"),
+            profile: try decode(Profile.self, try row.get("profile")) ?? Profile(),
+            metadata: try decode([String: String].self, try row.get("metadata")) ?? [:],
+            credentialsAvailable: try row.get("credentials_available"), lastError: try decode(TenantError.self, try row.get("last_error")),
+            createdAt: Date(unix: try row.get("created_at")), updatedAt: Date(unix: try row.get("updated_at")),
+            stateChangedAt: Date(unix: try row.get("state_changed_at")), evidenceAt: try row.get("evidence_at", Double?.self).map(Date.init(unix:))
+        )
+    }
+
+    func event(from row: PostgresRandomAccessRow) throws -> TenantEvent {
+        guard let type = TenantEvent.Kind(rawValue: try row.get("type")), let source = ChangeSource(rawValue: try row.get("source")),
+            let tenant = try decode(Tenant.self, try row.get("tenant", String.self))
+        else { throw PostgresStoreError("unreadable event row") }
+        return TenantEvent(
+            id: try row.get("id"), tenantID: try row.get("tenant_id"), type: type, createdAt: Date(unix: try row.get("created_at")),
+            previousState: try row.get("previous_state", String?.self).flatMap(TenantState.init(rawValue:)), source: source, tenant: tenant
+        )
+    }
+
+    func insert(_ events: [TenantEvent], on connection: PostgresConnection) async throws {
+        guard !events.isEmpty else { return }
+        // Held to commit: no event gets a seq below one a feed reader may already have seen.
+        try await rows("SELECT pg_advisory_xact_lock($1)", [Self.feedLock], on: connection)
+        for event in events {
+            let seq = try await row(
+                "INSERT INTO tenant_events (id, tenant_id, type, source, previous_state, created_at, tenant) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
+                [
+                    event.id, event.tenantID, event.type.rawValue, event.source.rawValue, event.previousState?.rawValue,
+                    event.createdAt.unix, try json(event.tenant),
+                ],
+                on: connection
+            )?.get("seq", Int64.self)
+            if deliversEvents, let seq {
+                try await rows(
+                    "INSERT INTO deliveries (id, event_seq, tenant_id, status, next_attempt_at, created_at) VALUES ($1, $2, $3, 'pending', $4, $5)",
+                    ["dlv_" + event.id.dropFirst(4), seq, event.tenantID, event.createdAt.unix, event.createdAt.unix], on: connection
+                )
+            }
+        }
+    }
+
+    func credentials(_ tenantID: String, on connection: PostgresConnection?) async throws -> ProviderCredentials? {
+        guard let sealed = try await row("SELECT sealed FROM tenant_credentials WHERE tenant_id = $1", [tenantID], on: connection)?.get("sealed", String.self)
+        else { return nil }
+        return try decoder.decode(ProviderCredentials.self, from: try box.open(sealed, context: "credentials:\(tenantID)"))
+    }
+}

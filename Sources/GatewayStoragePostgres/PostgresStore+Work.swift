@@ -1,0 +1,176 @@
+import Foundation
+import GatewayCore
+import GatewayStorage
+import PostgresNIO
+
+/// Tenant leases, the durable queue and the webhook inbox, shared by every replica.
+extension PostgresStore {
+    public func acquireLease(tenantID: String, owner: String, now: Date, until: Date) async throws -> LeaseAttempt {
+        // One statement: the row lock makes it atomic against any replica's claim of the same tenant.
+        if let row = try await row(
+            """
+            UPDATE tenants SET lease_owner = $2, lease_until = $3, lease_token = lease_token + 1
+            WHERE id = $1 AND (lease_until IS NULL OR lease_until <= $4)
+            RETURNING lease_token, generation
+            """,
+            [tenantID, owner, until.unix, now.unix]
+        ) {
+            return .acquired(TenantLease(tenantID: tenantID, token: try row.get("lease_token"), generation: try row.get("generation")))
+        }
+        guard let row = try await row("SELECT lease_until FROM tenants WHERE id = $1", [tenantID]) else { return .notFound }
+        // Held by someone else (or let go just now: then it is free again at once).
+        return .busy(until: Date(unix: try row.get("lease_until", Double?.self) ?? now.unix))
+    }
+
+    public func renewLease(_ lease: TenantLease, now: Date, until: Date) async throws -> Bool {
+        try await !rows(
+            """
+            UPDATE tenants SET lease_until = GREATEST(COALESCE(lease_until, 0), $1)
+            WHERE id = $2 AND lease_token = $3 AND generation = $4 AND state <> 'offboarded'
+            RETURNING 1
+            """,
+            [until.unix, lease.tenantID, lease.token, lease.generation]
+        ).isEmpty
+    }
+
+    public func releaseLease(_ lease: TenantLease) async throws {
+        try await rows(
+            "UPDATE tenants SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_token = $2",
+            [lease.tenantID, lease.token]
+        )
+    }
+
+    public func recordSubmission(_ lease: TenantLease, at: Date) async throws -> Bool {
+        try await transaction { connection in
+            guard let row = try await self.row(
+                "SELECT submitted_at FROM tenants WHERE id = $1 AND lease_token = $2 AND generation = $3 FOR UPDATE",
+                [lease.tenantID, lease.token, lease.generation], on: connection
+            ) else { throw LeaseLost(tenantID: lease.tenantID) }
+            if try row.get("submitted_at", Double?.self) != nil { return true }
+            try await self.rows("UPDATE tenants SET submitted_at = $1 WHERE id = $2", [at.unix, lease.tenantID], on: connection)
+            return false
+        }
+    }
+
+    public func expedite(tenantID: String, now: Date) async throws {
+        try await transaction { connection in
+            let moved = try await self.rows(
+                "UPDATE jobs SET run_at = LEAST(run_at, $1) WHERE tenant_id = $2 AND kind IN ('submit', 'check') RETURNING id",
+                [now.unix, tenantID], on: connection
+            )
+            guard moved.isEmpty else { return }
+            try await self.rows(
+                """
+                INSERT INTO jobs (tenant_id, kind, run_at, attempts, created_at)
+                SELECT id, CASE state WHEN 'pending' THEN 'submit' ELSE 'check' END, $1, 0, $1 FROM tenants
+                WHERE id = $2 AND state NOT IN ('offboarded', 'failed')
+                ON CONFLICT (tenant_id) WHERE kind IN ('submit', 'check') DO UPDATE SET run_at = LEAST(jobs.run_at, excluded.run_at)
+                """,
+                [now.unix, tenantID], on: connection
+            )
+        }
+    }
+
+    func replaceWork(of tenantID: String, with work: ScheduledWork?, on connection: PostgresConnection, now: Date) async throws {
+        try await rows("DELETE FROM jobs WHERE tenant_id = $1 AND kind IN ('submit', 'check')", [tenantID], on: connection)
+        guard let work else { return }
+        let runAt = max(work.runAt, work.leasedUntil ?? work.runAt)
+        try await rows(
+            "INSERT INTO jobs (tenant_id, kind, run_at, attempts, lease_until, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            [tenantID, work.kind.rawValue, runAt.unix, work.attempts, work.leasedUntil?.unix, now.unix], on: connection
+        )
+    }
+
+    public func receiveWebhook(tenantID: String, payload: Data, at: Date) async throws -> Bool {
+        let hash = SecretBox.hash(payload)
+        let sealed = try box.seal(payload, context: "webhook:\(tenantID)")
+        return try await transaction { connection in
+            // The same payload delivered to two replicas at once is stored once: the unique key decides.
+            guard let inbox = try await self.row(
+                """
+                INSERT INTO webhook_inbox (tenant_id, payload_hash, payload_sealed, received_at) VALUES ($1, $2, $3, $4)
+                ON CONFLICT (tenant_id, payload_hash) DO NOTHING RETURNING id
+                """,
+                [tenantID, hash, sealed, at.unix], on: connection
+            ) else { return false }
+            try await self.rows(
+                "INSERT INTO jobs (tenant_id, kind, inbox_id, run_at, attempts, created_at) VALUES ($1, 'webhook', $2, $3, 0, $3)",
+                [tenantID, try inbox.get("id", Int64.self), at.unix], on: connection
+            )
+            return true
+        }
+    }
+
+    public func webhookPayload(inboxID: Int64) async throws -> Data? {
+        guard let row = try await row("SELECT tenant_id, payload_sealed FROM webhook_inbox WHERE id = $1", [inboxID]) else { return nil }
+        let sealed = try row.get("payload_sealed", String.self)
+        guard !sealed.isEmpty else { return nil }
+        return try box.open(sealed, context: "webhook:\(try row.get("tenant_id", String.self))")
+    }
+
+    public func finishWebhook(inboxID: Int64, workID: Int64, outcome: String, at: Date) async throws {
+        try await transaction { connection in
+            // The payload (which may hold a sealed api_key) goes once processed; the hash stays to recognise repeats.
+            try await self.rows(
+                "UPDATE webhook_inbox SET processed_at = $1, outcome = $2, payload_sealed = '' WHERE id = $3",
+                [at.unix, outcome, inboxID], on: connection
+            )
+            try await self.rows("DELETE FROM jobs WHERE id = $1", [workID], on: connection)
+        }
+    }
+
+    public func claimDueWork(
+        now: Date, limit: Int, leaseUntil: Date, owner: String, quotas: [ProviderKind: Int]? = nil
+    ) async throws -> [WorkItem] {
+        try await transaction { connection in
+            // Due work of tenants nobody holds. SKIP LOCKED passes over tenants another replica is claiming or writing
+            // right now; the lease taken below keeps them off every other replica's list until it runs out.
+            let candidates = try await self.rows(
+                """
+                SELECT j.id, j.tenant_id, j.kind, j.attempts, j.inbox_id, t.provider FROM jobs j JOIN tenants t ON t.id = j.tenant_id
+                WHERE j.run_at <= $1 AND (t.lease_until IS NULL OR t.lease_until <= $1)
+                ORDER BY j.run_at, j.id LIMIT $2
+                FOR UPDATE OF t SKIP LOCKED
+                """,
+                [now.unix, limit * 8], on: connection
+            )
+            var items: [WorkItem] = []
+            var tenants = Set<String>()
+            var left = quotas
+            for row in candidates where items.count < limit {
+                let tenantID = try row.get("tenant_id", String.self)
+                guard let kind = WorkKind(rawValue: try row.get("kind")), !tenants.contains(tenantID) else { continue }
+                if let provider = ProviderKind(rawValue: try row.get("provider")), let quota = left?[provider] {
+                    guard quota > 0 else { continue }
+                    left?[provider] = quota - 1
+                }
+                tenants.insert(tenantID)
+                guard let lease = try await self.row(
+                    """
+                    UPDATE tenants SET lease_owner = $1, lease_until = $2, lease_token = lease_token + 1
+                    WHERE id = $3 AND (lease_until IS NULL OR lease_until <= $4)
+                    RETURNING lease_token, generation
+                    """,
+                    [owner, leaseUntil.unix, tenantID, now.unix], on: connection
+                ) else { continue }
+                let workID = try row.get("id", Int64.self)
+                try await self.rows(
+                    "UPDATE jobs SET run_at = $1, lease_until = $1, attempts = attempts + 1 WHERE id = $2", [leaseUntil.unix, workID], on: connection
+                )
+                items.append(WorkItem(
+                    id: workID, tenantID: tenantID, kind: kind, attempts: try row.get("attempts", Int.self) + 1,
+                    inboxID: try row.get("inbox_id", Int64?.self),
+                    lease: TenantLease(tenantID: tenantID, token: try lease.get("lease_token"), generation: try lease.get("generation"))
+                ))
+            }
+            return items
+        }
+    }
+
+    public func reschedule(workID: Int64, runAt: Date, lastError: String) async throws {
+        try await rows(
+            "UPDATE jobs SET run_at = $1, lease_until = NULL, last_error = $2 WHERE id = $3",
+            [runAt.unix, String(lastError.prefix(500)), workID]
+        )
+    }
+}

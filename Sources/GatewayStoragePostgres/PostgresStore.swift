@@ -1,0 +1,203 @@
+import Foundation
+import GatewayCore
+import GatewayStorage
+import Logging
+import PostgresNIO
+
+/// The gateway's store on PostgreSQL, shared by several replicas: the same ports as `SQLiteStore`. What SQLite got
+/// from having one writer, this gets from the database:
+/// - work, inbox entries and deliveries are claimed with `FOR UPDATE SKIP LOCKED`, each claim a tenant lease with a
+///   fencing token, so two replicas never talk to a provider about one tenant at once;
+/// - the natural key, Idempotency-Keys and webhook repeats are unique constraints, met with `INSERT … ON CONFLICT`;
+/// - a read-decide-write (`update`) locks the tenant's row (`SELECT … FOR UPDATE`) for its transaction;
+/// - events take a transaction-level advisory lock, so the feed's order is the order of commits.
+public final class PostgresStore: Sendable {
+    let client: PostgresClient
+    private let running: Task<Void, Never>
+    let box: SecretBox
+    public let migrations: Migrations
+    let deliversEvents: Bool
+    let logger: Logger
+    /// The schema the tables live in, when the URL names one.
+    public let schema: String?
+    let encoder = JSONEncoder.gateway
+    let decoder = JSONDecoder.gateway
+
+    /// Advisory lock keys (database-wide).
+    static let migrationLock: Int64 = 0x6761_7465_0001
+    static let feedLock: Int64 = 0x6761_7465_0002
+
+    /// Connects lazily (the first query opens a connection); does not migrate.
+    public init(settings: PostgresSettings, box: SecretBox, migrations: Migrations, deliversEvents: Bool = false, logger: Logger) {
+        let tls: PostgresClient.Configuration.TLS = switch settings.tls {
+        case .disable: .disable
+        case .prefer: .prefer(.makeClientConfiguration())
+        case .require: .require(.makeClientConfiguration())
+        }
+        var configuration = PostgresClient.Configuration(
+            host: settings.host, port: settings.port, username: settings.username, password: settings.password,
+            database: settings.database, tls: tls
+        )
+        configuration.options.maximumConnections = settings.poolSize
+        if let schema = settings.schema {
+            configuration.options.additionalStartupParameters = [("search_path", schema)]
+        }
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.client = client
+        self.running = Task { await client.run() }
+        self.box = box
+        self.migrations = migrations
+        self.deliversEvents = deliversEvents
+        self.logger = logger
+        self.schema = settings.schema
+    }
+
+    deinit {
+        running.cancel()
+    }
+
+    public func close() async {
+        running.cancel()
+        await running.value
+    }
+
+    // MARK: - Queries
+
+    /// Runs one statement (on `connection`, inside its transaction, or on any pooled connection) and reads every row.
+    @discardableResult
+    func rows(_ sql: String, _ arguments: [any SQLValue] = [], on connection: PostgresConnection? = nil) async throws -> [PostgresRandomAccessRow] {
+        var binds = PostgresBindings(capacity: arguments.count)
+        for argument in arguments { try argument.bind(into: &binds) }
+        let query = PostgresQuery(unsafeSQL: sql, binds: binds)
+        let sequence = if let connection {
+            try await connection.query(query, logger: logger)
+        } else {
+            try await client.query(query, logger: logger)
+        }
+        return try await sequence.collect().map { $0.makeRandomAccess() }
+    }
+
+    func row(_ sql: String, _ arguments: [any SQLValue] = [], on connection: PostgresConnection? = nil) async throws -> PostgresRandomAccessRow? {
+        try await rows(sql, arguments, on: connection).first
+    }
+
+    /// Runs `body` in one transaction (READ COMMITTED). The caller's own errors come out as they went in.
+    func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+        } catch let error as PostgresTransactionError {
+            throw error.closureError ?? error.commitError ?? error.beginError ?? error
+        }
+    }
+
+    func json<T: Encodable>(_ value: T) throws -> String {
+        String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, _ text: String?) throws -> T? {
+        guard let text else { return nil }
+        return try decoder.decode(type, from: Data(text.utf8))
+    }
+
+    // MARK: - Lifecycle
+
+    @discardableResult
+    public func migrate() async throws -> [Int] {
+        try await PostgresMigrator(store: self).apply(migrations)
+    }
+
+    public func isReady() async -> Bool {
+        guard let rows = try? await rows("SELECT version, checksum FROM schema_migrations") else { return false }
+        let applied = Dictionary(rows.compactMap { row -> (Int, String)? in
+            guard let version = try? row.get("version", Int.self), let checksum = try? row.get("checksum", String.self) else { return nil }
+            return (version, checksum)
+        }, uniquingKeysWith: { first, _ in first })
+        return migrations.files.allSatisfy { applied[$0.version] == $0.checksum }
+    }
+
+    /// Other replicas may hold leases and run Idempotency-Key requests: nothing is let go at start. A replica that
+    /// died has its leases taken over when they run out, and its unfinished Idempotency-Key claims once they count
+    /// as abandoned.
+    public func recoverFromEarlierRun(now: Date) async throws {}
+
+    public func gatewaySecret(named name: String, make: @escaping @Sendable () -> Data) async throws -> Data {
+        let context = "gateway-secret:\(name)"
+        // Replicas starting together each offer a value; the first committed is everyone's.
+        try await rows(
+            "INSERT INTO gateway_secrets (name, sealed) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            [name, try box.seal(make(), context: context)]
+        )
+        guard let sealed = try await row("SELECT sealed FROM gateway_secrets WHERE name = $1", [name])?.get("sealed", String.self) else {
+            throw PostgresStoreError("the gateway secret \(name) vanished")
+        }
+        return try box.open(sealed, context: context)
+    }
+}
+
+extension PostgresStore: GatewayStore {}
+
+/// A store failure that is not the database's own error.
+struct PostgresStoreError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A value bound to a `$n` placeholder.
+protocol SQLValue: Sendable {
+    func bind(into bindings: inout PostgresBindings) throws
+}
+
+extension String: SQLValue {
+    func bind(into bindings: inout PostgresBindings) throws { bindings.append(self) }
+}
+
+extension Int: SQLValue {
+    func bind(into bindings: inout PostgresBindings) throws { bindings.append(Int64(self)) }
+}
+
+extension Int64: SQLValue {
+    func bind(into bindings: inout PostgresBindings) throws { bindings.append(self) }
+}
+
+extension Double: SQLValue {
+    func bind(into bindings: inout PostgresBindings) throws { bindings.append(self) }
+}
+
+extension Bool: SQLValue {
+    func bind(into bindings: inout PostgresBindings) throws { bindings.append(self) }
+}
+
+extension Data: SQLValue {
+    func bind(into bindings: inout PostgresBindings) throws { try bindings.append(self) }
+}
+
+extension Array: SQLValue where Element == String {
+    func bind(into bindings: inout PostgresBindings) throws { bindings.append(self) }
+}
+
+extension Optional: SQLValue where Wrapped: SQLValue {
+    func bind(into bindings: inout PostgresBindings) throws {
+        switch self {
+        case .some(let value): try value.bind(into: &bindings)
+        case .none: bindings.appendNull()
+        }
+    }
+}
+
+extension PostgresRandomAccessRow {
+    /// The column's value; a column the query did not select is an error, not a crash (the subscript traps).
+    func get<T: PostgresDecodable>(_ column: String, _ type: T.Type = T.self) throws -> T {
+        guard let cell = first(where: { $0.columnName == column }) else { throw PostgresStoreError("no column \(column) in the row") }
+        return try cell.decode(T.self)
+    }
+
+    func get<T: PostgresDecodable>(_ index: Int, _ type: T.Type = T.self) throws -> T {
+        guard indices.contains(index) else { throw PostgresStoreError("no column \(index) in the row") }
+        return try self[index].decode(T.self)
+    }
+}
+
+extension Date {
+    var unix: Double { timeIntervalSince1970 }
+    init(unix: Double) { self.init(timeIntervalSince1970: unix) }
+}

@@ -1,0 +1,143 @@
+import Foundation
+import GRDB
+import GatewayCore
+import Logging
+import Testing
+
+@testable import GatewayStorage
+@testable import GatewayStoragePostgres
+
+/// The two implementations of the store, for suites that run unchanged against both.
+///
+/// PostgreSQL runs when `GATEWAY_TEST_POSTGRES_URL` names a server (`scripts/postgres.sh start` prints one; `.ci/run`
+/// starts it). Each store gets a schema of its own, so tests run in parallel on one database. Without the variable,
+/// the PostgreSQL cases are left out, except under CI, where they fail: CI must never pass without them.
+enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgres
+
+    var testDescription: String { rawValue }
+
+    static let postgresURL = ProcessInfo.processInfo.environment["GATEWAY_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
+
+    /// The backends this run tests.
+    static var all: [Backend] {
+        postgresURL != nil || ProcessInfo.processInfo.environment["CI"] != nil ? [.sqlite, .postgres] : [.sqlite]
+    }
+}
+
+enum TestStores {
+    static let box = SecretBox(keys: [Data(repeating: 7, count: 32)])
+    static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    /// A new, migrated, empty store.
+    static func make(_ backend: Backend, deliversEvents: Bool = false) async throws -> any GatewayStore {
+        switch backend {
+        case .sqlite:
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gw-store-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let store = try SQLiteStore(
+                path: directory.appendingPathComponent("gateway.sqlite").path, box: box,
+                migrations: try Migrations(folder: Migrations.locate(environment: [:])), deliversEvents: deliversEvents
+            )
+            try await store.migrate()
+            return store
+        case .postgres:
+            let store = try await postgres(schema: try await newSchema(), deliversEvents: deliversEvents)
+            try await store.migrate()
+            return store
+        }
+    }
+
+    /// Another replica on the same database as `store`: a second SQLiteStore on the same file, or a second
+    /// PostgresStore on the same schema, with its own connections.
+    static func replica(of store: any GatewayStore, deliversEvents: Bool = false) async throws -> any GatewayStore {
+        switch store {
+        case let sqlite as SQLiteStore:
+            return try SQLiteStore(path: sqlite.pool.path, box: box, migrations: sqlite.migrations, deliversEvents: deliversEvents)
+        case let postgres as PostgresStore:
+            return try await Self.postgres(schema: postgres.schema ?? "public", deliversEvents: deliversEvents)
+        default:
+            throw TestStoreError.unknown
+        }
+    }
+
+    static func postgresSettings() throws -> PostgresSettings {
+        guard let url = Backend.postgresURL else { throw TestStoreError.noPostgres }
+        var settings = try PostgresSettings(url: url)
+        settings.poolSize = 4
+        return settings
+    }
+
+    /// A store over `schema`, not migrated.
+    static func postgres(schema: String, deliversEvents: Bool = false) async throws -> PostgresStore {
+        var settings = try postgresSettings()
+        settings.schema = schema
+        return PostgresStore(
+            settings: settings, box: box,
+            migrations: try Migrations(folder: Migrations.locate(environment: [:]).appendingPathComponent("postgres")),
+            deliversEvents: deliversEvents, logger: Logger(label: "test")
+        )
+    }
+
+    /// A fresh, empty schema on the test server.
+    static func newSchema() async throws -> String {
+        let schema = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
+        let admin = PostgresStore(settings: try postgresSettings(), box: box, migrations: Migrations(files: []), logger: Logger(label: "test"))
+        try await admin.rows("CREATE SCHEMA \(schema)")
+        await admin.close()
+        return String(schema)
+    }
+
+    /// Counts rows with SQL both databases read alike.
+    static func count(_ store: any GatewayStore, _ sql: String) async throws -> Int {
+        switch store {
+        case let sqlite as SQLiteStore:
+            return try await sqlite.pool.read { db in try Int.fetchOne(db, sql: sql) ?? 0 }
+        case let postgres as PostgresStore:
+            return try await postgres.row(sql)?.get(0, Int.self) ?? 0
+        default:
+            throw TestStoreError.unknown
+        }
+    }
+
+    /// Every byte the database keeps of what it stored (SQLite: the files; PostgreSQL: the rows as text).
+    static func storedBytes(_ store: any GatewayStore) async throws -> Data {
+        switch store {
+        case let sqlite as SQLiteStore:
+            try await sqlite.checkpoint()
+            return try Data(contentsOf: URL(fileURLWithPath: sqlite.pool.path))
+        case let postgres as PostgresStore:
+            var bytes = Data()
+            for table in ["tenants", "tenant_credentials", "tenant_events", "webhook_inbox", "jobs", "audit_log", "idempotency_keys", "deliveries"] {
+                for row in try await postgres.rows("SELECT t::text AS row FROM \(table) t") {
+                    bytes.append(Data(try row.get("row", String.self).utf8))
+                }
+            }
+            return bytes
+        default:
+            throw TestStoreError.unknown
+        }
+    }
+
+    enum TestStoreError: Error, CustomStringConvertible {
+        case noPostgres, unknown
+        var description: String {
+            switch self {
+            case .noPostgres: "GATEWAY_TEST_POSTGRES_URL is not set: start a server with scripts/postgres.sh start and export the URL it prints"
+            case .unknown: "not a store these tests know"
+            }
+        }
+    }
+}
+
+extension GatewayStore {
+    /// Inserts with a lease that has already run out, so the tests can claim the work at once.
+    func insert(_ tenant: Tenant, events: [TenantEvent], work: ScheduledWork, webhookToken: String?) async throws -> InsertOutcome {
+        try await insert(tenant, events: events, work: work, webhookToken: webhookToken, leaseOwner: "test", leaseUntil: tenant.createdAt)
+    }
+
+    func claimDueWork(now: Date, limit: Int, leaseUntil: Date) async throws -> [WorkItem] {
+        try await claimDueWork(now: now, limit: limit, leaseUntil: leaseUntil, owner: "test-worker", quotas: nil)
+    }
+}
