@@ -122,45 +122,55 @@ extension PostgresStore {
     public func claimDueWork(
         now: Date, limit: Int, leaseUntil: Date, owner: String, quotas: [ProviderKind: Int]? = nil
     ) async throws -> [WorkItem] {
-        try await transaction { connection in
-            // Due work of tenants nobody holds. SKIP LOCKED passes over tenants another replica is claiming or writing
-            // right now; the lease taken below keeps them off every other replica's list until it runs out.
-            let candidates = try await self.rows(
-                """
-                SELECT j.id, j.tenant_id, j.kind, j.attempts, j.inbox_id, t.provider FROM jobs j JOIN tenants t ON t.id = j.tenant_id
-                WHERE j.run_at <= $1 AND (t.lease_until IS NULL OR t.lease_until <= $1)
-                ORDER BY j.run_at, j.id LIMIT $2
-                FOR UPDATE OF t SKIP LOCKED
-                """,
-                [now.unix, limit * 8], on: connection
-            )
+        // Due work of tenants nobody holds, read without locks: locking every candidate would hold tenants this
+        // worker will not take away from every other replica's worker until this transaction ends.
+        let candidates = try await rows(
+            """
+            SELECT j.id, j.tenant_id, t.provider FROM jobs j JOIN tenants t ON t.id = j.tenant_id
+            WHERE j.run_at <= $1 AND (t.lease_until IS NULL OR t.lease_until <= $1)
+            ORDER BY j.run_at, j.id LIMIT $2
+            """,
+            [now.unix, limit * 8]
+        )
+        return try await transaction { connection in
             var items: [WorkItem] = []
             var tenants = Set<String>()
             var left = quotas
             for row in candidates where items.count < limit {
                 let tenantID = try row.get("tenant_id", String.self)
-                guard let kind = WorkKind(rawValue: try row.get("kind")), !tenants.contains(tenantID) else { continue }
-                if let provider = ProviderKind(rawValue: try row.get("provider")), let quota = left?[provider] {
-                    guard quota > 0 else { continue }
-                    left?[provider] = quota - 1
-                }
-                tenants.insert(tenantID)
+                guard !tenants.contains(tenantID) else { continue }
+                let provider = ProviderKind(rawValue: try row.get("provider"))
+                if let provider, let quota = left?[provider], quota <= 0 { continue }
+                // The tenant's lease, if it is still free: SKIP LOCKED passes over a tenant another replica is claiming
+                // or writing right now, and the lease keeps it off every other list until it runs out.
                 guard let lease = try await self.row(
                     """
                     UPDATE tenants SET lease_owner = $1, lease_until = $2, lease_token = lease_token + 1
-                    WHERE id = $3 AND (lease_until IS NULL OR lease_until <= $4)
+                    WHERE id = (SELECT id FROM tenants WHERE id = $3 AND (lease_until IS NULL OR lease_until <= $4) FOR UPDATE SKIP LOCKED)
                     RETURNING lease_token, generation
                     """,
                     [owner, leaseUntil.unix, tenantID, now.unix], on: connection
                 ) else { continue }
-                let workID = try row.get("id", Int64.self)
-                try await self.rows(
-                    "UPDATE jobs SET run_at = $1, lease_until = $1, attempts = attempts + 1 WHERE id = $2", [leaseUntil.unix, workID], on: connection
-                )
+                let token = try lease.get("lease_token", Int64.self)
+                // The item as it is now, under the lease: it may have been replaced or finished since it was read.
+                guard let job = try await self.row(
+                    """
+                    UPDATE jobs SET run_at = $1, lease_until = $1, attempts = attempts + 1 WHERE id = $2 AND tenant_id = $3 AND run_at <= $4
+                    RETURNING id, kind, attempts, inbox_id
+                    """,
+                    [leaseUntil.unix, try row.get("id", Int64.self), tenantID, now.unix], on: connection
+                ), let kind = WorkKind(rawValue: try job.get("kind")) else {
+                    try await self.rows(
+                        "UPDATE tenants SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_token = $2", [tenantID, token], on: connection
+                    )
+                    continue
+                }
+                tenants.insert(tenantID)
+                if let provider, let quota = left?[provider] { left?[provider] = quota - 1 }
                 items.append(WorkItem(
-                    id: workID, tenantID: tenantID, kind: kind, attempts: try row.get("attempts", Int.self) + 1,
-                    inboxID: try row.get("inbox_id", Int64?.self),
-                    lease: TenantLease(tenantID: tenantID, token: try lease.get("lease_token"), generation: try lease.get("generation"))
+                    id: try job.get("id"), tenantID: tenantID, kind: kind, attempts: try job.get("attempts", Int.self),
+                    inboxID: try job.get("inbox_id", Int64?.self),
+                    lease: TenantLease(tenantID: tenantID, token: token, generation: try lease.get("generation"))
                 ))
             }
             return items

@@ -1,0 +1,198 @@
+import Foundation
+import GatewayCore
+import Testing
+
+@testable import GatewayStorage
+@testable import GatewayStoragePostgres
+
+/// Two gateways on one database, racing: every rule that keeps one replica from undoing another is the database's,
+/// so each test gives two stores (each with its own connections) the same work at the same moment.
+@Suite struct ReplicaStoreTests {
+    let t0 = TestStores.t0
+
+    func tenant(_ id: String, external: String) -> Tenant {
+        Tenant(id: id, provider: .wrapp, externalID: external, state: .pending, profile: Profile(email: "a@example.com"),
+               createdAt: t0, updatedAt: t0, stateChangedAt: t0)
+    }
+
+    func event(_ tenant: Tenant, _ id: String) -> TenantEvent {
+        TenantEvent(id: id, tenantID: tenant.id, type: .created, createdAt: t0, previousState: nil, source: .api, tenant: tenant)
+    }
+
+    @Test(arguments: Backend.all) func dueWorkIsClaimedByOneReplicaAtATime(_ backend: Backend) async throws {
+        let a = try await TestStores.make(backend)
+        let b = try await TestStores.replica(of: a)
+        for index in 0..<60 {
+            let t = tenant("ten_\(index)", external: "ext-\(index)")
+            _ = try await a.insert(t, events: [], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: nil)
+            // A second due item for some tenants: still one at a time per tenant.
+            if index % 3 == 0 { _ = try await a.receiveWebhook(tenantID: t.id, payload: Data("{\"n\":\(index)}".utf8), at: t0) }
+        }
+        // Eight workers on two replicas claim in rounds, all within the same lease period.
+        let claims = try await withThrowingTaskGroup(of: [WorkItem].self) { group in
+            for worker in 0..<8 {
+                let store = worker % 2 == 0 ? a : b
+                group.addTask {
+                    var mine: [WorkItem] = []
+                    for _ in 0..<5 {
+                        mine += try await store.claimDueWork(
+                            now: TestStores.t0.addingTimeInterval(1), limit: 4, leaseUntil: TestStores.t0.addingTimeInterval(120),
+                            owner: "worker-\(worker)", quotas: nil
+                        )
+                    }
+                    return mine
+                }
+            }
+            var all: [WorkItem] = []
+            for try await items in group { all += items }
+            return all
+        }
+        let tenants = claims.map(\.tenantID)
+        #expect(Set(tenants).count == tenants.count, "no tenant claimed twice while its lease runs")
+        #expect(Set(tenants).count == 60, "every tenant with due work was claimed")
+        // Each claim holds the tenant's current lease: the other replica cannot take it, nor fence-write past it.
+        for item in claims.prefix(10) {
+            let other = item.id % 2 == 0 ? b : a
+            #expect(try await other.acquireLease(tenantID: item.tenantID, owner: "api", now: t0.addingTimeInterval(2), until: t0.addingTimeInterval(60))
+                == .busy(until: t0.addingTimeInterval(120)))
+        }
+        await a.close()
+        await b.close()
+    }
+
+    @Test(arguments: Backend.all) func aCustomerCreatedOnTwoReplicasAtOnceIsOneTenant(_ backend: Backend) async throws {
+        let a = try await TestStores.make(backend)
+        let b = try await TestStores.replica(of: a)
+        let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
+            for attempt in 0..<12 {
+                let store = attempt % 2 == 0 ? a : b
+                let t = tenant("ten_\(attempt)", external: "same-customer")
+                let e = event(t, "evt_\(attempt)")
+                group.addTask {
+                    switch try await store.insert(t, events: [e], work: ScheduledWork(kind: .submit, runAt: TestStores.t0, attempts: 0), webhookToken: "tok-\(attempt)") {
+                    case .inserted: "inserted:\(t.id)"
+                    case .existing(let existing): "existing:\(existing.id)"
+                    }
+                }
+            }
+            var all: [String] = []
+            for try await outcome in group { all.append(outcome) }
+            return all
+        }
+        let inserted = outcomes.filter { $0.hasPrefix("inserted:") }
+        #expect(inserted.count == 1, "\(outcomes)")
+        let winner = inserted.first.map { String($0.dropFirst("inserted:".count)) }
+        #expect(outcomes.filter { $0.hasPrefix("existing:") }.allSatisfy { $0 == "existing:\(winner ?? "")" })
+        #expect(try await TestStores.count(a, "SELECT COUNT(*) FROM tenants") == 1)
+        #expect(try await TestStores.count(a, "SELECT COUNT(*) FROM tenant_events") == 1, "the losers' events rolled back with their insert")
+        #expect(try await TestStores.count(a, "SELECT COUNT(*) FROM jobs") == 1)
+        await a.close()
+        await b.close()
+    }
+
+    @Test(arguments: Backend.all) func anIdempotencyKeySentToTwoReplicasAtOnceRunsOnce(_ backend: Backend) async throws {
+        let a = try await TestStores.make(backend)
+        let b = try await TestStores.replica(of: a)
+        let hash = Data(repeating: 1, count: 32)
+        let claims = try await withThrowingTaskGroup(of: IdempotencyClaim.self) { group in
+            for attempt in 0..<10 {
+                let store = attempt % 2 == 0 ? a : b
+                group.addTask {
+                    try await store.claimIdempotencyKey(
+                        scope: "key_1", key: "create-42", requestHash: hash, now: TestStores.t0,
+                        expiredBefore: TestStores.t0.addingTimeInterval(-86_400), abandonedBefore: TestStores.t0.addingTimeInterval(-60)
+                    )
+                }
+            }
+            var all: [IdempotencyClaim] = []
+            for try await claim in group { all.append(claim) }
+            return all
+        }
+        #expect(claims.filter { $0 == .started }.count == 1, "\(claims)")
+        #expect(claims.filter { $0 == .inProgress }.count == 9)
+        let response = StoredResponse(status: 201, headers: ["Location": "/v1/tenants/ten_1"], body: Data("{}".utf8))
+        try await a.completeIdempotencyKey(scope: "key_1", key: "create-42", response: response, tenantID: "ten_1", at: t0)
+        #expect(try await b.claimIdempotencyKey(
+            scope: "key_1", key: "create-42", requestHash: hash, now: t0.addingTimeInterval(1),
+            expiredBefore: t0.addingTimeInterval(-86_400), abandonedBefore: t0.addingTimeInterval(-59)
+        ) == .completed(response), "the other replica replays the first answer")
+        await a.close()
+        await b.close()
+    }
+
+    @Test(arguments: Backend.all) func aWebhookDeliveredToTwoReplicasIsStoredOnce(_ backend: Backend) async throws {
+        let a = try await TestStores.make(backend)
+        let b = try await TestStores.replica(of: a)
+        let t = tenant("ten_A", external: "ext")
+        _ = try await a.insert(t, events: [], work: ScheduledWork(kind: .check, runAt: t0.addingTimeInterval(3600), attempts: 0), webhookToken: nil)
+        let payloads = (0..<40).map { Data("{\"event\":\($0 % 10)}".utf8) }
+        let stored = try await withThrowingTaskGroup(of: Int.self) { group in
+            for (index, payload) in payloads.enumerated() {
+                let store = index % 2 == 0 ? a : b
+                group.addTask { try await store.receiveWebhook(tenantID: "ten_A", payload: payload, at: TestStores.t0) ? 1 : 0 }
+            }
+            return try await group.reduce(0, +)
+        }
+        #expect(stored == 10)
+        #expect(try await TestStores.count(a, "SELECT COUNT(*) FROM jobs WHERE kind = 'webhook'") == 10)
+        await a.close()
+        await b.close()
+    }
+
+    @Test(arguments: Backend.all) func aDisabledEndpointStopsEveryReplicasDeliveries(_ backend: Backend) async throws {
+        let a = try await TestStores.make(backend, deliversEvents: true)
+        let b = try await TestStores.replica(of: a, deliversEvents: true)
+        let t = tenant("ten_A", external: "ext")
+        _ = try await a.insert(t, events: [event(t, "evt_1")], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: nil)
+        try await a.disableEventsEndpoint(at: t0, reason: "410 Gone")
+        #expect(try await b.claimDueDeliveries(now: t0.addingTimeInterval(1), limit: 10, leaseUntil: t0.addingTimeInterval(60)).isEmpty)
+        #expect(try await b.deliveryStats(now: t0).endpointDisabledAt == t0)
+        #expect(try await b.enableEventsEndpoint())
+        // Two replicas' dispatchers claim at once: each delivery goes to one of them.
+        async let fromA = a.claimDueDeliveries(now: t0.addingTimeInterval(2), limit: 10, leaseUntil: t0.addingTimeInterval(60))
+        async let fromB = b.claimDueDeliveries(now: t0.addingTimeInterval(2), limit: 10, leaseUntil: t0.addingTimeInterval(60))
+        let claimed = try await fromA + fromB
+        #expect(claimed.map(\.id) == ["dlv_1"])
+        await a.close()
+        await b.close()
+    }
+}
+
+/// Migrations when several replicas start at once: PostgreSQL only (a SQLite database belongs to one process).
+@Suite struct PostgresMigrationTests {
+    @Test(.enabled(if: Backend.all.contains(.postgres), "needs GATEWAY_TEST_POSTGRES_URL (CI always sets it)"))
+    func replicasStartingTogetherApplyEachMigrationOnce() async throws {
+        let schema = try await TestStores.newSchema()
+        var stores: [PostgresStore] = []
+        for _ in 0..<4 { stores.append(try await TestStores.postgres(schema: schema)) }
+        let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
+            for store in stores { group.addTask { try await store.migrate() } }
+            var all: [[Int]] = []
+            for try await versions in group { all.append(versions) }
+            return all
+        }
+        let files = stores[0].migrations.files.map(\.version)
+        #expect(applied.flatMap { $0 }.sorted() == files, "each file applied by exactly one replica: \(applied)")
+        for store in stores { #expect(await store.isReady()) }
+        for store in stores { await store.close() }
+    }
+
+    @Test func theSplitterKeepsQuotedAndDollarQuotedSemicolons() {
+        let sql = """
+            -- a comment; with a semicolon
+            CREATE TABLE a (x text DEFAULT 'a;b');
+            CREATE FUNCTION f() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE NOTICE 'x;y'; RETURN NULL;
+            END $$;
+            CREATE FUNCTION g() RETURNS int LANGUAGE sql AS $body$ SELECT 1; $body$;
+            SELECT 'it''s; fine'
+            """
+        let statements = PostgresMigrator.statements(sql)
+        #expect(statements.count == 4, "\(statements)")
+        #expect(statements[0] == "CREATE TABLE a (x text DEFAULT 'a;b')")
+        #expect(statements[1].hasSuffix("END $$") && statements[1].contains("RETURN NULL;"))
+        #expect(statements[2].hasSuffix("$body$ SELECT 1; $body$"))
+        #expect(statements[3] == "SELECT 'it''s; fine'")
+    }
+}
