@@ -128,6 +128,7 @@ let package = Package(
             name: "GatewayTesting",
             dependencies: [
                 "GatewayServer",
+                "GatewayStoragePostgres",
                 "Providers",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

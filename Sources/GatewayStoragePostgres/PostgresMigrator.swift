@@ -23,6 +23,11 @@ struct PostgresMigrator {
     }
 
     private func applyLocked(_ migrations: Migrations, on connection: PostgresConnection) async throws -> [Int] {
+        if let schema = store.schema {
+            // The URL's search_path names the gateway's own schema: made on first start (the name is checked to be a
+            // plain identifier when the URL is read).
+            try await store.rows("CREATE SCHEMA IF NOT EXISTS \(schema)", on: connection)
+        }
         try await store.rows(
             """
             CREATE TABLE IF NOT EXISTS schema_migrations (

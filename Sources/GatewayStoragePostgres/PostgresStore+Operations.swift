@@ -305,7 +305,7 @@ extension PostgresStore {
                         """
                         SELECT \(column.key)::text AS key, \(tenantColumn) AS tenant, \(column.column) AS sealed FROM \(column.table)
                         WHERE \(column.column) IS NOT NULL AND \(column.column) <> '' AND \(column.column) NOT LIKE 'v1.' || $1 || '.%'
-                        LIMIT $2 FOR UPDATE
+                        LIMIT $2 FOR NO KEY UPDATE
                         """,
                         [current, batchSize], on: connection
                     )

@@ -40,17 +40,18 @@ extension PostgresStore: APIKeyStore, IdempotencyStore {
         scope: String, key: String, requestHash: Data, now: Date, expiredBefore: Date, abandonedBefore: Date
     ) async throws -> IdempotencyClaim {
         try await transaction { connection in
-            // Two replicas seeing the same key at once: the primary key lets one insert; the other reads its record.
-            let inserted = try await self.rows(
-                "INSERT INTO idempotency_keys (scope, key, request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (scope, key) DO NOTHING RETURNING 1",
-                [scope, key, requestHash, now.unix], on: connection
-            )
-            if !inserted.isEmpty { return .started }
-            guard let row = try await self.row(
-                "SELECT * FROM idempotency_keys WHERE scope = $1 AND key = $2 FOR UPDATE", [scope, key], on: connection
-            ) else {
-                throw PostgresStoreError("an Idempotency-Key record vanished while it was claimed")
+            // Two replicas seeing the same key at once: the primary key lets one insert; the other reads its record
+            // (and inserts after all if the first request let its claim go in between).
+            var found: PostgresRandomAccessRow?
+            for _ in 0..<3 where found == nil {
+                let inserted = try await self.rows(
+                    "INSERT INTO idempotency_keys (scope, key, request_hash, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (scope, key) DO NOTHING RETURNING 1",
+                    [scope, key, requestHash, now.unix], on: connection
+                )
+                if !inserted.isEmpty { return .started }
+                found = try await self.row("SELECT * FROM idempotency_keys WHERE scope = $1 AND key = $2 FOR UPDATE", [scope, key], on: connection)
             }
+            guard let row = found else { throw PostgresStoreError("an Idempotency-Key record kept vanishing while it was claimed") }
             let createdAt = Date(unix: try row.get("created_at"))
             if createdAt >= expiredBefore {
                 guard try row.get("request_hash", Data.self) == requestHash else { return .mismatch }

@@ -82,8 +82,9 @@ extension PostgresStore: TenantStore {
         tenantID: String, fence: TenantLease?, voids: Bool, _ change: @escaping @Sendable (TenantContext) throws -> TenantUpdate?
     ) async throws -> Tenant? {
         try await transaction { connection -> Tenant? in
-            // The row lock holds every other writer of this tenant, on any replica, until this transaction ends.
-            guard let row = try await self.row("SELECT * FROM tenants WHERE id = $1 FOR UPDATE", [tenantID], on: connection) else { return nil }
+            // The row lock holds every other writer of this tenant, on any replica, until this transaction ends. NO KEY:
+            // rows that only point at the tenant (an inbox entry, an audit line) may still be inserted meanwhile.
+            guard let row = try await self.row("SELECT * FROM tenants WHERE id = $1 FOR NO KEY UPDATE", [tenantID], on: connection) else { return nil }
             if let fence, try row.get("lease_token", Int64.self) != fence.token || row.get("generation", Int64.self) != fence.generation {
                 throw LeaseLost(tenantID: tenantID)
             }

@@ -43,7 +43,7 @@ extension PostgresStore {
     public func recordSubmission(_ lease: TenantLease, at: Date) async throws -> Bool {
         try await transaction { connection in
             guard let row = try await self.row(
-                "SELECT submitted_at FROM tenants WHERE id = $1 AND lease_token = $2 AND generation = $3 FOR UPDATE",
+                "SELECT submitted_at FROM tenants WHERE id = $1 AND lease_token = $2 AND generation = $3 FOR NO KEY UPDATE",
                 [lease.tenantID, lease.token, lease.generation], on: connection
             ) else { throw LeaseLost(tenantID: lease.tenantID) }
             if try row.get("submitted_at", Double?.self) != nil { return true }
@@ -54,6 +54,9 @@ extension PostgresStore {
 
     public func expedite(tenantID: String, now: Date) async throws {
         try await transaction { connection in
+            // The tenant's row first, as `update` takes it: otherwise a job queued here and one `update` queues for the
+            // same tenant would wait on each other (a deadlock) or collide on jobs_one_per_tenant.
+            guard try await self.row("SELECT 1 AS one FROM tenants WHERE id = $1 FOR NO KEY UPDATE", [tenantID], on: connection) != nil else { return }
             let moved = try await self.rows(
                 "UPDATE jobs SET run_at = LEAST(run_at, $1) WHERE tenant_id = $2 AND kind IN ('submit', 'check') RETURNING id",
                 [now.unix, tenantID], on: connection
@@ -146,7 +149,7 @@ extension PostgresStore {
                 guard let lease = try await self.row(
                     """
                     UPDATE tenants SET lease_owner = $1, lease_until = $2, lease_token = lease_token + 1
-                    WHERE id = (SELECT id FROM tenants WHERE id = $3 AND (lease_until IS NULL OR lease_until <= $4) FOR UPDATE SKIP LOCKED)
+                    WHERE id = (SELECT id FROM tenants WHERE id = $3 AND (lease_until IS NULL OR lease_until <= $4) FOR NO KEY UPDATE SKIP LOCKED)
                     RETURNING lease_token, generation
                     """,
                     [owner, leaseUntil.unix, tenantID, now.unix], on: connection

@@ -9,7 +9,7 @@ import PostgresNIO
 /// - work, inbox entries and deliveries are claimed with `FOR UPDATE SKIP LOCKED`, each claim a tenant lease with a
 ///   fencing token, so two replicas never talk to a provider about one tenant at once;
 /// - the natural key, Idempotency-Keys and webhook repeats are unique constraints, met with `INSERT … ON CONFLICT`;
-/// - a read-decide-write (`update`) locks the tenant's row (`SELECT … FOR UPDATE`) for its transaction;
+/// - a read-decide-write (`update`) locks the tenant's row (`SELECT … FOR NO KEY UPDATE`) for its transaction;
 /// - events take a transaction-level advisory lock, so the feed's order is the order of commits.
 public final class PostgresStore: Sendable {
     let client: PostgresClient
@@ -69,25 +69,46 @@ public final class PostgresStore: Sendable {
         var binds = PostgresBindings(capacity: arguments.count)
         for argument in arguments { try argument.bind(into: &binds) }
         let query = PostgresQuery(unsafeSQL: sql, binds: binds)
-        let sequence = if let connection {
-            try await connection.query(query, logger: logger)
-        } else {
-            try await client.query(query, logger: logger)
+        if let connection {
+            return try await connection.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
         }
-        return try await sequence.collect().map { $0.makeRandomAccess() }
+        // A statement on its own is its own transaction: a deadlock's victim is rolled back whole and runs again.
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await client.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+            } catch where attempt < 5 && Self.isRetryable(error) {
+                try await Task.sleep(for: .milliseconds(Int.random(in: 5...(20 * attempt))))
+            }
+        }
     }
 
     func row(_ sql: String, _ arguments: [any SQLValue] = [], on connection: PostgresConnection? = nil) async throws -> PostgresRandomAccessRow? {
         try await rows(sql, arguments, on: connection).first
     }
 
-    /// Runs `body` in one transaction (READ COMMITTED). The caller's own errors come out as they went in.
+    /// Runs `body` in one transaction (READ COMMITTED). The caller's own errors come out as they went in. A transaction
+    /// PostgreSQL chose as a deadlock's victim (or failed to serialize) rolled back whole and runs again: every body
+    /// reads what it decides on inside the transaction, so running it again decides afresh.
     func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
-        do {
-            return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
-        } catch let error as PostgresTransactionError {
-            throw error.closureError ?? error.commitError ?? error.beginError ?? error
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            } catch let error as PostgresTransactionError {
+                let cause = error.closureError ?? error.commitError ?? error.beginError ?? error
+                guard attempt < 5, Self.isRetryable(cause) else { throw cause }
+                try await Task.sleep(for: .milliseconds(Int.random(in: 5...(20 * attempt))))
+            }
         }
+    }
+
+    /// Deadlock detected (40P01) or serialization failure (40001): nothing was written, running again is safe.
+    static func isRetryable(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError, let state = error.serverInfo?[.sqlState] else { return false }
+        return state == "40P01" || state == "40001"
     }
 
     func json<T: Encodable>(_ value: T) throws -> String {
@@ -135,6 +156,23 @@ public final class PostgresStore: Sendable {
 }
 
 extension PostgresStore: GatewayStore {}
+
+extension PostgresStore {
+    /// Every row of the tables that hold tenants' data, as PostgreSQL prints it: for tests that look for a secret
+    /// stored in plaintext anywhere.
+    public func everyRowAsText() async throws -> String {
+        var text = ""
+        for table in [
+            "tenants", "tenant_credentials", "tenant_events", "webhook_inbox", "jobs", "audit_log", "api_keys", "idempotency_keys",
+            "gateway_secrets", "deliveries", "delivery_attempts",
+        ] {
+            for row in try await rows("SELECT t::text AS row FROM \(table) t") {
+                text += try row.get("row", String.self) + "\n"
+            }
+        }
+        return text
+    }
+}
 
 /// A store failure that is not the database's own error.
 struct PostgresStoreError: Error, CustomStringConvertible {

@@ -3,12 +3,26 @@ import Foundation
 import GatewayCore
 import GatewayServer
 import GatewayStorage
+import GatewayStoragePostgres
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
 import Providers
+
+/// The database a test gateway runs on. PostgreSQL needs `GATEWAY_TEST_POSTGRES_URL`; without it, tests that run on
+/// both leave PostgreSQL out, except under CI, where its absence fails them.
+public enum TestDatabase: String, Sendable, CaseIterable, CustomStringConvertible {
+    case sqlite
+    case postgres
+
+    public var description: String { rawValue }
+
+    public static var all: [TestDatabase] {
+        SandboxHarness.postgresURL != nil || ProcessInfo.processInfo.environment["CI"] != nil ? [.sqlite, .postgres] : [.sqlite]
+    }
+}
 
 /// A real gateway in sandbox mode on a live loopback port, with its data in a temporary directory, the worker
 /// switched off (tests step the queue with `step()`; `worker: true` runs the real one) and a clock tests move by hand.
@@ -26,19 +40,45 @@ public struct SandboxHarness: Sendable {
 
     /// Builds the gateway over `directory` (a new temporary one by default) and runs `body` while it serves.
     public static func run<T: Sendable>(
-        directory: URL? = nil, clock: TestClock = TestClock(), logs: LogCapture = LogCapture(),
+        database: TestDatabase = .sqlite, directory: URL? = nil, clock: TestClock = TestClock(), logs: LogCapture = LogCapture(),
         environment: [String: String] = [:], simulators: Gateway.Simulators? = nil, worker: Bool = false,
         _ body: @Sendable (SandboxHarness) async throws -> T
     ) async throws -> T {
         let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("gateway-test-\(UUID().uuidString)")
         var env = ["GATEWAY_DATA_DIR": directory.path, "GATEWAY_PORT": "0", "GATEWAY_PROVIDER_TIMEOUT_SECONDS": "2"]
+        if database == .postgres { env.merge(try postgresEnvironment(directory: directory)) { $1 } }
         env.merge(environment) { $1 }
         var config = try GatewayConfig.load(environment: env, sandbox: true)
         config.runsWorker = worker
         let gateway = try await Gateway.build(config: config, logger: logs.logger(), clock: clock, simulators: simulators)
-        return try await gateway.application.test(.live) { client in
-            try await body(SandboxHarness(gateway: gateway, client: client, clock: clock, directory: directory, logs: logs))
+        do {
+            let value = try await gateway.application.test(.live) { client in
+                try await body(SandboxHarness(gateway: gateway, client: client, clock: clock, directory: directory, logs: logs))
+            }
+            if config.postgres != nil { await gateway.store.close() }
+            return value
+        } catch {
+            if config.postgres != nil { await gateway.store.close() }
+            throw error
         }
+    }
+
+    public struct NoTestPostgres: Error, CustomStringConvertible {
+        public var description: String { "GATEWAY_TEST_POSTGRES_URL is not set: export the URL scripts/postgres.sh start prints" }
+    }
+
+    /// `GATEWAY_TEST_POSTGRES_URL` (a server tests may use), when set.
+    public static var postgresURL: String? {
+        ProcessInfo.processInfo.environment["GATEWAY_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// The environment that runs a gateway on the test PostgreSQL server, in a schema of its own named after
+    /// `directory` (made at start): a gateway restarted over the same directory finds its data again.
+    public static func postgresEnvironment(directory: URL) throws -> [String: String] {
+        guard let url = postgresURL else { throw NoTestPostgres() }
+        let digest = directory.standardizedFileURL.path.utf8.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }
+        let schema = "t_" + String(digest, radix: 16)
+        return ["GATEWAY_DATABASE_URL": url + (url.contains("?") ? "&" : "?") + "search_path=\(schema)&pool_size=8"]
     }
 
     /// Waits (up to `seconds`, polling) until `condition` holds; false when it never did.
@@ -99,6 +139,7 @@ public struct SandboxHarness: Sendable {
 
     /// The bytes of every database file (main file and WAL), after a checkpoint.
     public func databaseBytes() async throws -> Data {
+        if let postgres = store as? PostgresStore { return Data(try await postgres.everyRowAsText().utf8) }
         try await (store as? SQLiteStore)?.checkpoint()
         var bytes = Data()
         for suffix in ["", "-wal", "-shm"] {

@@ -10,8 +10,8 @@ import Testing
 @Suite struct ActorRaceTests {
     /// 1. Erasure undone: a refresh whose provider answer arrives after the tenant was offboarded must not bring
     /// the credentials back.
-    @Test func aLateAnswerCannotUndoAnOffboarding() async throws {
-        try await SandboxHarness.run(worker: true) { h in
+    @Test(arguments: TestDatabase.all) func aLateAnswerCannotUndoAnOffboarding(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database, worker: true) { h in
             await h.magni.markExistingClient("500000000")
             let id = try #require(try await h.createMagni("co-late", taxID: "500000000").string("id"))
             #expect(try await h.tenant(id).string("next_action.type") == "await_approval")
@@ -40,8 +40,8 @@ import Testing
 
     /// 2. Key swapped: a webhook naming this customer with another valid Wrapp account's key is never taken, for an
     /// active tenant (its key is not replaced) nor for one still waiting on its customer's login.
-    @Test func anotherAccountsKeyIsNeverTaken() async throws {
-        try await SandboxHarness.run { h in
+    @Test(arguments: TestDatabase.all) func anotherAccountsKeyIsNeverTaken(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
             let victim = try #require(try await h.createWrapp("victim", email: "victim@example.com").string("id"))
             let other = try #require(try await h.createWrapp("other", email: "other@example.com").string("id"))
             let waiting = try #require(try await h.createWrapp("waiting", email: "waiting@example.com").string("id"))
@@ -81,8 +81,8 @@ import Testing
     }
 
     /// 3. Tenant stranded: the company MagniFinance was asked about cannot be swapped under a waiting tenant.
-    @Test func aSubmittedCompanyIsFrozen() async throws {
-        try await SandboxHarness.run { h in
+    @Test(arguments: TestDatabase.all) func aSubmittedCompanyIsFrozen(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
             await h.magni.markExistingClient("500000000")
             let id = try #require(try await h.createMagni("co-frozen", taxID: "500000000").string("id"))
             let patch = try await h.call(.patch, "/v1/tenants/\(id)", json: #"{"profile":{"company":{"tax_id":"513495886"}}}"#)
@@ -98,8 +98,8 @@ import Testing
 
     /// 4. A genuine key thrown away: Wrapp's `/login` answering an unreadable 200 is "unknown", not "refused"; the
     /// webhook stays queued and the key is verified again.
-    @Test func anUnreadableLoginAnswerKeepsTheWebhookQueued() async throws {
-        try await SandboxHarness.run { h in
+    @Test(arguments: TestDatabase.all) func anUnreadableLoginAnswerKeepsTheWebhookQueued(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
             let id = try #require(try await h.createWrapp("cust-garbled").string("id"))
             // Twice: the verification repeats one transient failure at once.
             await h.wrapp.add(SimulatedFault(operation: "login", status: 200, style: .garbage, times: 2))
@@ -119,8 +119,8 @@ import Testing
 
     /// 5. Refresh, retry, admin poll and the worker's job for one tenant never call its provider at once: each waits
     /// for the lease or answers 202 with the work queued, and the webhook's key ends up kept and available.
-    @Test func oneProviderConversationPerTenantAtATime() async throws {
-        try await SandboxHarness.run(environment: ["GATEWAY_ADMIN_TOKEN": String(repeating: "a", count: 32)]) { h in
+    @Test(arguments: TestDatabase.all) func oneProviderConversationPerTenantAtATime(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database, environment: ["GATEWAY_ADMIN_TOKEN": String(repeating: "a", count: 32)]) { h in
             let id = try #require(try await h.createWrapp("cust-busy").string("id"))
             #expect(await h.wrapp.completeOnboarding("cust-busy") == 200)
             // Every embedded_check_user answers after 0.6 s, so the webhook's conversation is long.

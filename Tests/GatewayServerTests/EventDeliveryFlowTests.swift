@@ -9,9 +9,9 @@ import Testing
 @Suite struct EventDeliveryFlowTests {
     static let secret = "whsec_" + Data((0..<32).map { UInt8($0) }).base64EncodedString()
 
-    static func run(directory: URL? = nil, clock: TestClock = TestClock(), _ body: @Sendable (SandboxHarness, EventReceiver) async throws -> Void) async throws {
+    static func run(_ database: TestDatabase, directory: URL? = nil, clock: TestClock = TestClock(), _ body: @Sendable (SandboxHarness, EventReceiver) async throws -> Void) async throws {
         try await EventReceiver.run { receiver, url in
-            try await SandboxHarness.run(directory: directory, clock: clock, environment: ["GATEWAY_EVENTS_URL": url, "GATEWAY_EVENTS_SECRET": secret]) { h in
+            try await SandboxHarness.run(database: database, directory: directory, clock: clock, environment: ["GATEWAY_EVENTS_URL": url, "GATEWAY_EVENTS_SECRET": secret]) { h in
                 try await body(h, receiver)
             }
         }
@@ -27,8 +27,8 @@ import Testing
         return signature.split(separator: " ").contains { String($0) == expected }
     }
 
-    @Test func everyEventReachesTheReceiverSignedAndInOrder() async throws {
-        try await Self.run { h, receiver in
+    @Test(arguments: TestDatabase.all) func everyEventReachesTheReceiverSignedAndInOrder(_ database: TestDatabase) async throws {
+        try await Self.run(database) { h, receiver in
             let id = try #require(try await h.createWrapp("c1").string("id"))
             await h.wrapp.completeOnboarding("c1")
             await h.step()
@@ -47,8 +47,8 @@ import Testing
         }
     }
 
-    @Test func aFailingReceiverGetsTheEventLaterWithTheSameID() async throws {
-        try await Self.run { h, receiver in
+    @Test(arguments: TestDatabase.all) func aFailingReceiverGetsTheEventLaterWithTheSameID(_ database: TestDatabase) async throws {
+        try await Self.run(database) { h, receiver in
             let dispatcher = try #require(h.gateway.deliveries)
             let id = try #require(try await h.createMagni("co-1", taxID: "513495886").string("id"))
             #expect(await dispatcher.runOnce() == 3)
@@ -76,8 +76,8 @@ import Testing
         }
     }
 
-    @Test func goneDisablesTheEndpointUntilAnOperatorEnablesIt() async throws {
-        try await Self.run { h, receiver in
+    @Test(arguments: TestDatabase.all) func goneDisablesTheEndpointUntilAnOperatorEnablesIt(_ database: TestDatabase) async throws {
+        try await Self.run(database) { h, receiver in
             let dispatcher = try #require(h.gateway.deliveries)
             await receiver.answer(410)
             _ = try await h.createMagni("co-1", taxID: "513495886")
@@ -96,27 +96,27 @@ import Testing
         }
     }
 
-    @Test func aDeliveryInterruptedByACrashIsSentAfterTheRestart() async throws {
+    @Test(arguments: TestDatabase.all) func aDeliveryInterruptedByACrashIsSentAfterTheRestart(_ database: TestDatabase) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-events-\(UUID().uuidString)")
         let clock = TestClock()
         try await EventReceiver.run { receiver, url in
             let environment = ["GATEWAY_EVENTS_URL": url, "GATEWAY_EVENTS_SECRET": Self.secret]
-            try await SandboxHarness.run(directory: directory, clock: clock, environment: environment) { h in
+            try await SandboxHarness.run(database: database, directory: directory, clock: clock, environment: environment) { h in
                 _ = try await h.createMagni("co-1", taxID: "513495886")
                 // A worker claims the events and dies before sending them.
                 let claimed = try await h.store.claimDueDeliveries(now: clock.now(), limit: 10, leaseUntil: clock.now().addingTimeInterval(60))
                 #expect(claimed.count == 3)
             }
             clock.advance(61)
-            try await SandboxHarness.run(directory: directory, clock: clock, environment: environment) { h in
+            try await SandboxHarness.run(database: database, directory: directory, clock: clock, environment: environment) { h in
                 #expect(await h.gateway.deliveries?.runOnce() == 3)
             }
             #expect(await receiver.received.count == 3)
         }
     }
 
-    @Test func failedDeliveriesCanBeSentAgain() async throws {
-        try await Self.run { h, receiver in
+    @Test(arguments: TestDatabase.all) func failedDeliveriesCanBeSentAgain(_ database: TestDatabase) async throws {
+        try await Self.run(database) { h, receiver in
             let dispatcher = try #require(h.gateway.deliveries)
             await receiver.answer(500, 500, 500, 500, 500, 500, 500, 500)
             _ = try await h.createWrapp("c1")

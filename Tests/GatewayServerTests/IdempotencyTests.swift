@@ -14,8 +14,8 @@ import Testing
         #"{"provider":"wrapp","external_id":"\#(externalID)","profile":{"email":"\#(email)","phone":"+302101234567"}}"#
     }
 
-    @Test func theFirstResponseIsReplayed() async throws {
-        try await SandboxHarness.run { h in
+    @Test(arguments: TestDatabase.all) func theFirstResponseIsReplayed(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
             let first = try await h.call(.post, "/v1/tenants", json: Self.body("c1"), headers: [Self.key: "k-1"])
             #expect(first.status == 201)
             #expect(first.headers[Self.replayed] == nil)
@@ -32,8 +32,8 @@ import Testing
         }
     }
 
-    @Test func refusalsAreReplayedToo() async throws {
-        try await SandboxHarness.run { h in
+    @Test(arguments: TestDatabase.all) func refusalsAreReplayedToo(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
             let bad = #"{"provider":"wrapp","external_id":"c1","profile":{}}"#
             let first = try await h.call(.post, "/v1/tenants", json: bad, headers: [Self.key: "k-bad"])
             #expect(first.status == 422)
@@ -43,8 +43,8 @@ import Testing
         }
     }
 
-    @Test func concurrentRequestsWithOneKeyMakeOneProviderCall() async throws {
-        try await SandboxHarness.run { h in
+    @Test(arguments: TestDatabase.all) func concurrentRequestsWithOneKeyMakeOneProviderCall(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
             await h.wrapp.add(SimulatedFault(operation: "external_login", status: 200, style: .lateSuccess, delayMilliseconds: 400))
             async let a = h.callOnNewConnection(.post, "/v1/tenants", json: Self.body("c3"), headers: ["Idempotency-Key": "k-race"])
             try await Task.sleep(for: .milliseconds(100))
@@ -57,8 +57,8 @@ import Testing
         }
     }
 
-    @Test func keysBelongToTheAPIKeyThatSentThem() async throws {
-        try await SandboxHarness.run { h in
+    @Test(arguments: TestDatabase.all) func keysBelongToTheAPIKeyThatSentThem(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
             let other = try await h.makeKey(scopes: ["tenants:read", "tenants:write"])
             #expect(try await h.call(.post, "/v1/tenants", json: Self.body("c4"), headers: [Self.key: "shared"]).status == 201)
             let fromOther = try await h.call(.post, "/v1/tenants", key: other, json: Self.body("c5"), headers: [Self.key: "shared"])
@@ -66,8 +66,8 @@ import Testing
         }
     }
 
-    @Test func keysExpireAfterADay() async throws {
-        try await SandboxHarness.run { h in
+    @Test(arguments: TestDatabase.all) func keysExpireAfterADay(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
             #expect(try await h.call(.post, "/v1/tenants", json: Self.body("c6"), headers: [Self.key: "k-old"]).status == 201)
             h.clock.advance(25 * 3600)
             let later = try await h.call(.post, "/v1/tenants", json: Self.body("c7"), headers: [Self.key: "k-old"])
@@ -78,8 +78,8 @@ import Testing
         }
     }
 
-    @Test func aMalformedKeyIsRefused() async throws {
-        try await SandboxHarness.run { h in
+    @Test(arguments: TestDatabase.all) func aMalformedKeyIsRefused(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
             let long = try await h.call(.post, "/v1/tenants", json: Self.body("c8"), headers: [Self.key: String(repeating: "k", count: 256)])
             #expect(long.status == 422)
             #expect((long["errors"] as? [[String: Any]])?.first?["field"] as? String == "Idempotency-Key")

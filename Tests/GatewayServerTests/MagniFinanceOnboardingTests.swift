@@ -5,8 +5,8 @@ import Testing
 
 /// MagniFinance end to end: AddPartner, then polling GetPartnerAccessTokens until access is granted.
 @Suite struct MagniFinanceOnboardingTests {
-    @Test func aNewCompanyIsActiveAtOnce() async throws {
-        try await SandboxHarness.run { h in
+    @Test(arguments: TestDatabase.all) func aNewCompanyIsActiveAtOnce(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
             let created = try await h.createMagni("co-1", taxID: "513495886")
             #expect(created.status == 201)
             #expect(created.string("state") == "active")
@@ -20,8 +20,8 @@ import Testing
         }
     }
 
-    @Test func anExistingClientWaitsForApprovalThenBecomesActive() async throws {
-        try await SandboxHarness.run { h in
+    @Test(arguments: TestDatabase.all) func anExistingClientWaitsForApprovalThenBecomesActive(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
             await h.magni.markExistingClient("500000000")
             let created = try await h.createMagni("co-2", taxID: "500000000")
             #expect(created.status == 201)
@@ -46,8 +46,8 @@ import Testing
         }
     }
 
-    @Test func aRefusalByMagniFinanceFailsTheTenantWithOurFieldNames() async throws {
-        try await SandboxHarness.run { h in
+    @Test(arguments: TestDatabase.all) func aRefusalByMagniFinanceFailsTheTenantWithOurFieldNames(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
             await h.magni.add(SimulatedFaultFactory.taxIDRefused)
             let created = try await h.createMagni("co-3", taxID: "513495886")
             #expect(created.status == 201)

@@ -32,7 +32,7 @@ import Testing
     }
 
     @Test func countersFollowCreatesStateChangesOffboardingAndDeliveries() async throws {
-        try await EventDeliveryFlowTests.run { h, receiver in
+        try await EventDeliveryFlowTests.run(.sqlite) { h, receiver in
             let dispatcher = try #require(h.gateway.deliveries)
             let first = try #require(try await h.createWrapp("c1").string("id"))
             let second = try #require(try await h.createWrapp("c2").string("id"))

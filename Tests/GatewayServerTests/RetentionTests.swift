@@ -16,7 +16,7 @@ import Testing
     }
 
     @Test func maintenancePrunesWhatOutlivedRetentionAndKeepsTheRest() async throws {
-        try await EventDeliveryFlowTests.run { h, _ in
+        try await EventDeliveryFlowTests.run(.sqlite) { h, _ in
             let dispatcher = try #require(h.gateway.deliveries)
             // Two days ago: a Wrapp customer onboarded (its webhook processed), its credentials read, its events delivered.
             let old = try #require(try await h.createWrapp("c-old").string("id"))

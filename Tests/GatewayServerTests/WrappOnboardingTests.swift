@@ -5,8 +5,8 @@ import Testing
 
 /// Wrapp end to end through the real application: API → external_login → login page → webhook → /login → active.
 @Suite struct WrappOnboardingTests {
-    @Test func aNewCustomerGoesFromPostToActive() async throws {
-        try await SandboxHarness.run { h in
+    @Test(arguments: TestDatabase.all) func aNewCustomerGoesFromPostToActive(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
             let created = try await h.createWrapp("cust-1")
             #expect(created.status == 201)
             #expect(created.string("state") == "action_required")
@@ -58,8 +58,8 @@ import Testing
         }
     }
 
-    @Test func aCustomerWhoAlreadyHadWrappSuppliesTheKeyByHand() async throws {
-        try await SandboxHarness.run { h in
+    @Test(arguments: TestDatabase.all) func aCustomerWhoAlreadyHadWrappSuppliesTheKeyByHand(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
             let id = try #require(try await h.createWrapp("cust-2", email: "existing.maria@example.com").string("id"))
             #expect(await h.wrapp.completeOnboarding("cust-2") == nil, "no webhook for an existing Wrapp user")
             #expect(await h.advance(40) == 1)
@@ -84,8 +84,8 @@ import Testing
         }
     }
 
-    @Test func webhookForgeriesChangeNothing() async throws {
-        try await SandboxHarness.run { h in
+    @Test(arguments: TestDatabase.all) func webhookForgeriesChangeNothing(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
             let id = try #require(try await h.createWrapp("cust-3").string("id"))
             let path = try await h.webhookPath("cust-3")
             #expect(path.hasPrefix("/webhooks/wrapp/"))
@@ -125,8 +125,8 @@ import Testing
         }
     }
 
-    @Test func aLapsedSubscriptionSuspendsAndReturns() async throws {
-        try await SandboxHarness.run { h in
+    @Test(arguments: TestDatabase.all) func aLapsedSubscriptionSuspendsAndReturns(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
             let id = try #require(try await h.createWrapp("cust-4").string("id"))
             await h.wrapp.completeOnboarding("cust-4")
             await h.step()

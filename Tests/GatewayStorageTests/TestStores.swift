@@ -108,13 +108,7 @@ enum TestStores {
             try await sqlite.checkpoint()
             return try Data(contentsOf: URL(fileURLWithPath: sqlite.pool.path))
         case let postgres as PostgresStore:
-            var bytes = Data()
-            for table in ["tenants", "tenant_credentials", "tenant_events", "webhook_inbox", "jobs", "audit_log", "idempotency_keys", "deliveries"] {
-                for row in try await postgres.rows("SELECT t::text AS row FROM \(table) t") {
-                    bytes.append(Data(try row.get("row", String.self).utf8))
-                }
-            }
-            return bytes
+            return Data(try await postgres.everyRowAsText().utf8)
         default:
             throw TestStoreError.unknown
         }

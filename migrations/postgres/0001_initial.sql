@@ -168,15 +168,17 @@ CREATE TABLE events_endpoint (
 );
 
 -- Counters for /metrics, kept exact by triggers in the same transaction as the change they count (SQLite's 0003).
--- Each counter is spread over 16 rows (`slot`, picked at random by each change; readers add them up): with one row,
--- every replica's webhook intake and every tenant change would wait in line for its lock until commit.
+-- Each counter is spread over 16 rows (readers add them up): with one row, every replica's webhook intake and every
+-- tenant change would wait in line for its lock until commit. A transaction always uses the slot of its own
+-- connection (backend pid), never a random one per change: a transaction that took two rows of one counter in random
+-- order would deadlock with another that took them the other way round.
 CREATE TABLE tenant_counts (provider text NOT NULL, state text NOT NULL, slot int NOT NULL, n bigint NOT NULL DEFAULT 0, PRIMARY KEY (provider, state, slot));
 CREATE TABLE job_counts (kind text NOT NULL, slot int NOT NULL, n bigint NOT NULL DEFAULT 0, PRIMARY KEY (kind, slot));
 CREATE TABLE delivery_counts (status text NOT NULL, slot int NOT NULL, n bigint NOT NULL DEFAULT 0, PRIMARY KEY (status, slot));
 
 CREATE FUNCTION count_tenants() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    s int := floor(random() * 16);
+    s int := pg_backend_pid() % 16;
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
         INSERT INTO tenant_counts (provider, state, slot, n) VALUES (OLD.provider, OLD.state, s, -1)
@@ -194,7 +196,7 @@ CREATE TRIGGER tenant_counts_update AFTER UPDATE OF provider, state ON tenants F
 
 CREATE FUNCTION count_jobs() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    s int := floor(random() * 16);
+    s int := pg_backend_pid() % 16;
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
         INSERT INTO job_counts (kind, slot, n) VALUES (OLD.kind, s, -1) ON CONFLICT (kind, slot) DO UPDATE SET n = job_counts.n - 1;
@@ -210,7 +212,7 @@ CREATE TRIGGER job_counts_update AFTER UPDATE OF kind ON jobs FOR EACH ROW
 
 CREATE FUNCTION count_deliveries() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
-    s int := floor(random() * 16);
+    s int := pg_backend_pid() % 16;
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
         INSERT INTO delivery_counts (status, slot, n) VALUES (OLD.status, s, -1)
