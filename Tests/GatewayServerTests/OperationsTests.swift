@@ -50,6 +50,19 @@ import Testing
         }
     }
 
+    @Test(.enabled(if: TestDatabase.all.contains(.postgres), "needs GATEWAY_TEST_POSTGRES_URL (CI always sets it)"))
+    func onPostgreSQLTheBackupRouteSaysToUsePgDump() async throws {
+        try await SandboxHarness.run(database: .postgres) { h in
+            let answer = try await h.call(.post, "/admin/backup", key: h.gateway.config.adminToken)
+            #expect(answer.status == 501)
+            #expect(answer["code"] as? String == "backup_not_supported")
+            #expect((answer["detail"] as? String)?.contains("pg_dump") == true)
+            #expect(answer.headers[.contentType] == "application/problem+json")
+            #expect(try await h.store.auditEntries(tenantID: nil).isEmpty, "nothing was done, so nothing is audited")
+            #expect(!FileManager.default.fileExists(atPath: h.directory.appendingPathComponent("backups").path))
+        }
+    }
+
     @Test func aBackupIsAConsistentCopy() async throws {
         try await SandboxHarness.run { h in
             _ = try await h.createMagni("co-1", taxID: "513495886")
