@@ -136,7 +136,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
-        .testTarget(name: "GatewayStorageTests", dependencies: ["GatewayStorage", "GatewayStoragePostgres"]),
+        .testTarget(name: "GatewayStorageTests", dependencies: ["GatewayStorage", "GatewayStoragePostgres", "GatewayTesting"]),
         .testTarget(name: "ProvidersTests", dependencies: ["Providers", "GatewayTesting"]),
         .testTarget(name: "EventDeliveryTests", dependencies: ["EventDelivery", "GatewayTesting"]),
         .testTarget(

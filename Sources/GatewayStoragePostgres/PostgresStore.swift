@@ -72,16 +72,8 @@ public final class PostgresStore: Sendable {
         if let connection {
             return try await connection.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
         }
-        // A statement on its own is its own transaction: a deadlock's victim is rolled back whole and runs again.
-        var attempt = 0
-        while true {
-            attempt += 1
-            do {
-                return try await client.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
-            } catch where attempt < 5 && Self.isRetryable(error) {
-                try await Task.sleep(for: .milliseconds(Int.random(in: 5...(20 * attempt))))
-            }
-        }
+        // A statement on its own is its own transaction.
+        return try await retryingVictims { try await client.query(query, logger: logger).collect().map { $0.makeRandomAccess() } }
     }
 
     func row(_ sql: String, _ arguments: [any SQLValue] = [], on connection: PostgresConnection? = nil) async throws -> PostgresRandomAccessRow? {
@@ -92,14 +84,24 @@ public final class PostgresStore: Sendable {
     /// PostgreSQL chose as a deadlock's victim (or failed to serialize) rolled back whole and runs again: every body
     /// reads what it decides on inside the transaction, so running it again decides afresh.
     func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+        try await retryingVictims {
+            do {
+                return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+            } catch let error as PostgresTransactionError {
+                throw error.closureError ?? error.commitError ?? error.beginError ?? error
+            }
+        }
+    }
+
+    /// Runs `work` (one transaction) again, up to five times, when PostgreSQL rolled it back as a deadlock's victim or
+    /// for a serialization failure.
+    private func retryingVictims<T>(_ work: () async throws -> T) async throws -> T {
         var attempt = 0
         while true {
             attempt += 1
             do {
-                return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
-            } catch let error as PostgresTransactionError {
-                let cause = error.closureError ?? error.commitError ?? error.beginError ?? error
-                guard attempt < 5, Self.isRetryable(cause) else { throw cause }
+                return try await work()
+            } catch where attempt < 5 && Self.isRetryable(error) {
                 try await Task.sleep(for: .milliseconds(Int.random(in: 5...(20 * attempt))))
             }
         }
@@ -143,6 +145,9 @@ public final class PostgresStore: Sendable {
 
     public func gatewaySecret(named name: String, make: @escaping @Sendable () -> Data) async throws -> Data {
         let context = "gateway-secret:\(name)"
+        if let sealed = try await row("SELECT sealed FROM gateway_secrets WHERE name = $1", [name])?.get("sealed", String.self) {
+            return try box.open(sealed, context: context)
+        }
         // Replicas starting together each offer a value; the first committed is everyone's.
         try await rows(
             "INSERT INTO gateway_secrets (name, sealed) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",

@@ -162,7 +162,7 @@ import Testing
 @Suite struct PostgresMigrationTests {
     @Test(.enabled(if: Backend.all.contains(.postgres), "needs GATEWAY_TEST_POSTGRES_URL (CI always sets it)"))
     func replicasStartingTogetherApplyEachMigrationOnce() async throws {
-        let schema = try await TestStores.newSchema()
+        let schema = TestStores.newSchema()
         var stores: [PostgresStore] = []
         for _ in 0..<4 { stores.append(try await TestStores.postgres(schema: schema)) }
         let applied = try await withThrowingTaskGroup(of: [Int].self) { group in

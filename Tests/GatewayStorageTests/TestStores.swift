@@ -1,30 +1,17 @@
 import Foundation
 import GRDB
 import GatewayCore
+import GatewayTesting
 import Logging
 import Testing
 
 @testable import GatewayStorage
 @testable import GatewayStoragePostgres
 
-/// The two implementations of the store, for suites that run unchanged against both.
-///
-/// PostgreSQL runs when `GATEWAY_TEST_POSTGRES_URL` names a server (`scripts/postgres.sh start` prints one; `.ci/run`
-/// starts it). Each store gets a schema of its own, so tests run in parallel on one database. Without the variable,
-/// the PostgreSQL cases are left out, except under CI, where they fail: CI must never pass without them.
-enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
-    case sqlite
-    case postgres
-
-    var testDescription: String { rawValue }
-
-    static let postgresURL = ProcessInfo.processInfo.environment["GATEWAY_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 }
-
-    /// The backends this run tests.
-    static var all: [Backend] {
-        postgresURL != nil || ProcessInfo.processInfo.environment["CI"] != nil ? [.sqlite, .postgres] : [.sqlite]
-    }
-}
+/// The two implementations of the store, for suites that run unchanged against both: the gateway tests' own
+/// choice of database (PostgreSQL when `GATEWAY_TEST_POSTGRES_URL` names a server, always under CI). Each
+/// PostgreSQL store gets a schema of its own, so tests run in parallel on one database.
+typealias Backend = TestDatabase
 
 enum TestStores {
     static let box = SecretBox(keys: [Data(repeating: 7, count: 32)])
@@ -43,7 +30,7 @@ enum TestStores {
             try await store.migrate()
             return store
         case .postgres:
-            let store = try await postgres(schema: try await newSchema(), deliversEvents: deliversEvents)
+            let store = try await postgres(schema: newSchema(), deliversEvents: deliversEvents)
             try await store.migrate()
             return store
         }
@@ -63,7 +50,7 @@ enum TestStores {
     }
 
     static func postgresSettings() throws -> PostgresSettings {
-        guard let url = Backend.postgresURL else { throw TestStoreError.noPostgres }
+        guard let url = SandboxHarness.postgresURL else { throw TestStoreError.noPostgres }
         var settings = try PostgresSettings(url: url)
         settings.poolSize = 4
         return settings
@@ -80,13 +67,9 @@ enum TestStores {
         )
     }
 
-    /// A fresh, empty schema on the test server.
-    static func newSchema() async throws -> String {
-        let schema = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
-        let admin = PostgresStore(settings: try postgresSettings(), box: box, migrations: Migrations(files: []), logger: Logger(label: "test"))
-        try await admin.rows("CREATE SCHEMA \(schema)")
-        await admin.close()
-        return String(schema)
+    /// A new schema's name on the test server: the first store to migrate makes it.
+    static func newSchema() -> String {
+        "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
     }
 
     /// Counts rows with SQL both databases read alike.
