@@ -657,7 +657,7 @@ def phase_a(binary, seed, budget):
     return data_dir, gateway.log_path
 
 
-def check_credentials(gateway, tenants):
+def check_credentials(gateway, tenants, label="A"):
     problems, checked = [], 0
     ippn = gateway.secrets or {}
     for tenant in tenants:
@@ -690,7 +690,7 @@ def check_credentials(gateway, tenants):
                 expected = sorted(t.get("AccessToken") for t in provider.json["Object"])
                 if tokens != expected:
                     problems.append(f"{tenant['external_id']}: stored access tokens are not the simulator's")
-    CHECKS.check("A: stored credentials are the provider's", not problems,
+    CHECKS.check(f"{label}: stored credentials are the provider's", not problems,
                  "; ".join(problems) if problems else f"{checked} credential sets read")
 
 

@@ -67,6 +67,16 @@ extension SQLiteStore: APIKeyStore, IdempotencyStore {
         }
     }
 
+    public func renewIdempotencyKey(scope: String, key: String, claimedAt: Date, now: Date) async throws -> Bool {
+        try await writes.write { db in
+            try db.execute(
+                cached: "UPDATE idempotency_keys SET created_at = ? WHERE scope = ? AND key = ? AND status IS NULL AND created_at = ?",
+                arguments: [now.unix, scope, key, claimedAt.unix]
+            )
+            return db.changesCount == 1
+        }
+    }
+
     public func completeIdempotencyKey(scope: String, key: String, response: StoredResponse, tenantID: String?, at: Date) async throws {
         let headers = String(decoding: try JSONEncoder().encode(response.headers), as: UTF8.self)
         try await writes.write { db in

@@ -76,6 +76,13 @@ extension PostgresStore: APIKeyStore, IdempotencyStore {
         }
     }
 
+    public func renewIdempotencyKey(scope: String, key: String, claimedAt: Date, now: Date) async throws -> Bool {
+        try await !rows(
+            "UPDATE idempotency_keys SET created_at = $1 WHERE scope = $2 AND key = $3 AND status IS NULL AND created_at = $4 RETURNING 1",
+            [now.unix, scope, key, claimedAt.unix]
+        ).isEmpty
+    }
+
     public func completeIdempotencyKey(scope: String, key: String, response: StoredResponse, tenantID: String?, at: Date) async throws {
         let headers = String(decoding: try JSONEncoder().encode(response.headers), as: UTF8.self)
         try await rows(

@@ -18,7 +18,7 @@ struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "Onboarding gateway for Wrapp and MagniFinance.",
-        subcommands: [Serve.self, Migrate.self, RotateKey.self]
+        subcommands: [Serve.self, Migrate.self, RotateKey.self, Simulate.self]
     )
 }
 
@@ -66,6 +66,45 @@ struct RotateKey: AsyncParsableCommand {
         let total = moved.values.reduce(0, +)
         print("Re-encrypted \(total) value(s) under the newest key: " + moved.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         print("Every stored secret now uses the first key of GATEWAY_ENCRYPTION_KEY; older keys can be removed.")
+    }
+}
+
+struct Simulate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve only the two provider simulators, for several gateway replicas to share (tests, load runs).",
+        discussion: """
+            The simulated Wrapp and MagniFinance answer under /sandbox/wrapp and /sandbox/magnifinance, their test \
+            helpers under /sandbox/test-helpers, exactly as `serve --sandbox` serves them. They accept the credentials \
+            of WRAPP_PARTNER_API_KEY and MAGNIFINANCE_EMAIL, _TOKEN and _PASSWORD; point the gateways' \
+            WRAPP_BASE_URL at http://HOST:PORT/sandbox/wrapp and MAGNIFINANCE_BASE_URL at \
+            http://HOST:PORT/sandbox/magnifinance. Never for production: there is no authentication on the helpers.
+            """
+    )
+
+    @Option(help: "The address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "The port to listen on (0: any free port, printed at start).")
+    var port = 8090
+
+    @Option(name: .customLong("answer-delay-ms"), help: "Answer every partner-API call this many milliseconds late (a slow provider).")
+    var answerDelayMilliseconds = 0
+
+    func run() async throws {
+        writeThroughStandardOutput()
+        var settings: SimulatorServer.Settings
+        do {
+            settings = try SimulatorServer.settings(environment: ProcessInfo.processInfo.environment)
+        } catch {
+            FileHandle.standardError.write(Data((error.description + "\n").utf8))
+            throw ExitCode(78)
+        }
+        settings.host = host
+        settings.port = port
+        settings.answerDelayMilliseconds = max(0, answerDelayMilliseconds)
+        let logger = bootstrapLogging(try loadConfig(sandbox: true))
+        let application = await SimulatorServer.build(settings, logger: logger)
+        try await application.runService()
     }
 }
 

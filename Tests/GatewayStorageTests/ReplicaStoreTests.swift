@@ -120,6 +120,35 @@ import Testing
         await b.close()
     }
 
+    /// A replica killed mid-request leaves its claim behind. While the request runs it renews the claim, so a retry
+    /// on another replica waits (409); once renewals stop, the retry takes the key over after `abandonedBefore`,
+    /// and the first claimant, should it still be alive, learns that the key is no longer its own.
+    @Test(arguments: Backend.all) func aClaimIsRenewedWhileItsRequestRunsAndTakenOverWhenItsReplicaDied(_ backend: Backend) async throws {
+        let a = try await TestStores.make(backend)
+        let b = try await TestStores.replica(of: a)
+        let hash = Data(repeating: 2, count: 32)
+        func claim(_ store: any GatewayStore, at seconds: TimeInterval) async throws -> IdempotencyClaim {
+            let now = t0.addingTimeInterval(seconds)
+            return try await store.claimIdempotencyKey(
+                scope: "key_1", key: "k", requestHash: hash, now: now,
+                expiredBefore: now.addingTimeInterval(-86_400), abandonedBefore: now.addingTimeInterval(-30)
+            )
+        }
+        #expect(try await claim(a, at: 0) == .started)
+        #expect(try await a.renewIdempotencyKey(scope: "key_1", key: "k", claimedAt: t0, now: t0.addingTimeInterval(25)))
+        #expect(try await claim(b, at: 40) == .inProgress, "renewed at 25 s: not abandoned at 40 s")
+        #expect(try await !a.renewIdempotencyKey(scope: "key_1", key: "k", claimedAt: t0, now: t0.addingTimeInterval(41)),
+                "a renewal must name the claim time it last wrote")
+        #expect(try await claim(b, at: 56) == .started, "not renewed for 31 s: the retry takes the key over")
+        #expect(try await !a.renewIdempotencyKey(scope: "key_1", key: "k", claimedAt: t0.addingTimeInterval(25), now: t0.addingTimeInterval(57)),
+                "the first claimant's renewal fails once the key was taken over")
+        try await b.completeIdempotencyKey(scope: "key_1", key: "k", response: StoredResponse(status: 201, headers: [:], body: Data()), tenantID: nil, at: t0.addingTimeInterval(58))
+        #expect(try await !b.renewIdempotencyKey(scope: "key_1", key: "k", claimedAt: t0.addingTimeInterval(56), now: t0.addingTimeInterval(59)),
+                "a finished request's answer is never renewed")
+        await a.close()
+        await b.close()
+    }
+
     @Test(arguments: Backend.all) func aWebhookDeliveredToTwoReplicasIsStoredOnce(_ backend: Backend) async throws {
         let a = try await TestStores.make(backend)
         let b = try await TestStores.replica(of: a)

@@ -30,6 +30,9 @@ public protocol IdempotencyStore: Sendable {
     /// Atomically claims `key` for a request whose method, path and body hash to `requestHash`. Records created
     /// before `expiredBefore` are forgotten; a claim still running since before `abandonedBefore` is taken over.
     func claimIdempotencyKey(scope: String, key: String, requestHash: Data, now: Date, expiredBefore: Date, abandonedBefore: Date) async throws -> IdempotencyClaim
+    /// Keeps a running claim from looking abandoned: moves its claim time from `claimedAt` (what this request last
+    /// wrote) to `now`. False when the claim is no longer this request's (finished, released or taken over).
+    func renewIdempotencyKey(scope: String, key: String, claimedAt: Date, now: Date) async throws -> Bool
     func completeIdempotencyKey(scope: String, key: String, response: StoredResponse, tenantID: String?, at: Date) async throws
     /// Forgets a claim whose request produced nothing worth replaying (a server error), so a retry may run.
     func releaseIdempotencyKey(scope: String, key: String) async throws

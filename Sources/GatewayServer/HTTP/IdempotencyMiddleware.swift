@@ -12,8 +12,12 @@ struct IdempotencyMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
 
     static let lifetime: TimeInterval = 24 * 3600
-    /// A first request that has not finished after this long is taken to have died with its process.
-    static let abandonedAfter: TimeInterval = 300
+    /// A running request renews its claim this often; a claim not renewed for `abandonedAfter` is taken to have
+    /// died with its process (a replica killed mid-request), and the client's retry takes the key over. A restarted
+    /// SQLite gateway lets go of its own claims at once; replicas cannot tell a dead peer's claim from a live one but
+    /// by its age.
+    static let renewEvery: Duration = .seconds(5)
+    static let abandonedAfter: TimeInterval = 30
     static let transientCodes: Set<String> = ["tenant_busy", "tenant_changed"]
     static let keptHeaders: [HTTPField.Name] = [.contentType, .location, .cacheControl]
 
@@ -52,6 +56,21 @@ struct IdempotencyMiddleware: RouterMiddleware {
             break
         }
 
+        let renewal = Task { [store, clock] in
+            var claimedAt = now
+            while !Task.isCancelled {
+                try? await Task.sleep(for: Self.renewEvery)
+                guard !Task.isCancelled else { return }
+                let renewedAt = clock.now()
+                do {
+                    guard try await store.renewIdempotencyKey(scope: scope, key: key, claimedAt: claimedAt, now: renewedAt) else { return }
+                    claimedAt = renewedAt
+                } catch {
+                    continue  // the database did not answer this time; the claim stays as it was, try again
+                }
+            }
+        }
+        defer { renewal.cancel() }
         let response: Response
         do {
             response = try await next(request, context)

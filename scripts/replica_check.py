@@ -1,0 +1,613 @@
+#!/usr/bin/env python3
+"""Three gateway replicas on one PostgreSQL, behind a real nginx, with one provider simulator process they share.
+
+The replicas run as in production (`gateway serve`, not the sandbox): GATEWAY_DATABASE_URL names a fresh schema of
+the server GATEWAY_TEST_POSTGRES_URL names, the providers are `gateway simulate` on its own port, GATEWAY_PUBLIC_URL
+is nginx (so Wrapp's webhooks come in through it, to any replica), and events go to a receiver in this script that
+verifies every signature with the reference Standard Webhooks library and fails 10 % of deliveries.
+
+Load: 60 tenants of both providers (new and existing Wrapp customers, new and existing MagniFinance companies) are
+created through nginx by 8 clients that retry with the same Idempotency-Key; 10 % of provider calls fail at random;
+customers log in (Wrapp webhooks), type in their keys, approve (MagniFinance polls). One replica is killed with
+SIGKILL while the creates run, another while the tenants converge; each is restarted a few seconds later.
+
+Afterwards: every acknowledged create exists once and replays to the same tenant, one tenant per external_id, no
+company registered at once got a second AddPartner, the provider never saw two calls for one customer at once
+(across replicas), every tenant is active and never was failed, the stored credentials are the provider's, every
+event of the feed was delivered at least once and always under one webhook-id, and all three replicas served.
+
+Then the figure: creates per second and Wrapp webhook intake per second with 1 and with 3 replicas behind the same
+nginx, on the same PostgreSQL, in one run (wrk; 2 cores are shared by everything, so read it as a ratio).
+
+    GATEWAY_TEST_POSTGRES_URL=$(scripts/postgres.sh start) python3 scripts/replica_check.py --binary .build/debug/gateway
+"""
+import argparse
+import base64
+import concurrent.futures
+import os
+import random
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402 - wrk runner of the benchmark suite
+import reliability_check as rc  # noqa: E402 - tenants, clients, the customers' driver, the checks
+
+from standardwebhooks import Webhook  # noqa: E402
+
+ROOT = rc.ROOT
+CHECKS, FIGURES = rc.CHECKS, rc.FIGURES
+MAGNI_EMAIL = "ippn-owner@sandbox.invalid"  # what rc.check_credentials asks the simulator with
+
+
+def log(message):
+    rc.log(message)
+
+
+class Process:
+    """A child process with its log file, killed when the script ends."""
+    ALL = []
+
+    def __init__(self, name, command, env, log_path):
+        self.name, self.command, self.env, self.log_path = name, command, env, log_path
+        self.proc = None
+        self.starts = 0
+        Process.ALL.append(self)
+
+    def start(self, ready_port, ready_path="/readyz", limit=90):
+        self.starts += 1
+        with open(self.log_path, "ab") as out:
+            out.write(f"\n===== replica_check: start {self.starts} of {self.name} =====\n".encode())
+            out.flush()
+            self.proc = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise rc.Fatal(f"{self.name} exited with status {self.proc.returncode} at start:\n{rc.log_tail(self.log_path, 20)}")
+            try:
+                if rc.call(ready_port, "GET", ready_path, timeout=2).status == 200:
+                    return
+            except rc.TRANSIENT:
+                pass
+            time.sleep(0.2)
+        raise rc.Fatal(f"{self.name} was not ready within {limit} s")
+
+    def kill9(self):
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=15)
+
+    def terminate(self, limit=30):
+        if self.proc is None or self.proc.poll() is not None:
+            return True
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=limit)
+            return True
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            return False
+
+    @classmethod
+    def cleanup_all(cls):
+        for process in cls.ALL:
+            if process.proc is not None and process.proc.poll() is None:
+                try:
+                    process.proc.kill()
+                    process.proc.wait(timeout=10)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+
+
+# MARK: - The event receiver
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """Records every delivery by event id: the webhook-ids it came under. Fails a share of deliveries with 500."""
+    lock = threading.Lock()
+    verifier = None
+    rng = random.Random(11)
+    failure_rate = 0.1
+    by_event = {}        # evt_… -> set of webhook-ids
+    deliveries = 0
+    failed_on_purpose = 0
+    unverified = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        with Receiver.lock:
+            Receiver.deliveries += 1
+            fail = Receiver.rng.random() < Receiver.failure_rate
+            try:
+                event = Receiver.verifier.verify(body, headers)
+                Receiver.by_event.setdefault(event["id"], set()).add(headers.get("webhook-id"))
+            except Exception as error:  # noqa: BLE001 - any failure to verify fails the check
+                Receiver.unverified.append(f"{type(error).__name__}: {error}")
+            if fail:
+                Receiver.failed_on_purpose += 1
+        self.send_response(500 if fail else 200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+# MARK: - nginx
+
+
+def nginx_config(work, proxy_port, single_port, replica_ports):
+    """deploy/nginx.conf, with what a test must change: loopback ports, files under `work`, an upstream of all the
+    replicas, a second server (`single_port`) whose upstream is the first replica only (the 1-replica figure), and a
+    test-only log of which upstream answered each request."""
+    def swap(text, old, new):
+        if text.count(old) != 1:
+            raise rc.Fatal(f"deploy/nginx.conf changed: expected exactly one {old!r}")
+        return text.replace(old, new)
+
+    text = open(os.path.join(ROOT, "deploy", "nginx.conf")).read()
+    text = swap(text, "events {}", f"daemon off;\npid {work}/nginx.pid;\nerror_log {work}/nginx-error.log;\nworker_processes 1;\nevents {{ worker_connections 4096; }}")
+    text = swap(text, "http {", f"""http {{
+    client_body_temp_path {work}/body; proxy_temp_path {work}/proxy;
+    fastcgi_temp_path {work}/fcgi; uwsgi_temp_path {work}/uwsgi; scgi_temp_path {work}/scgi;
+    log_format upstreams '$server_port $upstream_addr $status';
+    access_log {work}/upstreams.log upstreams;""")
+    text = swap(text, "access_log /var/log/nginx/access.log masked;", f"access_log {work}/nginx-access.log masked;")
+    servers = "\n        ".join(f"server 127.0.0.1:{port};" for port in replica_ports)
+    text = swap(text, "server gateway:8080;", servers)
+    text = swap(text, "listen 80;", f"listen 127.0.0.1:{proxy_port};")
+    single = f"""
+    upstream single {{
+        server 127.0.0.1:{replica_ports[0]};
+        keepalive 16;
+    }}
+    server {{
+        listen 127.0.0.1:{single_port};
+        location / {{
+            proxy_pass http://single;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $host;
+        }}
+    }}
+"""
+    text = text.rstrip()
+    if not text.endswith("}"):
+        raise rc.Fatal("deploy/nginx.conf does not end with the http block's brace")
+    text = text[:-1] + single + "}\n"
+    path = os.path.join(work, "nginx.conf")
+    with open(path, "w") as f:
+        f.write(text)
+    test = subprocess.run(["nginx", "-t", "-c", path, "-p", work], capture_output=True, text=True)
+    if test.returncode != 0:
+        raise rc.Fatal("nginx refuses the config derived from deploy/nginx.conf:\n" + test.stderr)
+    return path
+
+
+# MARK: - The cluster
+
+
+class Cluster:
+    """The simulator, three replicas and nginx. Quacks like reliability_check's Gateway for its clients and checks:
+    `api` goes through nginx, `control` and `port` are the provider simulator (login pages, test helpers)."""
+
+    def __init__(self, binary, work, database_url, events_port=None, replicas=3, fast=True, name="run"):
+        self.work = work
+        self.api_key = "gw_replica_" + secrets.token_hex(16)
+        self.sim_port, self.proxy_port, self.single_port = rc.free_port(), rc.free_port(), rc.free_port()
+        self.replica_ports = [rc.free_port() for _ in range(replicas)]
+        self.port = self.sim_port
+        provider = {
+            "WRAPP_PARTNER_API_KEY": "wrapp-partner-" + secrets.token_hex(12), "MAGNIFINANCE_EMAIL": MAGNI_EMAIL,
+            "MAGNIFINANCE_TOKEN": "ippn-token-" + secrets.token_hex(12), "MAGNIFINANCE_PASSWORD": "ippn-pw-" + secrets.token_hex(12),
+        }
+        self.secrets = {"api_key": self.api_key, "magnifinance_token": provider["MAGNIFINANCE_TOKEN"],
+                        "magnifinance_password": provider["MAGNIFINANCE_PASSWORD"]}
+        base = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "WRAPP_", "MAGNIFINANCE_", "LOG_", "OTEL_"))}
+        base.update(provider, LOG_LEVEL="info" if fast else "warning", LOG_FORMAT="json")
+        # Under load every provider call takes a while, so the kills land on calls in flight.
+        delay = ["--answer-delay-ms", "150"] if fast else []
+        self.simulator = Process(f"{name}: simulator", [binary, "simulate", "--port", str(self.sim_port)] + delay, dict(base),
+                                 os.path.join(work, "simulator.log"))
+        self.replicas = []
+        for index, port in enumerate(self.replica_ports):
+            env = dict(base)
+            env.update(
+                GATEWAY_HOST="127.0.0.1", GATEWAY_PORT=str(port), GATEWAY_DATA_DIR=os.path.join(work, f"replica-{index + 1}"),
+                GATEWAY_DATABASE_URL=database_url, GATEWAY_PUBLIC_URL=f"http://127.0.0.1:{self.proxy_port}",
+                GATEWAY_API_KEY=self.api_key, GATEWAY_ENCRYPTION_KEY=base64.b64encode(b"r" * 32).decode(),
+                WRAPP_BASE_URL=f"http://127.0.0.1:{self.sim_port}/sandbox/wrapp",
+                MAGNIFINANCE_BASE_URL=f"http://127.0.0.1:{self.sim_port}/sandbox/magnifinance",
+                GATEWAY_MIGRATIONS_DIR=os.path.join(ROOT, "migrations"),
+            )
+            if fast:
+                env.update(
+                    GATEWAY_PROVIDER_TIMEOUT_SECONDS=str(rc.PROVIDER_TIMEOUT_SECONDS), GATEWAY_POLL_FIRST_SECONDS="1",
+                    GATEWAY_POLL_MAX_SECONDS="4", GATEWAY_RETRY_FIRST_SECONDS="1", GATEWAY_RETRY_MAX_SECONDS="4",
+                    GATEWAY_WORKER_INTERVAL_SECONDS="0.2",
+                )
+            if events_port:
+                env.update(GATEWAY_EVENTS_URL=f"http://127.0.0.1:{events_port}/events", GATEWAY_EVENTS_SECRET=Receiver.secret,
+                           GATEWAY_EVENTS_RETRY_SCHEDULE="1,1,2,2,3,3,4,4,5,5,5,5,5,5,5,5,5,5,5,5")
+            self.replicas.append(Process(f"{name}: replica {index + 1}", [binary, "serve"], env,
+                                         os.path.join(work, f"replica-{index + 1}.log")))
+        self.nginx_conf = nginx_config(work, self.proxy_port, self.single_port, self.replica_ports)
+        self.nginx = Process(f"{name}: nginx", ["nginx", "-c", self.nginx_conf, "-p", work], dict(os.environ),
+                             os.path.join(work, "nginx.out"))
+
+    def start(self):
+        self.simulator.start(self.sim_port, "/healthz")
+        # Together, as a deploy would: their migrators meet on the advisory lock.
+        with concurrent.futures.ThreadPoolExecutor(len(self.replicas)) as pool:
+            list(pool.map(lambda pr: pr[0].start(pr[1]), zip(self.replicas, self.replica_ports)))
+        self.nginx.start(self.proxy_port, "/readyz", limit=20)
+
+    def restart(self, index):
+        self.replicas[index].start(self.replica_ports[index], limit=60)
+
+    def stop(self):
+        stopped = [replica.terminate() for replica in self.replicas]
+        self.nginx.terminate()
+        self.simulator.terminate()
+        return all(stopped)
+
+    # What reliability_check's clients and checks call.
+
+    def api(self, method, path, body=None, headers=None, timeout=10.0):
+        sent = {"Authorization": f"Bearer {self.api_key}"}
+        sent.update(headers or {})
+        return rc.call(self.proxy_port, method, path, body, sent, timeout)
+
+    def control(self, method, path, body=None, limit=20.0):
+        deadline = time.monotonic() + limit
+        while True:
+            try:
+                return rc.call(self.sim_port, method, path, body, timeout=10)
+            except rc.TRANSIENT:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+
+    def set_chaos(self, rate, seed):
+        for offset, simulator in enumerate(("wrapp", "magnifinance")):
+            answer = self.control("POST", f"/sandbox/{simulator}/_control/chaos", {
+                "rate": rate, "seed": seed + offset, "late_delay_ms": rc.LATE_DELAY_MS, "caller_timeout_ms": rc.CALLER_TIMEOUT_MS,
+            })
+            if answer.status != 200:
+                raise rc.Fatal(f"POST /sandbox/{simulator}/_control/chaos answered {answer!r}")
+
+    def simulator_calls(self):
+        wrapp = self.control("GET", "/sandbox/wrapp/_control/calls")
+        magni = self.control("GET", "/sandbox/magnifinance/_control/calls")
+        if wrapp.status != 200 or magni.status != 200:
+            raise rc.Fatal(f"the simulator's /_control/calls answered {wrapp!r} and {magni!r}")
+        return wrapp.json, magni.json
+
+    def upstream_counts(self):
+        counts = {}
+        with open(os.path.join(self.work, "upstreams.log")) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == str(self.proxy_port):
+                    for addr in parts[1].replace(",", " ").replace(":", " ").split():
+                        if addr.isdigit() and int(addr) in self.replica_ports:
+                            counts[int(addr)] = counts.get(int(addr), 0) + 1
+        return counts
+
+
+# MARK: - The run under load
+
+
+def replicas_under_load(binary, work, database_url, seed, budget):
+    rng = random.Random(seed)
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    cluster = Cluster(binary, os.path.join(work, "load"), database_url, events_port=receiver.server_address[1], name="load")
+    log(f"load: 3 replicas on ports {cluster.replica_ports}, nginx {cluster.proxy_port}, simulator {cluster.sim_port}, "
+        f"events receiver {receiver.server_address[1]}; logs in {cluster.work}")
+    cluster.start()
+    try:
+        cluster.set_chaos(0.1, seed)
+        used = set()
+        tenants = []
+        pattern = ["wrapp_new", "mf_new"] * 4 + ["wrapp_existing", "mf_existing"]
+        for i in range(60):
+            kind = pattern[i % len(pattern)]
+            tenants.append(rc.spec(kind, f"rp-{kind.replace('_', '-')}-{i}", f"r{seed}", rng, used))
+        for tenant in tenants:
+            if tenant["kind"] == "mf_existing":
+                answer = cluster.control("POST", "/sandbox/magnifinance/_control/clients", {"tax_id": tenant["tax_id"]})
+                if answer.status != 200:
+                    raise rc.Fatal(f"marking an existing MagniFinance client answered {answer!r}")
+        kinds = {}
+        for tenant in tenants:
+            kinds[tenant["kind"]] = kinds.get(tenant["kind"], 0) + 1
+        log(f"load: {len(tenants)} tenants ({kinds}), 10 % provider faults")
+
+        counter = rc.Counter()
+        started = time.monotonic()
+
+        def paced_create(tenant, pause):
+            time.sleep(pause)
+            return rc.create(cluster, tenant, started + budget, counter)
+
+        pool = concurrent.futures.ThreadPoolExecutor(8)
+        futures = [pool.submit(paced_create, t, rng.uniform(0, 0.6)) for t in tenants]
+        try:
+            time.sleep(1.5)
+            cluster.replicas[1].kill9()
+            killed_first = time.monotonic() - started
+            finished = sum(1 for f in futures if f.done())
+            log(f"load: replica 2 killed with SIGKILL at {killed_first:.1f} s, {finished} of {len(futures)} creates finished")
+            time.sleep(4)
+            cluster.restart(1)
+            log(f"load: replica 2 back at {time.monotonic() - started:.1f} s")
+        finally:
+            pool.shutdown(wait=True)
+        acknowledged = [t for t in tenants if t.get("id")]
+        CHECKS.check(f"every create acknowledged ({len(acknowledged)} of {len(tenants)})", len(acknowledged) == len(tenants),
+                     "; ".join(rc.describe(t) for t in tenants if not t.get("id")))
+
+        driver = rc.Driver(cluster, counter, recomplete_after=8, supply_for_new=True)
+        second_kill = {}
+
+        def kill_during_convergence():
+            time.sleep(2)
+            cluster.replicas[2].kill9()
+            second_kill["at"] = time.monotonic() - started
+            second_kill["active"] = sum(1 for t in acknowledged if t.get("state") == "active")
+            time.sleep(4)
+            cluster.restart(2)
+
+        killer = threading.Thread(target=kill_during_convergence)
+        killer.start()
+        converged = rc.converge(driver, acknowledged, time.monotonic() + budget, "load")
+        killer.join()
+        converged_at = time.monotonic()
+        log(f"load: replica 3 killed with SIGKILL at {second_kill.get('at', 0):.1f} s "
+            f"({second_kill.get('active')} of {len(acknowledged)} tenants active then), restarted 4 s later")
+        wrapp_calls, magni_calls = cluster.simulator_calls()
+        cluster.set_chaos(0, seed)
+
+        check_tenants(cluster, tenants, acknowledged, counter)
+        rc.check_all_active(cluster, tenants, "replicas")
+        rc.check_history(cluster, acknowledged, "replicas")
+        rc.check_credentials(cluster, acknowledged, "replicas")
+        check_provider_calls(acknowledged, wrapp_calls, magni_calls)
+        check_events(cluster)
+
+        counts = cluster.upstream_counts()
+        CHECKS.check("nginx sent requests to all three replicas", len(counts) == 3 and all(n > 0 for n in counts.values()),
+                     ", ".join(f"replica on {port}: {n}" for port, n in sorted(counts.items())))
+        ready = [rc.call(port, "GET", "/readyz", timeout=5).status for port in cluster.replica_ports]
+        CHECKS.check("all three replicas ready at the end (two after a kill -9 and restart)", ready == [200, 200, 200], f"{ready}")
+        faults = wrapp_calls.get("faults_injected", 0) + magni_calls.get("faults_injected", 0)
+        FIGURES.append(
+            f"load: {len(acknowledged)} of {len(tenants)} creates acknowledged through nginx with {counter['create_retries']} "
+            f"retries ({counter['create_transport_error']} transport errors, {counter['create_5xx']} 5xx, "
+            f"{counter['create_in_use']} idempotency_key_in_use); replica 2 killed at {killed_first:.1f} s, replica 3 at "
+            f"{second_kill.get('at', 0):.1f} s; {'converged' if converged else 'NOT converged'} in {converged_at - started:.1f} s; "
+            f"{faults} provider faults injected; {Receiver.deliveries} event deliveries ({Receiver.failed_on_purpose} failed on "
+            f"purpose) for {len(Receiver.by_event)} events; requests per replica {sorted(counts.values())}"
+        )
+        log(FIGURES[-1])
+    finally:
+        stopped = cluster.stop()
+        receiver.shutdown()
+    CHECKS.check("the replicas stop on SIGTERM", stopped)
+
+
+def check_tenants(cluster, tenants, acknowledged, counter):
+    missing = []
+    for tenant in acknowledged:
+        answer = rc.retrying(lambda: cluster.api("GET", f"/v1/tenants/{tenant['id']}"))
+        if answer.status != 200 or not isinstance(answer.json, dict) or answer.json.get("external_id") != tenant["external_id"]:
+            missing.append(f"{tenant['external_id']} -> {tenant['id']}: {answer!r}")
+    CHECKS.check("every acknowledged tenant exists", not missing, "; ".join(missing))
+
+    problems = []
+    for tenant in acknowledged:
+        answer = rc.retrying(lambda: cluster.api("POST", "/v1/tenants", tenant["body"], {"Idempotency-Key": tenant["key"]}, timeout=30),
+                             limit=30)
+        if answer.status not in (200, 201, 202) or not isinstance(answer.json, dict) or answer.json.get("id") != tenant["id"]:
+            problems.append(f"{tenant['external_id']}: acknowledged {tenant['id']}, replay answered {answer!r}")
+    CHECKS.check("replaying every Idempotency-Key through any replica answers the same tenant", not problems,
+                 "; ".join(problems) or f"{len(acknowledged)} replays")
+
+    listed = rc.listed(cluster, "/v1/tenants?limit=100")
+    per_pair = {}
+    for item in listed:
+        pair = (item.get("provider"), item.get("external_id"))
+        per_pair[pair] = per_pair.get(pair, 0) + 1
+    doubled = {f"{p}/{e}": n for (p, e), n in per_pair.items() if n != 1}
+    absent = [t["external_id"] for t in tenants if per_pair.get((t["provider"], t["external_id"]), 0) == 0]
+    strangers = [f"{p}/{e}" for (p, e) in per_pair if e not in {t["external_id"] for t in tenants}]
+    CHECKS.check("exactly one tenant per external_id", not doubled and not absent and not strangers,
+                 f"doubled {doubled}, absent {absent}, unknown {strangers}" if (doubled or absent or strangers)
+                 else f"{len(listed)} tenants listed")
+
+
+def check_provider_calls(acknowledged, wrapp_calls, magni_calls):
+    add_partner = magni_calls.get("add_partner") or {}
+    companies = [t for t in acknowledged if t["kind"] == "mf_new"]
+    wrong = {t["tax_id"]: add_partner.get(t["tax_id"], 0) for t in companies if add_partner.get(t["tax_id"], 0) != 1}
+    CHECKS.check("each company registered at once got exactly one AddPartner, whichever replica called", not wrong,
+                 f"AddPartner calls per tax id that are not 1: {wrong}" if wrong else f"{len(companies)} companies")
+    magni_max = magni_calls.get("max_concurrent_per_tax_id")
+    CHECKS.check("never two MagniFinance calls for one company at once, across replicas", isinstance(magni_max, int) and magni_max <= 1,
+                 f"max_concurrent_per_tax_id {magni_max}, overlaps {magni_calls.get('overlapping_calls')}")
+    wrapp_max = wrapp_calls.get("max_concurrent_per_user")
+    CHECKS.check("never two Wrapp calls for one customer at once, across replicas", isinstance(wrapp_max, int) and wrapp_max <= 1,
+                 f"max_concurrent_per_user {wrapp_max}, overlaps {wrapp_calls.get('overlapping_calls')}")
+
+
+def feed_ids(cluster):
+    """Every event id of /v1/events, oldest first. The feed's next_cursor stays set at its end (an app polls on from
+    it), so the walk ends at an empty page."""
+    ids, after = [], None
+    for _ in range(1000):
+        path = "/v1/events?limit=100" + (f"&after={urllib.parse.quote(after, safe='')}" if after else "")
+        answer = rc.retrying(lambda: cluster.api("GET", path))
+        if answer.status != 200 or not isinstance(answer.json, dict):
+            raise rc.Fatal(f"GET {path} answered {answer!r}")
+        page = answer.json.get("data") or []
+        if not page:
+            return ids
+        ids.extend(event["id"] for event in page)
+        after = answer.json.get("next_cursor") or page[-1]["id"]
+    raise rc.Fatal("GET /v1/events: more than 1000 pages")
+
+
+def check_events(cluster, limit=90):
+    ids = feed_ids(cluster)
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        with Receiver.lock:
+            undelivered = [i for i in ids if i not in Receiver.by_event]
+        if not undelivered:
+            break
+        time.sleep(0.5)
+    with Receiver.lock:
+        undelivered = [i for i in ids if i not in Receiver.by_event]
+        several = {event: sorted(hooks) for event, hooks in Receiver.by_event.items() if len(hooks) != 1}
+        hook_owner = {}
+        shared = []
+        for event, hooks in Receiver.by_event.items():
+            for hook in hooks:
+                if hook in hook_owner and hook_owner[hook] != event:
+                    shared.append(hook)
+                hook_owner[hook] = event
+        strangers = [event for event in Receiver.by_event if event not in set(ids)]
+        unverified = list(Receiver.unverified)
+    CHECKS.check("every event of the feed was delivered at least once", bool(ids) and not undelivered,
+                 f"{len(undelivered)} of {len(ids)} never arrived: {undelivered[:5]}" if undelivered else f"{len(ids)} events")
+    CHECKS.check("each event came under one webhook-id, and no two events shared one", not several and not shared,
+                 f"events with several ids {list(several.items())[:3]}, ids on several events {shared[:3]}")
+    CHECKS.check("no delivery of an event the feed does not hold", not strangers, f"{strangers[:5]}")
+    CHECKS.check("every delivery verified with the Standard Webhooks library", not unverified, "; ".join(unverified[:3]))
+
+
+# MARK: - The figure
+
+
+def figures(binary, work, database_url, seconds):
+    cluster = Cluster(binary, os.path.join(work, "figure"), database_url, fast=False, name="figure")
+    cluster.start()
+    try:
+        run = secrets.token_hex(3)
+        env = {"BENCH_KEY": cluster.api_key}
+        # A Wrapp customer whose webhook endpoint the intake figure posts to.
+        answer = cluster.api("POST", "/v1/tenants", {"provider": "wrapp", "external_id": f"fig-{run}",
+                                                      "profile": {"email": "fig@example.com", "phone": "+302101234567"}})
+        if answer.status != 201:
+            raise rc.Fatal(f"the figure's first create answered {answer!r}")
+        customer = cluster.control("GET", f"/sandbox/test-helpers/wrapp/customers/fig-{run}").json
+        hook_path = urllib.parse.urlsplit(customer["webhook_endpoint"]).path
+        results = {}
+        for label, port in (("1 replica", cluster.single_port), ("3 replicas", cluster.proxy_port)):
+            base = f"http://127.0.0.1:{port}"
+            report = bench.wrk(f"{base}/v1/tenants", "create.lua", seconds, connections=32, threads=2,
+                               env={**env, "BENCH_RUN": f"{run}{label[0]}"})
+            creates = report["statuses"].get("201", 0) / (report["duration_us"] / 1e6)
+            report_hooks = bench.wrk(f"{base}{hook_path}", "webhook.lua", seconds, connections=32, threads=2,
+                                     env={"BENCH_EXTERNAL_ID": f"fig-{run}", "BENCH_RUN": f"{run}{label[0]}"})
+            hooks = report_hooks["statuses"].get("200", 0) / (report_hooks["duration_us"] / 1e6)
+            results[label] = (creates, hooks)
+            log(f"figure, {label} behind nginx: {creates:,.0f} creates/s (p99 {report['p99_us'] / 1000:.0f} ms, "
+                f"statuses {report['statuses']}); {hooks:,.0f} webhooks/s stored (p99 {report_hooks['p99_us'] / 1000:.0f} ms, "
+                f"statuses {report_hooks['statuses']})")
+        one, three = results["1 replica"], results["3 replicas"]
+        FIGURES.append(
+            f"figure ({seconds} s per run, wrk -c32 through nginx, one PostgreSQL, {os.cpu_count()} cores shared by all "
+            f"processes): creates/s {one[0]:,.0f} with 1 replica, {three[0]:,.0f} with 3 ({three[0] / max(one[0], 1e-9):.2f}x); "
+            f"Wrapp webhooks stored/s {one[1]:,.0f} with 1, {three[1]:,.0f} with 3 ({three[1] / max(one[1], 1e-9):.2f}x)"
+        )
+        log(FIGURES[-1])
+    finally:
+        cluster.stop()
+
+
+# MARK: - Main
+
+
+def schema_url(url, schema):
+    parts = urllib.parse.urlsplit(url)
+    query = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query) if k not in ("search_path", "schema")]
+    query.append(("search_path", schema))
+    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--binary", default=".build/debug/gateway", help="the built gateway (default .build/debug/gateway)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--budget", type=float, default=150, help="seconds the creates, and then convergence, may take")
+    parser.add_argument("--figure-seconds", type=int, default=5, help="wrk seconds per figure run (0: no figure)")
+    args = parser.parse_args()
+    url = os.environ.get("GATEWAY_TEST_POSTGRES_URL")
+    if not url:
+        print("replica check: set GATEWAY_TEST_POSTGRES_URL (export GATEWAY_TEST_POSTGRES_URL=$(scripts/postgres.sh start))",
+              file=sys.stderr)
+        return 2
+    binary = os.path.abspath(args.binary)
+    if not os.access(binary, os.X_OK):
+        print(f"replica check: no gateway binary at {binary} (swift build first)", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    random.seed(args.seed)
+    Receiver.secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
+    Receiver.verifier = Webhook(Receiver.secret)
+    work = tempfile.mkdtemp(prefix="gw-replicas-")
+    for sub in ("load", "figure"):
+        os.makedirs(os.path.join(work, sub))
+    tag = f"{os.getpid()}_{int(time.time())}"
+    began = time.monotonic()
+    phases = [("load", lambda: replicas_under_load(binary, work, schema_url(url, f"replicas_{tag}"), args.seed, args.budget))]
+    if args.figure_seconds > 0:
+        phases.append(("figure", lambda: figures(binary, work, schema_url(url, f"figure_{tag}"), args.figure_seconds)))
+    for name, run in phases:
+        try:
+            run()
+        except Exception as error:  # noqa: BLE001 - report, then go on
+            CHECKS.check(f"the {name} phase ran to its end", False, f"{type(error).__name__}: {error}")
+        Process.cleanup_all()
+
+    print()
+    for figure in FIGURES:
+        print(figure)
+    print(f"wall time {time.monotonic() - began:.0f} s")
+    if CHECKS.failed:
+        print("\nFailed:")
+        for name, detail in CHECKS.failed:
+            print(f"  - {name}: {detail}")
+        for process in Process.ALL:
+            print(f"\n----- last lines of {process.log_path} -----")
+            print(rc.log_tail(process.log_path, 30))
+        print(f"\n(logs kept in {work})")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"replica check: {len(CHECKS.passed)} passed, {len(CHECKS.failed)} failed")
+    return 1 if CHECKS.failed else 0
+
+
+if __name__ == "__main__":
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        code = 130
+    finally:
+        Process.cleanup_all()
+    sys.exit(code)
