@@ -207,6 +207,7 @@ class Cluster:
     def __init__(self, binary, work, database_url, events_port=None, replicas=3, fast=True, name="run"):
         self.work = work
         self.api_key = "gw_replica_" + secrets.token_hex(16)
+        self.admin_token = "gw_admin_" + secrets.token_hex(16)
         self.sim_port, self.proxy_port, self.single_port = rc.free_port(), rc.free_port(), rc.free_port()
         self.replica_ports = [rc.free_port() for _ in range(replicas)]
         self.port = self.sim_port
@@ -228,7 +229,7 @@ class Cluster:
             env.update(
                 GATEWAY_HOST="127.0.0.1", GATEWAY_PORT=str(port), GATEWAY_DATA_DIR=os.path.join(work, f"replica-{index + 1}"),
                 GATEWAY_DATABASE_URL=database_url, GATEWAY_PUBLIC_URL=f"http://127.0.0.1:{self.proxy_port}",
-                GATEWAY_API_KEY=self.api_key, GATEWAY_ENCRYPTION_KEY=base64.b64encode(b"r" * 32).decode(),
+                GATEWAY_API_KEY=self.api_key, GATEWAY_ADMIN_TOKEN=self.admin_token, GATEWAY_ENCRYPTION_KEY=base64.b64encode(b"r" * 32).decode(),
                 WRAPP_BASE_URL=f"http://127.0.0.1:{self.sim_port}/sandbox/wrapp",
                 MAGNIFINANCE_BASE_URL=f"http://127.0.0.1:{self.sim_port}/sandbox/magnifinance",
                 GATEWAY_MIGRATIONS_DIR=os.path.join(ROOT, "migrations"),
@@ -237,7 +238,7 @@ class Cluster:
                 env.update(
                     GATEWAY_PROVIDER_TIMEOUT_SECONDS=str(rc.PROVIDER_TIMEOUT_SECONDS), GATEWAY_POLL_FIRST_SECONDS="1",
                     GATEWAY_POLL_MAX_SECONDS="4", GATEWAY_RETRY_FIRST_SECONDS="1", GATEWAY_RETRY_MAX_SECONDS="4",
-                    GATEWAY_WORKER_INTERVAL_SECONDS="0.2",
+                    GATEWAY_WORKER_INTERVAL_SECONDS="0.2", GATEWAY_CIRCUIT_COOLDOWN_SECONDS="3",
                 )
             if events_port:
                 env.update(GATEWAY_EVENTS_URL=f"http://127.0.0.1:{events_port}/events", GATEWAY_EVENTS_SECRET=Receiver.secret,
@@ -295,6 +296,17 @@ class Cluster:
         if wrapp.status != 200 or magni.status != 200:
             raise rc.Fatal(f"the simulator's /_control/calls answered {wrapp!r} and {magni!r}")
         return wrapp.json, magni.json
+
+    def circuits(self, provider):
+        """The provider's circuit as each replica reports it (GET /admin/providers, straight to the replica)."""
+        states = []
+        for port in self.replica_ports:
+            try:
+                answer = rc.call(port, "GET", "/admin/providers", headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=5)
+                states.append(next((p["circuit"] for p in answer.json["data"] if p["provider"] == provider), None))
+            except (rc.TRANSIENT + (TypeError, KeyError)) as error:
+                states.append(f"{type(error).__name__}")
+        return states
 
     def upstream_counts(self):
         counts = {}
@@ -388,6 +400,7 @@ def replicas_under_load(binary, work, database_url, seed, budget):
         rc.check_credentials(cluster, acknowledged, "replicas")
         check_provider_calls(acknowledged, wrapp_calls, magni_calls)
         check_events(cluster)
+        check_shared_circuit(cluster, seed, rng)
 
         counts = cluster.upstream_counts()
         CHECKS.check("nginx sent requests to all three replicas", len(counts) == 3 and all(n > 0 for n in counts.values()),
@@ -408,6 +421,48 @@ def replicas_under_load(binary, work, database_url, seed, budget):
         stopped = cluster.stop()
         receiver.shutdown()
     CHECKS.check("the replicas stop on SIGTERM", stopped)
+
+
+def check_shared_circuit(cluster, seed, rng):
+    """Wrapp goes down: the replica that sees enough failures first opens its circuit, and all three must report it
+    open; Wrapp comes back: one probe closes it on all three, and the tenants created meanwhile converge."""
+    cluster.set_chaos(1.0, seed + 500)
+    used = set()
+    tenants = [rc.spec("wrapp_new", f"rp-down-{i}", f"r{seed}", rng, used) for i in range(8)]
+    counter = rc.Counter()
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        acknowledged = list(pool.map(lambda t: rc.create(cluster, t, time.monotonic() + 60, counter), tenants))
+    began = time.monotonic()
+    states = []
+    while time.monotonic() - began < 90 and "open" not in states:
+        states = cluster.circuits("wrapp")
+        time.sleep(0.2)
+    first = time.monotonic() - began
+    # Each replica keeps its own window of outcomes: without the shared circuit the other two would open only after
+    # failing 18 of their own last 20 calls, many seconds later. Shared, they read it within a second.
+    while time.monotonic() - began < first + 5 and not all(state == "open" for state in states):
+        states = cluster.circuits("wrapp")
+        time.sleep(0.2)
+    opened = time.monotonic() - began
+    CHECKS.check("a circuit one replica opens is open on all three within 5 s", all(state == "open" for state in states),
+                 f"states {states}: first open {first:.1f} s after the creates, all open {opened - first:.1f} s later; "
+                 f"{sum(acknowledged)} of {len(tenants)} creates acknowledged")
+    cluster.set_chaos(0, seed)
+    while time.monotonic() - began < 150:
+        states = cluster.circuits("wrapp")
+        if all(state == "closed" for state in states):
+            break
+        time.sleep(0.3)
+    closed = time.monotonic() - began - opened
+    CHECKS.check("once Wrapp answers again one probe closes it on all three", all(state == "closed" for state in states),
+                 f"states {states} {closed:.1f} s after Wrapp came back")
+    driver = rc.Driver(cluster, counter, recomplete_after=8, supply_for_new=True)
+    converged = rc.converge(driver, [t for t in tenants if t.get("id")], time.monotonic() + 90, "circuit")
+    CHECKS.check("the tenants created while Wrapp was down converge", converged and all(acknowledged),
+                 "; ".join(rc.describe(t) for t in tenants if t.get("state") != "active"))
+    FIGURES.append(f"shared circuit: opened {first:.1f} s after 8 creates met a Wrapp that fails every call, open on all "
+                   f"three {opened - first:.1f} s later; closed on all three {closed:.1f} s after Wrapp came back (cool-down 3 s)")
+    log(FIGURES[-1])
 
 
 def check_tenants(cluster, tenants, acknowledged, counter):

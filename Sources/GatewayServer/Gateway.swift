@@ -110,7 +110,9 @@ public struct Gateway: Sendable {
         settings.circuit.failureThreshold = config.circuitFailures
         settings.circuit.coolDown = config.circuitCoolDown
         settings.approvalExpiry = config.approvalExpiry
-        let service = OnboardingService(store: store, providers: providers, settings: settings, clock: clock, observer: metrics, logger: logger)
+        let service = OnboardingService(
+            store: store, providers: providers, settings: settings, clock: clock, observer: metrics, sharedCircuits: store.sharedCircuits, logger: logger
+        )
         late.service = service
 
         let linkKey = try await store.gatewaySecret(named: "onboarding-link-key") { Data(SystemRandomness().bytes(32)) }

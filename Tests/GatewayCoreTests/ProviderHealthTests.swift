@@ -77,3 +77,95 @@ import Testing
         #expect(await health.snapshot().recentErrors.count == 10, "only the last ten are kept")
     }
 }
+
+/// The circuit breaker shared by replicas: what one opens, the others respect; one probe for all; its outcome is
+/// everyone's. The store here keeps the rows in memory with the rules of PostgreSQL's `provider_circuits` (the
+/// store suite checks that table against them).
+@Suite struct SharedCircuitTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    actor MemoryCircuits: SharedCircuitStore {
+        var rows: [ProviderKind: (circuit: SharedCircuit, probeUntil: Date?)] = [:]
+        var probeClaims = 0
+
+        func sharedCircuit(_ provider: ProviderKind) -> SharedCircuit? { rows[provider]?.circuit }
+        func openSharedCircuit(_ provider: ProviderKind, until: Date, coolDown: TimeInterval) {
+            rows[provider] = (SharedCircuit(openUntil: until, coolDown: coolDown), nil)
+        }
+        func closeSharedCircuit(_ provider: ProviderKind) { rows[provider] = nil }
+        func claimSharedProbe(_ provider: ProviderKind, now: Date, holdUntil: Date) -> Bool {
+            probeClaims += 1
+            guard let row = rows[provider], row.circuit.openUntil <= now, (row.probeUntil ?? .distantPast) <= now else { return false }
+            rows[provider]?.probeUntil = holdUntil
+            return true
+        }
+    }
+
+    func replicas(_ count: Int, sharing store: MemoryCircuits) -> [ProviderHealth] {
+        (0..<count).map { _ in ProviderHealth(settings: ProviderHealthTests.fiveInARow(), provider: .wrapp, shared: store) }
+    }
+
+    @Test func aCircuitOneReplicaOpensStopsTheOthersAndOneProbeClosesItForAll() async {
+        let store = MemoryCircuits()
+        let replicas = replicas(3, sharing: store)
+        let (a, b, c) = (replicas[0], replicas[1], replicas[2])
+        #expect(await b.admit(now: t0), "closed everywhere at first")
+        for _ in 0..<5 { await a.record(success: false, now: t0, operation: "submit", reason: "down") }
+        #expect(await store.sharedCircuit(.wrapp) == SharedCircuit(openUntil: t0.addingTimeInterval(30), coolDown: 30))
+        #expect(await !b.admit(now: t0.addingTimeInterval(1)), "the other replicas stop calling too")
+        #expect(await !c.admit(now: t0.addingTimeInterval(1)))
+        #expect(await c.snapshot(now: t0.addingTimeInterval(2)).openUntil == t0.addingTimeInterval(30))
+        #expect(await c.retryAfter(now: t0.addingTimeInterval(10)) == 20)
+
+        // After the cool-down all three want to call at once: one probe goes.
+        let admitted = await withTaskGroup(of: Bool.self) { group in
+            for replica in replicas { group.addTask { await replica.admit(now: self.t0.addingTimeInterval(31)) } }
+            var all: [Bool] = []
+            for await one in group { all.append(one) }
+            return all
+        }
+        #expect(admitted.filter { $0 }.count == 1, "\(admitted)")
+        let prober = await b.snapshot().state == .halfOpen ? b : await a.snapshot().state == .halfOpen ? a : c
+        #expect(await !b.admit(now: t0.addingTimeInterval(31.5)) || prober === b, "no second probe while the first runs")
+        await prober.record(success: true, now: t0.addingTimeInterval(32), operation: "check")
+        #expect(await store.sharedCircuit(.wrapp) == nil)
+        for replica in replicas {
+            #expect(await replica.admit(now: t0.addingTimeInterval(34)), "closed for every replica")
+        }
+    }
+
+    @Test func aFailedProbeOpensItAgainForEveryoneForTwiceAsLong() async {
+        let store = MemoryCircuits()
+        let replicas = replicas(2, sharing: store)
+        let (a, b) = (replicas[0], replicas[1])
+        for _ in 0..<5 { await a.record(success: false, now: t0, operation: "submit") }
+        #expect(await b.admit(now: t0.addingTimeInterval(30)), "b takes the probe")
+        #expect(await !a.admit(now: t0.addingTimeInterval(30.5)), "a does not probe beside it")
+        await b.record(success: false, now: t0.addingTimeInterval(31), operation: "check", reason: "still down")
+        #expect(await store.sharedCircuit(.wrapp) == SharedCircuit(openUntil: t0.addingTimeInterval(91), coolDown: 60))
+        #expect(await !a.admit(now: t0.addingTimeInterval(80)), "a learns of the longer cool-down")
+        #expect(await a.admit(now: t0.addingTimeInterval(91)))
+    }
+
+    @Test func aReplicaThatDiesWithTheProbeFreesItWhenTheHoldRunsOut() async {
+        let store = MemoryCircuits()
+        var settings = ProviderHealthTests.fiveInARow()
+        settings.probeHold = 40
+        let a = ProviderHealth(settings: settings, provider: .wrapp, shared: store)
+        let b = ProviderHealth(settings: settings, provider: .wrapp, shared: store)
+        for _ in 0..<5 { await a.record(success: false, now: t0, operation: "submit") }
+        #expect(await a.admit(now: t0.addingTimeInterval(30)), "a takes the probe, then dies without an answer")
+        #expect(await !b.admit(now: t0.addingTimeInterval(60)))
+        #expect(await b.admit(now: t0.addingTimeInterval(71)), "the hold ran out: b probes")
+    }
+
+    @Test func waitingTenantsDoNotAskForTheProbeOneByOne() async {
+        let store = MemoryCircuits()
+        let replicas = replicas(2, sharing: store)
+        for _ in 0..<5 { await replicas[0].record(success: false, now: t0, operation: "submit") }
+        #expect(await replicas[0].admit(now: t0.addingTimeInterval(30)))
+        let before = await store.probeClaims
+        for _ in 0..<50 { _ = await replicas[1].admit(now: t0.addingTimeInterval(30.2)) }
+        #expect(await store.probeClaims - before == 1, "one denied claim, then the replica waits a read interval")
+    }
+}

@@ -120,6 +120,45 @@ import Testing
         await b.close()
     }
 
+    /// The shared circuit: what one replica opens the other reads; after the cool-down one probe is handed out (held
+    /// until its hold runs out); opening again frees the probe; closing removes it for all. SQLite has none: one
+    /// process keeps its breakers in memory.
+    @Test(arguments: Backend.all) func theCircuitIsSharedAndOneReplicaProbes(_ backend: Backend) async throws {
+        let a = try await TestStores.make(backend)
+        let b = try await TestStores.replica(of: a)
+        guard let circuitsA = a.sharedCircuits, let circuitsB = b.sharedCircuits else {
+            #expect(backend == .sqlite, "only SQLite keeps its breakers in memory")
+            await a.close()
+            await b.close()
+            return
+        }
+        #expect(try await circuitsB.sharedCircuit(.wrapp) == nil)
+        try await circuitsA.openSharedCircuit(.wrapp, until: t0.addingTimeInterval(30), coolDown: 30)
+        #expect(try await circuitsB.sharedCircuit(.wrapp) == SharedCircuit(openUntil: t0.addingTimeInterval(30), coolDown: 30))
+        #expect(try await circuitsB.sharedCircuit(.magnifinance) == nil, "one circuit per provider")
+        #expect(try await !circuitsB.claimSharedProbe(.wrapp, now: t0.addingTimeInterval(29), holdUntil: t0.addingTimeInterval(89)), "still cooling down")
+        let claims = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for store in [circuitsA, circuitsB, circuitsA, circuitsB] {
+                group.addTask { try await store.claimSharedProbe(.wrapp, now: t0.addingTimeInterval(31), holdUntil: t0.addingTimeInterval(91)) }
+            }
+            var all: [Bool] = []
+            for try await claim in group { all.append(claim) }
+            return all
+        }
+        #expect(claims.filter { $0 }.count == 1, "one probe for all replicas: \(claims)")
+        #expect(try await !circuitsA.claimSharedProbe(.wrapp, now: t0.addingTimeInterval(90), holdUntil: t0.addingTimeInterval(150)))
+        #expect(try await circuitsA.claimSharedProbe(.wrapp, now: t0.addingTimeInterval(91), holdUntil: t0.addingTimeInterval(151)),
+                "a probe whose replica died is free again when its hold runs out")
+        try await circuitsA.openSharedCircuit(.wrapp, until: t0.addingTimeInterval(152), coolDown: 60)
+        #expect(try await circuitsB.claimSharedProbe(.wrapp, now: t0.addingTimeInterval(152), holdUntil: t0.addingTimeInterval(212)),
+                "opened again after a failed probe: the next probe is free after the new cool-down")
+        try await circuitsB.closeSharedCircuit(.wrapp)
+        #expect(try await circuitsA.sharedCircuit(.wrapp) == nil)
+        #expect(try await !circuitsA.claimSharedProbe(.wrapp, now: t0.addingTimeInterval(300), holdUntil: t0.addingTimeInterval(360)), "closed: nothing to probe")
+        await a.close()
+        await b.close()
+    }
+
     /// A replica killed mid-request leaves its claim behind. While the request runs it renews the claim, so a retry
     /// on another replica waits (409); once renewals stop, the retry takes the key over after `abandonedBefore`,
     /// and the first claimant, should it still be alive, learns that the key is no longer its own.

@@ -52,9 +52,15 @@ public final class OnboardingService: Sendable {
     public init(
         store: any TenantStore, providers: [any OnboardingProvider], settings: Settings,
         clock: any GatewayClock = SystemClock(), ids: any IDGenerator = ULIDGenerator(),
-        random: any Randomness = SystemRandomness(), observer: (any ProviderCallObserver)? = nil, logger: Logger
+        random: any Randomness = SystemRandomness(), observer: (any ProviderCallObserver)? = nil,
+        sharedCircuits: (any SharedCircuitStore)? = nil, logger: Logger
     ) {
-        self.health = Dictionary(providers.map { ($0.kind, ProviderHealth(settings: settings.circuit)) }, uniquingKeysWith: { first, _ in first })
+        var circuit = settings.circuit
+        // The shared probe is held as long as one call may take under its lease.
+        circuit.probeHold = settings.workLease
+        self.health = Dictionary(providers.map {
+            ($0.kind, ProviderHealth(settings: circuit, provider: $0.kind, shared: sharedCircuits))
+        }, uniquingKeysWith: { first, _ in first })
         self.observer = observer ?? NoProviderCallObserver()
         self.store = store
         self.providers = Dictionary(providers.map { ($0.kind, $0) }, uniquingKeysWith: { first, _ in first })

@@ -5,6 +5,10 @@ import Foundation
 /// then one probe goes through. A successful probe closes the circuit; a failed one opens it again for twice as
 /// long (capped). A ratio, not a run of failures: a provider that is down trips it within `window` calls, while a
 /// flaky one (half its answers garbled) keeps being called, since its tenants converge only by trying.
+///
+/// With several replicas (`shared`), an open circuit is written to the database: every replica reads it (at most
+/// once a second, when it is about to call) and stops calling too; after the cool-down one replica takes the probe,
+/// and its outcome opens the circuit again or closes it for all. The window of recent outcomes stays per replica.
 public actor ProviderHealth {
     public enum CircuitState: String, Sendable, Codable {
         case closed
@@ -17,6 +21,10 @@ public actor ProviderHealth {
         public var window = 20
         public var coolDown: TimeInterval = 30
         public var maxCoolDown: TimeInterval = 300
+        /// How long a replica holds the shared probe; a replica that dies with it frees it then.
+        public var probeHold: TimeInterval = 60
+        /// How stale a replica's view of the shared circuit may be.
+        public var sharedReadInterval: TimeInterval = 1
 
         public init() {}
     }
@@ -44,19 +52,40 @@ public actor ProviderHealth {
     /// The outcomes of the last calls, newest last (true: failed).
     private var outcomes: [Bool] = []
     private var recentErrors: [RecentError] = []
+    private let provider: ProviderKind?
+    private let shared: (any SharedCircuitStore)?
+    private var sharedReadAt: Date?
+    private var probeDeniedAt: Date?
+    /// Writes of this replica's own decisions to the shared circuit not done yet: until they are, an absent row
+    /// does not mean that another replica closed the circuit.
+    private var sharedWrites = 0
 
-    public init(settings: Settings = Settings()) {
+    public init(settings: Settings = Settings(), provider: ProviderKind? = nil, shared: (any SharedCircuitStore)? = nil) {
         self.settings = settings
+        self.provider = provider
+        self.shared = provider == nil ? nil : shared
         coolDown = settings.coolDown
     }
 
-    /// Whether a call may go now; in half-open state only one probe at a time.
-    public func admit(now: Date) -> Bool {
+    /// Whether a call may go now; in half-open state only one probe at a time (across replicas when shared).
+    public func admit(now: Date) async -> Bool {
+        await readShared(now: now)
         switch state {
         case .closed:
             return true
         case .open:
             guard let openedAt, now >= openedAt.addingTimeInterval(coolDown) else { return false }
+            if let shared, let provider {
+                // Another replica probes: ask again at most once per read interval, not once per waiting tenant.
+                if let probeDeniedAt, now >= probeDeniedAt, now.timeIntervalSince(probeDeniedAt) < settings.sharedReadInterval { return false }
+                let claimed = (try? await shared.claimSharedProbe(provider, now: now, holdUntil: now.addingTimeInterval(settings.probeHold))) ?? false
+                guard claimed else {
+                    probeDeniedAt = now
+                    return false
+                }
+                // Another call of this replica may have moved the state while the claim was on its way.
+                guard state == .open else { return state == .closed }
+            }
             state = .halfOpen
             probeInFlight = true
             return true
@@ -68,15 +97,19 @@ public actor ProviderHealth {
     }
 
     /// Records how an admitted call went. Only transient failures count; a refusal of data is a working provider.
-    public func record(success: Bool, now: Date, operation: String, reason: String? = nil) {
+    public func record(success: Bool, now: Date, operation: String, reason: String? = nil) async {
         probeInFlight = false
         outcomes.append(!success)
         if outcomes.count > max(settings.window, settings.failureThreshold) { outcomes.removeFirst() }
         guard !success else {
-            if state != .closed { outcomes.removeAll() }
+            let wasOpen = state != .closed
+            if wasOpen { outcomes.removeAll() }
             state = .closed
             failures = 0
             coolDown = settings.coolDown
+            if wasOpen, let shared, let provider {
+                await sharing { try await shared.closeSharedCircuit(provider) }
+            }
             return
         }
         recentErrors.append(RecentError(at: now, operation: operation, reason: reason ?? "unavailable"))
@@ -85,9 +118,9 @@ public actor ProviderHealth {
         switch state {
         case .halfOpen:
             coolDown = min(coolDown * 2, settings.maxCoolDown)
-            open(at: now)
+            await open(at: now)
         case .closed where outcomes.filter({ $0 }).count >= settings.failureThreshold:
-            open(at: now)
+            await open(at: now)
         default:
             break
         }
@@ -105,6 +138,12 @@ public actor ProviderHealth {
         return max(0, openedAt.addingTimeInterval(coolDown).timeIntervalSince(now))
     }
 
+    /// The state as of `now`, the shared circuit read first when it is shared.
+    public func snapshot(now: Date) async -> Snapshot {
+        await readShared(now: now)
+        return snapshot()
+    }
+
     public func snapshot() -> Snapshot {
         Snapshot(
             state: state, consecutiveFailures: failures, openUntil: state == .open ? openedAt?.addingTimeInterval(coolDown) : nil,
@@ -112,9 +151,50 @@ public actor ProviderHealth {
         )
     }
 
-    private func open(at now: Date) {
+    private func open(at now: Date) async {
         state = .open
         openedAt = now
+        if let shared, let provider {
+            let until = now.addingTimeInterval(coolDown)
+            let coolDown = coolDown
+            await sharing { try await shared.openSharedCircuit(provider, until: until, coolDown: coolDown) }
+        }
+    }
+
+    /// Writes one of this replica's decisions; a database that does not answer leaves the breaker a local one.
+    private func sharing(_ write: @Sendable () async throws -> Void) async {
+        sharedWrites += 1
+        try? await write()
+        sharedWrites -= 1
+    }
+
+    /// Takes in what the other replicas decided, at most once per `sharedReadInterval`: an open circuit of theirs
+    /// is adopted (or one opened for longer), and a circuit they closed is closed here too. A probe this replica has
+    /// under way, and a decision it is still writing, are left alone.
+    private func readShared(now: Date) async {
+        guard let shared, let provider else { return }
+        if let sharedReadAt, now >= sharedReadAt, now.timeIntervalSince(sharedReadAt) < settings.sharedReadInterval { return }
+        sharedReadAt = now
+        let circuit: SharedCircuit?
+        do {
+            circuit = try await shared.sharedCircuit(provider)
+        } catch {
+            return
+        }
+        guard !probeInFlight, sharedWrites == 0 else { return }
+        if let circuit {
+            let localUntil = openedAt.map { $0.addingTimeInterval(coolDown) }
+            if state == .closed || (state == .open && (localUntil ?? .distantPast) < circuit.openUntil) {
+                state = .open
+                coolDown = circuit.coolDown
+                openedAt = circuit.openUntil.addingTimeInterval(-circuit.coolDown)
+            }
+        } else if state != .closed {
+            state = .closed
+            failures = 0
+            coolDown = settings.coolDown
+            outcomes.removeAll()
+        }
     }
 }
 

@@ -21,4 +21,10 @@ public protocol GatewayStore: TenantStore, APIKeyStore, IdempotencyStore, Delive
     func resealWithNewestKey(batchSize: Int) async throws -> [String: Int]
     /// Lets go of connections and files.
     func close() async
+    /// Circuit breakers every replica shares (PostgreSQL); nil where one process keeps them in memory (SQLite).
+    var sharedCircuits: (any SharedCircuitStore)? { get }
+}
+
+extension GatewayStore {
+    public var sharedCircuits: (any SharedCircuitStore)? { nil }
 }

@@ -144,7 +144,7 @@ struct ConsoleController {
         }
         var health: [HTML] = []
         for kind in ProviderKind.allCases {
-            let snapshot = await service.health[kind]?.snapshot()
+            let snapshot = await service.health[kind]?.snapshot(now: clock.now())
             let configured = service.configuredProviders.contains(kind)
             let latest = snapshot?.recentErrors.last
             health.append("""

@@ -128,7 +128,7 @@ struct AdminTenantsController {
     @Sendable func providers(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         var result: [ProviderResource] = []
         for kind in ProviderKind.allCases {
-            let snapshot = await service.health[kind]?.snapshot()
+            let snapshot = await service.health[kind]?.snapshot(now: clock.now())
             result.append(ProviderResource(
                 provider: kind, configured: service.configuredProviders.contains(kind), circuit: snapshot?.state.rawValue ?? "closed",
                 consecutive_failures: snapshot?.consecutiveFailures ?? 0, open_until: Nullable(snapshot?.openUntil),

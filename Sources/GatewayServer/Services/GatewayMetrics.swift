@@ -57,7 +57,7 @@ final class GatewayMetrics: ProviderCallObserver, Sendable {
                 registry.makeGauge(name: "tenants", labels: [("provider", provider.rawValue), ("state", state.rawValue)])
                     .set(Double(readings.tenants[provider.rawValue]?[state.rawValue] ?? 0))
             }
-            let circuit: Double = switch await service.health[provider]?.snapshot().state {
+            let circuit: Double = switch await service.health[provider]?.snapshot(now: now).state {
             case .open: 2
             case .halfOpen: 1
             default: 0
