@@ -264,3 +264,26 @@ final class LateService: Sendable {
         set { box.withLock { $0 = newValue } }
     }
 }
+
+extension Gateway {
+    /// `gateway import-sqlite`: copies a SQLite deployment's file (at rest: its gateway stopped, or a backup) into the
+    /// PostgreSQL database the configuration names, after checking that the configured keys open its secrets.
+    /// Returns the rows copied per table.
+    public static func importSQLite(
+        _ config: GatewayConfig, from path: String, logger: Logger = Logger(label: "gateway"),
+        progress: @escaping @Sendable (String, Int) -> Void = { _, _ in }
+    ) async throws -> [String: Int] {
+        guard config.postgres != nil else {
+            throw SQLiteTableSource.Refusal(description: "Set GATEWAY_DATABASE_URL to the PostgreSQL database to import into.")
+        }
+        let source = try SQLiteTableSource.open(path: path, migrations: Migrations(folder: Migrations.locate()))
+        _ = try await source.checkSealedValues(box: SecretBox(keys: config.encryptionKeys))
+        guard let store = try openStore(config, logger: logger) as? PostgresStore else {
+            throw SQLiteTableSource.Refusal(description: "GATEWAY_DATABASE_URL does not name a PostgreSQL database.")
+        }
+        return try await closing(store) { _ in
+            try await store.migrate()
+            return try await store.importData(from: source, progress: progress)
+        }
+    }
+}

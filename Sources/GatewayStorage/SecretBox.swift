@@ -29,6 +29,8 @@ public struct SecretBox: Sendable {
     }
 
     public var currentKeyID: String { keys[0].id }
+    /// The ids of every key this box opens with, newest first.
+    public var keyIDs: [String] { keys.map(\.id) }
 
     /// A short public name for a key: the first 8 hex digits of its SHA-256.
     public static func keyID(_ key: Data) -> String {
