@@ -328,6 +328,7 @@ def create(gateway, tenant, deadline, counter):
             tenant["last_answer"] = repr(answer)
             if answer.status in (200, 201, 202) and isinstance(answer.json, dict) and answer.json.get("id"):
                 tenant["id"] = answer.json["id"]
+                tenant["ack_status"] = answer.status
                 tenant["state"] = answer.json.get("state")
                 tenant["acknowledged"] = time.monotonic()
                 tenant["resource"] = answer.json

@@ -238,8 +238,12 @@ class Cluster:
                 env.update(
                     GATEWAY_PROVIDER_TIMEOUT_SECONDS=str(rc.PROVIDER_TIMEOUT_SECONDS), GATEWAY_POLL_FIRST_SECONDS="1",
                     GATEWAY_POLL_MAX_SECONDS="4", GATEWAY_RETRY_FIRST_SECONDS="1", GATEWAY_RETRY_MAX_SECONDS="4",
-                    GATEWAY_WORKER_INTERVAL_SECONDS="0.2", GATEWAY_CIRCUIT_COOLDOWN_SECONDS="3",
+                    GATEWAY_WORKER_INTERVAL_SECONDS="0.2", GATEWAY_CIRCUIT_COOLDOWN_SECONDS="8",
                 )
+            else:
+                # The figure measures the gateway and its database, not the per-replica provider limits (50 calls/s
+                # and 4 at once by default, which would cap creates at the limit).
+                env.update(GATEWAY_PROVIDER_RATE_LIMIT="0", GATEWAY_PROVIDER_CONCURRENCY="64")
             if events_port:
                 env.update(GATEWAY_EVENTS_URL=f"http://127.0.0.1:{events_port}/events", GATEWAY_EVENTS_SECRET=Receiver.secret,
                            GATEWAY_EVENTS_RETRY_SCHEDULE="1,1,2,2,3,3,4,4,5,5,5,5,5,5,5,5,5,5,5,5")
@@ -447,6 +451,16 @@ def check_shared_circuit(cluster, seed, rng):
     CHECKS.check("a circuit one replica opens is open on all three within 5 s", all(state == "open" for state in states),
                  f"states {states}: first open {first:.1f} s after the creates, all open {opened - first:.1f} s later; "
                  f"{sum(acknowledged)} of {len(tenants)} creates acknowledged")
+    # While it is open nobody calls Wrapp: from a second after the first replica opened it (calls admitted before the
+    # others read it may still arrive) until shortly before its 8 s cool-down ends.
+    time.sleep(max(0.0, first + 1.5 - (time.monotonic() - began)))
+    before, _ = cluster.simulator_calls()
+    time.sleep(max(0.0, first + 6.5 - (time.monotonic() - began)))
+    after, _ = cluster.simulator_calls()
+    states_after = cluster.circuits("wrapp")
+    calls = {path: (after.get("calls") or {}).get(path, 0) - (before.get("calls") or {}).get(path, 0) for path in rc.WRAPP_PARTNER_PATHS}
+    CHECKS.check("no replica called Wrapp while the circuit was open", sum(calls.values()) == 0 and all(s == "open" for s in states_after),
+                 f"partner calls from {first + 1.5:.1f} s to {first + 6.5:.1f} s: {calls}; states then {states_after}")
     cluster.set_chaos(0, seed)
     while time.monotonic() - began < 150:
         states = cluster.circuits("wrapp")
@@ -461,7 +475,7 @@ def check_shared_circuit(cluster, seed, rng):
     CHECKS.check("the tenants created while Wrapp was down converge", converged and all(acknowledged),
                  "; ".join(rc.describe(t) for t in tenants if t.get("state") != "active"))
     FIGURES.append(f"shared circuit: opened {first:.1f} s after 8 creates met a Wrapp that fails every call, open on all "
-                   f"three {opened - first:.1f} s later; closed on all three {closed:.1f} s after Wrapp came back (cool-down 3 s)")
+                   f"three {opened - first:.1f} s later; closed on all three {closed:.1f} s after Wrapp came back (cool-down 8 s)")
     log(FIGURES[-1])
 
 
@@ -477,9 +491,11 @@ def check_tenants(cluster, tenants, acknowledged, counter):
     for tenant in acknowledged:
         answer = rc.retrying(lambda: cluster.api("POST", "/v1/tenants", tenant["body"], {"Idempotency-Key": tenant["key"]}, timeout=30),
                              limit=30)
-        if answer.status not in (200, 201, 202) or not isinstance(answer.json, dict) or answer.json.get("id") != tenant["id"]:
-            problems.append(f"{tenant['external_id']}: acknowledged {tenant['id']}, replay answered {answer!r}")
-    CHECKS.check("replaying every Idempotency-Key through any replica answers the same tenant", not problems,
+        same = isinstance(answer.json, dict) and answer.json.get("id") == tenant["id"]
+        if answer.status != tenant["ack_status"] or not same or answer.headers.get("idempotent-replayed") != "true":
+            problems.append(f"{tenant['external_id']}: acknowledged {tenant['ack_status']} {tenant['id']}, replay answered "
+                            f"{answer!r} (Idempotent-Replayed: {answer.headers.get('idempotent-replayed')})")
+    CHECKS.check("replaying every Idempotency-Key through any replica answers the kept response (same status, same tenant)", not problems,
                  "; ".join(problems) or f"{len(acknowledged)} replays")
 
     listed = rc.listed(cluster, "/v1/tenants?limit=100")
@@ -558,41 +574,45 @@ def check_events(cluster, limit=90):
 # MARK: - The figure
 
 
-def figures(binary, work, database_url, seconds):
-    cluster = Cluster(binary, os.path.join(work, "figure"), database_url, fast=False, name="figure")
-    cluster.start()
-    try:
-        run = secrets.token_hex(3)
-        env = {"BENCH_KEY": cluster.api_key}
-        # A Wrapp customer whose webhook endpoint the intake figure posts to.
-        answer = cluster.api("POST", "/v1/tenants", {"provider": "wrapp", "external_id": f"fig-{run}",
-                                                      "profile": {"email": "fig@example.com", "phone": "+302101234567"}})
-        if answer.status != 201:
-            raise rc.Fatal(f"the figure's first create answered {answer!r}")
-        customer = cluster.control("GET", f"/sandbox/test-helpers/wrapp/customers/fig-{run}").json
-        hook_path = urllib.parse.urlsplit(customer["webhook_endpoint"]).path
-        results = {}
-        for label, port in (("1 replica", cluster.single_port), ("3 replicas", cluster.proxy_port)):
-            base = f"http://127.0.0.1:{port}"
+def figures(binary, work, database_url_for, seconds):
+    """Each configuration on a fresh schema and fresh processes, so neither inherits the other's tenants, queued
+    polls or webhooks to process."""
+    results = {}
+    for replicas in (1, 3):
+        directory = os.path.join(work, f"figure-{replicas}")
+        os.makedirs(directory)
+        cluster = Cluster(binary, directory, database_url_for(replicas), replicas=replicas, fast=False, name=f"figure {replicas}")
+        cluster.start()
+        try:
+            run = secrets.token_hex(3)
+            # A Wrapp customer whose webhook endpoint the intake figure posts to.
+            answer = cluster.api("POST", "/v1/tenants", {"provider": "wrapp", "external_id": f"fig-{run}",
+                                                          "profile": {"email": "fig@example.com", "phone": "+302101234567"}})
+            if answer.status != 201:
+                raise rc.Fatal(f"the figure's first create answered {answer!r}")
+            customer = cluster.control("GET", f"/sandbox/test-helpers/wrapp/customers/fig-{run}").json
+            hook_path = urllib.parse.urlsplit(customer["webhook_endpoint"]).path
+            base = f"http://127.0.0.1:{cluster.proxy_port}"
             report = bench.wrk(f"{base}/v1/tenants", "create.lua", seconds, connections=32, threads=2,
-                               env={**env, "BENCH_RUN": f"{run}{label[0]}"})
+                               env={"BENCH_KEY": cluster.api_key, "BENCH_RUN": run})
             creates = report["statuses"].get("201", 0) / (report["duration_us"] / 1e6)
-            report_hooks = bench.wrk(f"{base}{hook_path}", "webhook.lua", seconds, connections=32, threads=2,
-                                     env={"BENCH_EXTERNAL_ID": f"fig-{run}", "BENCH_RUN": f"{run}{label[0]}"})
-            hooks = report_hooks["statuses"].get("200", 0) / (report_hooks["duration_us"] / 1e6)
-            results[label] = (creates, hooks)
-            log(f"figure, {label} behind nginx: {creates:,.0f} creates/s (p99 {report['p99_us'] / 1000:.0f} ms, "
-                f"statuses {report['statuses']}); {hooks:,.0f} webhooks/s stored (p99 {report_hooks['p99_us'] / 1000:.0f} ms, "
-                f"statuses {report_hooks['statuses']})")
-        one, three = results["1 replica"], results["3 replicas"]
-        FIGURES.append(
-            f"figure ({seconds} s per run, wrk -c32 through nginx, one PostgreSQL, {os.cpu_count()} cores shared by all "
-            f"processes): creates/s {one[0]:,.0f} with 1 replica, {three[0]:,.0f} with 3 ({three[0] / max(one[0], 1e-9):.2f}x); "
-            f"Wrapp webhooks stored/s {one[1]:,.0f} with 1, {three[1]:,.0f} with 3 ({three[1] / max(one[1], 1e-9):.2f}x)"
-        )
-        log(FIGURES[-1])
-    finally:
-        cluster.stop()
+            hooks_report = bench.wrk(f"{base}{hook_path}", "webhook.lua", seconds, connections=32, threads=2,
+                                     env={"BENCH_EXTERNAL_ID": f"fig-{run}", "BENCH_RUN": run})
+            hooks = hooks_report["statuses"].get("200", 0) / (hooks_report["duration_us"] / 1e6)
+            results[replicas] = (creates, hooks)
+            log(f"figure, {replicas} replica(s) behind nginx: {creates:,.0f} creates/s (p99 {report['p99_us'] / 1000:.0f} ms, "
+                f"statuses {report['statuses']}); {hooks:,.0f} webhooks/s stored (p99 {hooks_report['p99_us'] / 1000:.0f} ms, "
+                f"statuses {hooks_report['statuses']})")
+        finally:
+            cluster.stop()
+    one, three = results[1], results[3]
+    FIGURES.append(
+        f"figure ({seconds} s per run, wrk -c32 through nginx, a fresh schema of one PostgreSQL per configuration, "
+        f"{os.cpu_count()} cores shared by every process): creates/s {one[0]:,.0f} with 1 replica, {three[0]:,.0f} with 3 "
+        f"({three[0] / max(one[0], 1e-9):.2f}x); Wrapp webhooks stored/s {one[1]:,.0f} with 1, {three[1]:,.0f} with 3 "
+        f"({three[1] / max(one[1], 1e-9):.2f}x)"
+    )
+    log(FIGURES[-1])
 
 
 # MARK: - Main
@@ -611,6 +631,7 @@ def main():
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--budget", type=float, default=150, help="seconds the creates, and then convergence, may take")
     parser.add_argument("--figure-seconds", type=int, default=5, help="wrk seconds per figure run (0: no figure)")
+    parser.add_argument("--phase", choices=("load", "figure", "all"), default="all")
     args = parser.parse_args()
     url = os.environ.get("GATEWAY_TEST_POSTGRES_URL")
     if not url:
@@ -626,13 +647,14 @@ def main():
     Receiver.secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
     Receiver.verifier = Webhook(Receiver.secret)
     work = tempfile.mkdtemp(prefix="gw-replicas-")
-    for sub in ("load", "figure"):
-        os.makedirs(os.path.join(work, sub))
+    os.makedirs(os.path.join(work, "load"))
     tag = f"{os.getpid()}_{int(time.time())}"
     began = time.monotonic()
-    phases = [("load", lambda: replicas_under_load(binary, work, schema_url(url, f"replicas_{tag}"), args.seed, args.budget))]
-    if args.figure_seconds > 0:
-        phases.append(("figure", lambda: figures(binary, work, schema_url(url, f"figure_{tag}"), args.figure_seconds)))
+    phases = []
+    if args.phase in ("load", "all"):
+        phases.append(("load", lambda: replicas_under_load(binary, work, schema_url(url, f"replicas_{tag}"), args.seed, args.budget)))
+    if args.figure_seconds > 0 and args.phase in ("figure", "all"):
+        phases.append(("figure", lambda: figures(binary, work, lambda n: schema_url(url, f"figure{n}_{tag}"), args.figure_seconds)))
     for name, run in phases:
         try:
             run()

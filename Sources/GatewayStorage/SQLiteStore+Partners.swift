@@ -77,19 +77,27 @@ extension SQLiteStore: APIKeyStore, IdempotencyStore {
         }
     }
 
-    public func completeIdempotencyKey(scope: String, key: String, response: StoredResponse, tenantID: String?, at: Date) async throws {
+    @discardableResult
+    public func completeIdempotencyKey(scope: String, key: String, claimedAt: Date, response: StoredResponse, tenantID: String?, at: Date) async throws -> Bool {
         let headers = String(decoding: try JSONEncoder().encode(response.headers), as: UTF8.self)
-        try await writes.write { db in
+        return try await writes.write { db in
             try db.execute(
-                cached: "UPDATE idempotency_keys SET status = ?, headers = ?, body = ?, tenant_id = ?, completed_at = ? WHERE scope = ? AND key = ?",
-                arguments: [response.status, headers, response.body, tenantID, at.unix, scope, key]
+                cached: """
+                    UPDATE idempotency_keys SET status = ?, headers = ?, body = ?, tenant_id = ?, completed_at = ?
+                    WHERE scope = ? AND key = ? AND status IS NULL AND created_at = ?
+                    """,
+                arguments: [response.status, headers, response.body, tenantID, at.unix, scope, key, claimedAt.unix]
             )
+            return db.changesCount == 1
         }
     }
 
-    public func releaseIdempotencyKey(scope: String, key: String) async throws {
+    public func releaseIdempotencyKey(scope: String, key: String, claimedAt: Date) async throws {
         try await writes.write { db in
-            try db.execute(cached: "DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND status IS NULL", arguments: [scope, key])
+            try db.execute(
+                cached: "DELETE FROM idempotency_keys WHERE scope = ? AND key = ? AND status IS NULL AND created_at = ?",
+                arguments: [scope, key, claimedAt.unix]
+            )
         }
     }
 

@@ -83,16 +83,23 @@ extension PostgresStore: APIKeyStore, IdempotencyStore {
         ).isEmpty
     }
 
-    public func completeIdempotencyKey(scope: String, key: String, response: StoredResponse, tenantID: String?, at: Date) async throws {
+    @discardableResult
+    public func completeIdempotencyKey(scope: String, key: String, claimedAt: Date, response: StoredResponse, tenantID: String?, at: Date) async throws -> Bool {
         let headers = String(decoding: try JSONEncoder().encode(response.headers), as: UTF8.self)
-        try await rows(
-            "UPDATE idempotency_keys SET status = $1, headers = $2, body = $3, tenant_id = $4, completed_at = $5 WHERE scope = $6 AND key = $7",
-            [response.status, headers, response.body, tenantID, at.unix, scope, key]
-        )
+        return try await !rows(
+            """
+            UPDATE idempotency_keys SET status = $1, headers = $2, body = $3, tenant_id = $4, completed_at = $5
+            WHERE scope = $6 AND key = $7 AND status IS NULL AND created_at = $8
+            RETURNING 1
+            """,
+            [response.status, headers, response.body, tenantID, at.unix, scope, key, claimedAt.unix]
+        ).isEmpty
     }
 
-    public func releaseIdempotencyKey(scope: String, key: String) async throws {
-        try await rows("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status IS NULL", [scope, key])
+    public func releaseIdempotencyKey(scope: String, key: String, claimedAt: Date) async throws {
+        try await rows(
+            "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status IS NULL AND created_at = $3", [scope, key, claimedAt.unix]
+        )
     }
 
     public func purgeIdempotencyKeys(createdBefore: Date) async throws -> Int {

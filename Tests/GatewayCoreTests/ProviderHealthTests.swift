@@ -169,3 +169,34 @@ import Testing
         #expect(await store.probeClaims - before == 1, "one denied claim, then the replica waits a read interval")
     }
 }
+
+extension SharedCircuitTests {
+    @Test func aLateSuccessOnAnotherReplicaDoesNotCloseTheCircuitForAll() async {
+        let store = MemoryCircuits()
+        let replicas = replicas(2, sharing: store)
+        let (a, b) = (replicas[0], replicas[1])
+        #expect(await b.admit(now: t0), "b admits a call before the circuit opens")
+        for _ in 0..<5 { await a.record(success: false, now: t0.addingTimeInterval(1), operation: "submit") }
+        #expect(await !b.admit(now: t0.addingTimeInterval(2)), "b learns the circuit is open")
+        await b.record(success: true, now: t0.addingTimeInterval(3), operation: "submit")
+        #expect(await store.sharedCircuit(.wrapp) != nil, "a call admitted before the circuit opened is not the probe")
+        #expect(await !a.admit(now: t0.addingTimeInterval(4)))
+        #expect(await !b.admit(now: t0.addingTimeInterval(4)))
+    }
+
+    @Test func aProbeThatMadeNoRequestIsRetriedOnlyWhileItsHoldLasts() async {
+        let store = MemoryCircuits()
+        var settings = ProviderHealthTests.fiveInARow()
+        settings.probeHold = 40
+        let a = ProviderHealth(settings: settings, provider: .wrapp, shared: store)
+        let b = ProviderHealth(settings: settings, provider: .wrapp, shared: store)
+        for _ in 0..<5 { await a.record(success: false, now: t0, operation: "submit") }
+        #expect(await a.admit(now: t0.addingTimeInterval(30)))
+        await a.settleCall()
+        #expect(await a.admit(now: t0.addingTimeInterval(35)), "a still holds the probe: its next call probes")
+        await a.settleCall()
+        #expect(await !a.admit(now: t0.addingTimeInterval(71)), "the hold ran out: a waits for a turn like the others")
+        #expect(await b.admit(now: t0.addingTimeInterval(72)), "b takes the probe")
+        #expect(await !a.admit(now: t0.addingTimeInterval(73)), "and a does not probe beside it")
+    }
+}

@@ -57,6 +57,27 @@ import Testing
         }
     }
 
+    /// A request that runs longer than `abandonedAfter` (30 s) keeps its key: its claim is renewed every 5 s, so a
+    /// retry is told the first still runs instead of taking the key over and calling the provider a second time.
+    /// (The gateway's clock is moved on by hand; the renewal runs on real time, so this takes about 7 s.)
+    @Test(arguments: TestDatabase.all) func aLongRequestKeepsItsKeyByRenewingItsClaim(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database, environment: ["GATEWAY_PROVIDER_TIMEOUT_SECONDS": "20", "GATEWAY_CREATE_WAIT_SECONDS": "20"]) { h in
+            await h.wrapp.setAnswerDelay(milliseconds: 7_000)
+            async let first = h.callOnNewConnection(.post, "/v1/tenants", json: Self.body("slow"), headers: ["Idempotency-Key": "k-slow"])
+            try await Task.sleep(for: .seconds(1))
+            h.clock.advance(31)
+            try await Task.sleep(for: .milliseconds(5_500))
+            let retry = try await h.callOnNewConnection(.post, "/v1/tenants", json: Self.body("slow"), headers: ["Idempotency-Key": "k-slow"])
+            #expect(retry.status == 409 && retry["code"] as? String == "idempotency_key_in_use",
+                    "31 s old by the gateway's clock, but renewed: still the first request's (\(retry.status))")
+            let answer = try await first
+            #expect(answer.status == 201)
+            #expect(await h.wrapp.calls["/external_login"] == 1, "one provider call")
+            let replay = try await h.call(.post, "/v1/tenants", json: Self.body("slow"), headers: [Self.key: "k-slow"])
+            #expect(replay.status == 201 && replay.headers[Self.replayed] == "true" && replay.string("id") == answer.string("id"))
+        }
+    }
+
     @Test(arguments: TestDatabase.all) func keysBelongToTheAPIKeyThatSentThem(_ database: TestDatabase) async throws {
         try await SandboxHarness.run(database: database) { h in
             let other = try await h.makeKey(scopes: ["tenants:read", "tenants:write"])

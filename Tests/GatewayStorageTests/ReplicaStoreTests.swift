@@ -111,7 +111,7 @@ import Testing
         #expect(claims.filter { $0 == .started }.count == 1, "\(claims)")
         #expect(claims.filter { $0 == .inProgress }.count == 9)
         let response = StoredResponse(status: 201, headers: ["Location": "/v1/tenants/ten_1"], body: Data("{}".utf8))
-        try await a.completeIdempotencyKey(scope: "key_1", key: "create-42", response: response, tenantID: "ten_1", at: t0)
+        #expect(try await a.completeIdempotencyKey(scope: "key_1", key: "create-42", claimedAt: TestStores.t0, response: response, tenantID: "ten_1", at: t0))
         #expect(try await b.claimIdempotencyKey(
             scope: "key_1", key: "create-42", requestHash: hash, now: t0.addingTimeInterval(1),
             expiredBefore: t0.addingTimeInterval(-86_400), abandonedBefore: t0.addingTimeInterval(-59)
@@ -181,7 +181,12 @@ import Testing
         #expect(try await claim(b, at: 56) == .started, "not renewed for 31 s: the retry takes the key over")
         #expect(try await !a.renewIdempotencyKey(scope: "key_1", key: "k", claimedAt: t0.addingTimeInterval(25), now: t0.addingTimeInterval(57)),
                 "the first claimant's renewal fails once the key was taken over")
-        try await b.completeIdempotencyKey(scope: "key_1", key: "k", response: StoredResponse(status: 201, headers: [:], body: Data()), tenantID: nil, at: t0.addingTimeInterval(58))
+        let answer = StoredResponse(status: 201, headers: [:], body: Data())
+        #expect(try await !a.completeIdempotencyKey(scope: "key_1", key: "k", claimedAt: t0.addingTimeInterval(25), response: answer, tenantID: nil, at: t0.addingTimeInterval(57)),
+                "the claimant that lost the key does not store its answer over the new one's")
+        try await a.releaseIdempotencyKey(scope: "key_1", key: "k", claimedAt: t0.addingTimeInterval(25))
+        #expect(try await claim(a, at: 57) == .inProgress, "nor does it release the claim of the request that took the key")
+        #expect(try await b.completeIdempotencyKey(scope: "key_1", key: "k", claimedAt: t0.addingTimeInterval(56), response: answer, tenantID: nil, at: t0.addingTimeInterval(58)))
         #expect(try await !b.renewIdempotencyKey(scope: "key_1", key: "k", claimedAt: t0.addingTimeInterval(56), now: t0.addingTimeInterval(59)),
                 "a finished request's answer is never renewed")
         await a.close()

@@ -59,6 +59,11 @@ public actor ProviderHealth {
     /// Writes of this replica's own decisions to the shared circuit not done yet: until they are, an absent row
     /// does not mean that another replica closed the circuit.
     private var sharedWrites = 0
+    /// Counts this replica's own decisions (open, close): a read of the shared circuit that began before one of
+    /// them is stale and is dropped.
+    private var decisions = 0
+    /// Until when this replica holds the shared probe (it claimed it, no outcome yet).
+    private var sharedProbeUntil: Date?
 
     public init(settings: Settings = Settings(), provider: ProviderKind? = nil, shared: (any SharedCircuitStore)? = nil) {
         self.settings = settings
@@ -77,20 +82,29 @@ public actor ProviderHealth {
             guard let openedAt, now >= openedAt.addingTimeInterval(coolDown) else { return false }
             if let shared, let provider {
                 // Another replica probes: ask again at most once per read interval, not once per waiting tenant.
-                if let probeDeniedAt, now >= probeDeniedAt, now.timeIntervalSince(probeDeniedAt) < settings.sharedReadInterval { return false }
-                let claimed = (try? await shared.claimSharedProbe(provider, now: now, holdUntil: now.addingTimeInterval(settings.probeHold))) ?? false
+                if let probeDeniedAt, abs(now.timeIntervalSince(probeDeniedAt)) < settings.sharedReadInterval { return false }
+                let holdUntil = now.addingTimeInterval(settings.probeHold)
+                let claimed = (try? await shared.claimSharedProbe(provider, now: now, holdUntil: holdUntil)) ?? false
                 guard claimed else {
                     probeDeniedAt = now
                     return false
                 }
                 // Another call of this replica may have moved the state while the claim was on its way.
                 guard state == .open else { return state == .closed }
+                sharedProbeUntil = holdUntil
             }
             state = .halfOpen
             probeInFlight = true
             return true
         case .halfOpen:
             guard !probeInFlight else { return false }
+            // The last probe made no request. Shared, this replica probes again only while it still holds the probe;
+            // once its hold ran out another replica may have it, so it waits for the next turn like the others.
+            if shared != nil, (sharedProbeUntil ?? .distantPast) <= now {
+                state = .open
+                sharedProbeUntil = nil
+                return false
+            }
             probeInFlight = true
             return true
         }
@@ -102,12 +116,17 @@ public actor ProviderHealth {
         outcomes.append(!success)
         if outcomes.count > max(settings.window, settings.failureThreshold) { outcomes.removeFirst() }
         guard !success else {
+            // Shared and open: a call admitted before this replica learnt of the circuit answered late. Only the
+            // probe's outcome decides for every replica; this one goes into the window.
+            if shared != nil, state == .open { return }
             let wasOpen = state != .closed
             if wasOpen { outcomes.removeAll() }
             state = .closed
             failures = 0
             coolDown = settings.coolDown
+            sharedProbeUntil = nil
             if wasOpen, let shared, let provider {
+                decisions += 1
                 await sharing { try await shared.closeSharedCircuit(provider) }
             }
             return
@@ -154,17 +173,27 @@ public actor ProviderHealth {
     private func open(at now: Date) async {
         state = .open
         openedAt = now
+        sharedProbeUntil = nil
         if let shared, let provider {
+            decisions += 1
             let until = now.addingTimeInterval(coolDown)
             let coolDown = coolDown
             await sharing { try await shared.openSharedCircuit(provider, until: until, coolDown: coolDown) }
         }
     }
 
-    /// Writes one of this replica's decisions; a database that does not answer leaves the breaker a local one.
+    /// Writes one of this replica's decisions, trying three times: a close that never lands would leave the others
+    /// waiting for this replica's probe hold to run out.
     private func sharing(_ write: @Sendable () async throws -> Void) async {
         sharedWrites += 1
-        try? await write()
+        for attempt in 1...3 {
+            do {
+                try await write()
+                break
+            } catch {
+                if attempt < 3 { try? await Task.sleep(for: .milliseconds(100 * attempt)) }
+            }
+        }
         sharedWrites -= 1
     }
 
@@ -173,18 +202,19 @@ public actor ProviderHealth {
     /// under way, and a decision it is still writing, are left alone.
     private func readShared(now: Date) async {
         guard let shared, let provider else { return }
-        if let sharedReadAt, now >= sharedReadAt, now.timeIntervalSince(sharedReadAt) < settings.sharedReadInterval { return }
+        if let sharedReadAt, abs(now.timeIntervalSince(sharedReadAt)) < settings.sharedReadInterval { return }
         sharedReadAt = now
+        let epoch = decisions
         let circuit: SharedCircuit?
         do {
             circuit = try await shared.sharedCircuit(provider)
         } catch {
             return
         }
-        guard !probeInFlight, sharedWrites == 0 else { return }
+        guard decisions == epoch, !probeInFlight, sharedWrites == 0 else { return }
         if let circuit {
             let localUntil = openedAt.map { $0.addingTimeInterval(coolDown) }
-            if state == .closed || (state == .open && (localUntil ?? .distantPast) < circuit.openUntil) {
+            if state == .closed || (localUntil ?? .distantPast) < circuit.openUntil {
                 state = .open
                 coolDown = circuit.coolDown
                 openedAt = circuit.openUntil.addingTimeInterval(-circuit.coolDown)

@@ -33,8 +33,12 @@ public protocol IdempotencyStore: Sendable {
     /// Keeps a running claim from looking abandoned: moves its claim time from `claimedAt` (what this request last
     /// wrote) to `now`. False when the claim is no longer this request's (finished, released or taken over).
     func renewIdempotencyKey(scope: String, key: String, claimedAt: Date, now: Date) async throws -> Bool
-    func completeIdempotencyKey(scope: String, key: String, response: StoredResponse, tenantID: String?, at: Date) async throws
-    /// Forgets a claim whose request produced nothing worth replaying (a server error), so a retry may run.
-    func releaseIdempotencyKey(scope: String, key: String) async throws
+    /// Keeps the response of the claim made (or last renewed) at `claimedAt`. False when the claim is no longer
+    /// that request's: it was taken over, and the answer of the request that took it is the one kept.
+    @discardableResult
+    func completeIdempotencyKey(scope: String, key: String, claimedAt: Date, response: StoredResponse, tenantID: String?, at: Date) async throws -> Bool
+    /// Forgets the claim made (or last renewed) at `claimedAt`, whose request produced nothing worth replaying (a
+    /// server error), so a retry may run. A claim taken over since is left to the request that took it.
+    func releaseIdempotencyKey(scope: String, key: String, claimedAt: Date) async throws
     func purgeIdempotencyKeys(createdBefore: Date) async throws -> Int
 }

@@ -3,6 +3,7 @@ import Foundation
 import GatewayCore
 import HTTPTypes
 import Hummingbird
+import Synchronization
 
 /// `Idempotency-Key` on POST, PUT, PATCH and DELETE: the first response (status, body, the headers that matter)
 /// is kept for 24 h and replayed for the same key and request with `Idempotent-Replayed: true`. The same key with
@@ -23,6 +24,7 @@ struct IdempotencyMiddleware: RouterMiddleware {
 
     let store: any IdempotencyStore
     let clock: any GatewayClock
+    var renewEvery: Duration = Self.renewEvery
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard [.post, .put, .patch, .delete].contains(request.method), let key = request.headers[.idempotencyKey] else {
@@ -56,19 +58,27 @@ struct IdempotencyMiddleware: RouterMiddleware {
             break
         }
 
-        let renewal = Task { [store, clock] in
-            var claimedAt = now
+        // The claim's time is its fencing token: renewed while the request runs, and named when it completes or lets
+        // go, so a request whose claim was taken over (its replica stalled past `abandonedAfter`) changes nothing.
+        let claim = Claim(at: now)
+        let renewal = Task { [store, clock, renewEvery] in
             while !Task.isCancelled {
-                try? await Task.sleep(for: Self.renewEvery)
+                try? await Task.sleep(for: renewEvery)
                 guard !Task.isCancelled else { return }
                 let renewedAt = clock.now()
                 do {
-                    guard try await store.renewIdempotencyKey(scope: scope, key: key, claimedAt: claimedAt, now: renewedAt) else { return }
-                    claimedAt = renewedAt
+                    guard try await store.renewIdempotencyKey(scope: scope, key: key, claimedAt: claim.at, now: renewedAt) else { return }
+                    claim.at = renewedAt
                 } catch {
                     continue  // the database did not answer this time; the claim stays as it was, try again
                 }
             }
+        }
+        /// Stops the renewals and waits for one under way, so the claim time read next is the one stored.
+        func settledClaim() async -> Date {
+            renewal.cancel()
+            await renewal.value
+            return claim.at
         }
         defer { renewal.cancel() }
         let response: Response
@@ -79,30 +89,37 @@ struct IdempotencyMiddleware: RouterMiddleware {
             // A server failure, or a tenant that was busy or changed underneath, is not this request's answer: the
             // client's retry with the same key must run again, not be told the same thing for a day.
             guard problem.status.code < 500, !Self.transientCodes.contains(problem.code) else {
-                try? await store.releaseIdempotencyKey(scope: scope, key: key)
+                try? await store.releaseIdempotencyKey(scope: scope, key: key, claimedAt: await settledClaim())
                 throw error
             }
-            return try await keep(problem.response(requestID: context.requestID), scope: scope, key: key, request: request)
+            return try await keep(
+                problem.response(requestID: context.requestID), scope: scope, key: key, claimedAt: await settledClaim(), request: request, context: context
+            )
         }
         guard response.status.code < 500 else {
-            try? await store.releaseIdempotencyKey(scope: scope, key: key)
+            try? await store.releaseIdempotencyKey(scope: scope, key: key, claimedAt: await settledClaim())
             return response
         }
-        return try await keep(response, scope: scope, key: key, request: request)
+        return try await keep(response, scope: scope, key: key, claimedAt: await settledClaim(), request: request, context: context)
     }
 
     /// Stores the response (its body read whole) and answers a copy of it.
-    private func keep(_ response: Response, scope: String, key: String, request: Request) async throws -> Response {
+    private func keep(
+        _ response: Response, scope: String, key: String, claimedAt: Date, request: Request, context: Context
+    ) async throws -> Response {
         let collector = BodyCollector()
         try await response.body.write(collector)
         let bytes = collector.bytes
         var headers: [String: String] = [:]
         for name in Self.keptHeaders { headers[name.canonicalName] = response.headers[name] }
         let tenantID = Self.tenantID(path: request.uri.path, body: bytes)
-        try await store.completeIdempotencyKey(
-            scope: scope, key: key, response: StoredResponse(status: Int(response.status.code), headers: headers, body: bytes),
+        let kept = try await store.completeIdempotencyKey(
+            scope: scope, key: key, claimedAt: claimedAt, response: StoredResponse(status: Int(response.status.code), headers: headers, body: bytes),
             tenantID: tenantID, at: clock.now()
         )
+        if !kept {
+            context.logger.warning("Idempotency-Key claim was taken over while the request ran; its answer is not kept", metadata: ["status": "\(response.status.code)"])
+        }
         return Response(status: response.status, headers: response.headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
@@ -112,6 +129,16 @@ struct IdempotencyMiddleware: RouterMiddleware {
         if parts.count >= 3, parts[0] == "v1", parts[1] == "tenants", parts[2].hasPrefix("ten_") { return String(parts[2]) }
         let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any]
         return (object?["id"] as? String).flatMap { $0.hasPrefix("ten_") ? $0 : nil }
+    }
+}
+
+/// The time of a request's Idempotency-Key claim, moved on by its renewals.
+private final class Claim: Sendable {
+    private let time: Mutex<Date>
+    init(at: Date) { time = Mutex(at) }
+    var at: Date {
+        get { time.withLock { $0 } }
+        set { time.withLock { $0 = newValue } }
     }
 }
 
