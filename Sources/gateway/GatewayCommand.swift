@@ -18,7 +18,7 @@ struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "Onboarding gateway for Wrapp and MagniFinance.",
-        subcommands: [Serve.self, Migrate.self, RotateKey.self, Simulate.self]
+        subcommands: [Serve.self, Migrate.self, RotateKey.self, ImportSQLite.self, Simulate.self]
     )
 }
 
@@ -66,6 +66,37 @@ struct RotateKey: AsyncParsableCommand {
         let total = moved.values.reduce(0, +)
         print("Re-encrypted \(total) value(s) under the newest key: " + moved.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
         print("Every stored secret now uses the first key of GATEWAY_ENCRYPTION_KEY; older keys can be removed.")
+    }
+}
+
+struct ImportSQLite: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import-sqlite",
+        abstract: "Copy a SQLite gateway's data into the empty PostgreSQL database of GATEWAY_DATABASE_URL.",
+        discussion: """
+            For moving a single gateway to several replicas with its tenants, credentials, history, keys and pending \
+            work. Stop the SQLite gateway first (or import a copy made by POST /admin/backup), and give this command \
+            the GATEWAY_ENCRYPTION_KEY the SQLite gateway had: sealed values are copied as they are. One transaction: \
+            a failed import leaves PostgreSQL as it was. A database that already holds tenants is refused.
+            """
+    )
+
+    @Argument(help: "The SQLite file (the data directory's gateway.sqlite, or a backup).")
+    var path: String
+
+    func run() async throws {
+        writeThroughStandardOutput()
+        let config = try loadConfig(sandbox: false)
+        do {
+            let copied = try await Gateway.importSQLite(config, from: path) { table, rows in
+                if rows % 10_000 == 0 { print("  \(table): \(rows) rows so far") }
+            }
+            print("Imported: " + copied.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+            print("Start the replicas with the same GATEWAY_ENCRYPTION_KEY and GATEWAY_DATABASE_URL.")
+        } catch let refusal as CustomStringConvertible {
+            FileHandle.standardError.write(Data(("import-sqlite: " + refusal.description + "\n").utf8))
+            throw ExitCode(1)
+        }
     }
 }
 
