@@ -143,6 +143,8 @@ let package = Package(
             name: "GatewayServerTests",
             dependencies: [
                 "GatewayServer",
+                "GatewayStorage",
+                "GatewayStoragePostgres",
                 "GatewayTesting",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]

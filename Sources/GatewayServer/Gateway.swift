@@ -270,7 +270,7 @@ extension Gateway {
     /// PostgreSQL database the configuration names, after checking that the configured keys open its secrets.
     /// Returns the rows copied per table.
     public static func importSQLite(
-        _ config: GatewayConfig, from path: String, logger: Logger = Logger(label: "gateway"),
+        _ config: GatewayConfig, from path: String, logger: Logger = Logger(label: "gateway"), batchSize: Int = 500,
         progress: @escaping @Sendable (String, Int) -> Void = { _, _ in }
     ) async throws -> [String: Int] {
         guard config.postgres != nil else {
@@ -283,7 +283,7 @@ extension Gateway {
         }
         return try await closing(store) { _ in
             try await store.migrate()
-            return try await store.importData(from: source, progress: progress)
+            return try await store.importData(from: source, batchSize: batchSize, progress: progress)
         }
     }
 }

@@ -28,13 +28,33 @@ extension PostgresStore {
                     throw ImportRefusal(description: "This PostgreSQL schema already holds data (\(table) is not empty): import only into a new database or schema, before any replica has served.")
                 }
             }
+            // The counters are made once at the end: a trigger per row would update the same few counter rows
+            // hundreds of thousands of times in one transaction, each update slower than the last.
+            for table in Self.countedTables.map(\.table) {
+                try await self.rows("ALTER TABLE \(table) DISABLE TRIGGER USER", on: connection)
+            }
             var copied: [String: Int] = [:]
             for table in Self.importedTables {
                 copied[table] = try await self.copy(table, from: source, batchSize: batchSize, on: connection, progress: progress)
             }
+            for counted in Self.countedTables {
+                try await self.rows("DELETE FROM \(counted.counts)", on: connection)
+                try await self.rows(
+                    "INSERT INTO \(counted.counts) (\(counted.keys), slot, n) SELECT \(counted.keys), 0, COUNT(*) FROM \(counted.table) GROUP BY \(counted.keys)",
+                    on: connection
+                )
+                try await self.rows("ALTER TABLE \(counted.table) ENABLE TRIGGER USER", on: connection)
+            }
             return copied
         }
     }
+
+    /// The tables whose rows the counter triggers count, the counter table, and what it counts by.
+    static let countedTables = [
+        (table: "tenants", counts: "tenant_counts", keys: "provider, state"),
+        (table: "jobs", counts: "job_counts", keys: "kind"),
+        (table: "deliveries", counts: "delivery_counts", keys: "status"),
+    ]
 
     private struct Column {
         var name: String
@@ -85,15 +105,34 @@ extension PostgresStore {
             guard !batch.rows.isEmpty else { break }
             var arguments: [any SQLValue] = []
             var tuples: [String] = []
+            var bytes = 0
+            /// One statement per batch, or sooner when its values pass 8 MB (stored webhooks can be 64 KiB each).
+            func flush() async throws {
+                guard !tuples.isEmpty else { return }
+                do {
+                    try await rows("INSERT INTO \(table) (\(list))\(overriding) VALUES \(tuples.joined(separator: ", "))\(conflict)", arguments, on: connection)
+                } catch let error as PSQLError {
+                    // PSQLError prints nothing useful on purpose (its bindings may hold personal data); the server's
+                    // message and code name the problem without the values.
+                    let message = error.serverInfo?[.message] ?? "\(error.code)"
+                    let code = error.serverInfo?[.sqlState] ?? "-"
+                    throw ImportRefusal(description: "PostgreSQL refused rows of \(table) after position \(after.map(String.init) ?? "0"): \(message) (SQLSTATE \(code)).")
+                }
+                arguments.removeAll(keepingCapacity: true)
+                tuples.removeAll(keepingCapacity: true)
+                bytes = 0
+            }
             for row in batch.rows {
                 var placeholders: [String] = []
                 for (column, value) in zip(columns, row) {
                     arguments.append(try Self.converted(value, to: column.type, column: "\(table).\(column.name)"))
                     placeholders.append("$\(arguments.count)::\(column.type)")
+                    bytes += value.size
                 }
                 tuples.append("(" + placeholders.joined(separator: ", ") + ")")
+                if bytes > 8 << 20 { try await flush() }
             }
-            try await rows("INSERT INTO \(table) (\(list))\(overriding) VALUES \(tuples.joined(separator: ", "))\(conflict)", arguments, on: connection)
+            try await flush()
             total += batch.rows.count
             progress(table, total)
             after = batch.last
@@ -122,7 +161,7 @@ extension PostgresStore {
         case (.real(let number), "double precision"): return number
         case (.integer(let number), "double precision"): return Double(number)
         case (.integer(let number), "bigint"), (.integer(let number), "integer"): return number
-        case (.real(let number), "bigint") where number.rounded() == number: return Int64(number)
+        case (.real(let number), "bigint") where Int64(exactly: number) != nil: return Int64(exactly: number)!
         case (.integer(let number), "boolean"): return number != 0
         case (.blob(let data), "bytea"): return data
         case (.text(let text), "bytea"): return Data(text.utf8)
@@ -133,6 +172,14 @@ extension PostgresStore {
 }
 
 extension StoredValue {
+    var size: Int {
+        switch self {
+        case .null, .integer, .real: 8
+        case .text(let text): text.utf8.count
+        case .blob(let data): data.count
+        }
+    }
+
     var kind: String {
         switch self {
         case .null: "null"

@@ -200,3 +200,22 @@ extension SharedCircuitTests {
         #expect(await !a.admit(now: t0.addingTimeInterval(73)), "and a does not probe beside it")
     }
 }
+
+extension ProviderHealthTests {
+    /// A call admitted before the circuit opened may answer while the probe runs: its answer goes into the window,
+    /// and the probe alone decides (before, a late failure reopened the circuit for twice as long under the probe).
+    @Test func aLateAnswerToAnOrdinaryCallDoesNotDecideAHalfOpenCircuit() async {
+        let health = ProviderHealth(settings: Self.fiveInARow())
+        for _ in 0..<5 { await health.record(success: false, now: t0, operation: "submit") }
+        #expect(await health.admitCall(now: t0.addingTimeInterval(30)) == .probe)
+        await ProviderHealth.$role.withValue(.call) {
+            await health.record(success: false, now: t0.addingTimeInterval(31), operation: "check", reason: "late")
+        }
+        #expect(await health.snapshot().state == .halfOpen)
+        #expect(await !health.admit(now: t0.addingTimeInterval(31)), "the probe is still the one call")
+        await ProviderHealth.$role.withValue(.probe) {
+            await health.record(success: true, now: t0.addingTimeInterval(32), operation: "check")
+        }
+        #expect(await health.snapshot().state == .closed)
+    }
+}

@@ -93,7 +93,8 @@ import Testing
         // Refused without reserving: a caller allowed to wait gets the very next turn, not one after it.
         let began = ContinuousClock.now
         guard case .ran(3) = await gate.run(maxDelay: 2, { 3 }) else { Issue.record("allowed to wait, it runs"); return }
-        #expect(ContinuousClock.now - began < .milliseconds(1_500))
+        // The next turn is at most 1 s away, the one after it 2 s: the bound sits between, with room for a busy machine.
+        #expect(ContinuousClock.now - began < .milliseconds(1_900))
     }
 
     @Test func callsWaitingForTheRateCountAgainstTheFreeSlots() async throws {

@@ -172,11 +172,16 @@ public final class OnboardingService: Sendable {
             guard (try? await store.renewLease(lease, now: now, until: now.addingTimeInterval(settings.workLease))) == true else {
                 return .leaseGone
             }
-            if let health, !(await health.admit(now: now)) {
-                return .shortCircuited(whenOpen("\(kind.rawValue) is failing; calls are paused for a while (circuit open)", await health.retryAfter(now: now)))
+            var role = ProviderHealth.Admission.call
+            if let health {
+                guard let admitted = await health.admitCall(now: now) else {
+                    return .shortCircuited(whenOpen("\(kind.rawValue) is failing; calls are paused for a while (circuit open)", await health.retryAfter(now: now)))
+                }
+                role = admitted
             }
             let started = ContinuousClock.now
-            let result = await body()
+            // Its requests tell the breaker (`recordRequest`, from inside the call) whether they are the probe's.
+            let result = await ProviderHealth.$role.withValue(role) { await body() }
             let elapsed = ContinuousClock.now - started
             let reason = failure(result)
             // The breaker heard each of the call's requests (`recordRequest`); only a probe left open is settled.

@@ -72,49 +72,71 @@ public actor ProviderHealth {
         coolDown = settings.coolDown
     }
 
+    /// What an admitted call is: an ordinary one, or the probe whose outcome decides a half-open circuit.
+    public enum Admission: Sendable, Equatable {
+        case call
+        case probe
+    }
+
+    /// The role of the provider call the current task makes (`OnboardingService.call` sets it around the call). While
+    /// the circuit is half-open only the probe's requests decide; a late answer to a call admitted before the circuit
+    /// opened goes into the window only. Nil (a caller that does not say) counts as the probe.
+    @TaskLocal public static var role: Admission?
+
     /// Whether a call may go now; in half-open state only one probe at a time (across replicas when shared).
     public func admit(now: Date) async -> Bool {
+        await admitCall(now: now) != nil
+    }
+
+    /// As `admit`, saying whether the call admitted is the probe; nil when it may not go.
+    public func admitCall(now: Date) async -> Admission? {
         await readShared(now: now)
         switch state {
         case .closed:
-            return true
+            return .call
         case .open:
-            guard let openedAt, now >= openedAt.addingTimeInterval(coolDown) else { return false }
+            guard let openedAt, now >= openedAt.addingTimeInterval(coolDown) else { return nil }
             if let shared, let provider {
                 // Another replica probes: ask again at most once per read interval, not once per waiting tenant.
-                if let probeDeniedAt, abs(now.timeIntervalSince(probeDeniedAt)) < settings.sharedReadInterval { return false }
+                if let probeDeniedAt, abs(now.timeIntervalSince(probeDeniedAt)) < settings.sharedReadInterval { return nil }
                 let holdUntil = now.addingTimeInterval(settings.probeHold)
                 let claimed = (try? await shared.claimSharedProbe(provider, now: now, holdUntil: holdUntil)) ?? false
                 guard claimed else {
                     probeDeniedAt = now
-                    return false
+                    return nil
                 }
                 // Another call of this replica may have moved the state while the claim was on its way.
-                guard state == .open else { return state == .closed }
+                guard state == .open else { return state == .closed ? .call : nil }
                 sharedProbeUntil = holdUntil
             }
             state = .halfOpen
             probeInFlight = true
-            return true
+            return .probe
         case .halfOpen:
-            guard !probeInFlight else { return false }
+            guard !probeInFlight else { return nil }
             // The last probe made no request. Shared, this replica probes again only while it still holds the probe;
             // once its hold ran out another replica may have it, so it waits for the next turn like the others.
             if shared != nil, (sharedProbeUntil ?? .distantPast) <= now {
                 state = .open
                 sharedProbeUntil = nil
-                return false
+                return nil
             }
             probeInFlight = true
-            return true
+            return .probe
         }
     }
 
     /// Records how an admitted call went. Only transient failures count; a refusal of data is a working provider.
     public func record(success: Bool, now: Date, operation: String, reason: String? = nil) async {
-        probeInFlight = false
         outcomes.append(!success)
         if outcomes.count > max(settings.window, settings.failureThreshold) { outcomes.removeFirst() }
+        if !success {
+            recentErrors.append(RecentError(at: now, operation: operation, reason: reason ?? "unavailable"))
+            if recentErrors.count > 10 { recentErrors.removeFirst(recentErrors.count - 10) }
+        }
+        // Half-open: only the probe decides. A late answer to an ordinary call is in the window, nothing more.
+        if state == .halfOpen, Self.role == .call { return }
+        probeInFlight = false
         guard !success else {
             // Shared and open: a call admitted before this replica learnt of the circuit answered late. Only the
             // probe's outcome decides for every replica; this one goes into the window.
@@ -131,8 +153,6 @@ public actor ProviderHealth {
             }
             return
         }
-        recentErrors.append(RecentError(at: now, operation: operation, reason: reason ?? "unavailable"))
-        if recentErrors.count > 10 { recentErrors.removeFirst(recentErrors.count - 10) }
         failures += 1
         switch state {
         case .halfOpen:

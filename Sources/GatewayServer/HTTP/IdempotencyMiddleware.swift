@@ -65,19 +65,15 @@ struct IdempotencyMiddleware: RouterMiddleware {
             while !Task.isCancelled {
                 try? await Task.sleep(for: renewEvery)
                 guard !Task.isCancelled else { return }
-                let renewedAt = clock.now()
-                do {
-                    guard try await store.renewIdempotencyKey(scope: scope, key: key, claimedAt: claim.at, now: renewedAt) else { return }
-                    claim.at = renewedAt
-                } catch {
-                    continue  // the database did not answer this time; the claim stays as it was, try again
-                }
+                guard await Self.renew(claim, store: store, scope: scope, key: key, now: clock.now()) else { return }
             }
         }
-        /// Stops the renewals and waits for one under way, so the claim time read next is the one stored.
+        /// Stops the renewals and waits for one under way, so the claim time read next is the one stored. A renewal
+        /// whose outcome is unknown (the database failed to answer; it may have written) is settled first.
         func settledClaim() async -> Date {
             renewal.cancel()
             await renewal.value
+            if claim.uncertain != nil { _ = await Self.renew(claim, store: store, scope: scope, key: key, now: clock.now()) }
             return claim.at
         }
         defer { renewal.cancel() }
@@ -101,6 +97,29 @@ struct IdempotencyMiddleware: RouterMiddleware {
             return response
         }
         return try await keep(response, scope: scope, key: key, claimedAt: await settledClaim(), request: request, context: context)
+    }
+
+    /// Moves the claim's time to `now`; false once the claim is no longer this request's. The store call runs in a
+    /// task of its own, so stopping the renewals never cuts off a write the database may already have made. When an
+    /// earlier renewal failed without an answer, the claim holds one of two times: both are tried.
+    private static func renew(_ claim: Claim, store: any IdempotencyStore, scope: String, key: String, now: Date) async -> Bool {
+        for held in [claim.at] + (claim.uncertain.map { [$0] } ?? []) {
+            let outcome = await Task { try await store.renewIdempotencyKey(scope: scope, key: key, claimedAt: held, now: now) }.result
+            switch outcome {
+            case .success(true):
+                claim.at = now
+                claim.uncertain = nil
+                return true
+            case .success(false):
+                continue
+            case .failure:
+                // The database may or may not have written `now`: keep both times until a later renewal tells. (Two
+                // failures in a row that both wrote would lose the claim; its request then keeps no answer.)
+                if claim.uncertain == nil { claim.uncertain = now }
+                return true
+            }
+        }
+        return false
     }
 
     /// Stores the response (its body read whole) and answers a copy of it.
@@ -132,13 +151,18 @@ struct IdempotencyMiddleware: RouterMiddleware {
     }
 }
 
-/// The time of a request's Idempotency-Key claim, moved on by its renewals.
+/// The time of a request's Idempotency-Key claim, moved on by its renewals, and the time of a renewal whose outcome
+/// is unknown.
 private final class Claim: Sendable {
-    private let time: Mutex<Date>
-    init(at: Date) { time = Mutex(at) }
+    private let times: Mutex<(at: Date, uncertain: Date?)>
+    init(at: Date) { times = Mutex((at, nil)) }
     var at: Date {
-        get { time.withLock { $0 } }
-        set { time.withLock { $0 = newValue } }
+        get { times.withLock { $0.at } }
+        set { times.withLock { $0.at = newValue } }
+    }
+    var uncertain: Date? {
+        get { times.withLock { $0.uncertain } }
+        set { times.withLock { $0.uncertain = newValue } }
     }
 }
 
