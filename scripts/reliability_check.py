@@ -618,17 +618,7 @@ def phase_a(binary, seed, budget):
         check_history(gateway, live, "A")
         check_credentials(gateway, live)
 
-        new_companies = [t for t in live if t["kind"] == "mf_new"]
-        add_partner = magni_calls.get("add_partner") or {}
-        wrong = {t["tax_id"]: add_partner.get(t["tax_id"], 0) for t in new_companies if add_partner.get(t["tax_id"], 0) != 1}
-        CHECKS.check("A: each new MagniFinance company got exactly one AddPartner", not wrong,
-                     f"AddPartner calls per tax id that are not 1: {wrong}" if wrong else f"{len(new_companies)} companies")
-        magni_max = magni_calls.get("max_concurrent_per_tax_id")
-        CHECKS.check("A: never two MagniFinance calls for one company at once", isinstance(magni_max, int) and magni_max <= 1,
-                     f"max_concurrent_per_tax_id {magni_max}, overlaps {magni_calls.get('overlapping_calls')}")
-        wrapp_max = wrapp_calls.get("max_concurrent_per_user")
-        CHECKS.check("A: never two Wrapp calls for one customer at once", isinstance(wrapp_max, int) and wrapp_max <= 1,
-                     f"max_concurrent_per_user {wrapp_max}, overlaps {wrapp_calls.get('overlapping_calls')}")
+        check_provider_calls(live, wrapp_calls, magni_calls, "A")
 
         def took(t):
             return (t.get("active_at") or converged_at) - t["started"]
@@ -656,6 +646,22 @@ def phase_a(binary, seed, budget):
     CHECKS.check("A: the gateway stops on SIGTERM", stopped)
     check_integrity(data_dir, "A")
     return data_dir, gateway.log_path
+
+
+def check_provider_calls(tenants, wrapp_calls, magni_calls, label):
+    """From the simulators' records: one AddPartner per company registered at once, and never two calls for one
+    customer in flight together (whichever gateway process made them)."""
+    new_companies = [t for t in tenants if t["kind"] == "mf_new"]
+    add_partner = magni_calls.get("add_partner") or {}
+    wrong = {t["tax_id"]: add_partner.get(t["tax_id"], 0) for t in new_companies if add_partner.get(t["tax_id"], 0) != 1}
+    CHECKS.check(f"{label}: each new MagniFinance company got exactly one AddPartner", not wrong,
+                 f"AddPartner calls per tax id that are not 1: {wrong}" if wrong else f"{len(new_companies)} companies")
+    magni_max = magni_calls.get("max_concurrent_per_tax_id")
+    CHECKS.check(f"{label}: never two MagniFinance calls for one company at once", isinstance(magni_max, int) and magni_max <= 1,
+                 f"max_concurrent_per_tax_id {magni_max}, overlaps {magni_calls.get('overlapping_calls')}")
+    wrapp_max = wrapp_calls.get("max_concurrent_per_user")
+    CHECKS.check(f"{label}: never two Wrapp calls for one customer at once", isinstance(wrapp_max, int) and wrapp_max <= 1,
+                 f"max_concurrent_per_user {wrapp_max}, overlaps {wrapp_calls.get('overlapping_calls')}")
 
 
 def check_credentials(gateway, tenants, label="A"):

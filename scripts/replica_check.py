@@ -81,21 +81,9 @@ class Process:
             time.sleep(0.2)
         raise rc.Fatal(f"{self.name} was not ready within {limit} s")
 
-    def kill9(self):
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=15)
-
-    def terminate(self, limit=30):
-        if self.proc is None or self.proc.poll() is not None:
-            return True
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=limit)
-            return True
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-            return False
+    # The same process handling as reliability_check's single gateway.
+    kill9 = rc.Gateway.kill9
+    terminate = rc.Gateway.terminate
 
     @classmethod
     def cleanup_all(cls):
@@ -276,30 +264,10 @@ class Cluster:
         sent.update(headers or {})
         return rc.call(self.proxy_port, method, path, body, sent, timeout)
 
-    def control(self, method, path, body=None, limit=20.0):
-        deadline = time.monotonic() + limit
-        while True:
-            try:
-                return rc.call(self.sim_port, method, path, body, timeout=10)
-            except rc.TRANSIENT:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.3)
-
-    def set_chaos(self, rate, seed):
-        for offset, simulator in enumerate(("wrapp", "magnifinance")):
-            answer = self.control("POST", f"/sandbox/{simulator}/_control/chaos", {
-                "rate": rate, "seed": seed + offset, "late_delay_ms": rc.LATE_DELAY_MS, "caller_timeout_ms": rc.CALLER_TIMEOUT_MS,
-            })
-            if answer.status != 200:
-                raise rc.Fatal(f"POST /sandbox/{simulator}/_control/chaos answered {answer!r}")
-
-    def simulator_calls(self):
-        wrapp = self.control("GET", "/sandbox/wrapp/_control/calls")
-        magni = self.control("GET", "/sandbox/magnifinance/_control/calls")
-        if wrapp.status != 200 or magni.status != 200:
-            raise rc.Fatal(f"the simulator's /_control/calls answered {wrapp!r} and {magni!r}")
-        return wrapp.json, magni.json
+    # The simulator's controls, as reliability_check drives them (`port` is the simulator process here).
+    control = rc.Gateway.control
+    set_chaos = rc.Gateway.set_chaos
+    simulator_calls = rc.Gateway.simulator_calls
 
     def circuits(self, provider):
         """The provider's circuit as each replica reports it (GET /admin/providers, straight to the replica)."""
@@ -402,7 +370,7 @@ def replicas_under_load(binary, work, database_url, seed, budget):
         rc.check_all_active(cluster, tenants, "replicas")
         rc.check_history(cluster, acknowledged, "replicas")
         rc.check_credentials(cluster, acknowledged, "replicas")
-        check_provider_calls(acknowledged, wrapp_calls, magni_calls)
+        rc.check_provider_calls(acknowledged, wrapp_calls, magni_calls, "replicas (simulator records, across processes)")
         check_events(cluster)
         check_shared_circuit(cluster, seed, rng)
 
@@ -509,20 +477,6 @@ def check_tenants(cluster, tenants, acknowledged, counter):
     CHECKS.check("exactly one tenant per external_id", not doubled and not absent and not strangers,
                  f"doubled {doubled}, absent {absent}, unknown {strangers}" if (doubled or absent or strangers)
                  else f"{len(listed)} tenants listed")
-
-
-def check_provider_calls(acknowledged, wrapp_calls, magni_calls):
-    add_partner = magni_calls.get("add_partner") or {}
-    companies = [t for t in acknowledged if t["kind"] == "mf_new"]
-    wrong = {t["tax_id"]: add_partner.get(t["tax_id"], 0) for t in companies if add_partner.get(t["tax_id"], 0) != 1}
-    CHECKS.check("each company registered at once got exactly one AddPartner, whichever replica called", not wrong,
-                 f"AddPartner calls per tax id that are not 1: {wrong}" if wrong else f"{len(companies)} companies")
-    magni_max = magni_calls.get("max_concurrent_per_tax_id")
-    CHECKS.check("never two MagniFinance calls for one company at once, across replicas", isinstance(magni_max, int) and magni_max <= 1,
-                 f"max_concurrent_per_tax_id {magni_max}, overlaps {magni_calls.get('overlapping_calls')}")
-    wrapp_max = wrapp_calls.get("max_concurrent_per_user")
-    CHECKS.check("never two Wrapp calls for one customer at once, across replicas", isinstance(wrapp_max, int) and wrapp_max <= 1,
-                 f"max_concurrent_per_user {wrapp_max}, overlaps {wrapp_calls.get('overlapping_calls')}")
 
 
 def feed_ids(cluster):
