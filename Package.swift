@@ -96,6 +96,7 @@ let package = Package(
         .executableTarget(
             name: "gateway",
             dependencies: [
+                "GatewayCore",
                 "GatewayServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

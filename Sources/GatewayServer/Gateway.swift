@@ -132,10 +132,10 @@ public struct Gateway: Sendable {
 
         let router = Router(context: GatewayRequestContext.self)
         let allowedMethods = AllowedMethods()
+        router.middlewares.add(RequestScopeMiddleware(trusted: config.trustedProxies.compactMap(CIDR.init), accessLog: logger))
         router.middlewares.add(MetricsMiddleware(metrics: metrics))
         router.middlewares.add(ConsoleFrameMiddleware(enabled: config.adminToken != nil))
         router.middlewares.add(ProblemMiddleware(allowedMethods: allowedMethods))
-        router.middlewares.add(ClientAddressMiddleware(trusted: config.trustedProxies.compactMap(CIDR.init)))
         let openAPI = try Data(contentsOf: ShippedFiles.locate("docs/openapi.yaml", setting: "GATEWAY_OPENAPI_PATH", directory: false))
         HealthController(isReady: { await store.isReady() }, openAPI: openAPI).add(to: router)
         router.group("v1/tenants").add(middleware: partnerAuth).add(middleware: idempotency)

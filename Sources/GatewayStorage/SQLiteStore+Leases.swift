@@ -56,6 +56,7 @@ extension SQLiteStore {
     }
 
     public func expedite(tenantID: String, now: Date) async throws {
+        let requestID = RequestScope.requestID
         try await writes.write { db in
             try db.execute(
                 cached: "UPDATE jobs SET run_at = min(run_at, ?) WHERE tenant_id = ? AND kind IN ('submit', 'check')",
@@ -64,11 +65,11 @@ extension SQLiteStore {
             guard db.changesCount == 0 else { return }
             try db.execute(
                 cached: """
-                    INSERT INTO jobs (tenant_id, kind, run_at, attempts, created_at)
-                    SELECT id, CASE state WHEN 'pending' THEN 'submit' ELSE 'check' END, ?1, 0, ?1 FROM tenants
+                    INSERT INTO jobs (tenant_id, kind, run_at, attempts, created_at, request_id)
+                    SELECT id, CASE state WHEN 'pending' THEN 'submit' ELSE 'check' END, ?1, 0, ?1, ?3 FROM tenants
                     WHERE id = ?2 AND state NOT IN ('offboarded', 'failed')
                     """,
-                arguments: [now.unix, tenantID]
+                arguments: [now.unix, tenantID, requestID]
             )
         }
     }

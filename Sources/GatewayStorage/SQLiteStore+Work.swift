@@ -9,13 +9,16 @@ extension SQLiteStore {
         guard let work else { return }
         let runAt = max(work.runAt, work.leasedUntil ?? work.runAt)
         try db.execute(
-            cached: "INSERT INTO jobs (tenant_id, kind, run_at, attempts, lease_until, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            arguments: [tenantID, work.kind.rawValue, runAt.unix, work.attempts, work.leasedUntil?.unix, now.unix]
+            cached: "INSERT INTO jobs (tenant_id, kind, run_at, attempts, lease_until, created_at, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            arguments: [tenantID, work.kind.rawValue, runAt.unix, work.attempts, work.leasedUntil?.unix, now.unix, work.requestID]
         )
     }
 
     public func receiveWebhook(tenantID: String, payload: Data, at: Date) async throws -> Bool {
-        let entry = InboxEntry(tenantID: tenantID, hash: SecretBox.hash(payload), sealed: try box.seal(payload, context: "webhook:\(tenantID)"), at: at)
+        let entry = InboxEntry(
+            tenantID: tenantID, hash: SecretBox.hash(payload), sealed: try box.seal(payload, context: "webhook:\(tenantID)"), at: at,
+            requestID: RequestScope.requestID
+        )
         return try await writes.write { db in try Self.store(db, entry) }
     }
 
@@ -27,8 +30,8 @@ extension SQLiteStore {
         )
         guard db.changesCount > 0 else { return false }
         try db.execute(
-            cached: "INSERT INTO jobs (tenant_id, kind, inbox_id, run_at, attempts, created_at) VALUES (?, 'webhook', ?, ?, 0, ?)",
-            arguments: [entry.tenantID, db.lastInsertedRowID, entry.at.unix, entry.at.unix]
+            cached: "INSERT INTO jobs (tenant_id, kind, inbox_id, run_at, attempts, created_at, request_id) VALUES (?, 'webhook', ?, ?, 0, ?, ?)",
+            arguments: [entry.tenantID, db.lastInsertedRowID, entry.at.unix, entry.at.unix, entry.requestID]
         )
         return true
     }
@@ -61,7 +64,7 @@ extension SQLiteStore {
             let candidates = try Row.fetchAll(
                 db,
                 cached: """
-                    SELECT j.id, j.tenant_id, j.kind, j.attempts, j.inbox_id, t.provider FROM jobs j JOIN tenants t ON t.id = j.tenant_id
+                    SELECT j.id, j.tenant_id, j.kind, j.attempts, j.inbox_id, j.request_id, t.provider FROM jobs j JOIN tenants t ON t.id = j.tenant_id
                     WHERE j.run_at <= ?1 AND (t.lease_until IS NULL OR t.lease_until <= ?1)
                     ORDER BY j.run_at, j.id LIMIT ?2
                     """,
@@ -92,7 +95,7 @@ extension SQLiteStore {
                 )
                 items.append(WorkItem(
                     id: row["id"], tenantID: tenantID, kind: kind, attempts: (row["attempts"] as Int) + 1, inboxID: row["inbox_id"],
-                    lease: TenantLease(tenantID: tenantID, token: lease["lease_token"], generation: lease["generation"])
+                    lease: TenantLease(tenantID: tenantID, token: lease["lease_token"], generation: lease["generation"]), requestID: row["request_id"]
                 ))
             }
             return items
@@ -115,4 +118,6 @@ struct InboxEntry: Sendable {
     var hash: Data
     var sealed: String
     var at: Date
+    /// Captured by the caller: the group commit runs the write in another task.
+    var requestID: String?
 }

@@ -64,12 +64,12 @@ extension PostgresStore {
             guard moved.isEmpty else { return }
             try await self.rows(
                 """
-                INSERT INTO jobs (tenant_id, kind, run_at, attempts, created_at)
-                SELECT id, CASE state WHEN 'pending' THEN 'submit' ELSE 'check' END, $1, 0, $1 FROM tenants
+                INSERT INTO jobs (tenant_id, kind, run_at, attempts, created_at, request_id)
+                SELECT id, CASE state WHEN 'pending' THEN 'submit' ELSE 'check' END, $1, 0, $1, $3 FROM tenants
                 WHERE id = $2 AND state NOT IN ('offboarded', 'failed')
                 ON CONFLICT (tenant_id) WHERE kind IN ('submit', 'check') DO UPDATE SET run_at = LEAST(jobs.run_at, excluded.run_at)
                 """,
-                [now.unix, tenantID], on: connection
+                [now.unix, tenantID, RequestScope.requestID], on: connection
             )
         }
     }
@@ -79,8 +79,8 @@ extension PostgresStore {
         guard let work else { return }
         let runAt = max(work.runAt, work.leasedUntil ?? work.runAt)
         try await rows(
-            "INSERT INTO jobs (tenant_id, kind, run_at, attempts, lease_until, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-            [tenantID, work.kind.rawValue, runAt.unix, work.attempts, work.leasedUntil?.unix, now.unix], on: connection
+            "INSERT INTO jobs (tenant_id, kind, run_at, attempts, lease_until, created_at, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            [tenantID, work.kind.rawValue, runAt.unix, work.attempts, work.leasedUntil?.unix, now.unix, work.requestID], on: connection
         )
     }
 
@@ -97,8 +97,8 @@ extension PostgresStore {
                 [tenantID, hash, sealed, at.unix], on: connection
             ) else { return false }
             try await self.rows(
-                "INSERT INTO jobs (tenant_id, kind, inbox_id, run_at, attempts, created_at) VALUES ($1, 'webhook', $2, $3, 0, $3)",
-                [tenantID, try inbox.get("id", Int64.self), at.unix], on: connection
+                "INSERT INTO jobs (tenant_id, kind, inbox_id, run_at, attempts, created_at, request_id) VALUES ($1, 'webhook', $2, $3, 0, $3, $4)",
+                [tenantID, try inbox.get("id", Int64.self), at.unix, RequestScope.requestID], on: connection
             )
             return true
         }
@@ -159,7 +159,7 @@ extension PostgresStore {
                 guard let job = try await self.row(
                     """
                     UPDATE jobs SET run_at = $1, lease_until = $1, attempts = attempts + 1 WHERE id = $2 AND tenant_id = $3 AND run_at <= $4
-                    RETURNING id, kind, attempts, inbox_id
+                    RETURNING id, kind, attempts, inbox_id, request_id
                     """,
                     [leaseUntil.unix, try row.get("id", Int64.self), tenantID, now.unix], on: connection
                 ), let kind = WorkKind(rawValue: try job.get("kind")) else {
@@ -173,7 +173,8 @@ extension PostgresStore {
                 items.append(WorkItem(
                     id: try job.get("id"), tenantID: tenantID, kind: kind, attempts: try job.get("attempts", Int.self),
                     inboxID: try job.get("inbox_id", Int64?.self),
-                    lease: TenantLease(tenantID: tenantID, token: token, generation: try lease.get("generation"))
+                    lease: TenantLease(tenantID: tenantID, token: token, generation: try lease.get("generation")),
+                    requestID: try job.get("request_id", String?.self)
                 ))
             }
             return items

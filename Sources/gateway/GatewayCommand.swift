@@ -9,6 +9,7 @@
 #endif
 import ArgumentParser
 import Foundation
+import GatewayCore
 import GatewayServer
 import Logging
 
@@ -160,11 +161,13 @@ func bootstrapLogging(_ config: GatewayConfig) -> Logger {
     switch config.logFormat {
     case .json: LoggingSystem.bootstrap { JSONLogHandler(label: $0, level: level) }
     case .text:
-        LoggingSystem.bootstrap {
-            var handler = StreamLogHandler.standardOutput(label: $0)
+        // The request a line was written for, from the task that writes it (JSONLogHandler does the same itself).
+        let requestScope = Logger.MetadataProvider { RequestScope.requestID.map { ["request.id": .string($0)] } ?? [:] }
+        LoggingSystem.bootstrap({ label, provider in
+            var handler = StreamLogHandler.standardOutput(label: label, metadataProvider: provider)
             handler.logLevel = level
             return handler
-        }
+        }, metadataProvider: requestScope)
     }
     return Logger(label: "gateway")
 }

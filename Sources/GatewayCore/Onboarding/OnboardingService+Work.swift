@@ -35,8 +35,13 @@ extension OnboardingService {
         }
     }
 
-    /// Runs one claimed item under its lease, then lets the lease go.
+    /// Runs one claimed item under its lease, then lets the lease go. Its log lines carry the id of the request
+    /// that queued it, and the tenant's id.
     public func run(_ item: WorkItem) async {
+        await RequestScope.$requestID.withValue(item.requestID) { await runScoped(item) }
+    }
+
+    private func runScoped(_ item: WorkItem) async {
         do {
             let tenant = try await tenant(id: item.tenantID)
             switch item.kind {

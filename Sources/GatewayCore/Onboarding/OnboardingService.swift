@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 
 /// How a guarded provider call went.
@@ -283,8 +284,12 @@ public final class OnboardingService: Sendable {
     ) async throws(OnboardingError) -> Tenant {
         let now = clock.now()
         let updated: Tenant?
+        // The state before, as the transaction saw it (the decision may run in the store's own task; it is logged here,
+        // in the caller's, where the request's id is known).
+        let before = Mutex<TenantState?>(nil)
         do {
             updated = try await store.update(tenantID: tenantID, fence: fence, voids: voids) { [self] context in
+                before.withLock { $0 = context.tenant.state }
                 let (decision, source) = try decide(context)
                 var update = update(from: decision, context: context, source: source, now: now)
                 adjust(&update)
@@ -308,6 +313,11 @@ public final class OnboardingService: Sendable {
             throw .storageFailure
         }
         guard let updated else { throw .tenantNotFound }
+        if let previous = before.withLock({ $0 }), previous != updated.state {
+            logger.info("tenant state changed", metadata: [
+                "tenant.id": "\(updated.id)", "provider": "\(updated.provider.rawValue)", "from": "\(previous.rawValue)", "to": "\(updated.state.rawValue)",
+            ])
+        }
         return updated
     }
 

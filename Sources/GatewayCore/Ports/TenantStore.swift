@@ -18,9 +18,12 @@ public struct WorkItem: Sendable, Equatable {
     public var inboxID: Int64?
     /// The tenant's lease, taken with the claim: only its holder talks to the provider about this tenant.
     public var lease: TenantLease
+    /// The API request that queued the work (its X-Request-ID), when one did.
+    public var requestID: String?
 
-    public init(id: Int64, tenantID: String, kind: WorkKind, attempts: Int, inboxID: Int64? = nil, lease: TenantLease) {
+    public init(id: Int64, tenantID: String, kind: WorkKind, attempts: Int, inboxID: Int64? = nil, lease: TenantLease, requestID: String? = nil) {
         self.id = id
+        self.requestID = requestID
         self.lease = lease
         self.tenantID = tenantID
         self.kind = kind
@@ -36,9 +39,12 @@ public struct ScheduledWork: Sendable, Equatable {
     public var attempts: Int
     /// Set when the caller runs the work itself right away, so workers leave it alone until then.
     public var leasedUntil: Date?
+    /// The API request the work is queued for: by default the one the caller runs in.
+    public var requestID: String?
 
-    public init(kind: WorkKind, runAt: Date, attempts: Int, leasedUntil: Date? = nil) {
+    public init(kind: WorkKind, runAt: Date, attempts: Int, leasedUntil: Date? = nil, requestID: String? = RequestScope.requestID) {
         self.kind = kind
+        self.requestID = requestID
         self.runAt = runAt
         self.attempts = attempts
         self.leasedUntil = leasedUntil

@@ -56,13 +56,10 @@ struct CIDR: Sendable, Equatable {
 /// Works out who the client really is. `X-Forwarded-For` (and `-Proto`, `-Host`) are believed only from a peer in
 /// `GATEWAY_TRUSTED_PROXIES`; the client is then the rightmost address that is not itself a trusted proxy, so a
 /// client cannot smuggle a forged address through the proxy. From anyone else the headers are ignored.
-struct ClientAddressMiddleware: RouterMiddleware {
-    typealias Context = GatewayRequestContext
-
-    let trusted: [CIDR]
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        var context = context
+/// (`RequestScopeMiddleware` applies it to every request.)
+enum ClientAddress {
+    /// Sets `clientIP` and `viaHTTPS` of the request's context.
+    static func resolve(_ request: Request, context: inout GatewayRequestContext, trusted: [CIDR]) {
         let peer = context.remoteAddress?.ipAddress
         let peerIsProxy = context.remoteAddress.flatMap(CIDR.bytes(of:)).map { bytes in trusted.contains { $0.contains(bytes) } } ?? false
         if peerIsProxy {
@@ -72,8 +69,6 @@ struct ClientAddressMiddleware: RouterMiddleware {
         } else {
             context.clientIP = peer
         }
-        context.logger[metadataKey: "client.ip"] = .string(context.clientIP ?? "-")
-        return try await next(request, context)
     }
 
     static func clientIP(peer: String?, forwardedFor: [String], trusted: [CIDR]) -> String? {
@@ -106,6 +101,6 @@ public enum CIDRForTests {
     }
 
     public static func clientIP(peer: String?, forwardedFor: [String], trusted: [Block]) -> String? {
-        ClientAddressMiddleware.clientIP(peer: peer, forwardedFor: forwardedFor, trusted: trusted.map(\.cidr))
+        ClientAddress.clientIP(peer: peer, forwardedFor: forwardedFor, trusted: trusted.map(\.cidr))
     }
 }

@@ -5,8 +5,8 @@ import Hummingbird
 import Logging
 import NIOCore
 
-/// Gives every request an id (`X-Request-ID`, taken from the request when it is sane) and turns every error into a
-/// problem+json response, so nothing ever falls through to an empty 500.
+/// Turns every error into a problem+json response carrying the request's id (given by `RequestScopeMiddleware`), so
+/// nothing ever falls through to an empty 500.
 struct ProblemMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
 
@@ -14,10 +14,7 @@ struct ProblemMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        let incoming = request.headers[.requestID]
-        context.requestID = incoming.flatMap { $0.count <= 128 && $0.allSatisfy { $0.isASCII && !$0.isWhitespace } ? $0 : nil }
-            ?? Self.newRequestID()
-        context.logger[metadataKey: "request.id"] = .string(context.requestID)
+        if context.requestID.isEmpty { context.requestID = RequestScopeMiddleware.requestID(for: request) }
 
         var response: Response
         do {

@@ -1,4 +1,5 @@
 import Foundation
+import GatewayCore
 import Logging
 
 /// One JSON object per line on stdout: time, level, label, message and metadata. For `LOG_FORMAT=json`.
@@ -33,6 +34,8 @@ public struct JSONLogHandler: LogHandler {
         for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
             object[key] = Self.plain(value)
         }
+        // Service-level lines have no request in their logger: the task they run in knows it.
+        if object["request.id"] == nil, let id = RequestScope.requestID { object["request.id"] = id }
         if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
             write(String(decoding: data, as: UTF8.self))
         }

@@ -1,0 +1,62 @@
+import Foundation
+import GatewayCore
+import GatewayTesting
+import HTTPTypes
+import Logging
+import Providers
+import Testing
+
+/// One request id through everything: every line a request causes carries its id, service-level lines included;
+/// work the worker does later carries the id of the request that queued it; each request gets one access log line
+/// with its route template (never a secret path), status, duration and client; problem bodies name the same id.
+@Suite struct RequestIDLogTests {
+    static let requestID = HTTPField.Name("X-Request-ID")!
+
+    @Test(arguments: TestDatabase.all) func oneRequestIDFollowsACustomerFromTheCallToTheWorkItQueued(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
+            // Wrapp fails the first call: the create answers 202 and the worker makes the call later.
+            await h.wrapp.add(SimulatedFault(operation: "external_login", status: 502, style: .html))
+            let created = try await h.call(.post, "/v1/tenants", json: IdempotencyTests.body("rid-1"), headers: [Self.requestID: "req-create-1"])
+            #expect(created.status == 202)
+            let tenantID = try #require(created.string("id"))
+
+            let beforeRetry = h.logs.entries.count
+            await h.advance(10)
+            #expect(try await h.tenant(tenantID).string("state") == "action_required")
+            let retryLines = h.logs.entries[beforeRetry...].filter { $0.metadata["tenant.id"] == tenantID }
+            #expect(!retryLines.isEmpty, "the worker logged the retry")
+            #expect(retryLines.allSatisfy { $0.metadata["request.id"] == "req-create-1" },
+                    "the worker's lines carry the id of the request that queued the work: \(retryLines.map { "\($0.message) \($0.metadata["request.id"] ?? "-")" })")
+
+            // Wrapp's webhook is a request of its own; the work it queues carries its id.
+            #expect(await h.wrapp.completeOnboarding("rid-1") == 200)
+            let token = try await h.webhookPath("rid-1").split(separator: "/").last.map(String.init) ?? ""
+            let hook = try #require(h.logs.entries.last { $0.message == "request" && ($0.metadata["http.route"] ?? "").hasPrefix("/webhooks/wrapp") })
+            #expect(!(hook.metadata["http.route"] ?? "").contains(token), "the access log never shows the webhook token")
+            let hookID = try #require(hook.metadata["request.id"])
+            let beforeWebhook = h.logs.entries.count
+            await h.step()
+            #expect(try await h.tenant(tenantID).string("state") == "active")
+            let webhookLines = h.logs.entries[beforeWebhook...].filter { $0.metadata["tenant.id"] == tenantID }
+            #expect(!webhookLines.isEmpty && webhookLines.allSatisfy { $0.metadata["request.id"] == hookID })
+
+            _ = try await h.call(.get, "/v1/tenants/\(tenantID)", headers: [Self.requestID: "req-get-1"])
+            let bad = try await h.call(.post, "/v1/tenants", json: #"{"provider":"wrapp"}"#, headers: [Self.requestID: "req-bad-1"])
+            #expect(bad.status == 422 && bad["request_id"] as? String == "req-bad-1" && bad.headers[Self.requestID] == "req-bad-1")
+
+            // One access line per request, at info, with the route template.
+            for (id, method, status) in [("req-create-1", "POST", "202"), ("req-get-1", "GET", "200"), ("req-bad-1", "POST", "422")] {
+                let lines = h.logs.entries.filter { $0.message == "request" && $0.metadata["request.id"] == id }
+                #expect(lines.count == 1, "\(id): \(lines.count) access lines")
+                guard let line = lines.first else { continue }
+                #expect(line.level == .info && line.metadata["http.method"] == method && line.metadata["http.status"] == status)
+                #expect(line.metadata["http.route"]?.contains("tenants") == true && line.metadata["http.route"]?.contains(tenantID) == false,
+                        "a template, not the path: \(line.metadata["http.route"] ?? "-")")
+                #expect(Double(line.metadata["duration_ms"] ?? "") != nil && line.metadata["client.ip"] == "127.0.0.1")
+            }
+            // Every line about a tenant was written for some request: none escapes without an id.
+            let orphans = h.logs.entries.filter { $0.metadata["tenant.id"] != nil && ($0.metadata["request.id"] ?? "").isEmpty }
+            #expect(orphans.isEmpty, "\(orphans.map(\.message))")
+        }
+    }
+}
