@@ -1,4 +1,5 @@
 import GRDB
+import GatewayCore
 import Synchronization
 
 /// Group commit: the store's writes that arrive while a transaction commits wait and go together in the next one,
@@ -34,7 +35,8 @@ final class GroupCommit: Sendable {
                 state.committing = true
                 return true
             }
-            if starts { Task { await self.drain() } }
+            // Outside any request's scope: the drain commits other callers' writes too, and runs on after this one.
+            if starts { Task { await RequestScope.$requestID.withValue(nil) { await self.drain() } } }
         }
         return value as! T  // swiftlint:disable:this force_cast - the value `body` made
     }

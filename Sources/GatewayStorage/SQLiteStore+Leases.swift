@@ -59,8 +59,8 @@ extension SQLiteStore {
         let requestID = RequestScope.requestID
         try await writes.write { db in
             try db.execute(
-                cached: "UPDATE jobs SET run_at = min(run_at, ?) WHERE tenant_id = ? AND kind IN ('submit', 'check')",
-                arguments: [now.unix, tenantID]
+                cached: "UPDATE jobs SET run_at = min(run_at, ?), request_id = coalesce(?, request_id) WHERE tenant_id = ? AND kind IN ('submit', 'check')",
+                arguments: [now.unix, requestID, tenantID]
             )
             guard db.changesCount == 0 else { return }
             try db.execute(

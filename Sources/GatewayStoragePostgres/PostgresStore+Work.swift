@@ -58,8 +58,8 @@ extension PostgresStore {
             // same tenant would wait on each other (a deadlock) or collide on jobs_one_per_tenant.
             guard try await self.row("SELECT 1 AS one FROM tenants WHERE id = $1 FOR NO KEY UPDATE", [tenantID], on: connection) != nil else { return }
             let moved = try await self.rows(
-                "UPDATE jobs SET run_at = LEAST(run_at, $1) WHERE tenant_id = $2 AND kind IN ('submit', 'check') RETURNING id",
-                [now.unix, tenantID], on: connection
+                "UPDATE jobs SET run_at = LEAST(run_at, $1), request_id = COALESCE($3, request_id) WHERE tenant_id = $2 AND kind IN ('submit', 'check') RETURNING id",
+                [now.unix, tenantID, RequestScope.requestID], on: connection
             )
             guard moved.isEmpty else { return }
             try await self.rows(
@@ -67,7 +67,8 @@ extension PostgresStore {
                 INSERT INTO jobs (tenant_id, kind, run_at, attempts, created_at, request_id)
                 SELECT id, CASE state WHEN 'pending' THEN 'submit' ELSE 'check' END, $1, 0, $1, $3 FROM tenants
                 WHERE id = $2 AND state NOT IN ('offboarded', 'failed')
-                ON CONFLICT (tenant_id) WHERE kind IN ('submit', 'check') DO UPDATE SET run_at = LEAST(jobs.run_at, excluded.run_at)
+                ON CONFLICT (tenant_id) WHERE kind IN ('submit', 'check') DO UPDATE SET run_at = LEAST(jobs.run_at, excluded.run_at),
+                    request_id = COALESCE(excluded.request_id, jobs.request_id)
                 """,
                 [now.unix, tenantID, RequestScope.requestID], on: connection
             )

@@ -5,6 +5,8 @@ import HTTPTypes
 import Logging
 import Providers
 import Testing
+import Synchronization
+@testable import GatewayServer
 
 /// One request id through everything: every line a request causes carries its id, service-level lines included;
 /// work the worker does later carries the id of the request that queued it; each request gets one access log line
@@ -58,5 +60,67 @@ import Testing
             let orphans = h.logs.entries.filter { $0.metadata["tenant.id"] != nil && ($0.metadata["request.id"] ?? "").isEmpty }
             #expect(orphans.isEmpty, "\(orphans.map(\.message))")
         }
+    }
+
+    /// Creates that run together: SQLite commits their writes in one batch, built in whichever task started it. Each
+    /// retry the worker makes later must still carry its own create's id, not a neighbour's (nor none).
+    @Test(arguments: TestDatabase.all) func concurrentCreatesKeepTheirOwnIDsInTheWorkTheyQueue(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
+            await h.wrapp.add(SimulatedFault(operation: "external_login", status: 502, style: .html, times: 8))
+            let ids = try await withThrowingTaskGroup(of: (String, String?).self) { group in
+                for index in 0..<8 {
+                    group.addTask {
+                        let answer = try await h.callOnNewConnection(.post, "/v1/tenants", json: IdempotencyTests.body("many-\(index)"), headers: ["X-Request-ID": "req-many-\(index)"])
+                        return ("req-many-\(index)", answer.string("id"))
+                    }
+                }
+                var all: [String: String] = [:]
+                for try await (requestID, tenantID) in group { all[try #require(tenantID)] = requestID }
+                return all
+            }
+            #expect(ids.count == 8)
+            let before = h.logs.entries.count
+            await h.advance(10)
+            for (tenantID, requestID) in ids {
+                let lines = h.logs.entries[before...].filter { $0.metadata["tenant.id"] == tenantID }
+                #expect(!lines.isEmpty && lines.allSatisfy { $0.metadata["request.id"] == requestID },
+                        "\(tenantID): \(lines.map { $0.metadata["request.id"] ?? "-" }) for \(requestID)")
+            }
+        }
+    }
+
+    @Test func aRequestIDIsTakenOnlyWhenItIsPlain() async throws {
+        try await SandboxHarness.run { h in
+            for (sent, kept) in [("abc-123_X.y:z", true), ("has space", false), (String(repeating: "a", count: 129), false), ("é", false)] {
+                let answer = try await h.call(.get, "/healthz", key: nil, headers: [Self.requestID: sent])
+                #expect((answer.headers[Self.requestID] == sent) == kept, "\(sent) -> \(answer.headers[Self.requestID] ?? "-")")
+            }
+        }
+    }
+
+    @Test func unmatchedPathsAreLoggedWithTheirSecretsMasked() {
+        let cases = [
+            ("/webhooks/wrapp/s3cr3tTokenValue", "/webhooks/wrapp/***"),
+            ("/webhooks/s3cr3tTokenValue", "/webhooks/***"),
+            ("/gateway/WebHooks/wrapp/s3cr3t", "/gateway/webhooks/wrapp/***"),
+            ("/%77ebhooks/wrapp/s3cr3t", "/webhooks/wrapp/***"),
+            ("/onboard/s3cr3t/more", "/onboard/***"),
+            ("/v1/nothing/here", "/v1/nothing/here"),
+            ("/v1/%0Aforged%20line", "/v1/_"),
+        ]
+        for (path, logged) in cases {
+            #expect(RequestScopeMiddleware.unmatched(path) == logged, "\(path)")
+        }
+    }
+
+    @Test func theJSONHandlerWritesTheRequestOfTheTaskThatLogs() async {
+        let lines = Mutex<[String]>([])
+        let logger = Logger(label: "t") { JSONLogHandler(label: $0, level: .info, write: { line in lines.withLock { $0.append(line) } }) }
+        RequestScope.$requestID.withValue("req-json-1") { logger.info("inside") }
+        logger.info("outside")
+        let written = lines.withLock { $0 }.map { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] ?? [:] }
+        #expect(written.count == 2)
+        #expect(written.first?["request.id"] as? String == "req-json-1")
+        #expect(written.last?["request.id"] == nil)
     }
 }

@@ -287,11 +287,14 @@ public final class OnboardingService: Sendable {
         // The state before, as the transaction saw it (the decision may run in the store's own task; it is logged here,
         // in the caller's, where the request's id is known).
         let before = Mutex<TenantState?>(nil)
+        // Read here, in the caller's task: the decision below may run in the store's.
+        let requestID = RequestScope.requestID
         do {
             updated = try await store.update(tenantID: tenantID, fence: fence, voids: voids) { [self] context in
                 before.withLock { $0 = context.tenant.state }
                 let (decision, source) = try decide(context)
                 var update = update(from: decision, context: context, source: source, now: now)
+                update.work?.requestID = requestID
                 adjust(&update)
                 return update
             }

@@ -39,10 +39,11 @@ public struct ScheduledWork: Sendable, Equatable {
     public var attempts: Int
     /// Set when the caller runs the work itself right away, so workers leave it alone until then.
     public var leasedUntil: Date?
-    /// The API request the work is queued for: by default the one the caller runs in.
+    /// The API request the work is queued for. Read from `RequestScope` by the caller in its own task: a store may run
+    /// the code that builds an update in another task (SQLite's group commit), where the scope is someone else's.
     public var requestID: String?
 
-    public init(kind: WorkKind, runAt: Date, attempts: Int, leasedUntil: Date? = nil, requestID: String? = RequestScope.requestID) {
+    public init(kind: WorkKind, runAt: Date, attempts: Int, leasedUntil: Date? = nil, requestID: String? = nil) {
         self.kind = kind
         self.requestID = requestID
         self.runAt = runAt

@@ -36,28 +36,48 @@ struct RequestScopeMiddleware: RouterMiddleware {
     private func log(_ request: Request, _ context: Context, status: Int, since started: ContinuousClock.Instant) {
         let elapsed = ContinuousClock.now - started
         let milliseconds = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-        accessLog.info("request", metadata: [
+        let route = context.endpointPath
+        accessLog.log(level: route.map { Self.quietRoutes.contains($0) } == true ? .debug : .info, "request", metadata: [
             "request.id": .string(context.requestID), "http.method": .string(request.method.rawValue),
-            "http.route": .string(context.endpointPath ?? Self.unmatched(request.uri.path)), "http.status": .stringConvertible(status),
+            "http.route": .string(route ?? Self.unmatched(request.uri.path)), "http.status": .stringConvertible(status),
             "duration_ms": .string(String(format: "%.1f", milliseconds)), "client.ip": .string(context.clientIP ?? "-"),
         ])
     }
 
-    /// A path no route matched, as nginx's access log masks it: what follows `/webhooks/<provider>/` or `/onboard/`
-    /// may be a secret someone guessed at or mistyped.
+    /// A path no route matched, masked as nginx's access log masks it: everything after a `webhooks` segment (but a
+    /// provider's name) or an `onboard` segment may be a secret someone mistyped, wherever that segment stands and
+    /// however it is spelt (case, percent-encoding). Other segments are logged as `_` unless plain (letters, digits,
+    /// `-`, `_`, `.`), at most 8 of 64 characters.
     static func unmatched(_ path: String) -> String {
-        let parts = path.split(separator: "/", omittingEmptySubsequences: true)
-        guard let first = parts.first?.lowercased() else { return "/" }
-        switch first {
-        case "webhooks": return parts.count > 1 ? "/webhooks/\(parts[1].prefix(32))/***" : "/webhooks"
-        case "onboard": return "/onboard/***"
-        default: return "/" + parts.prefix(8).map { String($0.prefix(64)) }.joined(separator: "/")
+        var shown: [String] = []
+        for raw in path.split(separator: "/", omittingEmptySubsequences: true).prefix(8) {
+            let segment = String(raw).removingPercentEncoding?.lowercased() ?? "_"
+            if let previous = shown.last, previous == "webhooks" {
+                shown.append(["wrapp", "magnifinance"].contains(segment) ? segment : "***")
+                if shown.last == "***" { break }
+                shown.append("***")
+                break
+            }
+            if segment == "onboard" {
+                shown += ["onboard", "***"]
+                break
+            }
+            let plain = !segment.isEmpty && segment.count <= 64 && segment.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+            shown.append(segment == "webhooks" ? "webhooks" : plain ? String(raw) : "_")
         }
+        return "/" + shown.joined(separator: "/")
     }
 
-    /// The caller's `X-Request-ID` when it is short printable ASCII, else a new one.
+    /// The caller's `X-Request-ID` when it is 1 to 128 of `A-Z a-z 0-9 . _ : -`, else a new one: it is logged and
+    /// stored with queued work, so nothing else (no control characters) gets in.
     static func requestID(for request: Request) -> String {
-        request.headers[.requestID].flatMap { $0.count <= 128 && $0.allSatisfy { $0.isASCII && !$0.isWhitespace } ? $0 : nil }
-            ?? ProblemMiddleware.newRequestID()
+        request.headers[.requestID].flatMap { value in
+            (1...128).contains(value.utf8.count) && value.utf8.allSatisfy { byte in
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || byte == 0x2E || byte == 0x5F || byte == 0x3A || byte == 0x2D
+            } ? value : nil
+        } ?? ProblemMiddleware.newRequestID()
     }
+
+    /// Probes and scrapes come every few seconds: their access lines go at debug, so `info` holds the traffic.
+    static let quietRoutes: Set<String> = ["/healthz", "/readyz", "/metrics"]
 }
