@@ -138,7 +138,7 @@ public actor MagniFinanceSimulator {
             if kind == .lateSuccess {
                 // Carried out now; the answer comes after the caller has given up.
                 let response = route(request, operation: operation)
-                let (waited, rest) = chaos.lateDelaySplit
+                let (waited, rest) = chaos.lateDelaySplit(alreadySpent: answerDelay)
                 try? await Task.sleep(for: .milliseconds(waited))
                 inFlight.end(key)
                 if rest > 0 { try? await Task.sleep(for: .milliseconds(rest)) }

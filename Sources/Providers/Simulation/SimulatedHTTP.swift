@@ -247,9 +247,13 @@ struct RandomFaults {
     }
 
     /// The part of a late success's delay during which the caller still waits, and the rest.
-    var lateDelaySplit: (waited: Int, rest: Int) {
-        let waited = min(lateDelayMilliseconds, callerTimeoutMilliseconds ?? lateDelayMilliseconds)
-        return (waited, lateDelayMilliseconds - waited)
+    /// How long a late success still counts as in flight, and how much longer its answer waits after that. The
+    /// caller's timeout runs from the start of its call, so time the simulator already spent on it (a slow
+    /// provider's answer delay) comes off: else the call would count as in flight after the caller gave up.
+    func lateDelaySplit(alreadySpent: Duration = .zero) -> (waited: Int, rest: Int) {
+        let spent = Int(alreadySpent.components.seconds) * 1000 + Int(alreadySpent.components.attoseconds / 1_000_000_000_000_000)
+        let waited = max(0, min(lateDelayMilliseconds, callerTimeoutMilliseconds ?? lateDelayMilliseconds) - spent)
+        return (waited, max(0, lateDelayMilliseconds - waited))
     }
 
     /// The answer for a fault other than `.lateSuccess` (which is the real answer, late). `errorBody` is the
