@@ -257,6 +257,27 @@ def cleanup_all():
 atexit.register(cleanup_all)
 
 
+def report(name, began, logs, dirs, tail_lines=60):
+    """The figures, the wall time and, on failure, what failed with the last lines of every log (data kept);
+    on success the data directories are removed."""
+    print()
+    for figure in FIGURES:
+        print(figure)
+    print(f"wall time {time.monotonic() - began:.0f} s")
+    if CHECKS.failed:
+        print("\nFailed:")
+        for check, detail in CHECKS.failed:
+            print(f"  - {check}: {detail}")
+        for path in logs:
+            print(f"\n----- last lines of {path} -----")
+            print(log_tail(path, tail_lines))
+        print(f"\n(data kept in {', '.join(dirs)})")
+    else:
+        for directory in dirs:
+            shutil.rmtree(directory, ignore_errors=True)
+    print(f"{name}: {len(CHECKS.passed)} passed, {len(CHECKS.failed)} failed")
+
+
 def log_tail(path, lines=60):
     try:
         with open(path, "rb") as f:
@@ -866,22 +887,7 @@ def main():
                 logs.append(gateway.log_path)
                 dirs.append(gateway.data_dir)
 
-    print()
-    for figure in FIGURES:
-        print(figure)
-    print(f"wall time {time.monotonic() - began:.0f} s")
-    if CHECKS.failed:
-        print("\nFailed:")
-        for name, detail in CHECKS.failed:
-            print(f"  - {name}: {detail}")
-        for path in logs:
-            print(f"\n----- last lines of {path} -----")
-            print(log_tail(path))
-        print(f"\n(data kept in {', '.join(dirs)})")
-    else:
-        for directory in dirs:
-            shutil.rmtree(directory, ignore_errors=True)
-    print(f"reliability: {len(CHECKS.passed)} passed, {len(CHECKS.failed)} failed")
+    report("reliability", began, logs, dirs)
     return 1 if CHECKS.failed else 0
 
 

@@ -27,7 +27,6 @@ import concurrent.futures
 import os
 import random
 import secrets
-import shutil
 import signal
 import subprocess
 import sys
@@ -616,21 +615,7 @@ def main():
             CHECKS.check(f"the {name} phase ran to its end", False, f"{type(error).__name__}: {error}")
         Process.cleanup_all()
 
-    print()
-    for figure in FIGURES:
-        print(figure)
-    print(f"wall time {time.monotonic() - began:.0f} s")
-    if CHECKS.failed:
-        print("\nFailed:")
-        for name, detail in CHECKS.failed:
-            print(f"  - {name}: {detail}")
-        for process in Process.ALL:
-            print(f"\n----- last lines of {process.log_path} -----")
-            print(rc.log_tail(process.log_path, 30))
-        print(f"\n(logs kept in {work})")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
-    print(f"replica check: {len(CHECKS.passed)} passed, {len(CHECKS.failed)} failed")
+    rc.report("replica check", began, [process.log_path for process in Process.ALL], [work], tail_lines=30)
     return 1 if CHECKS.failed else 0
 
 
