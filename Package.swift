@@ -26,6 +26,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         // PostgreSQL, for several replicas on one database (GATEWAY_DATABASE_URL).
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // Traces: the tracing API (already under Hummingbird) and its OTLP/HTTP exporter, only when
+        // OTEL_EXPORTER_OTLP_ENDPOINT is set. OTLPHTTP alone: the default traits would build gRPC too.
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+        .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPHTTP"]),
         // Micro-benchmarks (Benchmarks/GatewayBenchmarks); the interposer counts allocations.
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
@@ -33,7 +37,9 @@ let package = Package(
         .target(
             name: "GatewayCore",
             dependencies: [
+                // APIs only, like swift-log: spans are no-ops until a backend is bootstrapped.
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         .target(
@@ -62,6 +68,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         // Outbound events: Standard Webhooks signing and delivery over HTTP.
@@ -73,6 +80,7 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ]
         ),
         .target(
@@ -91,6 +99,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "OTel", package: "swift-otel"),
             ]
         ),
         .executableTarget(
@@ -99,6 +109,7 @@ let package = Package(
                 "GatewayCore",
                 "GatewayServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // The same-run baseline of scripts/bench.sh: Hummingbird's hello world.

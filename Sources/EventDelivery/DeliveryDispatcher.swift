@@ -1,6 +1,7 @@
 import Foundation
 import GatewayCore
 import Logging
+import Tracing
 
 /// Delivers due events: claims them from the outbox, signs and posts each, and records the outcome. A tenant's
 /// events go one after another in order; different tenants' go side by side, so one failing event holds up only
@@ -74,8 +75,21 @@ public final class DeliveryDispatcher: Sendable {
             return .failed
         }
         let sentAt = clock.now()
-        let outcome = await sender.send(body: body, headers: signer.headers(id: delivery.event.id, timestamp: Int(sentAt.timeIntervalSince1970), body: body))
         let failures = delivery.attempts + 1
+        // Each attempt is a span of its own, and the request carries it (`traceparent`) for the partner's tracing.
+        let outcome = await withSpan("event delivery", context: .topLevel, ofKind: .producer) { span in
+            span.attributes["event.id"] = delivery.event.id
+            span.attributes["event.type"] = delivery.event.type.rawValue
+            span.attributes["tenant.id"] = delivery.tenantID
+            span.attributes["delivery.id"] = delivery.id
+            span.attributes["delivery.attempt"] = failures
+            var headers = signer.headers(id: delivery.event.id, timestamp: Int(sentAt.timeIntervalSince1970), body: body)
+            if let traceParent = RequestScope.currentTraceParent { headers.append(("traceparent", traceParent)) }
+            let outcome = await sender.send(body: body, headers: headers)
+            if let status = outcome.statusCode { span.attributes["http.response.status_code"] = status }
+            if !outcome.succeeded { span.setStatus(SpanStatus(code: .error, message: outcome.error ?? "not accepted")) }
+            return outcome
+        }
         let result: DeliveryResult
         if outcome.succeeded {
             result = .delivered

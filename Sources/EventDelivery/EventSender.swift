@@ -21,7 +21,7 @@ public struct EventSender: Sendable {
     let timeout: TimeInterval
     let client: HTTPClient
 
-    public init(url: String, timeout: TimeInterval = 15, client: HTTPClient = .shared) {
+    public init(url: String, timeout: TimeInterval = 15, client: HTTPClient = EventSender.client) {
         self.url = url
         self.timeout = timeout
         self.client = client
@@ -53,4 +53,14 @@ public struct EventSender: Sendable {
             return SendResult(statusCode: nil, retryAfter: nil, error: String(String(describing: error).prefix(200)), excerpt: nil, durationMilliseconds: elapsed())
         }
     }
+}
+
+extension EventSender {
+    /// The process's client for deliveries. It makes no spans of its own: AsyncHTTPClient's would record the events
+    /// URL in full, and the partner may have put a secret in it. The dispatcher makes each delivery's span.
+    public static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.tracing.tracer = nil
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
 }

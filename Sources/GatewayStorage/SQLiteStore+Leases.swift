@@ -57,19 +57,24 @@ extension SQLiteStore {
 
     public func expedite(tenantID: String, now: Date) async throws {
         let requestID = RequestScope.requestID
+        let traceParent = RequestScope.traceParent
         try await writes.write { db in
+            // The work is now the hurrying request's: its id and span, or none (not the queuing request's) when off.
             try db.execute(
-                cached: "UPDATE jobs SET run_at = min(run_at, ?), request_id = coalesce(?, request_id) WHERE tenant_id = ? AND kind IN ('submit', 'check')",
-                arguments: [now.unix, requestID, tenantID]
+                cached: """
+                    UPDATE jobs SET run_at = min(run_at, ?1), request_id = coalesce(?2, request_id), trace_parent = iif(?2 IS NULL, trace_parent, ?3)
+                    WHERE tenant_id = ?4 AND kind IN ('submit', 'check')
+                    """,
+                arguments: [now.unix, requestID, traceParent, tenantID]
             )
             guard db.changesCount == 0 else { return }
             try db.execute(
                 cached: """
-                    INSERT INTO jobs (tenant_id, kind, run_at, attempts, created_at, request_id)
-                    SELECT id, CASE state WHEN 'pending' THEN 'submit' ELSE 'check' END, ?1, 0, ?1, ?3 FROM tenants
+                    INSERT INTO jobs (tenant_id, kind, run_at, attempts, created_at, request_id, trace_parent)
+                    SELECT id, CASE state WHEN 'pending' THEN 'submit' ELSE 'check' END, ?1, 0, ?1, ?3, ?4 FROM tenants
                     WHERE id = ?2 AND state NOT IN ('offboarded', 'failed')
                     """,
-                arguments: [now.unix, tenantID, requestID]
+                arguments: [now.unix, tenantID, requestID, traceParent]
             )
         }
     }

@@ -9,15 +9,18 @@ extension SQLiteStore {
         guard let work else { return }
         let runAt = max(work.runAt, work.leasedUntil ?? work.runAt)
         try db.execute(
-            cached: "INSERT INTO jobs (tenant_id, kind, run_at, attempts, lease_until, created_at, request_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            arguments: [tenantID, work.kind.rawValue, runAt.unix, work.attempts, work.leasedUntil?.unix, now.unix, work.requestID]
+            cached: """
+                INSERT INTO jobs (tenant_id, kind, run_at, attempts, lease_until, created_at, request_id, trace_parent)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [tenantID, work.kind.rawValue, runAt.unix, work.attempts, work.leasedUntil?.unix, now.unix, work.requestID, work.traceParent]
         )
     }
 
     public func receiveWebhook(tenantID: String, payload: Data, at: Date) async throws -> Bool {
         let entry = InboxEntry(
             tenantID: tenantID, hash: SecretBox.hash(payload), sealed: try box.seal(payload, context: "webhook:\(tenantID)"), at: at,
-            requestID: RequestScope.requestID
+            requestID: RequestScope.requestID, traceParent: RequestScope.traceParent
         )
         return try await writes.write { db in try Self.store(db, entry) }
     }
@@ -30,8 +33,11 @@ extension SQLiteStore {
         )
         guard db.changesCount > 0 else { return false }
         try db.execute(
-            cached: "INSERT INTO jobs (tenant_id, kind, inbox_id, run_at, attempts, created_at, request_id) VALUES (?, 'webhook', ?, ?, 0, ?, ?)",
-            arguments: [entry.tenantID, db.lastInsertedRowID, entry.at.unix, entry.at.unix, entry.requestID]
+            cached: """
+                INSERT INTO jobs (tenant_id, kind, inbox_id, run_at, attempts, created_at, request_id, trace_parent)
+                VALUES (?, 'webhook', ?, ?, 0, ?, ?, ?)
+                """,
+            arguments: [entry.tenantID, db.lastInsertedRowID, entry.at.unix, entry.at.unix, entry.requestID, entry.traceParent]
         )
         return true
     }
@@ -64,7 +70,7 @@ extension SQLiteStore {
             let candidates = try Row.fetchAll(
                 db,
                 cached: """
-                    SELECT j.id, j.tenant_id, j.kind, j.attempts, j.inbox_id, j.request_id, t.provider FROM jobs j JOIN tenants t ON t.id = j.tenant_id
+                    SELECT j.id, j.tenant_id, j.kind, j.attempts, j.inbox_id, j.request_id, j.trace_parent, t.provider FROM jobs j JOIN tenants t ON t.id = j.tenant_id
                     WHERE j.run_at <= ?1 AND (t.lease_until IS NULL OR t.lease_until <= ?1)
                     ORDER BY j.run_at, j.id LIMIT ?2
                     """,
@@ -95,7 +101,7 @@ extension SQLiteStore {
                 )
                 items.append(WorkItem(
                     id: row["id"], tenantID: tenantID, kind: kind, attempts: (row["attempts"] as Int) + 1, inboxID: row["inbox_id"],
-                    lease: TenantLease(tenantID: tenantID, token: lease["lease_token"], generation: lease["generation"]), requestID: row["request_id"]
+                    lease: TenantLease(tenantID: tenantID, token: lease["lease_token"], generation: lease["generation"]), requestID: row["request_id"], traceParent: row["trace_parent"]
                 ))
             }
             return items
@@ -120,4 +126,5 @@ struct InboxEntry: Sendable {
     var at: Date
     /// Captured by the caller: the group commit runs the write in another task.
     var requestID: String?
+    var traceParent: String?
 }

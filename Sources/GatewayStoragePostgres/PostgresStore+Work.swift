@@ -57,20 +57,26 @@ extension PostgresStore {
             // The tenant's row first, as `update` takes it: otherwise a job queued here and one `update` queues for the
             // same tenant would wait on each other (a deadlock) or collide on jobs_one_per_tenant.
             guard try await self.row("SELECT 1 AS one FROM tenants WHERE id = $1 FOR NO KEY UPDATE", [tenantID], on: connection) != nil else { return }
+            // The work is now the hurrying request's: its id and span, or none (not the queuing request's) when off.
             let moved = try await self.rows(
-                "UPDATE jobs SET run_at = LEAST(run_at, $1), request_id = COALESCE($3, request_id) WHERE tenant_id = $2 AND kind IN ('submit', 'check') RETURNING id",
-                [now.unix, tenantID, RequestScope.requestID], on: connection
+                """
+                UPDATE jobs SET run_at = LEAST(run_at, $1), request_id = COALESCE($3, request_id),
+                    trace_parent = CASE WHEN $3::text IS NULL THEN trace_parent ELSE $4 END
+                WHERE tenant_id = $2 AND kind IN ('submit', 'check') RETURNING id
+                """,
+                [now.unix, tenantID, RequestScope.requestID, RequestScope.traceParent], on: connection
             )
             guard moved.isEmpty else { return }
             try await self.rows(
                 """
-                INSERT INTO jobs (tenant_id, kind, run_at, attempts, created_at, request_id)
-                SELECT id, CASE state WHEN 'pending' THEN 'submit' ELSE 'check' END, $1, 0, $1, $3 FROM tenants
+                INSERT INTO jobs (tenant_id, kind, run_at, attempts, created_at, request_id, trace_parent)
+                SELECT id, CASE state WHEN 'pending' THEN 'submit' ELSE 'check' END, $1, 0, $1, $3, $4 FROM tenants
                 WHERE id = $2 AND state NOT IN ('offboarded', 'failed')
                 ON CONFLICT (tenant_id) WHERE kind IN ('submit', 'check') DO UPDATE SET run_at = LEAST(jobs.run_at, excluded.run_at),
-                    request_id = COALESCE(excluded.request_id, jobs.request_id)
+                    request_id = COALESCE(excluded.request_id, jobs.request_id),
+                    trace_parent = CASE WHEN excluded.request_id IS NULL THEN jobs.trace_parent ELSE excluded.trace_parent END
                 """,
-                [now.unix, tenantID, RequestScope.requestID], on: connection
+                [now.unix, tenantID, RequestScope.requestID, RequestScope.traceParent], on: connection
             )
         }
     }
@@ -80,13 +86,17 @@ extension PostgresStore {
         guard let work else { return }
         let runAt = max(work.runAt, work.leasedUntil ?? work.runAt)
         try await rows(
-            "INSERT INTO jobs (tenant_id, kind, run_at, attempts, lease_until, created_at, request_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            [tenantID, work.kind.rawValue, runAt.unix, work.attempts, work.leasedUntil?.unix, now.unix, work.requestID], on: connection
+            """
+            INSERT INTO jobs (tenant_id, kind, run_at, attempts, lease_until, created_at, request_id, trace_parent)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            """,
+            [tenantID, work.kind.rawValue, runAt.unix, work.attempts, work.leasedUntil?.unix, now.unix, work.requestID, work.traceParent], on: connection
         )
     }
 
     public func receiveWebhook(tenantID: String, payload: Data, at: Date) async throws -> Bool {
         let hash = SecretBox.hash(payload)
+        let (requestID, traceParent) = (RequestScope.requestID, RequestScope.traceParent)
         let sealed = try box.seal(payload, context: "webhook:\(tenantID)")
         return try await transaction { connection in
             // The same payload delivered to two replicas at once is stored once: the unique key decides.
@@ -98,8 +108,11 @@ extension PostgresStore {
                 [tenantID, hash, sealed, at.unix], on: connection
             ) else { return false }
             try await self.rows(
-                "INSERT INTO jobs (tenant_id, kind, inbox_id, run_at, attempts, created_at, request_id) VALUES ($1, 'webhook', $2, $3, 0, $3, $4)",
-                [tenantID, try inbox.get("id", Int64.self), at.unix, RequestScope.requestID], on: connection
+                """
+                INSERT INTO jobs (tenant_id, kind, inbox_id, run_at, attempts, created_at, request_id, trace_parent)
+                VALUES ($1, 'webhook', $2, $3, 0, $3, $4, $5)
+                """,
+                [tenantID, try inbox.get("id", Int64.self), at.unix, requestID, traceParent], on: connection
             )
             return true
         }
@@ -160,7 +173,7 @@ extension PostgresStore {
                 guard let job = try await self.row(
                     """
                     UPDATE jobs SET run_at = $1, lease_until = $1, attempts = attempts + 1 WHERE id = $2 AND tenant_id = $3 AND run_at <= $4
-                    RETURNING id, kind, attempts, inbox_id, request_id
+                    RETURNING id, kind, attempts, inbox_id, request_id, trace_parent
                     """,
                     [leaseUntil.unix, try row.get("id", Int64.self), tenantID, now.unix], on: connection
                 ), let kind = WorkKind(rawValue: try job.get("kind")) else {
@@ -175,7 +188,7 @@ extension PostgresStore {
                     id: try job.get("id"), tenantID: tenantID, kind: kind, attempts: try job.get("attempts", Int.self),
                     inboxID: try job.get("inbox_id", Int64?.self),
                     lease: TenantLease(tenantID: tenantID, token: token, generation: try lease.get("generation")),
-                    requestID: try job.get("request_id", String?.self)
+                    requestID: try job.get("request_id", String?.self), traceParent: try job.get("trace_parent", String?.self)
                 ))
             }
             return items

@@ -44,8 +44,8 @@ public final class LogCapture: @unchecked Sendable {
 
         func log(event: LogEvent) {
             var all = metadata.merging(event.metadata ?? [:]) { $1 }
-            // As the gateway's own handlers do: the request the line was written for.
-            if all["request.id"] == nil, let id = RequestScope.requestID { all["request.id"] = .string(id) }
+            // As the gateway's own handlers do: the request the line was written for, and its span.
+            all.merge(RequestScope.logMetadata) { mine, _ in mine }
             capture.append(
                 "\(event.level) \(event.message) \(all.sorted { $0.key < $1.key }.map { "\($0)=\($1)" }.joined(separator: " "))",
                 Entry(level: event.level, message: "\(event.message)", metadata: all.mapValues { "\($0)" })

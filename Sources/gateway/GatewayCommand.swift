@@ -12,6 +12,7 @@ import Foundation
 import GatewayCore
 import GatewayServer
 import Logging
+import ServiceLifecycle
 
 /// The command line: `gateway serve [--sandbox]` and `gateway migrate`. Everything else lives in GatewayServer.
 @main
@@ -33,9 +34,13 @@ struct Serve: AsyncParsableCommand {
         writeThroughStandardOutput()
         let config = try loadConfig(sandbox: sandbox)
         let logger = bootstrapLogging(config)
+        let tracing = try bootstrapTracing(logger)
         let gateway = try await Gateway.build(config: config, logger: logger)
         if sandbox { printSandboxBanner(gateway) }
-        try await gateway.application.runService()
+        var application = gateway.application
+        // First in the group, so it stops last: spans of the gateway's last work are flushed before exit.
+        if let tracing { application.services.insert(tracing, at: 0) }
+        try await application.runService()
     }
 }
 
@@ -161,8 +166,8 @@ func bootstrapLogging(_ config: GatewayConfig) -> Logger {
     switch config.logFormat {
     case .json: LoggingSystem.bootstrap { JSONLogHandler(label: $0, level: level) }
     case .text:
-        // The request a line was written for, from the task that writes it (JSONLogHandler does the same itself).
-        let requestScope = Logger.MetadataProvider { RequestScope.requestID.map { ["request.id": .string($0)] } ?? [:] }
+        // The request (and span) a line was written for, from the task that writes it (JSONLogHandler does the same).
+        let requestScope = Logger.MetadataProvider { RequestScope.logMetadata }
         LoggingSystem.bootstrap({ label, provider in
             var handler = StreamLogHandler.standardOutput(label: label, metadataProvider: provider)
             handler.logLevel = level
@@ -170,6 +175,16 @@ func bootstrapLogging(_ config: GatewayConfig) -> Logger {
         }, metadataProvider: requestScope)
     }
     return Logger(label: "gateway")
+}
+
+/// The OTLP exporter when OTEL_EXPORTER_OTLP_ENDPOINT asks for one; a configuration it refuses stops the start.
+func bootstrapTracing(_ logger: Logger) throws -> (any Service)? {
+    do {
+        return try TracingSetup.bootstrap(environment: ProcessInfo.processInfo.environment, logger: logger)
+    } catch {
+        FileHandle.standardError.write(Data(("OTEL_* configuration: \(error)\n").utf8))
+        throw ExitCode(78)
+    }
 }
 
 func printSandboxBanner(_ gateway: Gateway) {

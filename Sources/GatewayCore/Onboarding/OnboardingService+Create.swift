@@ -61,7 +61,9 @@ extension OnboardingService {
         }
         // The work is due when the lease runs out: if this request dies before the first call, a worker makes it.
         let leaseUntil = now.addingTimeInterval(settings.workLease)
-        let work = ScheduledWork(kind: .submit, runAt: now, attempts: 1, leasedUntil: leaseUntil, requestID: RequestScope.requestID)
+        let work = ScheduledWork(kind: .submit, runAt: now, attempts: 1, leasedUntil: leaseUntil, requestID: RequestScope.requestID,
+            traceParent: RequestScope.traceParent
+        )
         let webhookToken = request.provider == .wrapp ? random.token(bits: 192) : nil
 
         let inserted = try await storage {

@@ -1,4 +1,5 @@
 import Foundation
+import Tracing
 
 extension OnboardingService {
     /// Claims the work that is due and runs it all; returns how many items ran. Tests call it to step the queue
@@ -36,9 +37,19 @@ extension OnboardingService {
     }
 
     /// Runs one claimed item under its lease, then lets the lease go. Its log lines carry the id of the request
-    /// that queued it, and the tenant's id.
+    /// that queued it, and the tenant's id; its span is a child of that request's (a trace of its own when none).
     public func run(_ item: WorkItem) async {
-        await RequestScope.$requestID.withValue(item.requestID) { await runScoped(item) }
+        await withSpan("job \(item.kind.rawValue)", context: RequestScope.context(continuing: item.traceParent), ofKind: .consumer) { span in
+            span.attributes["tenant.id"] = item.tenantID
+            span.attributes["job.kind"] = item.kind.rawValue
+            span.attributes["job.attempt"] = item.attempts
+            if let requestID = item.requestID { span.attributes["request.id"] = requestID }
+            await RequestScope.$requestID.withValue(item.requestID) {
+                await RequestScope.$traceParent.withValue(item.traceParent) {
+                    await RequestScope.$attempt.withValue(item.attempts) { await runScoped(item) }
+                }
+            }
+        }
     }
 
     private func runScoped(_ item: WorkItem) async {

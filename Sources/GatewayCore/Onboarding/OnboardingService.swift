@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Logging
+import Tracing
 
 /// How a guarded provider call went.
 enum CallOutcome<T: Sendable>: Sendable {
@@ -182,9 +183,19 @@ public final class OnboardingService: Sendable {
             }
             let started = ContinuousClock.now
             // Its requests tell the breaker (`recordRequest`, from inside the call) whether they are the probe's.
-            let result = await ProviderHealth.$role.withValue(role) { await body() }
+            // One span per call: provider, operation, attempt and outcome; its HTTP requests are its children.
+            let (result, reason) = await withSpan("\(kind.rawValue) \(operation)", ofKind: .client) { span in
+                span.attributes["provider.name"] = kind.rawValue
+                span.attributes["provider.operation"] = operation
+                span.attributes["provider.attempt"] = RequestScope.attempt ?? 1
+                if role == .probe { span.attributes["provider.circuit_probe"] = true }
+                let result = await ProviderHealth.$role.withValue(role) { await body() }
+                let reason = failure(result)
+                span.attributes["provider.outcome"] = reason == nil ? "ok" : "unavailable"
+                if let reason { span.setStatus(SpanStatus(code: .error, message: reason)) }
+                return (result, reason)
+            }
             let elapsed = ContinuousClock.now - started
-            let reason = failure(result)
             // The breaker heard each of the call's requests (`recordRequest`); only a probe left open is settled.
             await health?.settleCall()
             observer.providerCall(
@@ -289,12 +300,14 @@ public final class OnboardingService: Sendable {
         let before = Mutex<TenantState?>(nil)
         // Read here, in the caller's task: the decision below may run in the store's.
         let requestID = RequestScope.requestID
+        let traceParent = RequestScope.traceParent
         do {
             updated = try await store.update(tenantID: tenantID, fence: fence, voids: voids) { [self] context in
                 before.withLock { $0 = context.tenant.state }
                 let (decision, source) = try decide(context)
                 var update = update(from: decision, context: context, source: source, now: now)
                 update.work?.requestID = requestID
+                update.work?.traceParent = traceParent
                 adjust(&update)
                 return update
             }

@@ -20,10 +20,16 @@ public struct WorkItem: Sendable, Equatable {
     public var lease: TenantLease
     /// The API request that queued the work (its X-Request-ID), when one did.
     public var requestID: String?
+    /// That request's span (W3C `traceparent`), when tracing was on: the work's span continues its trace.
+    public var traceParent: String?
 
-    public init(id: Int64, tenantID: String, kind: WorkKind, attempts: Int, inboxID: Int64? = nil, lease: TenantLease, requestID: String? = nil) {
+    public init(
+        id: Int64, tenantID: String, kind: WorkKind, attempts: Int, inboxID: Int64? = nil, lease: TenantLease, requestID: String? = nil,
+        traceParent: String? = nil
+    ) {
         self.id = id
         self.requestID = requestID
+        self.traceParent = traceParent
         self.lease = lease
         self.tenantID = tenantID
         self.kind = kind
@@ -42,10 +48,13 @@ public struct ScheduledWork: Sendable, Equatable {
     /// The API request the work is queued for. Read from `RequestScope` by the caller in its own task: a store may run
     /// the code that builds an update in another task (SQLite's group commit), where the scope is someone else's.
     public var requestID: String?
+    /// The span of that request (`RequestScope.traceParent`), read the same way.
+    public var traceParent: String?
 
-    public init(kind: WorkKind, runAt: Date, attempts: Int, leasedUntil: Date? = nil, requestID: String? = nil) {
+    public init(kind: WorkKind, runAt: Date, attempts: Int, leasedUntil: Date? = nil, requestID: String? = nil, traceParent: String? = nil) {
         self.kind = kind
         self.requestID = requestID
+        self.traceParent = traceParent
         self.runAt = runAt
         self.attempts = attempts
         self.leasedUntil = leasedUntil

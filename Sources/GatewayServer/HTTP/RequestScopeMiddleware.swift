@@ -1,11 +1,16 @@
 import Foundation
 import GatewayCore
+import HTTPTypes
 import Hummingbird
 import Logging
+import Tracing
 
 /// Outermost: gives the request its id (`X-Request-ID` when the caller sent a sane one) and its client address
 /// (through trusted proxies only), runs everything inside `RequestScope` so every line logged on its behalf carries
 /// the id, and writes one access log line when it is answered: method, route template, status, duration, client.
+/// When tracing is on, the request is a server span (continuing the caller's `traceparent`) named by its route,
+/// and everything it does, provider calls included, is inside it. (Hummingbird's own tracing middleware is not used:
+/// it records the path as sent, secrets included.)
 /// The path is logged as its route template (`/webhooks/wrapp/{token}`), never as sent: webhook tokens and
 /// onboarding links are secrets, and ids in paths would make the lines unsearchable by route anyway.
 struct RequestScopeMiddleware: RouterMiddleware {
@@ -21,16 +26,37 @@ struct RequestScopeMiddleware: RouterMiddleware {
         context.logger[metadataKey: "request.id"] = .string(context.requestID)
         context.logger[metadataKey: "client.ip"] = .string(context.clientIP ?? "-")
         let started = ContinuousClock.now
+        var parent = InstrumentationContext.current ?? .topLevel
+        InstrumentationSystem.instrument.extract(request.headers, into: &parent, using: HeaderExtractor())
+        let span = startSpan("\(request.method.rawValue)", context: parent, ofKind: .server)
+        span.attributes["http.request.method"] = request.method.rawValue
+        span.attributes["request.id"] = context.requestID
+        span.attributes["client.address"] = context.clientIP
         let scoped = context
-        do {
-            let response = try await RequestScope.$requestID.withValue(scoped.requestID) { try await next(request, scoped) }
-            log(request, scoped, status: Int(response.status.code), since: started)
-            return response
-        } catch {
-            // Errors become problem responses further in; one that escapes is answered 500 by the server.
-            log(request, scoped, status: (error as? HTTPResponseError)?.status.code ?? 500, since: started)
-            throw error
+        // The access line too is written inside the span, so it carries the trace id.
+        return try await InstrumentationContext.$current.withValue(span.context) {
+            do {
+                let response = try await RequestScope.$requestID.withValue(scoped.requestID) {
+                    try await RequestScope.$traceParent.withValue(RequestScope.currentTraceParent) { try await next(request, scoped) }
+                }
+                finish(span, request, scoped, status: Int(response.status.code), since: started)
+                return response
+            } catch {
+                // Errors become problem responses further in; one that escapes is answered 500 by the server.
+                finish(span, request, scoped, status: (error as? HTTPResponseError)?.status.code ?? 500, since: started)
+                throw error
+            }
         }
+    }
+
+    private func finish(_ span: any Span, _ request: Request, _ context: Context, status: Int, since started: ContinuousClock.Instant) {
+        log(request, context, status: status, since: started)
+        let route = context.endpointPath ?? Self.unmatched(request.uri.path)
+        span.operationName = "\(request.method.rawValue) \(route)"
+        span.attributes["http.route"] = route
+        span.attributes["http.response.status_code"] = status
+        if status >= 500 { span.setStatus(SpanStatus(code: .error)) }
+        span.end()
     }
 
     private func log(_ request: Request, _ context: Context, status: Int, since started: ContinuousClock.Instant) {
@@ -80,4 +106,11 @@ struct RequestScopeMiddleware: RouterMiddleware {
 
     /// Probes and scrapes come every few seconds: their access lines go at debug, so `info` holds the traffic.
     static let quietRoutes: Set<String> = ["/healthz", "/readyz", "/metrics"]
+}
+
+/// Reads a caller's trace headers (`traceparent`, `tracestate`) from the request.
+struct HeaderExtractor: Extractor {
+    func extract(key: String, from carrier: HTTPFields) -> String? {
+        HTTPField.Name(key).flatMap { carrier[$0] }
+    }
 }

@@ -34,8 +34,8 @@ public struct JSONLogHandler: LogHandler {
         for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
             object[key] = Self.plain(value)
         }
-        // Service-level lines have no request in their logger: the task they run in knows it.
-        if object["request.id"] == nil, let id = RequestScope.requestID { object["request.id"] = id }
+        // Service-level lines have no request in their logger: the task they run in knows it, and its span.
+        for (key, value) in RequestScope.logMetadata where object[key] == nil { object[key] = Self.plain(value) }
         if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
             write(String(decoding: data, as: UTF8.self))
         }

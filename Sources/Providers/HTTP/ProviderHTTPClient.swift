@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import Synchronization
+import Tracing
 
 /// A provider's HTTP answer, read whole (up to a cap).
 public struct ProviderResponse: Sendable {
@@ -70,7 +71,7 @@ public struct ProviderHTTPClient: Sendable {
     public func send(
         _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], json: Data? = nil
     ) async -> Result<ProviderResponse, TransportFailure> {
-        let result = await exchange(method, url, headers: headers, json: json)
+        let result = await traced(method, url) { await exchange(method, url, headers: headers, json: json) }
         if let observe {
             let path = URLComponents(string: url)?.path.split(separator: "/").suffix(2).joined(separator: "/") ?? "?"
             switch result {
@@ -87,6 +88,33 @@ public struct ProviderHTTPClient: Sendable {
             }
         }
         return result
+    }
+
+    /// A client span for the request (a child of the provider call's span): method, host and status, or why there
+    /// was no answer. Never the path or query (they may hold a customer's identifiers), headers or bodies.
+    private func traced(
+        _ method: HTTPMethod, _ url: String, _ exchange: () async -> Result<ProviderResponse, TransportFailure>
+    ) async -> Result<ProviderResponse, TransportFailure> {
+        await withSpan("HTTP \(method.rawValue)", ofKind: .client) { span in
+            span.attributes["http.request.method"] = method.rawValue
+            if let components = URLComponents(string: url) {
+                span.attributes["server.address"] = components.host
+                span.attributes["server.port"] = components.port
+            }
+            let result = await exchange()
+            switch result {
+            case .success(let response):
+                span.attributes["http.response.status_code"] = response.status
+                if response.status >= 500 { span.setStatus(SpanStatus(code: .error)) }
+            case .failure(.timedOut):
+                span.attributes["error.type"] = "timeout"
+                span.setStatus(SpanStatus(code: .error, message: "no answer in time"))
+            case .failure(.unreachable):
+                span.attributes["error.type"] = "unreachable"
+                span.setStatus(SpanStatus(code: .error, message: "could not be reached"))
+            }
+            return result
+        }
     }
 
     private func exchange(
@@ -120,15 +148,17 @@ public struct ProviderHTTPClient: Sendable {
 }
 
 /// One client per pool size, made on first use and kept for the life of the process (like `HTTPClient.shared`): a
-/// gateway rebuilt in the same process (tests) reuses it, and none is left to be shut down.
-enum SharedClients {
+/// gateway rebuilt in the same process (tests) reuses it, and none is left to be shut down. None traces by itself:
+/// AsyncHTTPClient's own spans record the full URL and path, which may hold a customer's identifiers or a webhook
+/// token; `ProviderHTTPClient` makes the span of each request instead.
+public enum SharedClients {
     private static let clients = Mutex<[Int: HTTPClient]>([:])
 
-    static func client(connectionsPerHost: Int) -> HTTPClient {
+    public static func client(connectionsPerHost: Int = 8) -> HTTPClient {
         clients.withLock { clients in
             if let client = clients[connectionsPerHost] { return client }
-            if connectionsPerHost <= 8 { return HTTPClient.shared }
             var configuration = HTTPClient.Configuration.singletonConfiguration
+            configuration.tracing.tracer = nil
             configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerHost
             let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
             clients[connectionsPerHost] = client

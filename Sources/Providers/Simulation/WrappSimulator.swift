@@ -56,7 +56,7 @@ public actor WrappSimulator {
     }
 
     /// Posts webhooks over real HTTP, as Wrapp would.
-    public static func httpSender(_ client: HTTPClient = .shared) -> WebhookSender {
+    public static func httpSender(_ client: HTTPClient = SharedClients.client()) -> WebhookSender {
         { url, body in
             var request = HTTPClientRequest(url: url)
             request.method = .POST

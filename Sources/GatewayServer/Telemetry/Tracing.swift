@@ -1,0 +1,32 @@
+import Logging
+import OTel
+import ServiceLifecycle
+import Tracing
+
+/// Traces, exported over OTLP/HTTP when the standard OpenTelemetry variables ask for it: `OTEL_EXPORTER_OTLP_ENDPOINT`
+/// (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) set and `OTEL_SDK_DISABLED` not true. Otherwise spans stay no-ops and
+/// nothing is sent anywhere. The rest of the OTEL_* variables (service name, headers, sampler, batch delay) apply as
+/// the specification gives them; logs and metrics keep their own outputs (stdout, `/metrics`).
+public enum TracingSetup {
+    /// Bootstraps the process's tracer (once per process) and returns the service that batches and exports spans,
+    /// to run beside the gateway and stop after it (so the last spans are flushed); nil when tracing is off.
+    public static func bootstrap(environment: [String: String], logger: Logger) throws -> (any Service)? {
+        guard enabled(environment) else { return nil }
+        var configuration = OTel.Configuration.default
+        configuration.serviceName = "onboarding-gateway"
+        configuration.logs.enabled = false
+        configuration.metrics.enabled = false
+        configuration.diagnosticLogger = .custom(logger)
+        let backend = try OTel.makeTracingBackend(configuration: configuration)
+        InstrumentationSystem.bootstrap(backend.factory)
+        logger.info("tracing on: spans are exported over OTLP/HTTP")
+        return backend.service
+    }
+
+    static func enabled(_ environment: [String: String]) -> Bool {
+        let endpoint = [environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"], environment["OTEL_EXPORTER_OTLP_ENDPOINT"]]
+            .contains { !($0 ?? "").trimmingCharacters(in: .whitespaces).isEmpty }
+        let disabled = environment["OTEL_SDK_DISABLED"]?.lowercased() == "true"
+        return endpoint && !disabled
+    }
+}

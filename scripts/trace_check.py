@@ -1,0 +1,316 @@
+#!/usr/bin/env python3
+"""Traces and request ids as an operator follows them, against the built gateway (sandbox, SQLite, worker on).
+
+An OTLP/HTTP receiver on loopback (decoded with `opentelemetry-proto`) takes the gateway's spans, an events receiver
+takes its deliveries, and the gateway logs JSON at debug. Then:
+
+- A create sent with a W3C `traceparent` and an `X-Request-ID` is one trace: the HTTP span continues the caller's
+  span, the provider call is its child, the provider's HTTP request the call's child (method, status, attempt). The
+  work the create queued runs later as a job span in the same trace, and so does the webhook's processing in the
+  webhook request's trace.
+- Event deliveries carry a `traceparent` naming their delivery span.
+- No span carries a secret: partner key, admin token, provider credentials, webhook tokens, onboarding links.
+- The log scan: over the whole run (creates of both providers, customers logging in and approving, refresh, a bad
+  request, an unknown path, admin calls), every line written inside a request's trace or about a tenant carries a
+  request id, every line with a request id carries the trace id of that request, and no line holds a secret.
+
+    python3 scripts/trace_check.py --binary .build/debug/gateway
+"""
+import argparse
+import base64
+import http.server
+import json
+import os
+import secrets
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reliability_check as rc  # noqa: E402 - the gateway process, tenants, the customers' driver
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2  # noqa: E402
+
+CHECKS = rc.CHECKS
+SERVER, CLIENT, PRODUCER, CONSUMER = 2, 3, 4, 5
+
+
+def value(any_value):
+    kind = any_value.WhichOneof("value")
+    return getattr(any_value, kind) if kind else None
+
+
+class Collector:
+    """What the receivers heard: spans by id, and each event delivery's headers."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.spans = {}
+        self.deliveries = []
+
+    def add_spans(self, body):
+        request = trace_service_pb2.ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        with self.lock:
+            for resource in request.resource_spans:
+                service = {a.key: value(a.value) for a in resource.resource.attributes}.get("service.name")
+                for scope in resource.scope_spans:
+                    for span in scope.spans:
+                        self.spans[span.span_id.hex()] = {
+                            "trace": span.trace_id.hex(), "id": span.span_id.hex(), "parent": span.parent_span_id.hex(),
+                            "name": span.name, "kind": span.kind, "status": span.status.code, "service": service,
+                            "attributes": {a.key: value(a.value) for a in span.attributes},
+                        }
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.spans.values()), list(self.deliveries)
+
+
+def serve(collector):
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if self.path == "/v1/traces":
+                collector.add_spans(body)
+                answer, kind = trace_service_pb2.ExportTraceServiceResponse().SerializeToString(), "application/x-protobuf"
+            else:
+                with collector.lock:
+                    collector.deliveries.append({k.lower(): v for k, v in self.headers.items()})
+                answer, kind = b"{}", "application/json"
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer((rc.HOST, 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+class TracedGateway(rc.Gateway):
+    def __init__(self, binary, data_dir, port, receiver_port):
+        super().__init__(binary, data_dir, port, "traced")
+        self.receiver_port = receiver_port
+        self.events_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+    def environment(self):
+        env = super().environment()
+        env.update(
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{rc.HOST}:{self.receiver_port}", OTEL_BSP_SCHEDULE_DELAY="200",
+            LOG_FORMAT="json", LOG_LEVEL="debug",
+            GATEWAY_EVENTS_URL=f"http://{rc.HOST}:{self.receiver_port}/events", GATEWAY_EVENTS_SECRET=self.events_secret,
+        )
+        return env
+
+
+def wait_for_spans(collector, predicate, limit=20.0):
+    deadline = time.monotonic() + limit
+    while True:
+        spans, _ = collector.snapshot()
+        found = [s for s in spans if predicate(s)]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
+def traced_create(gateway, collector, counter):
+    """A create with the caller's traceparent, followed through its spans."""
+    trace, caller_span = secrets.token_hex(16), secrets.token_hex(8)
+    request_id = "trace-check-" + secrets.token_hex(4)
+    tenant = rc.spec("wrapp_new", "trace-w-1", "trace", None, set())
+    answer = gateway.api("POST", "/v1/tenants", tenant["body"], {
+        "Idempotency-Key": tenant["key"], "traceparent": f"00-{trace}-{caller_span}-01", "X-Request-ID": request_id,
+    }, timeout=30)
+    CHECKS.check("the traced create is acknowledged", answer.status in (201, 202), repr(answer))
+    CHECKS.check("the answer names the caller's request id", answer.headers.get("x-request-id") == request_id,
+                 str(answer.headers.get("x-request-id")))
+    if isinstance(answer.json, dict) and answer.json.get("id"):
+        tenant.update(id=answer.json["id"], state=answer.json.get("state"), started=time.monotonic())
+        counter.add(f"create_{answer.status}")
+
+    servers = wait_for_spans(collector, lambda s: s["trace"] == trace and s["parent"] == caller_span)
+    server = servers[0] if servers else None
+    CHECKS.check("one HTTP span continues the caller's trace, a child of the caller's span",
+                 len(servers) == 1 and server["kind"] == SERVER, json.dumps(servers))
+    if server:
+        attributes = server["attributes"]
+        CHECKS.check("the HTTP span is named by its route, with method, status and request id",
+                     server["name"] == "POST /v1/tenants" and attributes.get("http.route") == "/v1/tenants"
+                     and attributes.get("http.request.method") == "POST"
+                     and attributes.get("http.response.status_code") == answer.status
+                     and attributes.get("request.id") == request_id, json.dumps(server))
+    calls = wait_for_spans(collector, lambda s: server and s["parent"] == server["id"] and s["kind"] == CLIENT)
+    call = calls[0] if calls else None
+    CHECKS.check("the provider call is a child of the HTTP span (provider, operation, attempt 1)",
+                 call is not None and call["attributes"].get("provider.name") == "wrapp"
+                 and call["attributes"].get("provider.attempt") == 1 and call["name"].startswith("wrapp "),
+                 json.dumps(calls))
+    requests = wait_for_spans(collector, lambda s: call and s["parent"] == call["id"])
+    CHECKS.check("the provider's HTTP requests are children of the call, with method and status",
+                 bool(requests) and all(r["attributes"].get("http.request.method") in ("GET", "POST")
+                                        and isinstance(r["attributes"].get("http.response.status_code"), int)
+                                        for r in requests), json.dumps(requests))
+    return tenant, trace, server, request_id
+
+
+def check_queued_work(collector, trace, server, tenant):
+    """The customer has not logged in yet: the worker polls Wrapp for them (first after GATEWAY_POLL_FIRST_SECONDS)."""
+    jobs = wait_for_spans(collector, lambda s: s["trace"] == trace and s["kind"] == CONSUMER, limit=30)
+    CHECKS.check("the work the create queued runs as a job span in the create's trace, a child of its HTTP span",
+                 bool(jobs) and all(j["parent"] == server["id"] and j["attributes"].get("tenant.id") == tenant.get("id")
+                                    for j in jobs), json.dumps(jobs))
+    attempts = {j["id"]: j["attributes"].get("job.attempt") for j in jobs}
+    job_calls = wait_for_spans(collector, lambda s: s["parent"] in attempts and s["kind"] == CLIENT)
+    CHECKS.check("each job's provider calls are its children, with the job's attempt",
+                 bool(job_calls) and all(c["attributes"].get("provider.attempt") == attempts[c["parent"]] for c in job_calls),
+                 json.dumps(job_calls[:3]))
+
+
+def check_webhook_spans(collector):
+    spans, _ = collector.snapshot()
+    by_id = {s["id"]: s for s in spans}
+    hooks = [s for s in spans if s["kind"] == CONSUMER and s["name"] == "job webhook"]
+    parents = [by_id.get(h["parent"]) for h in hooks]
+    CHECKS.check("a webhook's processing is a job span in the webhook request's trace",
+                 bool(hooks) and all(p is not None and p["kind"] == SERVER and
+                                     p["attributes"].get("http.route", "").startswith("/webhooks/") for p in parents),
+                 json.dumps(hooks[:3]))
+
+
+def check_deliveries(collector):
+    deadline = time.monotonic() + 20
+    while True:
+        spans, deliveries = collector.snapshot()
+        by_id = {s["id"]: s for s in spans}
+        carried = [d for d in deliveries if d.get("traceparent")]
+        matched = [d for d in carried if (by_id.get(d["traceparent"].split("-")[2]) or {}).get("attributes", {}).get("event.id")
+                   == d.get("webhook-id")]
+        if (deliveries and len(matched) == len(deliveries)) or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    CHECKS.check("every event delivery carries a traceparent naming its delivery span",
+                 bool(deliveries) and len(matched) == len(deliveries),
+                 f"{len(deliveries)} deliveries, {len(carried)} with a traceparent, {len(matched)} matching a span")
+    rc.FIGURES.append(f"{len(deliveries)} event deliveries, each with the traceparent of its span")
+
+
+def secret_values(gateway, tenants):
+    found = [v for v in gateway.secrets.values() if isinstance(v, str) and len(v) >= 12]
+    found.append(gateway.events_secret)
+    for tenant in tenants:
+        answer = gateway.api("GET", f"/v1/tenants/{tenant['id']}/credentials")
+        if answer.status == 200 and isinstance(answer.json, dict):
+            found += [v for v in json.dumps(answer.json).split('"') if len(v) >= 16 and " " not in v]
+        action = (tenant.get("resource") or {}).get("next_action") or {}
+        if "/onboard/" in str(action.get("url")):
+            found.append(action["url"].rstrip("/").split("/")[-1])
+    return [s for s in set(found) if len(s) >= 12]
+
+
+def scan_logs(path, secrets_seen, spans):
+    """Every line in a request's trace or about a tenant has a request id; every line with a request id has the trace
+    id; no line holds a secret. Returns the figures."""
+    request_traces = {s["trace"] for s in spans if s["kind"] == SERVER}
+    lines, problems, leaks, by_request = 0, [], [], {}
+    unscoped = {}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for raw in f:
+            raw = raw.strip()
+            if not raw.startswith("{"):
+                continue
+            try:
+                line = json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+            lines += 1
+            if any(s in raw for s in secrets_seen):
+                leaks.append(line.get("message"))
+            request_id, trace = line.get("request.id"), line.get("trace.id")
+            if request_id:
+                by_request.setdefault(request_id, set()).add(trace)
+                if not trace:
+                    problems.append(f"request id without trace id: {raw[:300]}")
+            elif trace in request_traces or "tenant.id" in line:
+                # Deliveries are their own traces, about a tenant but caused by an event rather than a request.
+                if not line.get("delivery.id"):
+                    problems.append(f"no request id: {raw[:300]}")
+            else:
+                unscoped[line.get("message")] = unscoped.get(line.get("message"), 0) + 1
+    split = {r: t for r, t in by_request.items() if len(t) > 1 and r.startswith("trace-check-")}
+    CHECKS.check("log scan: every line of a request's trace or about a tenant carries a request id, and every such "
+                 "line its trace id", lines > 0 and not problems, "\n".join(problems[:10]))
+    CHECKS.check("log scan: the traced request's lines all carry its one trace id", not split, json.dumps(
+        {k: sorted(map(str, v)) for k, v in split.items()}))
+    CHECKS.check("log scan: no line holds a secret", not leaks, json.dumps(leaks[:5]))
+    return lines, len(by_request), unscoped
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", required=True)
+    args = parser.parse_args()
+    began = time.monotonic()
+    collector = Collector()
+    receiver = serve(collector)
+    data_dir = tempfile.mkdtemp(prefix="gw-trace-")
+    gateway = TracedGateway(os.path.abspath(args.binary), data_dir, rc.free_port(), receiver.server_address[1])
+    rc.log(f"trace check: OTLP and events receiver on port {receiver.server_address[1]}; data in {data_dir}")
+    try:
+        gateway.start()
+        counter = rc.Counter()
+        tenant, trace, server, request_id = traced_create(gateway, collector, counter)
+        if server:
+            check_queued_work(collector, trace, server, tenant)
+
+        # The rest of a day: both providers, new and existing customers, driven to active; then a refresh, a bad
+        # request, an unknown (secret-looking) path, and admin calls.
+        used = set()
+        import random
+        rng = random.Random(11)
+        others = [rc.spec("wrapp_existing", "trace-x-1", "trace", rng, used), rc.spec("mf_new", "trace-m-1", "trace", rng, used),
+                  rc.spec("mf_existing", "trace-c-1", "trace", rng, used)]
+        answer = gateway.control("POST", "/sandbox/magnifinance/_control/clients", {"tax_id": others[2]["tax_id"]})
+        CHECKS.check("an existing MagniFinance client is set up", answer.status == 200, repr(answer))
+        for other in others:
+            rc.create(gateway, other, time.monotonic() + 60, counter)
+        live = [t for t in [tenant] + others if t.get("id")]
+        driver = rc.Driver(gateway, counter)
+        converged = rc.converge(driver, live, time.monotonic() + 90, "trace check")
+        CHECKS.check("every tenant of the run is active", converged, "; ".join(rc.describe(t) for t in live))
+        gateway.api("POST", f"/v1/tenants/{tenant['id']}/refresh")
+        gateway.api("POST", "/v1/tenants", b'{"provider": "nope"}')
+        rc.call(gateway.port, "GET", "/webhooks/wrapp/not-a-real-token-but-secret-looking/extra")
+        admin = {"Authorization": f"Bearer {gateway.secrets.get('admin_token')}"}
+        rc.call(gateway.port, "GET", "/admin/tenants", headers=admin)
+        rc.call(gateway.port, "GET", f"/admin/tenants/{tenant['id']}", headers=admin)
+
+        check_webhook_spans(collector)
+        check_deliveries(collector)
+        time.sleep(1)  # the last batch of spans
+        spans, _ = collector.snapshot()
+        secrets_seen = secret_values(gateway, live)
+        leaked = [s for s in spans if any(secret in json.dumps(s) for secret in secrets_seen)]
+        CHECKS.check("no span carries a secret (keys, tokens, credentials, webhook and onboarding paths)", not leaked,
+                     json.dumps(leaked[:3]))
+        CHECKS.check("no span names a path as sent", not any("url.path" in s["attributes"] for s in spans))
+        stopped = gateway.terminate()
+        CHECKS.check("the gateway stops on SIGTERM, its last spans exported", stopped)
+        lines, requests, unscoped = scan_logs(gateway.log_path, secrets_seen, spans)
+        rc.FIGURES.append(
+            f"{len(spans)} spans in {len({s['trace'] for s in spans})} traces; {lines} log lines of {requests} requests; "
+            f"lines outside any request: {json.dumps(unscoped, sort_keys=True)}")
+    except rc.Fatal as error:
+        CHECKS.check("the run completed", False, str(error))
+    finally:
+        gateway.cleanup()
+        receiver.shutdown()
+    rc.report("trace check", began, [gateway.log_path], [data_dir])
+
+
+if __name__ == "__main__":
+    main()
