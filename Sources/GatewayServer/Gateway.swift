@@ -163,7 +163,7 @@ public struct Gateway: Sendable {
             ).endpoints)
         router.group("webhooks").addRoutes(WebhooksController(service: service, metrics: metrics).endpoints)
         router.get("metrics") { _, _ in
-            let text = try await metrics.scrape(from: store, service: service, now: clock.now())
+            let text = try await metrics.scrape(from: store, service: service, now: clock.now(), stuckAfter: config.stuckAfter)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
         OnboardController(service: service, links: links).add(to: router)

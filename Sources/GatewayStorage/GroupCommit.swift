@@ -35,8 +35,8 @@ final class GroupCommit: Sendable {
                 state.committing = true
                 return true
             }
-            // Outside any request's scope: the drain commits other callers' writes too, and runs on after this one.
-            if starts { Task { await RequestScope.$requestID.withValue(nil) { await self.drain() } } }
+            // Detached: outside any request's scope (its id, its span), since the drain commits other callers' writes too.
+            if starts { Task.detached { await self.drain() } }
         }
         return value as! T  // swiftlint:disable:this force_cast - the value `body` made
     }

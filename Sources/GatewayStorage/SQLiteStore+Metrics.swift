@@ -4,7 +4,7 @@ import GatewayCore
 
 /// The gauges' readings: the summary tables kept by migration 0003's triggers, and the head of two indexes.
 extension SQLiteStore: MetricsStore {
-    public func metricsReadings() async throws -> MetricsReadings {
+    public func metricsReadings(stuckBefore: Date?) async throws -> MetricsReadings {
         try readSnapshot { db in
             var tenants: [String: [String: Int]] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT provider, state, n FROM tenant_counts") {
@@ -21,9 +21,15 @@ extension SQLiteStore: MetricsStore {
             let oldestPending = try Double.fetchOne(
                 db, sql: "SELECT created_at FROM deliveries WHERE status = 'pending' ORDER BY created_at LIMIT 1"
             )
+            // A range of tenants_by_state_age, capped: a scrape's cost stays bounded however many wait.
+            let stuck = try stuckBefore.map { cutoff in
+                try Int.fetchOne(db, sql: """
+                    SELECT COUNT(*) FROM (SELECT 1 FROM tenants WHERE state IN ('pending', 'action_required') AND state_changed_at < ? LIMIT ?)
+                    """, arguments: [cutoff.unix, MetricsReadings.stuckCountCap]) ?? 0
+            } ?? 0
             return MetricsReadings(
                 tenants: tenants, queuedWork: work, deliveries: deliveries, earliestWorkAt: earliestWork.map(Date.init(unix:)),
-                oldestPendingDeliveryAt: oldestPending.map(Date.init(unix:))
+                oldestPendingDeliveryAt: oldestPending.map(Date.init(unix:)), stuckTenants: stuck
             )
         }
     }

@@ -212,7 +212,7 @@ extension PostgresStore: OperationsStore {
 
 /// The gauges' readings: the spread counters of migration 0001, added up, and the head of two indexes.
 extension PostgresStore: MetricsStore {
-    public func metricsReadings() async throws -> MetricsReadings {
+    public func metricsReadings(stuckBefore: Date?) async throws -> MetricsReadings {
         var tenants: [String: [String: Int]] = [:]
         for row in try await rows("SELECT provider, state, SUM(n)::bigint AS n FROM tenant_counts GROUP BY provider, state") {
             tenants[try row.get("provider"), default: [:]][try row.get("state")] = try row.get("n", Int.self)
@@ -229,9 +229,19 @@ extension PostgresStore: MetricsStore {
         let oldestPending = try await row(
             "SELECT created_at FROM deliveries WHERE status = 'pending' ORDER BY created_at LIMIT 1"
         )?.get("created_at", Double.self)
+        // A range of tenants_by_state_age, capped: a scrape's cost stays bounded however many wait.
+        var stuck = 0
+        if let stuckBefore {
+            stuck = try await row(
+                """
+                SELECT COUNT(*) AS n FROM (SELECT 1 FROM tenants WHERE state IN ('pending', 'action_required') AND state_changed_at < $1 LIMIT $2) AS waiting
+                """,
+                [stuckBefore.unix, MetricsReadings.stuckCountCap]
+            )?.get("n", Int.self) ?? 0
+        }
         return MetricsReadings(
             tenants: tenants, queuedWork: work, deliveries: deliveries, earliestWorkAt: earliestWork.map(Date.init(unix:)),
-            oldestPendingDeliveryAt: oldestPending.map(Date.init(unix:))
+            oldestPendingDeliveryAt: oldestPending.map(Date.init(unix:)), stuckTenants: stuck
         )
     }
 }

@@ -69,6 +69,14 @@ import Testing
                 #expect(scraped["work_queued{kind=\"\(kind)\"}"] == Double(stats.queuedWork[kind] ?? 0), "\(kind)")
             }
             #expect(abs((scraped["work_oldest_due_seconds"] ?? -1) - (stats.oldestDueSeconds ?? 0)) < 0.01)
+            #expect(scraped["tenants_stuck"] == 0, "nobody has waited a day yet")
+
+            // A day on, the MagniFinance client who never approved is stuck, as /admin/stats counts it.
+            h.clock.advance(86_400)
+            let later = Self.samples(try await h.call(.get, "/metrics", key: nil).text)
+            let stuck = try await h.store.operationsStats(now: h.clock.now(), stuckAfter: 86_400).stuckCount
+            #expect(stuck == 1)
+            #expect(later["tenants_stuck"] == Double(stuck))
         }
     }
 }

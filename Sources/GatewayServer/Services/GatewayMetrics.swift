@@ -50,8 +50,8 @@ final class GatewayMetrics: ProviderCallObserver, Sendable {
 
     /// Reads the gauges from the database and renders everything in the Prometheus text format. The readings are
     /// counters the database keeps up to date and two index lookups, so a scrape stays cheap however big the tables grow.
-    func scrape(from store: any MetricsStore, service: OnboardingService, now: Date) async throws -> [UInt8] {
-        let readings = try await store.metricsReadings()
+    func scrape(from store: any MetricsStore, service: OnboardingService, now: Date, stuckAfter: TimeInterval) async throws -> [UInt8] {
+        let readings = try await store.metricsReadings(stuckBefore: now.addingTimeInterval(-stuckAfter))
         for provider in ProviderKind.allCases {
             for state in TenantState.allCases {
                 registry.makeGauge(name: "tenants", labels: [("provider", provider.rawValue), ("state", state.rawValue)])
@@ -70,6 +70,8 @@ final class GatewayMetrics: ProviderCallObserver, Sendable {
         // How long the most overdue work has been due; 0 when nothing is due yet.
         let overdue = readings.earliestWorkAt.map { now.timeIntervalSince($0) } ?? 0
         registry.makeGauge(name: "work_oldest_due_seconds").set(max(0, overdue))
+        // Waiting (pending or action_required) longer than GATEWAY_STUCK_AFTER_SECONDS, as /admin/stats counts them.
+        registry.makeGauge(name: "tenants_stuck").set(Double(readings.stuckTenants))
         registry.makeGauge(name: "event_deliveries_pending").set(Double(readings.deliveries[DeliveryRecord.Status.pending.rawValue] ?? 0))
         let pendingAge = readings.oldestPendingDeliveryAt.map { now.timeIntervalSince($0) } ?? 0
         registry.makeGauge(name: "event_deliveries_oldest_pending_seconds").set(max(0, pendingAge))

@@ -16,7 +16,11 @@ public enum TracingSetup {
         configuration.serviceName = "onboarding-gateway"
         configuration.logs.enabled = false
         configuration.metrics.enabled = false
-        configuration.diagnosticLogger = .custom(logger)
+        // swift-otel logs every OTEL_* variable it reads with its value, at info whatever LOG_LEVEL says: the
+        // values (a collector's token in OTEL_EXPORTER_OTLP_HEADERS, credentials in an endpoint URL) are masked
+        // and the gateway's level kept.
+        let base = logger.handler
+        configuration.diagnosticLogger = .custom(Logger(label: "otel") { _ in MaskedDiagnostics(base: base) })
         let backend = try OTel.makeTracingBackend(configuration: configuration)
         InstrumentationSystem.bootstrap(backend.factory)
         logger.info("tracing on: spans are exported over OTLP/HTTP")
@@ -28,5 +32,33 @@ public enum TracingSetup {
             .contains { !($0 ?? "").trimmingCharacters(in: .whitespaces).isEmpty }
         let disabled = environment["OTEL_SDK_DISABLED"]?.lowercased() == "true"
         return endpoint && !disabled
+    }
+}
+
+/// swift-otel's diagnostics through the gateway's handler, with the values of the variables it read masked and the
+/// gateway's level kept (swift-otel sets its own).
+struct MaskedDiagnostics: LogHandler {
+    static let masked: Set<String> = ["environment_value", "previous_value", "new_value"]
+    var base: any LogHandler
+
+    var logLevel: Logger.Level {
+        get { base.logLevel }
+        set {}  // LOG_LEVEL decides.
+    }
+
+    var metadata: Logger.Metadata {
+        get { base.metadata }
+        set { base.metadata = newValue.reduce(into: [:]) { $0[$1.key] = Self.masked.contains($1.key) ? "***" : $1.value } }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { base[metadataKey: key] }
+        set { base[metadataKey: key] = Self.masked.contains(key) && newValue != nil ? "***" : newValue }
+    }
+
+    func log(event: LogEvent) {
+        var event = event
+        event.metadata = event.metadata?.reduce(into: [:]) { $0[$1.key] = Self.masked.contains($1.key) ? "***" : $1.value }
+        base.log(event: event)
     }
 }
