@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""The monitoring files against the real thing: deploy/prometheus/alerts.yml passes `promtool check rules` and its
+unit tests (`promtool test rules`); deploy/prometheus/prometheus.yml passes `promtool check config`; and every query
+of deploy/grafana/dashboards/onboarding-gateway.json and of the alerts names only metrics the gateway exports, checked
+against a scrape of a running sandbox that onboarded customers of both providers and delivered events. Then a real
+Prometheus (Debian's) scrapes that sandbox every second with the shipped alert rules, and runs every dashboard query:
+each must be valid PromQL and every panel must show data. The panels are drawn from those answers into a picture
+(Grafana itself does not run here), kept in artifacts/monitoring/dashboard.png.
+
+    python3 scripts/monitoring_check.py --binary .build/debug/gateway [--picture docs/images/dashboard.png]
+"""
+import argparse
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import reliability_check as rc  # noqa: E402 - the gateway process, tenants, the customers' driver
+import yaml  # noqa: E402
+
+ROOT = rc.ROOT
+CHECKS = rc.CHECKS
+DASHBOARD = os.path.join(ROOT, "deploy/grafana/dashboards/onboarding-gateway.json")
+ALERTS = os.path.join(ROOT, "deploy/prometheus/alerts.yml")
+PROMQL_WORDS = {
+    "sum", "max", "min", "avg", "count", "by", "without", "rate", "irate", "increase", "histogram_quantile", "offset",
+    "and", "or", "unless", "on", "ignoring", "group_left", "group_right", "vector", "bool", "le", "topk", "bottomk",
+    "abs", "clamp_min", "clamp_max", "delta", "deriv", "time", "scalar", "absent",
+}
+
+
+def metric_names(expr):
+    """The metric names an expression reads: its identifiers, less strings, label matchers, grouping labels, ranges,
+    durations and PromQL's own words."""
+    text = re.sub(r'"(?:[^"\\]|\\.)*"', "", expr)
+    text = re.sub(r"\{[^}]*\}", "", text)
+    text = re.sub(r"\b(by|without|on|ignoring)\s*\([^)]*\)", "", text)
+    text = re.sub(r"\[[^\]]*\]", "", text)
+    text = re.sub(r"\boffset\s+\w+", "", text)
+    names = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", text)) - PROMQL_WORDS
+    return {n for n in names if not re.fullmatch(r"\d+[smhdwy]?", n)}
+
+
+def promtool():
+    for args in (["check", "rules", ALERTS], ["test", "rules", os.path.join(ROOT, "deploy/prometheus/alerts_test.yml")],
+                 ["check", "config", os.path.join(ROOT, "deploy/prometheus/prometheus.yml")]):
+        result = subprocess.run(["promtool", *args], capture_output=True, text=True)
+        CHECKS.check(f"promtool {' '.join(args[:2])} {os.path.relpath(args[2], ROOT)}", result.returncode == 0,
+                     (result.stdout + result.stderr)[-1500:])
+
+
+def events_receiver():
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer((rc.HOST, 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+class MonitoredGateway(rc.Gateway):
+    def __init__(self, binary, data_dir, port, events_port):
+        super().__init__(binary, data_dir, port, "monitored")
+        self.events_port = events_port
+
+    def environment(self):
+        env = super().environment()
+        env.update(GATEWAY_EVENTS_URL=f"http://{rc.HOST}:{self.events_port}/events",
+                   GATEWAY_EVENTS_SECRET="whsec_" + "bW9uaXRvcmluZy1jaGVjay1vbmx5LW5vdC1hLXNlY3JldA==")
+        return env
+
+
+def onboard(gateway):
+    """Customers of both providers to active (webhooks, polls, events), one every half second while 15 % of the
+    provider calls fail, and a refused create."""
+    import random
+    rng, used, counter = random.Random(5), set(), rc.Counter()
+    kinds = ["wrapp_new", "wrapp_existing", "mf_new", "mf_existing"]
+    tenants = [rc.spec(kinds[i % 4], f"mon-{i}", "mon", rng, used) for i in range(16)]
+    for tenant in tenants:
+        if tenant["kind"] == "mf_existing":
+            gateway.control("POST", "/sandbox/magnifinance/_control/clients", {"tax_id": tenant["tax_id"]})
+    gateway.set_chaos(0.15, 5)
+    for tenant in tenants:
+        rc.create(gateway, tenant, time.monotonic() + 60, counter)
+        time.sleep(0.5)
+    converged = rc.converge(rc.Driver(gateway, counter), [t for t in tenants if t.get("id")], time.monotonic() + 90, "monitoring")
+    CHECKS.check("the sandbox run onboarded customers of both providers", converged)
+    gateway.set_chaos(0, 5)
+    gateway.api("POST", "/v1/tenants", b'{"provider": "nope"}')
+
+
+def scrape_names(port):
+    text = rc.call(port, "GET", "/metrics").body.decode()
+    names = set()
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            names.add(re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0))
+    return names
+
+
+def queries():
+    dashboard = json.load(open(DASHBOARD))
+    panels = [(p["title"], [t["expr"] for t in p.get("targets", [])]) for p in dashboard["panels"]]
+    alerts = [(r["alert"], [r["expr"]]) for g in yaml.safe_load(open(ALERTS))["groups"] for r in g["rules"]]
+    return panels, alerts
+
+
+def prometheus_run(gateway_port, work):
+    port = rc.free_port()
+    config = os.path.join(work, "prometheus.yml")
+    shutil.copy(ALERTS, os.path.join(work, "alerts.yml"))
+    with open(config, "w") as f:
+        yaml.safe_dump({
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"}, "rule_files": ["alerts.yml"],
+            "scrape_configs": [{"job_name": "onboarding-gateway", "static_configs": [{"targets": [f"{rc.HOST}:{gateway_port}"]}]}],
+        }, f)
+    log = open(os.path.join(work, "prometheus.log"), "wb")
+    proc = subprocess.Popen(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={work}/data",
+                             f"--web.listen-address={rc.HOST}:{port}"], stdout=log, stderr=subprocess.STDOUT)
+    return proc, port
+
+
+def prom(port, path, **params):
+    url = f"http://{rc.HOST}:{port}{path}?{urllib.parse.urlencode(params)}"
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return json.load(answer)
+
+
+def wait_for_scrapes(port, limit=30):
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            if prom(port, "/api/v1/query", query='up{job="onboarding-gateway"} == 1')["data"]["result"]:
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise rc.Fatal(f"Prometheus did not scrape the gateway within {limit} s")
+        time.sleep(0.5)
+
+
+def draw(results, picture):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    columns = 3
+    rows = (len(results) + columns - 1) // columns
+    figure, axes = plt.subplots(rows, columns, figsize=(18, 4 * rows))
+    figure.suptitle("Onboarding gateway: the dashboard's panels over a sandbox run (a real Prometheus, 1 s scrapes)")
+    for axis, (title, series) in zip(axes.flat, results):
+        axis.set_title(title, fontsize=11)
+        for label, points in series[:8]:
+            axis.plot([p[0] - series[0][1][0][0] for p in points], [float(p[1]) for p in points], label=label[:40])
+        if series:
+            axis.legend(fontsize=7, loc="upper left")
+        axis.set_xlabel("seconds", fontsize=8)
+    for axis in list(axes.flat)[len(results):]:
+        axis.axis("off")
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(picture) or ".", exist_ok=True)
+    figure.savefig(picture, dpi=70)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--binary", required=True)
+    parser.add_argument("--picture", default=os.path.join(ROOT, "artifacts/monitoring/dashboard.png"))
+    args = parser.parse_args()
+    began = time.monotonic()
+    promtool()
+    panels, alerts = queries()
+    work = tempfile.mkdtemp(prefix="gw-monitoring-")
+    receiver = events_receiver()
+    gateway = MonitoredGateway(os.path.abspath(args.binary), work, rc.free_port(), receiver.server_address[1])
+    prometheus = None
+    try:
+        gateway.start()
+        prometheus, prom_port = prometheus_run(gateway.port, work)
+        wait_for_scrapes(prom_port)
+        start = time.time()
+        onboard(gateway)
+        time.sleep(3)  # the deliveries of the last events
+        exported = scrape_names(gateway.port)
+        for title, exprs in panels + alerts:
+            read = set().union(*(metric_names(e) for e in exprs)) - {"up"}
+            missing = sorted(n for n in read if n not in exported)
+            # A panel reads at least one of the gateway's metrics; an alert may read only Prometheus's own `up`.
+            CHECKS.check(f"'{title}' reads only exported metrics ({', '.join(sorted(read)) or 'up'})",
+                         not missing and (read or (title, exprs) in alerts), f"not exported: {missing}")
+        time.sleep(10)  # the panels' tail
+        results = []
+        for title, exprs in panels:
+            series = []
+            for expr in exprs:
+                answer = prom(prom_port, "/api/v1/query_range", query=expr, start=start, end=time.time(), step=1)
+                CHECKS.check(f"Prometheus runs '{title}': {expr}", answer.get("status") == "success", json.dumps(answer)[:300])
+                for result in answer.get("data", {}).get("result", []):
+                    labels = ",".join(f"{v}" for k, v in sorted(result["metric"].items()) if k not in ("job", "instance"))
+                    series.append((labels or expr[:30], result["values"]))
+            CHECKS.check(f"the panel '{title}' shows data", bool(series))
+            results.append((title, series))
+        rules = prom(prom_port, "/api/v1/rules")["data"]["groups"]
+        loaded = {r["name"]: r.get("health") for g in rules for r in g["rules"]}
+        CHECKS.check("Prometheus loaded every alert rule, all healthy",
+                     set(loaded) == {a for a, _ in alerts} and set(loaded.values()) == {"ok"}, json.dumps(loaded))
+        try:
+            draw(results, args.picture)
+            rc.FIGURES.append(f"dashboard drawn to {os.path.relpath(args.picture, ROOT)}")
+        except ImportError:
+            rc.FIGURES.append("matplotlib missing: no picture drawn")
+        rc.FIGURES.append(f"{len(panels)} panels and {len(alerts)} alerts over {len(exported)} exported metrics")
+    except rc.Fatal as error:
+        CHECKS.check("the run completed", False, str(error))
+    finally:
+        if prometheus:
+            prometheus.terminate()
+            prometheus.wait(timeout=20)
+        gateway.terminate()
+        receiver.shutdown()
+    rc.report("monitoring check", began, [gateway.log_path, os.path.join(work, "prometheus.log")], [work])
+
+
+if __name__ == "__main__":
+    main()
