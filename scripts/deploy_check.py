@@ -36,8 +36,8 @@ for name, service in services.items():
     if service.get("env_file") == ".env" and not os.path.exists(os.path.join(root, ".env.example")):
         problems.append(f"{name}: uses .env but there is no .env.example to start from")
     for port in service.get("ports", []):
-        if not re.fullmatch(r"\d+:\d+", str(port)):
-            problems.append(f"{name}: port {port} is not HOST:CONTAINER")
+        if not re.fullmatch(r"(\d{1,3}(\.\d{1,3}){3}:)?\d+:\d+", str(port)):
+            problems.append(f"{name}: port {port} is not [IP:]HOST:CONTAINER")
 
 example = open(os.path.join(root, ".env.example")).read()
 contract = open(os.path.join(root, "..", "shared", "design", "contract.md")).read() if os.path.exists(os.path.join(root, "..", "shared", "design", "contract.md")) else ""

@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -105,13 +106,26 @@ def onboard(gateway):
     gateway.api("POST", "/v1/tenants", b'{"provider": "nope"}')
 
 
-def scrape_names(port):
+def scrape(port):
+    """Each exported metric with the label values seen: {name: {label: {values}}}."""
     text = rc.call(port, "GET", "/metrics").body.decode()
-    names = set()
+    metrics = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):
-            names.add(re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0))
-    return names
+            name = re.match(r"[a-zA-Z_:][a-zA-Z0-9_:]*", line).group(0)
+            labels = metrics.setdefault(name, {})
+            for key, value in re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', line.split("}")[0] if "{" in line else ""):
+                labels.setdefault(key, set()).add(value)
+    return metrics
+
+
+def matchers(expr):
+    """(metric, label, operator, value) of every selector's label matchers."""
+    found = []
+    for metric, body in re.findall(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\{([^}]*)\}", expr):
+        for label, operator, value in re.findall(r'(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"', body):
+            found.append((metric, label, operator, value))
+    return found
 
 
 def queries():
@@ -196,8 +210,14 @@ def main():
         start = time.time()
         onboard(gateway)
         time.sleep(3)  # the deliveries of the last events
-        exported = scrape_names(gateway.port)
+        metrics = scrape(gateway.port)
+        exported = set(metrics)
         for title, exprs in panels + alerts:
+            # Every label a selector names exists on that metric, and every value it asks for exactly was exported.
+            wrong = [f"{m}{{{label}{op}\"{value}\"}}" for expr in exprs for m, label, op, value in matchers(expr)
+                     if m in metrics and m != "up" and (label not in metrics[m] and label not in ("job", "instance")
+                                                        or op == "=" and value not in metrics[m].get(label, ()))]
+            CHECKS.check(f"'{title}' selects only labels and values the gateway exports", not wrong, str(wrong))
             read = set().union(*(metric_names(e) for e in exprs)) - {"up"}
             missing = sorted(n for n in read if n not in exported)
             # A panel reads at least one of the gateway's metrics; an alert may read only Prometheus's own `up`.
@@ -208,13 +228,23 @@ def main():
         for title, exprs in panels:
             series = []
             for expr in exprs:
-                answer = prom(prom_port, "/api/v1/query_range", query=expr, start=start, end=time.time(), step=1)
-                CHECKS.check(f"Prometheus runs '{title}': {expr}", answer.get("status") == "success", json.dumps(answer)[:300])
-                for result in answer.get("data", {}).get("result", []):
+                try:
+                    answer = prom(prom_port, "/api/v1/query_range", query=expr, start=start, end=time.time(), step=1)
+                except urllib.error.HTTPError as error:
+                    answer = {"status": "error", "error": error.read().decode()[:300]}
+                found = answer.get("data", {}).get("result", [])
+                CHECKS.check(f"Prometheus runs '{title}' and it has data: {expr}",
+                             answer.get("status") == "success" and bool(found), json.dumps(answer)[:300])
+                for result in found:
                     labels = ",".join(f"{v}" for k, v in sorted(result["metric"].items()) if k not in ("job", "instance"))
                     series.append((labels or expr[:30], result["values"]))
-            CHECKS.check(f"the panel '{title}' shows data", bool(series))
             results.append((title, series))
+        for title, exprs in alerts:
+            try:
+                answer = prom(prom_port, "/api/v1/query", query=exprs[0])
+            except urllib.error.HTTPError as error:
+                answer = {"status": "error", "error": error.read().decode()[:300]}
+            CHECKS.check(f"Prometheus evaluates the alert '{title}'", answer.get("status") == "success", json.dumps(answer)[:300])
         rules = prom(prom_port, "/api/v1/rules")["data"]["groups"]
         loaded = {r["name"]: r.get("health") for g in rules for r in g["rules"]}
         CHECKS.check("Prometheus loaded every alert rule, all healthy",

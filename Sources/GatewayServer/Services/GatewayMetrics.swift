@@ -17,6 +17,11 @@ final class GatewayMetrics: ProviderCallObserver, Sendable {
             .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30),
         ]
         self.factory = factory
+        // Every delivery outcome exists from the start, at 0: a counter born at 1 hides its first increase from
+        // Prometheus's increase() and rate(), and a given-up event is rare enough to be the first.
+        for outcome in ["delivered", "retry", "failed", "endpoint_gone"] {
+            _ = Counter(label: "event_deliveries_total", dimensions: [("outcome", outcome)], factory: factory)
+        }
     }
 
     func httpRequest(method: String, route: String, status: Int, duration: Duration) {
