@@ -62,6 +62,8 @@ def closure(packages):
 
 def required_packages():
     dump = subprocess.run(["apt-cache", "dumpavail"], capture_output=True, text=True).stdout
+    if not dump.strip():
+        sys.exit("image check: apt has no package lists (run apt-get update)")
     required = set()
     for stanza in dump.split("\n\n"):
         fields = dict(re.findall(r"^([A-Za-z-]+): (.*)$", stanza, flags=re.M))
@@ -157,11 +159,9 @@ def main():
             shutil.copy(path, target)
     if os.path.isdir("/usr/share/zoneinfo"):
         shutil.copytree("/usr/share/zoneinfo", os.path.join(root, "usr/share/zoneinfo"), symlinks=True)
-    os.makedirs(os.path.join(root, "tmp"), mode=0o1777)
-    # A container has /proc (Swift reads its arguments from /proc/self/cmdline) and these two devices.
+    os.makedirs(os.path.join(root, "tmp"))
+    os.chmod(os.path.join(root, "tmp"), 0o1777)
     os.makedirs(os.path.join(root, "proc"))
-    mounted = subprocess.run(["mount", "-t", "proc", "proc", os.path.join(root, "proc")], capture_output=True, text=True)
-    check("/proc is mounted in the root, as in a container", mounted.returncode == 0, mounted.stderr)
     os.makedirs(os.path.join(root, "dev"))
     for device, numbers in (("null", (1, 3)), ("urandom", (1, 9))):
         os.mknod(os.path.join(root, "dev", device), 0o666 | 0o020000, os.makedev(*numbers))
@@ -171,6 +171,23 @@ def main():
     before = set()
     for directory, _, files in os.walk(root):
         before.update(os.path.join(directory, f) for f in files)
+    # A container has /proc: Swift reads its arguments from /proc/self/cmdline.
+    mounted = subprocess.run(["mount", "-t", "proc", "proc", os.path.join(root, "proc")], capture_output=True, text=True)
+    check("/proc is mounted in the root, as in a container", mounted.returncode == 0, mounted.stderr)
+    try:
+        run_in(root, uid, gid, env, data, before)
+    finally:
+        if subprocess.run(["umount", os.path.join(root, "proc")]).returncode != 0:
+            subprocess.run(["umount", "-l", os.path.join(root, "proc")])
+
+    print(f"image check: {len(passed)} passed, {len(failed)} failed")
+    if not failed:
+        shutil.rmtree(root, ignore_errors=True)
+    sys.exit(1 if failed else 0)
+
+
+def run_in(root, uid, gid, env, data, before):
+    """The runtime stage's two ways to start, as uid:gid in `root`."""
 
     port = 18000 + os.getpid() % 1000
     environment = {"PATH": "/usr/local/bin", **env, "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port)}
@@ -196,19 +213,16 @@ def main():
         stopped = proc.wait(timeout=20) == 0
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait(timeout=10)
         stopped = False
     check("it stops on SIGTERM", stopped)
-    subprocess.run(["umount", os.path.join(root, "proc")], check=False)
     written = set()
-    for directory, _, files in os.walk(root):
+    for directory, names, files in os.walk(root):
+        if directory == root:
+            names[:] = [n for n in names if n != "proc"]
         written.update(os.path.join(directory, f) for f in files)
     strays = sorted(p for p in written - before if not p.startswith(data + os.sep))
     check("it writes only its data directory", not strays and any(p.startswith(data) for p in written - before), str(strays))
-
-    print(f"image check: {len(passed)} passed, {len(failed)} failed")
-    if not failed:
-        shutil.rmtree(root, ignore_errors=True)
-    sys.exit(1 if failed else 0)
 
 
 if __name__ == "__main__":

@@ -28,13 +28,18 @@ struct RequestScopeMiddleware: RouterMiddleware {
         let started = ContinuousClock.now
         var parent = InstrumentationContext.current ?? .topLevel
         InstrumentationSystem.instrument.extract(request.headers, into: &parent, using: HeaderExtractor())
-        let span = startSpan("\(request.method.rawValue)", context: parent, ofKind: .server)
-        span.attributes["http.request.method"] = request.method.rawValue
-        span.attributes["request.id"] = context.requestID
-        span.attributes["client.address"] = context.clientIP
+        // Probes and scrapes (every few seconds, per replica) make no traces, as they make no info lines.
+        var span: (any Span)?
+        if !Self.quietRoutes.contains(request.uri.path) {
+            let started = startSpan("\(request.method.rawValue)", context: parent, ofKind: .server)
+            started.attributes["http.request.method"] = request.method.rawValue
+            started.attributes["request.id"] = context.requestID
+            started.attributes["client.address"] = context.clientIP
+            span = started
+        }
         let scoped = context
         // The access line too is written inside the span, so it carries the trace id.
-        return try await InstrumentationContext.$current.withValue(span.context) {
+        return try await InstrumentationContext.$current.withValue(span?.context ?? InstrumentationContext.current) {
             do {
                 let response = try await RequestScope.$requestID.withValue(scoped.requestID) {
                     try await RequestScope.$traceParent.withValue(RequestScope.currentTraceParent) { try await next(request, scoped) }
@@ -49,8 +54,9 @@ struct RequestScopeMiddleware: RouterMiddleware {
         }
     }
 
-    private func finish(_ span: any Span, _ request: Request, _ context: Context, status: Int, since started: ContinuousClock.Instant) {
+    private func finish(_ span: (any Span)?, _ request: Request, _ context: Context, status: Int, since started: ContinuousClock.Instant) {
         log(request, context, status: status, since: started)
+        guard let span else { return }
         let route = context.endpointPath ?? Self.unmatched(request.uri.path)
         span.operationName = "\(request.method.rawValue) \(route)"
         span.attributes["http.route"] = route

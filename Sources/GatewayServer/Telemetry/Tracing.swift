@@ -12,6 +12,11 @@ public enum TracingSetup {
     /// to run beside the gateway and stop after it (so the last spans are flushed); nil when tracing is off.
     public static func bootstrap(environment: [String: String], logger: Logger) throws -> (any Service)? {
         guard enabled(environment) else { return nil }
+        // swift-otel traps (rather than throws) on gRPC when built without it: refuse it here, with a reason.
+        let proto = environment["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"] ?? environment["OTEL_EXPORTER_OTLP_PROTOCOL"]
+        if proto?.trimmingCharacters(in: .whitespaces).lowercased() == "grpc" {
+            throw UnsupportedProtocol()
+        }
         var configuration = OTel.Configuration.default
         configuration.serviceName = "onboarding-gateway"
         configuration.logs.enabled = false
@@ -31,7 +36,14 @@ public enum TracingSetup {
         let endpoint = [environment["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"], environment["OTEL_EXPORTER_OTLP_ENDPOINT"]]
             .contains { !($0 ?? "").trimmingCharacters(in: .whitespaces).isEmpty }
         let disabled = environment["OTEL_SDK_DISABLED"]?.lowercased() == "true"
+            || environment["OTEL_TRACES_EXPORTER"]?.trimmingCharacters(in: .whitespaces).lowercased() == "none"
         return endpoint && !disabled
+    }
+
+    struct UnsupportedProtocol: Error, CustomStringConvertible {
+        var description: String {
+            "OTEL_EXPORTER_OTLP_PROTOCOL=grpc is not supported: the gateway exports over OTLP/HTTP (http/protobuf, the default, or http/json); point OTEL_EXPORTER_OTLP_ENDPOINT at the collector's HTTP port (4318)"
+        }
     }
 }
 
