@@ -1,5 +1,7 @@
-"""What the end-to-end check scripts share: reporting, a free loopback port, waiting for a condition."""
+"""What the end-to-end check scripts share: reporting, a free loopback port, waiting for a condition, a receiver."""
+import http.server
 import socket
+import threading
 import time
 
 
@@ -47,3 +49,11 @@ def quietly(call):
         return call()
     except Exception:  # noqa: BLE001 - any failure means "not yet"
         return False
+
+
+def serve_in_background(handler):
+    """A threaded HTTP server of `handler` on a free loopback port, serving until the process ends; returns it
+    (`server.server_address[1]` is its port, `server.shutdown()` stops it)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server

@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 import urllib.error
@@ -26,6 +25,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reliability_check as rc  # noqa: E402 - the gateway process, tenants, the customers' driver
+from checklib import serve_in_background  # noqa: E402
 import yaml  # noqa: E402
 
 ROOT = rc.ROOT
@@ -69,9 +69,7 @@ def events_receiver():
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer((rc.HOST, 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return serve_in_background(Handler)
 
 
 class MonitoredGateway(rc.Gateway):

@@ -669,6 +669,21 @@ def phase_a(binary, seed, budget):
     return data_dir, gateway.log_path
 
 
+def check_one_per_external_id(gateway, tenants, label=""):
+    """Every tenant the run created is listed exactly once, and nothing else is."""
+    everything = listed(gateway, "/v1/tenants?limit=100")
+    per_pair = {}
+    for item in everything:
+        pair = (item.get("provider"), item.get("external_id"))
+        per_pair[pair] = per_pair.get(pair, 0) + 1
+    doubled = {f"{p}/{e}": n for (p, e), n in per_pair.items() if n != 1}
+    absent = [t["external_id"] for t in tenants if per_pair.get((t["provider"], t["external_id"]), 0) == 0]
+    strangers = [f"{p}/{e}" for (p, e) in per_pair if e not in {t["external_id"] for t in tenants}]
+    CHECKS.check(f"{label}exactly one tenant per external_id", not doubled and not absent and not strangers,
+                 f"doubled {doubled}, absent {absent}, unknown {strangers}" if (doubled or absent or strangers)
+                 else f"{len(everything)} tenants listed")
+
+
 def check_provider_calls(tenants, wrapp_calls, magni_calls, label):
     """From the simulators' records: one AddPartner per company registered at once, and never two calls for one
     customer in flight together (whichever gateway process made them)."""
@@ -809,17 +824,7 @@ def phase_b(binary, seed, budget, chaos_rate, kills=10):
                      "; ".join(replay_problems) or f"{len(acknowledged)} replays, "
                      f"{counter['replays_without_header']} without Idempotent-Replayed")
 
-        everything = listed(gateway, "/v1/tenants?limit=100")
-        per_external_id = {}
-        for item in everything:
-            pair = (item.get("provider"), item.get("external_id"))
-            per_external_id[pair] = per_external_id.get(pair, 0) + 1
-        doubled = {f"{p}/{e}": n for (p, e), n in per_external_id.items() if n != 1}
-        absent = [t["external_id"] for t in tenants if per_external_id.get((t["provider"], t["external_id"]), 0) == 0]
-        strangers = [f"{p}/{e}" for (p, e) in per_external_id if e not in {t["external_id"] for t in tenants}]
-        CHECKS.check("B: exactly one tenant per external_id", not doubled and not absent and not strangers,
-                     f"doubled {doubled}, absent {absent}, unknown {strangers}" if (doubled or absent or strangers)
-                     else f"{len(everything)} tenants listed")
+        check_one_per_external_id(gateway, tenants, "B: ")
 
         _, magni_calls = gateway.simulator_calls()
         add_partner = magni_calls.get("add_partner") or {}

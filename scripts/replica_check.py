@@ -34,11 +34,12 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402 - wrk runner of the benchmark suite
 import reliability_check as rc  # noqa: E402 - tenants, clients, the customers' driver, the checks
+from checklib import serve_in_background  # noqa: E402
 
 from standardwebhooks import Webhook  # noqa: E402
 
@@ -296,8 +297,7 @@ class Cluster:
 
 def replicas_under_load(binary, work, database_url, seed, budget):
     rng = random.Random(seed)
-    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    receiver = serve_in_background(Receiver)
     cluster = Cluster(binary, os.path.join(work, "load"), database_url, events_port=receiver.server_address[1], name="load")
     log(f"load: 3 replicas on ports {cluster.replica_ports}, nginx {cluster.proxy_port}, simulator {cluster.sim_port}, "
         f"events receiver {receiver.server_address[1]}; logs in {cluster.work}")
@@ -465,17 +465,7 @@ def check_tenants(cluster, tenants, acknowledged, counter):
     CHECKS.check("replaying every Idempotency-Key through any replica answers the kept response (same status, same tenant)", not problems,
                  "; ".join(problems) or f"{len(acknowledged)} replays")
 
-    listed = rc.listed(cluster, "/v1/tenants?limit=100")
-    per_pair = {}
-    for item in listed:
-        pair = (item.get("provider"), item.get("external_id"))
-        per_pair[pair] = per_pair.get(pair, 0) + 1
-    doubled = {f"{p}/{e}": n for (p, e), n in per_pair.items() if n != 1}
-    absent = [t["external_id"] for t in tenants if per_pair.get((t["provider"], t["external_id"]), 0) == 0]
-    strangers = [f"{p}/{e}" for (p, e) in per_pair if e not in {t["external_id"] for t in tenants}]
-    CHECKS.check("exactly one tenant per external_id", not doubled and not absent and not strangers,
-                 f"doubled {doubled}, absent {absent}, unknown {strangers}" if (doubled or absent or strangers)
-                 else f"{len(listed)} tenants listed")
+    rc.check_one_per_external_id(cluster, tenants)
 
 
 def feed_ids(cluster):

@@ -30,6 +30,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reliability_check as rc  # noqa: E402 - the gateway process, tenants, the customers' driver
+from checklib import serve_in_background  # noqa: E402
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2  # noqa: E402
 
 CHECKS = rc.CHECKS
@@ -88,9 +89,7 @@ def serve(collector):
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer((rc.HOST, 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return serve_in_background(Handler)
 
 
 class TracedGateway(rc.Gateway):

@@ -60,7 +60,7 @@ struct MaskedDiagnostics: LogHandler {
 
     var metadata: Logger.Metadata {
         get { base.metadata }
-        set { base.metadata = newValue.reduce(into: [:]) { $0[$1.key] = Self.masked.contains($1.key) ? "***" : $1.value } }
+        set { base.metadata = Self.masking(newValue) }
     }
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -70,7 +70,11 @@ struct MaskedDiagnostics: LogHandler {
 
     func log(event: LogEvent) {
         var event = event
-        event.metadata = event.metadata?.reduce(into: [:]) { $0[$1.key] = Self.masked.contains($1.key) ? "***" : $1.value }
+        event.metadata = event.metadata.map(Self.masking)
         base.log(event: event)
+    }
+
+    static func masking(_ metadata: Logger.Metadata) -> Logger.Metadata {
+        metadata.reduce(into: [:]) { $0[$1.key] = masked.contains($1.key) ? "***" : $1.value }
     }
 }
