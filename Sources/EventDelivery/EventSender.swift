@@ -44,8 +44,8 @@ public struct EventSender: Sendable {
             let bytes = (try? await response.body.collect(upTo: 4096)).map { Data($0.readableBytesView) } ?? Data()
             let excerpt = String(decoding: bytes.prefix(200), as: UTF8.self)
             return SendResult(
-                statusCode: Int(response.status.code), retryAfter: response.headers.first(name: "Retry-After").flatMap(TimeInterval.init),
-                error: nil, excerpt: excerpt.isEmpty ? nil : excerpt, durationMilliseconds: elapsed()
+                statusCode: Int(response.status.code), retryAfter: Self.retryAfter(response.headers.first(name: "Retry-After")),
+                error: (300..<400).contains(response.status.code) ? "redirect \(response.status.code) not followed" : nil, excerpt: excerpt.isEmpty ? nil : excerpt, durationMilliseconds: elapsed()
             )
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             return SendResult(statusCode: nil, retryAfter: nil, error: "no answer within \(Int(timeout)) s", excerpt: nil, durationMilliseconds: elapsed())
@@ -56,11 +56,21 @@ public struct EventSender: Sendable {
 }
 
 extension EventSender {
+    /// The endpoint's `Retry-After`: whole seconds only (no `inf`, `nan` or sign), capped at a day.
+    static func retryAfter(_ value: String?) -> TimeInterval? {
+        guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty, value.utf8.count <= 16,
+              value.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        return TimeInterval(value).map { min($0, 86_400) }
+    }
+
     /// The process's client for deliveries. It makes no spans of its own: AsyncHTTPClient's would record the events
     /// URL in full, and the partner may have put a secret in it. The dispatcher makes each delivery's span.
     public static let client: HTTPClient = {
         var configuration = HTTPClient.Configuration.singletonConfiguration
         configuration.tracing.tracer = nil
+        // A redirect is a failed delivery, never followed: the signed event and its headers go only to the
+        // configured endpoint, not to whatever host a Location names.
+        configuration.redirectConfiguration = .disallow
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()
 }

@@ -150,7 +150,7 @@ public enum TenantJSON {
 
     /// `"2026-11-21T14:03:12Z"`: UTC, whole seconds (rounded down, as Foundation's ISO 8601 strategy writes them).
     static func date(_ date: Date, _ out: inout [UInt8]) {
-        var seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        var seconds = Bounds.wholeSeconds(date.timeIntervalSince1970)
         var parts = tm()
         withUnsafePointer(to: &seconds) { _ = gmtime_r($0, &parts) }
         out.append(UInt8(ascii: "\""))

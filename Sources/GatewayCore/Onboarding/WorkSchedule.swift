@@ -13,6 +13,9 @@ public struct WorkSchedule: Sendable, Equatable {
     public var maxRetryInterval: TimeInterval = 3600
     /// ± this fraction of each delay is random, so tenants created together do not poll together.
     public var jitter: Double = 0.2
+    /// The most a provider's `Retry-After` may delay work (`GATEWAY_RETRY_AFTER_CAP_SECONDS`): a hint of a year, or
+    /// of infinity, must not park a tenant for good.
+    public var maxRetryAfter: TimeInterval = Bounds.defaultRetryAfterCap
 
     public init() {}
 
@@ -36,7 +39,7 @@ public struct WorkSchedule: Sendable, Equatable {
             retryAfter = hint
         }
         let jittered = base * (1 + jitter * (2 * unit - 1))
-        return max(jittered, retryAfter ?? 0)
+        return max(jittered, Bounds.interval(retryAfter, cap: maxRetryAfter) ?? 0)
     }
 
     private func backoff(first: TimeInterval, max maximum: TimeInterval, step: Int) -> TimeInterval {

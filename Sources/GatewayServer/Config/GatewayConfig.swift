@@ -74,6 +74,8 @@ public struct GatewayConfig: Sendable {
     public var maxCallsPerSecondPerProvider: Double? = 50
     /// How long a create waits for the provider's first answer before answering `202` with the work queued.
     public var createWait: TimeInterval = 10
+    /// After a provider call whose outcome is unknown (timeout, reset), how long before the provider is asked again.
+    public var settle: TimeInterval = 15
     /// Sandbox only: every simulated partner-API call answers this much later (a slow provider, for benchmarks).
     public var sandboxProviderDelayMilliseconds = 0
     /// Off in tests that step the queue themselves.
@@ -171,6 +173,8 @@ public struct GatewayConfig: Sendable {
         schedule.maintenanceInterval = env.number("GATEWAY_RECHECK_ACTIVE_SECONDS", default: 86_400, range: 60...2_592_000)
         schedule.firstRetry = env.number("GATEWAY_RETRY_FIRST_SECONDS", default: 5, range: 1...86_400)
         schedule.maxRetryInterval = env.number("GATEWAY_RETRY_MAX_SECONDS", default: 3600, range: 1...604_800)
+        schedule.maxRetryAfter = env.number("GATEWAY_RETRY_AFTER_CAP_SECONDS", default: Bounds.defaultRetryAfterCap, range: 1...86_400)
+        let settle = env.number("GATEWAY_SETTLE_SECONDS", default: 15, range: 0...3600)
         let timeout = env.number("GATEWAY_PROVIDER_TIMEOUT_SECONDS", default: 10, range: 0.1...120)
         let concurrency = Int(env.number("GATEWAY_PROVIDER_CONCURRENCY", default: 4, range: 1...4096))
         let rate = env.number("GATEWAY_PROVIDER_RATE_LIMIT", default: 50, range: 0...100_000)
@@ -216,6 +220,7 @@ public struct GatewayConfig: Sendable {
         config.eventsRetrySchedule = retrySchedule
         config.maxCallsPerSecondPerProvider = rate > 0 ? rate : nil
         config.createWait = createWait
+        config.settle = settle
         config.sandboxProviderDelayMilliseconds = sandboxDelay
         return config
     }

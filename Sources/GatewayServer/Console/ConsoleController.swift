@@ -160,7 +160,7 @@ struct ConsoleController {
             <div class="cards">
             <div class="card"><div class="muted">Stuck (waiting over \(Int(stuckAfter / 3600)) h)</div><div class="big">\(stats.stuckCount)</div></div>
             <div class="card"><div class="muted">Work queued</div><div class="big">\(stats.queuedWork.values.reduce(0, +))</div>\
-            <div class="muted">oldest due \(stats.oldestDueSeconds.map { "\(Int($0)) s ago" } ?? "—")</div></div>
+            <div class="muted">oldest due \(stats.oldestDueSeconds.map { "\(Bounds.wholeSeconds($0)) s ago" } ?? "—")</div></div>
             <div class="card"><div class="muted">Events endpoint</div><div class="big">\(endpoint.configured ? (endpoint.enabled ? "enabled" : "disabled") : "not set")</div>\
             <div class="muted">\(endpoint.pending) pending · \(endpoint.failed) failed · \(endpoint.delivered) delivered</div></div>
             </div>

@@ -43,7 +43,7 @@ enum ConsoleTime {
     }
 
     static func ago(_ date: Date, now: Date) -> String {
-        let seconds = Int(now.timeIntervalSince(date))
+        let seconds = Bounds.wholeSeconds(now.timeIntervalSince(date))
         switch abs(seconds) {
         case ..<60: return seconds >= 0 ? "\(seconds) s ago" : "in \(-seconds) s"
         case ..<3600: return seconds >= 0 ? "\(seconds / 60) min ago" : "in \(-seconds / 60) min"

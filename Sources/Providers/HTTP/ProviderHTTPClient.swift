@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import GatewayCore
 import NIOCore
 import NIOHTTP1
 import Synchronization
@@ -10,6 +11,15 @@ public struct ProviderResponse: Sendable {
     public var status: Int
     public var headers: [(name: String, value: String)]
     public var body: Data
+    /// The most `retryAfter()` answers: a provider's header never parks work longer than this.
+    public var retryAfterCap: TimeInterval = Bounds.defaultRetryAfterCap
+
+    public init(status: Int, headers: [(name: String, value: String)], body: Data, retryAfterCap: TimeInterval = Bounds.defaultRetryAfterCap) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.retryAfterCap = retryAfterCap
+    }
 
     public func header(_ name: String) -> String? {
         headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
@@ -22,15 +32,22 @@ public struct ProviderResponse: Sendable {
         return start.first == UInt8(ascii: "<")
     }
 
-    /// `Retry-After` in seconds (either form of the header), when present.
+    /// `Retry-After` in seconds (either form of the header), when present and readable, capped at `retryAfterCap`.
+    /// Only what RFC 9110 allows is read: whole seconds (digits only: no `inf`, `nan`, `1e9` or sign) or an
+    /// HTTP date; anything else is no hint at all.
     public func retryAfter(now: Date = Date()) -> TimeInterval? {
-        guard let value = header("Retry-After")?.trimmingCharacters(in: .whitespaces) else { return nil }
-        if let seconds = TimeInterval(value) { return max(0, seconds) }
+        guard let raw = header("Retry-After") else { return nil }
+        let value = raw.trimmingCharacters(in: .whitespaces)
+        guard !value.isEmpty, value.utf8.count <= 64 else { return nil }
+        if value.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
+            // Digits only: at most 64 of them, so the Double is finite; the cap does the rest.
+            return Bounds.interval(TimeInterval(value), cap: retryAfterCap)
+        }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return formatter.date(from: value).map { max(0, $0.timeIntervalSince(now)) }
+        return formatter.date(from: value).flatMap { Bounds.interval($0.timeIntervalSince(now), cap: retryAfterCap) }
     }
 }
 
@@ -45,6 +62,8 @@ public struct ProviderHTTPClient: Sendable {
     let client: HTTPClient
     public var timeout: TimeInterval
     public var maxResponseBytes = 1 << 20
+    /// The most a provider's `Retry-After` is believed (`GATEWAY_RETRY_AFTER_CAP_SECONDS`, 1 h by default).
+    public var retryAfterCap: TimeInterval = Bounds.defaultRetryAfterCap
     /// Hears how every request went, for the provider's circuit breaker: healthy when the provider gave a readable,
     /// non-error answer (a 4xx refusal is a working provider), with a short reason when not. Never bodies or secrets.
     public var observe: (@Sendable (_ healthy: Bool, _ reason: String) async -> Void)?
@@ -71,7 +90,19 @@ public struct ProviderHTTPClient: Sendable {
     public func send(
         _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], json: Data? = nil
     ) async -> Result<ProviderResponse, TransportFailure> {
-        let result = await traced(method, url) { await exchange(method, url, headers: headers, json: json) }
+        var result = await traced(method, url) { await exchange(method, url, headers: headers, json: json) }
+        if case .success(let response) = result, (300..<400).contains(response.status) {
+            // Redirects are never followed (the client is built so): the partner key, IPPN secrets and customers'
+            // keys travel in headers and bodies, and must not go to whatever host a Location names. A provider API
+            // that redirects is misbehaving: a failure, with the status and the target's host (never its path).
+            let target = response.header("Location").flatMap { URL(string: $0)?.host } ?? "no Location"
+            result = .failure(.unreachable("redirect refused: \(response.status) to \(target)"))
+            if let observe {
+                let path = URLComponents(string: url)?.path.split(separator: "/").suffix(2).joined(separator: "/") ?? "?"
+                await observe(false, "\(path): \(response.status) redirect, not followed")
+            }
+            return result
+        }
         if let observe {
             let path = URLComponents(string: url)?.path.split(separator: "/").suffix(2).joined(separator: "/") ?? "?"
             switch result {
@@ -136,7 +167,8 @@ public struct ProviderHTTPClient: Sendable {
             return .success(ProviderResponse(
                 status: Int(response.status.code),
                 headers: response.headers.map { ($0.name, $0.value) },
-                body: Data(buffer.readableBytesView)
+                body: Data(buffer.readableBytesView),
+                retryAfterCap: retryAfterCap
             ))
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
             return .failure(.timedOut)
@@ -159,6 +191,9 @@ public enum SharedClients {
             if let client = clients[connectionsPerHost] { return client }
             var configuration = HTTPClient.Configuration.singletonConfiguration
             configuration.tracing.tracer = nil
+            // Never follow a redirect: AsyncHTTPClient would resend our headers (the partner key, IPPN secrets) and
+            // bodies (a customer's key) to any host, https to http included. `send` reports a 3xx as a failure.
+            configuration.redirectConfiguration = .disallow
             configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerHost
             let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
             clients[connectionsPerHost] = client
