@@ -43,15 +43,16 @@ extension SQLiteStore {
         }
     }
 
-    public func recordSubmission(_ lease: TenantLease, at: Date) async throws -> Bool {
+    public func recordSubmission(_ lease: TenantLease, at: Date, settle: TimeInterval) async throws -> SubmissionRecord {
         try await writes.write { db in
             guard let row = try Row.fetchOne(
                 db, cached: "SELECT submitted_at FROM tenants WHERE id = ? AND lease_token = ? AND generation = ?",
                 arguments: [lease.tenantID, lease.token, lease.generation]
             ) else { throw LeaseLost(tenantID: lease.tenantID) }
-            if (row["submitted_at"] as Double?) != nil { return true }
+            let record = SubmissionRecord.decide(earlier: (row["submitted_at"] as Double?).map(Date.init(unix:)), at: at, settle: settle)
+            if case .settling = record { return record }
             try db.execute(cached: "UPDATE tenants SET submitted_at = ? WHERE id = ?", arguments: [at.unix, lease.tenantID])
-            return false
+            return record
         }
     }
 
@@ -84,6 +85,8 @@ extension SQLiteStore {
     /// and a client retrying its request after a crash is served rather than told for minutes that it still runs.
     /// (A create that committed before the crash is found again by its natural key, so the retry makes no second.)
     public func recoverFromEarlierRun(now: Date) async throws {
+        // Only the one process serving the file may clear its leases.
+        try takeServingLock()
         try await writes.write { db in
             try db.execute(cached: "UPDATE tenants SET lease_owner = NULL, lease_until = NULL WHERE lease_until IS NOT NULL")
             try db.execute(cached: "UPDATE jobs SET run_at = min(run_at, ?), lease_until = NULL WHERE lease_until IS NOT NULL", arguments: [now.unix])

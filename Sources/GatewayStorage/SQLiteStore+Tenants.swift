@@ -4,7 +4,8 @@ import GatewayCore
 
 extension SQLiteStore: TenantStore {
     public func insert(
-        _ tenant: Tenant, events: [TenantEvent], work: ScheduledWork, webhookToken: String?, leaseOwner: String, leaseUntil: Date
+        _ tenant: Tenant, events: [TenantEvent], work: ScheduledWork, webhookToken: String?, companyKey: String?,
+        leaseOwner: String, leaseUntil: Date
     ) async throws -> InsertOutcome {
         try await writes.write { [self] db in
             if let row = try Row.fetchOne(
@@ -12,6 +13,13 @@ extension SQLiteStore: TenantStore {
                 arguments: [tenant.provider.rawValue, tenant.externalID]
             ) {
                 return .existing(try self.tenant(from: row))
+            }
+            // One writer at a time: the check and the insert below cannot interleave with another create.
+            if let companyKey, try Bool.fetchOne(
+                db, cached: "SELECT 1 FROM tenants WHERE json_extract(profile, '$.company.tax_id') = ? AND provider = ? AND state <> 'offboarded' LIMIT 1",
+                arguments: [companyKey, tenant.provider.rawValue]
+            ) != nil {
+                return .companyTaken
             }
             try db.execute(
                 cached: """
@@ -95,6 +103,9 @@ extension SQLiteStore: TenantStore {
             if update.clearsSubmission {
                 try db.execute(cached: "UPDATE tenants SET submitted_at = NULL WHERE id = ?", arguments: [tenantID])
             }
+            if let unsettled = update.submissionUnsettledAt {
+                try db.execute(cached: "UPDATE tenants SET submitted_at = ? WHERE id = ? AND submitted_at IS NOT NULL", arguments: [unsettled.unix, tenantID])
+            }
             if update.writesTenant {
                 let t = update.tenant
                 try db.execute(
@@ -173,7 +184,12 @@ extension SQLiteStore: TenantStore {
         try db.execute(cached: "DELETE FROM tenant_credentials WHERE tenant_id = ?", arguments: [tenantID])
         try db.execute(cached: "DELETE FROM webhook_inbox WHERE tenant_id = ?", arguments: [tenantID])
         try db.execute(cached: "DELETE FROM jobs WHERE tenant_id = ?", arguments: [tenantID])
-        try db.execute(cached: "DELETE FROM idempotency_keys WHERE tenant_id = ?", arguments: [tenantID])
+        // The key and its status outlive the tenant, so a client's retry with the same key is answered (the tenant's
+        // id and state, nothing else) rather than creating a second tenant; the answer's personal data goes.
+        try db.execute(
+            cached: "UPDATE idempotency_keys SET body = ?, headers = ? WHERE tenant_id = ? AND completed_at IS NOT NULL",
+            arguments: [IdempotencyErasure.body(tenantID: tenantID), IdempotencyErasure.headers, tenantID]
+        )
         try db.execute(cached: "UPDATE audit_log SET details = '{}' WHERE tenant_id = ?", arguments: [tenantID])
         try db.execute(
             cached: "UPDATE delivery_attempts SET excerpt = NULL WHERE delivery_id IN (SELECT id FROM deliveries WHERE tenant_id = ?)",

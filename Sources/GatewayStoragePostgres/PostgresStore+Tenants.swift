@@ -5,7 +5,8 @@ import PostgresNIO
 
 extension PostgresStore: TenantStore {
     public func insert(
-        _ tenant: Tenant, events: [TenantEvent], work: ScheduledWork, webhookToken: String?, leaseOwner: String, leaseUntil: Date
+        _ tenant: Tenant, events: [TenantEvent], work: ScheduledWork, webhookToken: String?, companyKey: String?,
+        leaseOwner: String, leaseUntil: Date
     ) async throws -> InsertOutcome {
         let arguments: [any SQLValue] = [
             tenant.id, tenant.provider.rawValue, tenant.externalID, tenant.state.rawValue,
@@ -17,7 +18,23 @@ extension PostgresStore: TenantStore {
         ]
         // Two replicas creating the same customer at once: the natural key lets one insert; the other finds it.
         for _ in 0..<3 {
-            let inserted = try await transaction { connection -> Bool in
+            let inserted = try await transaction { connection -> Bool? in
+                if let companyKey {
+                    // Replicas creating tenants for one company at once take turns on this company (the lock is held
+                    // to commit), so the check below sees every insert that committed before it.
+                    try await self.rows(
+                        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", ["company:\(tenant.provider.rawValue):\(companyKey)"], on: connection
+                    )
+                    if try await self.row(
+                        """
+                        SELECT 1 FROM tenants WHERE ((profile::jsonb) -> 'company' ->> 'tax_id') = $1 AND provider = $2
+                            AND state <> 'offboarded' AND external_id <> $3 LIMIT 1
+                        """,
+                        [companyKey, tenant.provider.rawValue, tenant.externalID], on: connection
+                    ) != nil {
+                        return nil
+                    }
+                }
                 let rows = try await self.rows(
                     """
                     INSERT INTO tenants (id, provider, external_id, state, next_action, provider_status, profile, metadata,
@@ -34,6 +51,7 @@ extension PostgresStore: TenantStore {
                 try await self.replaceWork(of: tenant.id, with: work, on: connection, now: tenant.createdAt)
                 return true
             }
+            guard let inserted else { return .companyTaken }
             if inserted { return .inserted(TenantLease(tenantID: tenant.id, token: 1, generation: 0)) }
             if let row = try await row(
                 "SELECT * FROM tenants WHERE provider = $1 AND external_id = $2 AND state <> 'offboarded'",
@@ -103,6 +121,9 @@ extension PostgresStore: TenantStore {
             if update.clearsSubmission {
                 try await self.rows("UPDATE tenants SET submitted_at = NULL WHERE id = $1", [tenantID], on: connection)
             }
+            if let unsettled = update.submissionUnsettledAt {
+                try await self.rows("UPDATE tenants SET submitted_at = $1 WHERE id = $2 AND submitted_at IS NOT NULL", [unsettled.unix, tenantID], on: connection)
+            }
             if update.writesTenant {
                 let t = update.tenant
                 try await self.rows(
@@ -168,7 +189,8 @@ extension PostgresStore: TenantStore {
             "DELETE FROM tenant_credentials WHERE tenant_id = $1",
             "DELETE FROM webhook_inbox WHERE tenant_id = $1",
             "DELETE FROM jobs WHERE tenant_id = $1",
-            "DELETE FROM idempotency_keys WHERE tenant_id = $1",
+            // The key and its status outlive the tenant (a retry never creates a second one); the answer's personal data goes.
+            "UPDATE idempotency_keys SET body = convert_to('{\"id\":\"' || $1::text || '\",\"state\":\"offboarded\"}', 'UTF8'), headers = '{\"Content-Type\":\"application/json\"}' WHERE tenant_id = $1 AND completed_at IS NOT NULL",
             "UPDATE audit_log SET details = '{}' WHERE tenant_id = $1",
             "UPDATE delivery_attempts SET excerpt = NULL WHERE delivery_id IN (SELECT id FROM deliveries WHERE tenant_id = $1)",
             // History keeps its shape (ids, states, times, sources); the customer's data leaves every snapshot.

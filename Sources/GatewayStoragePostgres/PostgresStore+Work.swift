@@ -40,15 +40,16 @@ extension PostgresStore {
         )
     }
 
-    public func recordSubmission(_ lease: TenantLease, at: Date) async throws -> Bool {
+    public func recordSubmission(_ lease: TenantLease, at: Date, settle: TimeInterval) async throws -> SubmissionRecord {
         try await transaction { connection in
             guard let row = try await self.row(
                 "SELECT submitted_at FROM tenants WHERE id = $1 AND lease_token = $2 AND generation = $3 FOR NO KEY UPDATE",
                 [lease.tenantID, lease.token, lease.generation], on: connection
             ) else { throw LeaseLost(tenantID: lease.tenantID) }
-            if try row.get("submitted_at", Double?.self) != nil { return true }
+            let record = SubmissionRecord.decide(earlier: try row.get("submitted_at", Double?.self).map(Date.init(unix:)), at: at, settle: settle)
+            if case .settling = record { return record }
             try await self.rows("UPDATE tenants SET submitted_at = $1 WHERE id = $2", [at.unix, lease.tenantID], on: connection)
-            return false
+            return record
         }
     }
 

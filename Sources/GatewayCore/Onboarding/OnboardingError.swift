@@ -22,6 +22,10 @@ public enum OnboardingError: Error, Sendable, Equatable {
     case providerUserUnknown(ProviderKind)
     /// Fields the provider already holds cannot change now (`ProfileFreeze`).
     case profileFrozen([String])
+    /// Another live tenant of this provider holds the company (MagniFinance: its tax id), and with it the company's
+    /// credentials: a second is refused, naming nobody.
+    case companyAlreadyOnboarded
+    /// The database could not be reached or written (an outage, a full disk): nothing was changed; try again.
     case storageFailure
 
     public var code: String {
@@ -42,7 +46,8 @@ public enum OnboardingError: Error, Sendable, Equatable {
         case .tenantChanged: "tenant_changed"
         case .profileFrozen: "profile_frozen"
         case .providerUserUnknown: "provider_user_unknown"
-        case .storageFailure: "storage_failure"
+        case .companyAlreadyOnboarded: "company_already_onboarded"
+        case .storageFailure: "storage_unavailable"
         }
     }
 
@@ -67,7 +72,9 @@ public enum OnboardingError: Error, Sendable, Equatable {
             "\(provider.rawValue) knows no user for this customer yet: they must finish signing up (see next_action) before a key can be checked."
         case .profileFrozen(let fields):
             "The provider already holds \(fields.joined(separator: ", ")); these fields cannot change now. Offboard and onboard again, or ask an operator to resubmit."
-        case .storageFailure: "The gateway could not read or write its database."
+        case .companyAlreadyOnboarded:
+            "Another live tenant of this provider already holds this company. Offboard that tenant first, or ask an operator to transfer the company (docs/providers.md)."
+        case .storageFailure: "The gateway cannot reach or write its database right now; nothing was changed. Try again shortly."
         }
     }
 }

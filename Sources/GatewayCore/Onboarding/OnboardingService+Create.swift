@@ -47,7 +47,8 @@ extension OnboardingService {
             provider: request.provider, externalID: request.externalID, profile: request.profile, metadata: request.metadata
         )
         guard errors.isEmpty else { throw .validationFailed(errors) }
-        _ = try provider(for: request.provider)
+        let adapter = try provider(for: request.provider)
+        let companyKey = adapter.credentialsBelongToCompany ? request.profile.company?.taxID : nil
 
         let now = clock.now()
         let tenant = Tenant(
@@ -67,9 +68,14 @@ extension OnboardingService {
         let webhookToken = request.provider == .wrapp ? random.token(bits: 192) : nil
 
         let inserted = try await storage {
-            try await store.insert(tenant, events: events, work: work, webhookToken: webhookToken, leaseOwner: owner, leaseUntil: leaseUntil)
+            try await store.insert(
+                tenant, events: events, work: work, webhookToken: webhookToken, companyKey: companyKey, leaseOwner: owner, leaseUntil: leaseUntil
+            )
         }
         switch inserted {
+        case .companyTaken:
+            logger.info("create refused: another live tenant holds the company", metadata: ["provider": "\(request.provider.rawValue)"])
+            throw .companyAlreadyOnboarded
         case .existing(let existing):
             guard existing.profile == request.profile else { throw .tenantExists(tenantID: existing.id) }
             return .existing(existing)
@@ -116,9 +122,9 @@ extension OnboardingService {
     func submit(_ tenant: Tenant, lease: TenantLease, source: ChangeSource, askFirst: Bool = false) async throws(OnboardingError) -> Tenant {
         let adapter = try provider(for: tenant.provider)
         let view = try await providerView(of: tenant)
-        let earlierOutcomeUnknown: Bool
+        let record: SubmissionRecord
         do {
-            earlierOutcomeUnknown = try await store.recordSubmission(lease, at: clock.now())
+            record = try await store.recordSubmission(lease, at: clock.now(), settle: adapter.submissionIsIdempotent ? 0 : settings.settle)
         } catch is LeaseLost {
             throw .tenantChanged
         } catch {
@@ -126,7 +132,14 @@ extension OnboardingService {
             throw .storageFailure
         }
         let askedAt = clock.now()
-        let previousAttempts = earlierOutcomeUnknown || askFirst ? 1 : 0
+        if case .settling(let until) = record {
+            // The provider may still be working on the call whose answer was lost: a read now could say "nothing
+            // there yet" and lead to a second submission. Nothing is asked or concluded until it settles.
+            let wait = max(1, until.timeIntervalSince(askedAt))
+            let answer = ProviderAnswer(.unavailable(reason: "an earlier call's outcome is unknown; waiting \(Bounds.wholeSeconds(wait.rounded(.up))) s for it to settle", retryAfter: wait))
+            return try await apply(answer, lease: lease, source: source, at: askedAt)
+        }
+        let previousAttempts = record == .afterUnknown || askFirst ? 1 : 0
         let answer = try await ask(lease, tenant.provider, "submit") { await adapter.submit(view, previousAttempts: previousAttempts) }
         log(answer, tenant: tenant, operation: "submit")
         return try await apply(answer, lease: lease, source: source, at: askedAt, settlesSubmission: true)

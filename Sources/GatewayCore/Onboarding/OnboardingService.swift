@@ -30,6 +30,10 @@ public final class OnboardingService: Sendable {
         /// How long a create waits for the provider's first answer before it answers `202` with the work queued
         /// (the call goes on and its outcome is committed, or the worker makes it).
         public var createWait: TimeInterval = 10
+        /// After a submission whose outcome is unknown (a timeout, a reset, a crash), how long before the provider is
+        /// asked again: a provider still processing the lost call must not be read too early ("no partnership yet")
+        /// and submitted to twice. `GATEWAY_SETTLE_SECONDS`.
+        public var settle: TimeInterval = 0
         public var circuit = ProviderHealth.Settings()
 
         public init(publicURL: @escaping @Sendable () -> String) {
@@ -274,6 +278,7 @@ public final class OnboardingService: Sendable {
         origin: CredentialOffer.Origin = .provider, settlesSubmission: Bool = false
     ) async throws(OnboardingError) -> Tenant {
         let expiry = settings.approvalExpiry
+        let now = clock.now()
         return try await commit(tenantID: lease.tenantID, fence: lease) { context in
             let offer = answer.credentials.map {
                 CredentialOffer($0, origin: origin, isNew: $0 != context.credentials || !context.tenant.credentialsAvailable)
@@ -281,7 +286,9 @@ public final class OnboardingService: Sendable {
             let finding = ApprovalExpiry.apply(expiry, to: answer.finding, tenant: context.tenant, at: at)
             return (try TenantStateMachine.decide(context.tenant, .finding(finding, source: source, at: at, credentials: offer)), source)
         } adjust: { update in
-            if settlesSubmission, !answer.finding.isUnavailable { update.clearsSubmission = true }
+            if settlesSubmission {
+                if answer.finding.isUnavailable, !answer.nothingSubmitted { update.submissionUnsettledAt = now } else { update.clearsSubmission = true }
+            }
         }
     }
 

@@ -42,3 +42,13 @@ public protocol IdempotencyStore: Sendable {
     func releaseIdempotencyKey(scope: String, key: String, claimedAt: Date) async throws
     func purgeIdempotencyKeys(createdBefore: Date) async throws -> Int
 }
+
+/// What an Idempotency-Key's kept answer becomes when its tenant is offboarded: the status stays, and the body says
+/// only which tenant it was and that it is gone.
+public enum IdempotencyErasure {
+    public static func body(tenantID: String) -> Data {
+        Data("{\"id\":\"\(tenantID)\",\"state\":\"offboarded\"}".utf8)
+    }
+
+    public static let headers = "{\"Content-Type\":\"application/json\"}"
+}

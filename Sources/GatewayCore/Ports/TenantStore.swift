@@ -94,6 +94,9 @@ public struct TenantUpdate: Sendable {
     public var erasesPersonalData = false
     /// A definite answer to a submission arrived: forget the pending intent.
     public var clearsSubmission = false
+    /// A submission's outcome is unknown as of this moment (it timed out, the connection reset): the settle period
+    /// before the provider is asked again counts from here, not from when the call started.
+    public var submissionUnsettledAt: Date?
 
     public init(tenant: Tenant, events: [TenantEvent], credentials: ProviderCredentials?, work: ScheduledWork?, writesTenant: Bool) {
         self.tenant = tenant
@@ -175,14 +178,19 @@ public enum InsertOutcome: Sendable {
     /// Inserted, with the tenant's lease held by the caller, who makes the first provider call.
     case inserted(TenantLease)
     case existing(Tenant)
+    /// Another live tenant of the provider holds the company (`companyKey`).
+    case companyTaken
 }
 
 /// Durable state of tenants, their history, credentials, inbox, queue and audit.
 /// Implementations encrypt credentials and inbox payloads and hash tokens: callers hand over plaintext.
 public protocol TenantStore: Sendable {
     /// Inserts a tenant with its first events and work, its lease held by `leaseOwner` until `leaseUntil`.
+    /// `companyKey`: where the provider's credentials belong to a company (MagniFinance), its tax id; a live tenant of
+    /// the same provider already holding it makes the answer `.companyTaken` and inserts nothing.
     func insert(
-        _ tenant: Tenant, events: [TenantEvent], work: ScheduledWork, webhookToken: String?, leaseOwner: String, leaseUntil: Date
+        _ tenant: Tenant, events: [TenantEvent], work: ScheduledWork, webhookToken: String?, companyKey: String?,
+        leaseOwner: String, leaseUntil: Date
     ) async throws -> InsertOutcome
     func tenant(id: String) async throws -> Tenant?
     func tenants(_ query: TenantQuery) async throws -> Page<Tenant>
@@ -203,8 +211,9 @@ public protocol TenantStore: Sendable {
     /// Lets the lease go (a no-op when it was taken over meanwhile).
     func releaseLease(_ lease: TenantLease) async throws
     /// Records, fenced, that a submission is about to be made, before the call: after a crash or a lost answer the
-    /// next attempt knows to ask the provider first. True when an earlier submission's outcome is still unknown.
-    func recordSubmission(_ lease: TenantLease, at: Date) async throws -> Bool
+    /// next attempt knows to ask the provider first. When an earlier submission's outcome is unknown and less than
+    /// `settle` has passed since it became so, nothing is recorded and the answer says until when to wait.
+    func recordSubmission(_ lease: TenantLease, at: Date, settle: TimeInterval) async throws -> SubmissionRecord
     /// Makes the tenant's own work due now (queueing a check if it has none), for a request that found it busy.
     func expedite(tenantID: String, now: Date) async throws
 
@@ -234,5 +243,39 @@ extension TenantStore {
     /// An unfenced write that voids nothing (metadata, audit-only changes).
     public func update(tenantID: String, _ change: @escaping @Sendable (TenantContext) throws -> TenantUpdate?) async throws -> Tenant? {
         try await update(tenantID: tenantID, fence: nil, voids: false, change)
+    }
+}
+
+/// What `recordSubmission` found and did.
+public enum SubmissionRecord: Sendable, Equatable {
+    /// No earlier submission is unsettled: this one is recorded.
+    case first
+    /// An earlier submission's outcome is unknown and has settled: this one is recorded, and must ask first.
+    case afterUnknown
+    /// An earlier submission's outcome is unknown and the provider may still be working on it: nothing recorded,
+    /// nothing may be concluded or submitted before `until`.
+    case settling(until: Date)
+
+    /// The settle decision, shared by the stores: `earlier` is the unsettled mark, if any.
+    public static func decide(earlier: Date?, at: Date, settle: TimeInterval) -> SubmissionRecord {
+        guard let earlier else { return .first }
+        let until = earlier.addingTimeInterval(settle)
+        // A mark in the future beyond one settle period (a bad row, a clock gone back) never parks work for good.
+        if at < until, earlier <= at.addingTimeInterval(settle) { return .settling(until: until) }
+        return .afterUnknown
+    }
+}
+
+extension TenantStore {
+    /// Inserts a tenant whose provider's credentials are not a company's.
+    public func insert(
+        _ tenant: Tenant, events: [TenantEvent], work: ScheduledWork, webhookToken: String?, leaseOwner: String, leaseUntil: Date
+    ) async throws -> InsertOutcome {
+        try await insert(tenant, events: events, work: work, webhookToken: webhookToken, companyKey: nil, leaseOwner: leaseOwner, leaseUntil: leaseUntil)
+    }
+
+    /// Records a submission with no settle period; true when an earlier submission's outcome is unknown.
+    public func recordSubmission(_ lease: TenantLease, at: Date) async throws -> Bool {
+        try await recordSubmission(lease, at: at, settle: 0) != .first
     }
 }

@@ -31,6 +31,9 @@ public struct ProviderAnswer: Sendable, Equatable {
     public var credentials: ProviderCredentials?
     /// What the provider or the transport said, for the log only: provider text is never shown to partners.
     public var diagnostic: String?
+    /// A submission's answer that says for sure nothing reached the provider (it failed before the non-idempotent
+    /// call): the recorded intent is dropped, so the next attempt is a first one rather than a reconcile.
+    public var nothingSubmitted = false
 
     public init(_ finding: Finding, credentials: ProviderCredentials? = nil, diagnostic: String? = nil) {
         self.finding = finding
@@ -63,6 +66,19 @@ public protocol OnboardingProvider: Sendable {
 
     /// A fresh URL where the customer continues onboarding, where the provider has such a thing.
     func onboardingURL(for tenant: ProviderTenant) async -> OnboardingURL
+
+    /// True where the provider's credentials belong to a company rather than to one customer's login (MagniFinance:
+    /// tokens per tax id). Then a company is held by at most one live tenant: a second is `company_already_onboarded`.
+    var credentialsBelongToCompany: Bool { get }
+
+    /// True where submitting twice is harmless (Wrapp's `external_login` answers the same user again). Where it is not
+    /// (MagniFinance's AddPartner), an unknown outcome settles (`GATEWAY_SETTLE_SECONDS`) before the provider is asked again.
+    var submissionIsIdempotent: Bool { get }
+}
+
+extension OnboardingProvider {
+    public var credentialsBelongToCompany: Bool { false }
+    public var submissionIsIdempotent: Bool { false }
 }
 
 /// The answer to "give the customer a fresh provider URL".

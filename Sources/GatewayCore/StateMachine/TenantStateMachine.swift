@@ -32,7 +32,9 @@ public enum TenantStateMachine {
         case (.retry, .failed):
             next.lastError = nil
             return transition(tenant, to: &next, .pending, observation, work: .submit(retryAfter: nil), keeping: nil)
-        case (.resubmit, .actionRequired):
+        case (.resubmit, .actionRequired), (.resubmit, .failed):
+            // From `failed` it is an operator's transfer: the provider is asked first, and what it already holds
+            // (a company partnered through an earlier onboarding) is taken for this tenant. Audited by the caller.
             next.lastError = nil
             next.nextAction = nil
             return transition(tenant, to: &next, .pending, observation, work: .submit(retryAfter: nil), keeping: nil)

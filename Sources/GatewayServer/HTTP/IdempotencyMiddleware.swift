@@ -21,6 +21,9 @@ struct IdempotencyMiddleware: RouterMiddleware {
     static let abandonedAfter: TimeInterval = 30
     static let transientCodes: Set<String> = ["tenant_busy", "tenant_changed"]
     static let keptHeaders: [HTTPField.Name] = [.contentType, .location, .cacheControl]
+    /// The largest answer kept for a day. The API's own answers are a few KiB (a problem lists at most 50 field
+    /// errors); a larger one is answered but not kept, and the key let go, so a retry runs again.
+    static let maxKeptBytes = 64 * 1024
 
     let store: any IdempotencyStore
     let clock: any GatewayClock
@@ -129,6 +132,11 @@ struct IdempotencyMiddleware: RouterMiddleware {
         let collector = BodyCollector()
         try await response.body.write(collector)
         let bytes = collector.bytes
+        guard bytes.count <= Self.maxKeptBytes else {
+            context.logger.warning("answer too large to keep for its Idempotency-Key; the key is let go", metadata: ["bytes": "\(bytes.count)"])
+            try? await store.releaseIdempotencyKey(scope: scope, key: key, claimedAt: claimedAt)
+            return Response(status: response.status, headers: response.headers, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
         var headers: [String: String] = [:]
         for name in Self.keptHeaders { headers[name.canonicalName] = response.headers[name] }
         let tenantID = Self.tenantID(path: request.uri.path, body: bytes)

@@ -12,14 +12,25 @@ public struct Problem: Error, Sendable {
     public var errors: [FieldError]
     public var headers: HTTPFields
 
+    /// The most field errors one problem lists: a body with 100,000 bad keys must not make a 9 MB answer (which the
+    /// Idempotency-Key layer would then keep).
+    public static let maxListedErrors = 50
+
     public init(_ status: HTTPResponse.Status, code: String, detail: String, errors: [FieldError] = [], headers: HTTPFields = [:]) {
         self.status = status
         self.code = code
         self.title = status.reasonPhrase
-        self.detail = detail
-        self.errors = errors
         self.headers = headers
+        if errors.count > Self.maxListedErrors {
+            self.errors = Array(errors.prefix(Self.maxListedErrors))
+            self.detail = detail + " The first \(Self.maxListedErrors) are listed; \(errors.count - Self.maxListedErrors) more were not."
+        } else {
+            self.errors = errors
+            self.detail = detail
+        }
     }
+
+    static let storageUnavailable = Problem(OnboardingError.storageFailure)
 
     static func validation(_ errors: [FieldError]) -> Problem {
         Problem(.unprocessableContent, code: "validation_failed", detail: "The request has \(errors.count) invalid field(s).", errors: errors)
@@ -61,11 +72,12 @@ extension Problem {
         let status: HTTPResponse.Status = switch error {
         case .validationFailed: .unprocessableContent
         case .tenantNotFound, .credentialsNotAvailable, .webhookTokenUnknown: .notFound
-        case .tenantExists, .invalidState, .onboardingLinkNotSupported, .tenantBusy, .tenantChanged, .profileFrozen, .providerUserUnknown: .conflict
+        case .tenantExists, .invalidState, .onboardingLinkNotSupported, .tenantBusy, .tenantChanged, .profileFrozen, .providerUserUnknown,
+             .companyAlreadyOnboarded: .conflict
         case .providerNotConfigured, .credentialsRejected, .webhookRejected: .unprocessableContent
         case .providerUnavailable: .serviceUnavailable
         case .webhookMalformed: .badRequest
-        case .storageFailure: .internalServerError
+        case .storageFailure: .serviceUnavailable
         }
         var errors: [FieldError] = []
         if case .validationFailed(let fieldErrors) = error { errors = fieldErrors }
@@ -76,7 +88,12 @@ extension Problem {
             errors = [FieldError(field: "provider", code: "not_configured", message: error.detail)]
         }
         // A busy tenant is free again within a provider call's time: say when to come back.
-        let headers: HTTPFields = error == .tenantBusy ? [.retryAfter: "1"] : [:]
+        // A database outage is answered at once, never waited out: a balancer retries elsewhere or later.
+        let headers: HTTPFields = switch error {
+        case .tenantBusy: [.retryAfter: "1"]
+        case .storageFailure: [.retryAfter: "5"]
+        default: [:]
+        }
         self.init(status, code: error.code, detail: error.detail, errors: errors, headers: headers)
     }
 }

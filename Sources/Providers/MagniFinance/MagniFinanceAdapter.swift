@@ -22,6 +22,8 @@ public struct MagniFinanceAdapter: OnboardingProvider {
     }
 
     public let kind = ProviderKind.magnifinance
+    /// GetPartnerAccessTokens answers for any tax id that is a partner of our IPPN account, whoever asks.
+    public var credentialsBelongToCompany: Bool { true }
     let configuration: Configuration
     let http: ProviderHTTPClient
 
@@ -45,14 +47,22 @@ public struct MagniFinanceAdapter: OnboardingProvider {
                 FieldError(field: "profile.company.tax_id", code: "required", message: "MagniFinance needs the company's tax id."),
             ], at: Date()), providerStatus: "not_submitted"))
         }
-        // AddPartner is not idempotent: after an attempt whose outcome we never learnt, ask before calling again.
-        if previousAttempts > 0 {
-            switch await accessTokens(taxID: taxID) {
-            case .granted(let tokens): return ready(tokens)
-            case .unavailable(let reason, let retryAfter, let diagnostic):
-                return ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter), diagnostic: diagnostic)
-            case .notGranted: break
-            }
+        // Tokens are answered for any tax id that is a partner of our account, whoever asks, so they are this
+        // tenant's only when its own AddPartner registered the company or asked for the approval that was given.
+        switch await accessTokens(taxID: taxID) {
+        case .granted(let tokens):
+            // After an attempt whose outcome we never learnt (AddPartner is not idempotent), tokens now are that
+            // attempt's: the first attempt found none (below), so no one else's partnership was there before it.
+            if previousAttempts > 0 { return ready(tokens) }
+            // Before this tenant asked anything, the company is already a partner: someone else's, not proof of ours.
+            return Self.alreadyPartner()
+        case .unavailable(let reason, let retryAfter, let diagnostic):
+            // On a first attempt nothing was submitted: the next attempt is a first one again, and asks again.
+            var answer = ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter), diagnostic: diagnostic)
+            answer.nothingSubmitted = previousAttempts == 0
+            return answer
+        case .notGranted:
+            break
         }
         switch await addPartner(tenant.profile, taxID: taxID, previousAttempts: previousAttempts) {
         case .accepted:
@@ -73,7 +83,10 @@ public struct MagniFinanceAdapter: OnboardingProvider {
                 providerStatus: "rejected"
             ))
         case .alreadyRequested:
-            // MagniFinance says the partnership exists: an earlier request awaits the client's approval.
+            // MagniFinance says the partnership exists. After an attempt of ours whose outcome was lost, that is our
+            // own request awaiting the client's approval. On a first attempt it is someone else's request: waiting
+            // would hand this tenant the tokens the day that company approves someone else.
+            guard previousAttempts > 0 else { return Self.alreadyPartner() }
             return ProviderAnswer(.actionRequired(NextAction(type: .awaitApproval), providerStatus: "access_requested"))
         case .unavailable(let reason, let retryAfter, let diagnostic):
             return ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter), diagnostic: diagnostic)
@@ -82,6 +95,9 @@ public struct MagniFinanceAdapter: OnboardingProvider {
 
     public func check(_ tenant: ProviderTenant) async -> ProviderAnswer {
         guard let taxID = tenant.profile.company?.taxID else { return ProviderAnswer(.waiting(providerStatus: "not_submitted")) }
+        // A refused tenant holds no request of its own (it may have been refused because the company is someone
+        // else's partner): the company's tokens are not asked for on its behalf. An operator's resubmission is.
+        guard tenant.state != .failed else { return ProviderAnswer(.waiting(providerStatus: "not_submitted")) }
         switch await accessTokens(taxID: taxID) {
         case .granted(let tokens): return ready(tokens)
         case .notGranted: return ProviderAnswer(.waiting(providerStatus: "access_requested"))
@@ -97,6 +113,17 @@ public struct MagniFinanceAdapter: OnboardingProvider {
 
     public func onboardingURL(for tenant: ProviderTenant) async -> OnboardingURL {
         .notSupported
+    }
+
+    /// The company is a partner (or has a request pending) through someone else's onboarding: refused for good,
+    /// naming nobody. An operator who confirmed the customer owns the company may transfer it (`docs/providers.md`).
+    static func alreadyPartner() -> ProviderAnswer {
+        ProviderAnswer(.rejected(TenantError(
+            code: "company_already_onboarded",
+            message: "This company is already a partner through another onboarding; its access cannot be given to this tenant.",
+            errors: [FieldError(field: "profile.company.tax_id", code: "company_already_onboarded", message: "Another onboarding holds this company.")],
+            at: Date()
+        ), providerStatus: "partner_elsewhere"))
     }
 
     private func ready(_ tokens: [MagniFinanceAccessToken]) -> ProviderAnswer {

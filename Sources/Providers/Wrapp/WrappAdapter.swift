@@ -18,6 +18,8 @@ public struct WrappAdapter: OnboardingProvider, WebhookInterpreting {
     }
 
     public let kind = ProviderKind.wrapp
+    /// `external_login` for a customer Wrapp knows answers that customer again: repeating it is harmless.
+    public var submissionIsIdempotent: Bool { true }
     let configuration: Configuration
     let http: ProviderHTTPClient
 
