@@ -108,6 +108,7 @@ let package = Package(
             dependencies: [
                 "GatewayCore",
                 "GatewayServer",
+                "GatewayStorage",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

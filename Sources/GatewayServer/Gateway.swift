@@ -65,7 +65,8 @@ public struct Gateway: Sendable {
         // Each adapter's requests feed its provider's circuit breaker; the service is made after the adapters.
         let late = LateService()
         // As many connections to a provider's host as calls may run at once, so the pool is never the tighter cap.
-        let live = ProviderHTTPClient.live(timeout: config.providerTimeout, connectionsPerHost: config.maxConcurrentCallsPerProvider)
+        var live = ProviderHTTPClient.live(timeout: config.providerTimeout, connectionsPerHost: config.maxConcurrentCallsPerProvider)
+        live.retryAfterCap = config.schedule.maxRetryAfter
         let observed = { (kind: ProviderKind) in
             live.observed { healthy, reason in await late.service?.recordRequest(kind, healthy: healthy, reason: reason) }
         }
@@ -103,6 +104,7 @@ public struct Gateway: Sendable {
         settings.maxConcurrentCallsPerProvider = config.maxConcurrentCallsPerProvider
         settings.maxCallsPerSecondPerProvider = config.maxCallsPerSecondPerProvider
         settings.createWait = config.createWait
+        settings.settle = config.settle
         settings.leaseWait = config.leaseWait
         // Renewed before every provider call, a lease only has to outlast one call and its commit.
         // One call makes up to three HTTP requests (MagniFinance: tokens, AddPartner, tokens).
@@ -135,7 +137,9 @@ public struct Gateway: Sendable {
         router.middlewares.add(RequestScopeMiddleware(trusted: config.trustedProxies.compactMap(CIDR.init), accessLog: logger))
         router.middlewares.add(MetricsMiddleware(metrics: metrics))
         router.middlewares.add(ConsoleFrameMiddleware(enabled: config.adminToken != nil))
-        router.middlewares.add(ProblemMiddleware(allowedMethods: allowedMethods))
+        router.middlewares.add(ProblemMiddleware(
+            allowedMethods: allowedMethods, isStorageOutage: { SQLiteStore.isOutage($0) || PostgresStore.isOutage($0) }
+        ))
         let openAPI = try Data(contentsOf: ShippedFiles.locate("docs/openapi.yaml", setting: "GATEWAY_OPENAPI_PATH", directory: false))
         HealthController(isReady: { await store.isReady() }, openAPI: openAPI).add(to: router)
         router.group("v1/tenants").add(middleware: partnerAuth).add(middleware: idempotency)

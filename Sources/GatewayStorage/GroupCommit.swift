@@ -20,6 +20,10 @@ final class GroupCommit: Sendable {
     private let writer: any DatabaseWriter
     private let maxBatch: Int
     private let state = Mutex(State())
+    /// False from a write that failed for want of disk (or I/O) until one succeeds: `/readyz` then says not ready.
+    private let healthy = Mutex(true)
+
+    var writesHealthy: Bool { healthy.withLock { $0 } }
 
     init(writer: any DatabaseWriter, maxBatch: Int = 256) {
         self.writer = writer
@@ -28,7 +32,19 @@ final class GroupCommit: Sendable {
 
     /// Runs `body` in the next group transaction and returns its value once that transaction has committed.
     func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        let value = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
+        let value: any Sendable
+        do {
+            value = try await enqueue(body)
+            healthy.withLock { $0 = true }
+        } catch {
+            if SQLiteStore.isOutage(error) { healthy.withLock { $0 = false } }
+            throw error
+        }
+        return value as! T  // swiftlint:disable:this force_cast - the value `body` made
+    }
+
+    private func enqueue<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> any Sendable {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<any Sendable, any Error>) in
             let starts = state.withLock { state -> Bool in
                 state.pending.append(({ db in try body(db) }, continuation))
                 guard !state.committing else { return false }
@@ -38,7 +54,6 @@ final class GroupCommit: Sendable {
             // Detached: outside any request's scope (its id, its span), since the drain commits other callers' writes too.
             if starts { Task.detached { await self.drain() } }
         }
-        return value as! T  // swiftlint:disable:this force_cast - the value `body` made
     }
 
     /// Commits batches until none is waiting.

@@ -1,6 +1,8 @@
 import Foundation
 import GRDB
 import GatewayCore
+import Glibc
+import Synchronization
 
 /// The gateway's SQLite database (GRDB `DatabasePool`, WAL): the `TenantStore` the service runs on.
 /// Seals credentials, webhook tokens and webhook payloads with `SecretBox`; hashes tokens for lookup.
@@ -14,9 +16,13 @@ public final class SQLiteStore: Sendable {
     let writes: GroupCommit
     let encoder = JSONEncoder.gateway
     let decoder = JSONDecoder.gateway
+    let path: String
+    /// The lock that says this process serves the file (`recoverFromEarlierRun` takes it, `close` lets it go).
+    let serving = Mutex<Int32?>(nil)
 
     /// Opens (creating if needed) the database file; does not migrate.
     public init(path: String, box: SecretBox, migrations: Migrations, deliversEvents: Bool = false) throws {
+        self.path = path
         self.deliversEvents = deliversEvents
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -46,9 +52,27 @@ public final class SQLiteStore: Sendable {
         try await migrations.apply(to: try DatabasePool(path: path))
     }
 
-    /// True when the database answers and every migration is applied.
+    /// True when the database answers, every migration is applied, and writes go through. After a write failed for
+    /// want of disk, each probe tries one small write, so readiness returns as soon as space is freed.
     public func isReady() async -> Bool {
-        (try? readSnapshot { db in try migrations.isApplied(db) }) ?? false
+        guard (try? readSnapshot({ db in try migrations.isApplied(db) })) ?? false else { return false }
+        if writes.writesHealthy { return true }
+        let probe = try? await writes.write { db in
+            try db.execute(
+                sql: "INSERT INTO gateway_secrets (name, sealed) VALUES ('readiness-probe', ?) ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed",
+                arguments: [String(Date().timeIntervalSince1970)]
+            )
+        }
+        return probe != nil
+    }
+
+    /// Errors that mean the database cannot be written now (a full disk, an I/O error, a lock held too long), not a
+    /// bad request: answered `503 storage_unavailable`.
+    public static func isOutage(_ error: any Error) -> Bool {
+        if error is StorageUnavailable { return true }
+        guard let error = error as? DatabaseError else { return false }
+        return [.SQLITE_FULL, .SQLITE_IOERR, .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_CANTOPEN, .SQLITE_READONLY, .SQLITE_NOMEM, .SQLITE_PROTOCOL]
+            .contains(error.resultCode)
     }
 
     /// Flushes the WAL into the main file (used by tests that read the file's bytes, and at shutdown).
@@ -104,11 +128,38 @@ public final class SQLiteStore: Sendable {
 
 extension Date {
     var unix: Double { timeIntervalSince1970 }
-    init(unix: Double) { self.init(timeIntervalSince1970: unix) }
+    init(unix: Double) { self = Bounds.date(unix: unix) }
 }
 
 extension SQLiteStore: GatewayStore {
     public func close() async {
         try? pool.close()
+        if let fd = serving.withLock({ $0.take() }) { Glibc.close(fd) }
     }
+
+    /// Takes the file's serving lock (a record lock on `<file>-serve.lock`, let go by the kernel if the process dies): a
+    /// second process serving the same file would clear the first one's live leases at its start, and both would
+    /// talk to providers about the same tenants. It is refused, naming the reason.
+    func takeServingLock() throws {
+        guard serving.withLock({ $0 == nil }) else { return }
+        let lockPath = path + "-serve.lock"
+        let fd = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SQLiteServingLocked(description: "cannot open \(lockPath): errno \(errno)") }
+        // A POSIX record lock: held per process, so this process may open the file again (tests restart a gateway
+        // in-process), while another process is refused; the kernel lets it go when the process dies.
+        var lock = flock(l_type: Int16(F_WRLCK), l_whence: Int16(SEEK_SET), l_start: 0, l_len: 0, l_pid: 0)
+        guard fcntl(fd, F_SETLK, &lock) == 0 else {
+            Glibc.close(fd)
+            throw SQLiteServingLocked(description: """
+                another gateway process is serving \(path): stop it first (or give this one its own GATEWAY_DATA_DIR). \
+                Two processes on one SQLite file would take each other's leases; several replicas need PostgreSQL (GATEWAY_DATABASE_URL).
+                """)
+        }
+        serving.withLock { $0 = fd }
+    }
+}
+
+/// Another process serves the same SQLite file.
+public struct SQLiteServingLocked: Error, CustomStringConvertible {
+    public var description: String
 }

@@ -12,8 +12,8 @@ import PostgresNIO
 /// - a read-decide-write (`update`) locks the tenant's row (`SELECT … FOR NO KEY UPDATE`) for its transaction;
 /// - events take a transaction-level advisory lock, so the feed's order is the order of commits.
 public final class PostgresStore: Sendable {
-    let client: PostgresClient
-    private let running: Task<Void, Never>
+    let pool: PostgresPool
+    var client: PostgresClient { pool.client }
     let box: SecretBox
     public let migrations: Migrations
     let deliversEvents: Bool
@@ -42,9 +42,12 @@ public final class PostgresStore: Sendable {
         if let schema = settings.schema {
             configuration.options.additionalStartupParameters = [("search_path", schema)]
         }
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        self.client = client
-        self.running = Task { await client.run() }
+        // A connection that cannot be made in 2 s counts as a failure (the pool's default waits 10 s).
+        configuration.options.connectTimeout = .seconds(2)
+        self.pool = PostgresPool(
+            makeClient: { [configuration] in PostgresClient(configuration: configuration, backgroundLogger: logger) },
+            leaseWait: .seconds(3), logger: logger
+        )
         self.box = box
         self.migrations = migrations
         self.deliversEvents = deliversEvents
@@ -52,13 +55,8 @@ public final class PostgresStore: Sendable {
         self.schema = settings.schema
     }
 
-    deinit {
-        running.cancel()
-    }
-
     public func close() async {
-        running.cancel()
-        await running.value
+        await pool.close()
     }
 
     // MARK: - Queries
@@ -73,7 +71,9 @@ public final class PostgresStore: Sendable {
             return try await connection.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
         }
         // A statement on its own is its own transaction.
-        return try await retryingVictims { try await client.query(query, logger: logger).collect().map { $0.makeRandomAccess() } }
+        return try await retryingVictims {
+            try await pool.withConnection { connection in try await connection.query(query, logger: logger).collect().map { $0.makeRandomAccess() } }
+        }
     }
 
     func row(_ sql: String, _ arguments: [any SQLValue] = [], on connection: PostgresConnection? = nil) async throws -> PostgresRandomAccessRow? {
@@ -86,7 +86,9 @@ public final class PostgresStore: Sendable {
     func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await retryingVictims {
             do {
-                return try await client.withTransaction(logger: logger) { connection in try await body(connection) }
+                return try await pool.withConnection { connection in
+                    try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
+                }
             } catch let error as PostgresTransactionError {
                 throw error.closureError ?? error.commitError ?? error.beginError ?? error
             }
@@ -105,6 +107,20 @@ public final class PostgresStore: Sendable {
                 try await Task.sleep(for: .milliseconds(Int.random(in: 5...(20 * attempt))))
             }
         }
+    }
+
+    /// Errors that mean the database cannot be reached or written now, not a bad statement: no connection in time,
+    /// the pool's circuit open, a connection lost, the server shutting down (57P), out of resources (53: disk full),
+    /// a connection exception (08). Answered `503 storage_unavailable`.
+    public static func isOutage(_ error: any Error) -> Bool {
+        if error is StorageUnavailable { return true }
+        if let error = error as? PostgresTransactionError {
+            return [error.beginError, error.closureError, error.commitError, error.rollbackError].contains { $0.map(isOutage) ?? false }
+        }
+        guard let error = error as? PSQLError else { return String(describing: type(of: error)).contains("ConnectionPoolError") }
+        // No answer from the server at all: the connection failed, closed or was never made.
+        guard let state = error.serverInfo?[.sqlState] else { return true }
+        return state.hasPrefix("08") || state.hasPrefix("53") || state.hasPrefix("57P")
     }
 
     /// Deadlock detected (40P01) or serialization failure (40001): nothing was written, running again is safe.
@@ -129,8 +145,18 @@ public final class PostgresStore: Sendable {
         try await PostgresMigrator(store: self).apply(migrations)
     }
 
+    /// Answers within about 2 s whatever the database does: a balancer must see "not ready", not a timeout. A failed
+    /// probe also renews the connection pool once the database answers again, so readiness returns within seconds.
     public func isReady() async -> Bool {
-        guard let rows = try? await rows("SELECT version, checksum FROM schema_migrations") else { return false }
+        let rows = await PostgresPool.within(.milliseconds(1800)) { [self] in
+            try? await pool.withConnection(wait: .milliseconds(1500)) { connection in
+                try await connection.query("SELECT version, checksum FROM schema_migrations", logger: logger).collect().map { $0.makeRandomAccess() }
+            }
+        }
+        guard let rows else {
+            pool.healSoon()
+            return false
+        }
         let applied = Dictionary(rows.compactMap { row -> (Int, String)? in
             guard let version = try? row.get("version", Int.self), let checksum = try? row.get("checksum", String.self) else { return nil }
             return (version, checksum)
@@ -242,5 +268,5 @@ extension PostgresRandomAccessRow {
 
 extension Date {
     var unix: Double { timeIntervalSince1970 }
-    init(unix: Double) { self.init(timeIntervalSince1970: unix) }
+    init(unix: Double) { self = Bounds.date(unix: unix) }
 }

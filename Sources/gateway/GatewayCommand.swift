@@ -11,6 +11,7 @@ import ArgumentParser
 import Foundation
 import GatewayCore
 import GatewayServer
+import GatewayStorage
 import Logging
 import ServiceLifecycle
 
@@ -35,7 +36,13 @@ struct Serve: AsyncParsableCommand {
         let config = try loadConfig(sandbox: sandbox)
         let logger = bootstrapLogging(config)
         let tracing = try bootstrapTracing(logger)
-        let gateway = try await Gateway.build(config: config, logger: logger)
+        let gateway: Gateway
+        do {
+            gateway = try await Gateway.build(config: config, logger: logger)
+        } catch let locked as SQLiteServingLocked {
+            FileHandle.standardError.write(Data(("The gateway cannot start: \(locked.description)\n").utf8))
+            throw ExitCode(75)  // EX_TEMPFAIL: it may start once the other process is gone
+        }
         if sandbox { printSandboxBanner(gateway) }
         var application = gateway.application
         // First in the group, so it stops last: spans of the gateway's last work are flushed before exit.

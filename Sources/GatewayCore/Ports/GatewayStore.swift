@@ -28,3 +28,15 @@ public protocol GatewayStore: TenantStore, APIKeyStore, IdempotencyStore, Delive
 extension GatewayStore {
     public var sharedCircuits: (any SharedCircuitStore)? { nil }
 }
+
+/// The database cannot be reached or written right now (an outage, a full disk, no connection in time): nothing was
+/// changed, and the same request may be made again later. Answered `503 storage_unavailable` with `Retry-After`.
+public struct StorageUnavailable: Error, Sendable, CustomStringConvertible {
+    public var reason: String
+
+    public init(reason: String) {
+        self.reason = reason
+    }
+
+    public var description: String { "storage unavailable: \(reason)" }
+}

@@ -11,6 +11,8 @@ struct ProblemMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
 
     let allowedMethods: AllowedMethods
+    /// Errors of the database that mean "cannot be reached or written now" (the stores classify their own).
+    var isStorageOutage: @Sendable (any Error) -> Bool = { $0 is StorageUnavailable }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
@@ -30,6 +32,9 @@ struct ProblemMiddleware: RouterMiddleware {
             } else {
                 response = Self.problem(for: error, context: context).response(requestID: context.requestID)
             }
+        } catch where isStorageOutage(error) {
+            context.logger.error("request failed: storage unavailable", metadata: ["error.type": "\(String(describing: type(of: error)))"])
+            response = Problem(OnboardingError.storageFailure).response(requestID: context.requestID)
         } catch {
             response = Self.problem(for: error, context: context).response(requestID: context.requestID)
         }

@@ -1,0 +1,223 @@
+import Foundation
+import GatewayCore
+import Logging
+import NIOCore
+import PostgresNIO
+import Synchronization
+
+/// The connection pool behind `PostgresStore`, with what `PostgresClient` lacks for an outage:
+/// - a deadline on waiting for a connection: while PostgreSQL is unreachable the pool waits (and backs off) without
+///   end, so every request would hang; here the wait ends after `leaseWait` with `StorageUnavailable` (a 503);
+/// - a fresh pool once the database is back: `PostgresClient` retries its connections with a backoff that grows to a
+///   minute, so after a one-minute outage the gateway stayed unready for 16 s. When a lease times out or a readiness
+///   probe fails, a fresh pool is tried (at most once a second); if it answers, it replaces the old one.
+final class PostgresPool: Sendable {
+    private struct Current {
+        var client: PostgresClient
+        var running: Task<Void, Never>
+    }
+
+    private let current: Mutex<Current>
+    private let makeClient: @Sendable () -> PostgresClient
+    let leaseWait: Duration
+    private let logger: Logger
+    /// When the last probe started (at most one a second) and when a pool was last replaced (at most once in 30 s,
+    /// so a pool that is merely saturated is never multiplied: two pools at most are alive at once).
+    private let lastProbe = Mutex<(probe: ContinuousClock.Instant?, replaced: ContinuousClock.Instant?)>((nil, nil))
+
+    init(
+        makeClient: @escaping @Sendable () -> PostgresClient, leaseWait: Duration, logger: Logger
+    ) {
+        let client = makeClient()
+        self.current = Mutex(Current(client: client, running: Task { await client.run() }))
+        self.makeClient = makeClient
+        self.leaseWait = leaseWait
+        self.logger = logger
+    }
+
+    var client: PostgresClient { current.withLock { $0.client } }
+
+    func close() async {
+        let running = current.withLock { $0.running }
+        running.cancel()
+        await running.value
+    }
+
+    /// Runs `body` on a pooled connection, waiting at most `wait` (default `leaseWait`) for one.
+    func withConnection<T>(wait: Duration? = nil, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        let client = self.client
+        let handoff = Handoff()
+        let holder = Task {
+            do {
+                try await client.withConnection { connection in
+                    guard handoff.leased(connection) else { return }
+                    await handoff.untilReleased()
+                }
+            } catch {
+                handoff.failed(error)
+            }
+        }
+        let timer = Task { [leaseWait, weak self] in
+            try? await Task.sleep(for: wait ?? leaseWait)
+            guard !Task.isCancelled, handoff.timeOut() else { return }
+            holder.cancel()
+            self?.healSoon()
+        }
+        let connection: PostgresConnection
+        do {
+            connection = try await handoff.connection()
+        } catch {
+            timer.cancel()
+            throw error
+        }
+        timer.cancel()
+        defer { handoff.release() }
+        return try await body(connection)
+    }
+
+    /// `operation`'s value if it comes within `limit`, else nil at once: the operation is cancelled and left to
+    /// end on its own (a statement on a connection that hangs is never waited for).
+    static func within<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async -> T?) async -> T? {
+        let first = FirstAnswer<T?>()
+        return await withCheckedContinuation { continuation in
+            first.wait(continuation)
+            let work = Task { first.answer(await operation()) }
+            Task {
+                try? await Task.sleep(for: limit)
+                work.cancel()
+                first.answer(nil)
+            }
+        }
+    }
+
+    /// After a failed lease or probe: a fresh pool is tried, and replaces the current one (still backing off) if it
+    /// answers. At most one try a second, and one replacement in 30 s.
+    func healSoon() {
+        let now = ContinuousClock.now
+        let go = lastProbe.withLock { last -> Bool in
+            if let probe = last.probe, now - probe < .seconds(1) { return false }
+            if let replaced = last.replaced, now - replaced < .seconds(30) { return false }
+            last.probe = now
+            return true
+        }
+        guard go else { return }
+        Task { await heal() }
+    }
+
+    func heal() async {
+        let fresh = makeClient()
+        let running = Task { await fresh.run() }
+        let logger = logger
+        let answers = await Self.within(.milliseconds(1500)) {
+            (try? await fresh.query("SELECT 1", logger: logger).collect()) != nil
+        } ?? false
+        guard answers else {
+            running.cancel()
+            return
+        }
+        let old = current.withLock { current -> Task<Void, Never> in
+            let old = current.running
+            current = Current(client: fresh, running: running)
+            return old
+        }
+        lastProbe.withLock { $0.replaced = .now }
+        logger.notice("the database answers again: connection pool renewed")
+        // Leases already handed out by the old pool finish their statements; then it is shut down.
+        Task {
+            try? await Task.sleep(for: .seconds(30))
+            old.cancel()
+        }
+    }
+}
+
+/// Hands a leased connection from the task holding the lease to the caller, unless the caller's wait ran out first.
+private final class Handoff: Sendable {
+    private enum State {
+        case waiting(CheckedContinuation<PostgresConnection, any Error>?)
+        case leased(PostgresConnection)
+        case failed(any Error)
+        case timedOut
+        case released
+    }
+
+    private let state = Mutex<State>(.waiting(nil))
+    private let released = Mutex<(done: Bool, waiter: CheckedContinuation<Void, Never>?)>((false, nil))
+
+    func connection() async throws -> PostgresConnection {
+        try await withCheckedThrowingContinuation { continuation in
+            let ready: Result<PostgresConnection, any Error>? = state.withLock { state in
+                switch state {
+                case .waiting: state = .waiting(continuation); return nil
+                case .leased(let connection): return .success(connection)
+                case .failed(let error): return .failure(error)
+                case .timedOut, .released: return .failure(StorageUnavailable(reason: "no database connection in time"))
+                }
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
+    }
+
+    /// The lease arrived: false when the caller gave up meanwhile (the lease is let go at once).
+    func leased(_ connection: PostgresConnection) -> Bool {
+        let (accepted, waiter) = state.withLock { state -> (Bool, CheckedContinuation<PostgresConnection, any Error>?) in
+            guard case .waiting(let waiter) = state else { return (false, nil) }
+            state = .leased(connection)
+            return (true, waiter)
+        }
+        waiter?.resume(returning: connection)
+        return accepted
+    }
+
+    func failed(_ error: any Error) {
+        let waiter = state.withLock { state -> CheckedContinuation<PostgresConnection, any Error>? in
+            guard case .waiting(let waiter) = state else { return nil }
+            state = .failed(error)
+            return waiter
+        }
+        waiter?.resume(throwing: StorageUnavailable(reason: "the database could not be reached"))
+    }
+
+    /// The caller's wait ran out: true when no connection had arrived (the caller gets `StorageUnavailable`).
+    func timeOut() -> Bool {
+        let (timedOut, waiter) = state.withLock { state -> (Bool, CheckedContinuation<PostgresConnection, any Error>?) in
+            guard case .waiting(let waiter) = state else { return (false, nil) }
+            state = .timedOut
+            return (true, waiter)
+        }
+        waiter?.resume(throwing: StorageUnavailable(reason: "no database connection in time"))
+        return timedOut
+    }
+
+    func release() {
+        let waiter = released.withLock { release -> CheckedContinuation<Void, Never>? in
+            release.done = true
+            defer { release.waiter = nil }
+            return release.waiter
+        }
+        waiter?.resume()
+    }
+
+    func untilReleased() async {
+        await withCheckedContinuation { continuation in
+            let done = released.withLock { release -> Bool in
+                if release.done { return true }
+                release.waiter = continuation
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+}
+
+/// Resumes its waiter with the first answer given; later answers are dropped.
+private final class FirstAnswer<T: Sendable>: Sendable {
+    private let waiter = Mutex<CheckedContinuation<T, Never>?>(nil)
+
+    func wait(_ continuation: CheckedContinuation<T, Never>) {
+        waiter.withLock { $0 = continuation }
+    }
+
+    func answer(_ value: T) {
+        waiter.withLock { $0.take() }?.resume(returning: value)
+    }
+}
