@@ -51,7 +51,19 @@ public final class DeliveryDispatcher: Sendable {
         await withTaskGroup(of: Void.self) { group in
             for deliveries in byTenant {
                 group.addTask {
-                    for (index, delivery) in deliveries.enumerated() {
+                    var claimedUntil = deliveries.first?.claimedUntil ?? now
+                    for (index, var delivery) in deliveries.enumerated() {
+                        // One tenant's deliveries go one after another, and a slow endpoint may take longer than
+                        // the claim: before each, the claims of those left are renewed. One no longer held (another
+                        // replica took it after the claim ran out) is not sent by this one.
+                        if index > 0 {
+                            let rest = deliveries[index...].map(\.id)
+                            let until = self.clock.now().addingTimeInterval(self.lease)
+                            guard let held = try? await self.store.renewDeliveries(ids: rest, claimedUntil: claimedUntil, until: until) else { break }
+                            claimedUntil = until
+                            guard held.contains(delivery.id) else { continue }
+                        }
+                        delivery.claimedUntil = claimedUntil
                         // After the endpoint said 410, nothing more goes out; the rest go back to the queue at once
                         // rather than sitting out their lease.
                         guard await self.deliver(delivery) != .endpointGone else {
@@ -105,7 +117,11 @@ public final class DeliveryDispatcher: Sendable {
             error: outcome.error ?? (outcome.succeeded ? nil : outcome.statusCode.map { "answered \($0)" }), excerpt: outcome.excerpt
         )
         do {
-            try await store.recordDeliveryAttempt(id: delivery.id, attempt: attempt, result: result)
+            guard try await store.recordDeliveryAttempt(id: delivery.id, claimedUntil: delivery.claimedUntil, attempt: attempt, result: result) else {
+                // Another holder has it now (it records its own attempt); this outcome is not written over it.
+                logger.warning("delivery claim lost while sending; this attempt is not recorded", metadata: ["delivery.id": "\(delivery.id)"])
+                return result
+            }
             if result == .endpointGone {
                 try await store.disableEventsEndpoint(at: sentAt, reason: "answered 410 Gone")
                 logger.error("events endpoint answered 410 Gone: deliveries paused until it is enabled again")

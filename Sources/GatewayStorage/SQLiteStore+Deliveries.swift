@@ -20,18 +20,17 @@ extension SQLiteStore: DeliveryStore {
                 guard let eventRow = try Row.fetchOne(db, sql: "SELECT * FROM tenant_events WHERE seq = ?", arguments: [row["event_seq"] as Int64]) else {
                     return nil
                 }
-                return PendingDelivery(id: row["id"], tenantID: row["tenant_id"], event: try event(from: eventRow), eventSeq: row["event_seq"], attempts: row["attempts"])
+                return PendingDelivery(
+                    id: row["id"], tenantID: row["tenant_id"], event: try event(from: eventRow), eventSeq: row["event_seq"], attempts: row["attempts"],
+                    claimedUntil: leaseUntil
+                )
             }
             .sorted { $0.eventSeq < $1.eventSeq }
         }
     }
 
-    public func recordDeliveryAttempt(id: String, attempt: DeliveryAttempt, result: DeliveryResult) async throws {
+    public func recordDeliveryAttempt(id: String, claimedUntil: Date, attempt: DeliveryAttempt, result: DeliveryResult) async throws -> Bool {
         try await writes.write { db in
-            try db.execute(
-                sql: "INSERT INTO delivery_attempts (delivery_id, at, status_code, duration_ms, error, excerpt) VALUES (?, ?, ?, ?, ?, ?)",
-                arguments: [id, attempt.at.unix, attempt.statusCode, attempt.durationMilliseconds, attempt.error, attempt.excerpt]
-            )
             let (status, next, finished): (String, Double?, Double?) = switch result {
             case .delivered: ("delivered", nil, attempt.at.unix)
             case .retry(let at): ("pending", at.unix, nil)
@@ -41,10 +40,28 @@ extension SQLiteStore: DeliveryStore {
             try db.execute(
                 sql: """
                     UPDATE deliveries SET status = ?, next_attempt_at = ?, finished_at = ?, attempts = attempts + 1,
-                        last_status_code = ?, last_error = ? WHERE id = ?
+                        last_status_code = ?, last_error = ? WHERE id = ? AND status = 'pending' AND next_attempt_at = ?
                     """,
-                arguments: [status, next, finished, attempt.statusCode, attempt.error, id]
+                arguments: [status, next, finished, attempt.statusCode, attempt.error, id, claimedUntil.unix]
             )
+            guard db.changesCount == 1 else { return false }
+            try db.execute(
+                sql: "INSERT INTO delivery_attempts (delivery_id, at, status_code, duration_ms, error, excerpt) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [id, attempt.at.unix, attempt.statusCode, attempt.durationMilliseconds, attempt.error, attempt.excerpt]
+            )
+            return true
+        }
+    }
+
+    public func renewDeliveries(ids: [String], claimedUntil: Date, until: Date) async throws -> Set<String> {
+        guard !ids.isEmpty else { return [] }
+        return try await writes.write { db in
+            let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
+            let held = try String.fetchAll(
+                db, sql: "UPDATE deliveries SET next_attempt_at = ? WHERE status = 'pending' AND next_attempt_at = ? AND id IN (\(marks)) RETURNING id",
+                arguments: StatementArguments([until.unix, claimedUntil.unix] + ids)
+            )
+            return Set(held)
         }
     }
 

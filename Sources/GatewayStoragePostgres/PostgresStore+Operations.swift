@@ -24,31 +24,44 @@ extension PostgresStore: DeliveryStore {
         return try rows.map { row in
             PendingDelivery(
                 id: try row.get("delivery_id"), tenantID: try row.get("tenant_id"), event: try event(from: row), eventSeq: try row.get("seq"),
-                attempts: try row.get("delivery_attempts")
+                attempts: try row.get("delivery_attempts"), claimedUntil: leaseUntil
             )
         }
     }
 
-    public func recordDeliveryAttempt(id: String, attempt: DeliveryAttempt, result: DeliveryResult) async throws {
+    public func recordDeliveryAttempt(id: String, claimedUntil: Date, attempt: DeliveryAttempt, result: DeliveryResult) async throws -> Bool {
         let (status, next, finished): (String, Double?, Double?) = switch result {
         case .delivered: ("delivered", nil, attempt.at.unix)
         case .retry(let at): ("pending", at.unix, nil)
         case .failed: ("failed", nil, attempt.at.unix)
         case .endpointGone: ("pending", attempt.at.unix, nil)
         }
-        try await transaction { connection in
+        return try await transaction { connection in
+            // Fenced by the claim: a replica whose claim ran out while it was sending (another replica took the
+            // delivery since) must not write over what the other recorded, e.g. `delivered` back to `pending`.
+            let updated = try await self.rows(
+                """
+                UPDATE deliveries SET status = $1, next_attempt_at = $2, finished_at = $3, attempts = attempts + 1,
+                    last_status_code = $4, last_error = $5 WHERE id = $6 AND status = 'pending' AND next_attempt_at = $7 RETURNING 1
+                """,
+                [status, next, finished, attempt.statusCode, attempt.error, id, claimedUntil.unix], on: connection
+            )
+            guard !updated.isEmpty else { return false }
             try await self.rows(
                 "INSERT INTO delivery_attempts (delivery_id, at, status_code, duration_ms, error, excerpt) VALUES ($1, $2, $3, $4, $5, $6)",
                 [id, attempt.at.unix, attempt.statusCode, attempt.durationMilliseconds, attempt.error, attempt.excerpt], on: connection
             )
-            try await self.rows(
-                """
-                UPDATE deliveries SET status = $1, next_attempt_at = $2, finished_at = $3, attempts = attempts + 1,
-                    last_status_code = $4, last_error = $5 WHERE id = $6
-                """,
-                [status, next, finished, attempt.statusCode, attempt.error, id], on: connection
-            )
+            return true
         }
+    }
+
+    public func renewDeliveries(ids: [String], claimedUntil: Date, until: Date) async throws -> Set<String> {
+        guard !ids.isEmpty else { return [] }
+        let rows = try await rows(
+            "UPDATE deliveries SET next_attempt_at = $1 WHERE status = 'pending' AND next_attempt_at = $2 AND id = ANY($3) RETURNING id",
+            [until.unix, claimedUntil.unix, ids]
+        )
+        return Set(try rows.map { try $0.get("id", String.self) })
     }
 
     public func releaseDeliveries(ids: [String], now: Date) async throws {

@@ -72,6 +72,7 @@ import Testing
                     switch try await store.insert(t, events: [e], work: ScheduledWork(kind: .submit, runAt: TestStores.t0, attempts: 0), webhookToken: "tok-\(attempt)") {
                     case .inserted: "inserted:\(t.id)"
                     case .existing(let existing): "existing:\(existing.id)"
+                    case .companyTaken: "company-taken"
                     }
                 }
             }
@@ -226,6 +227,37 @@ import Testing
         async let fromB = b.claimDueDeliveries(now: t0.addingTimeInterval(2), limit: 10, leaseUntil: t0.addingTimeInterval(60))
         let claimed = try await fromA + fromB
         #expect(claimed.map(\.id) == ["dlv_1"])
+        await a.close()
+        await b.close()
+    }
+}
+
+extension ReplicaStoreTests {
+    /// A replica whose claim ran out while it was still sending (a slow endpoint, many events for one tenant) must not
+    /// write over the replica that took the delivery since: `delivered` stays `delivered`, and a renewal of a claim
+    /// that is no longer held says so.
+    @Test(arguments: Backend.all) func aDeliveryClaimThatRanOutIsFencedAndRenewalsSayWhatIsStillHeld(_ backend: Backend) async throws {
+        let a = try await TestStores.make(backend, deliversEvents: true)
+        let b = try await TestStores.replica(of: a, deliversEvents: true)
+        let t = tenant("ten_A", external: "ext")
+        _ = try await a.insert(t, events: [event(t, "evt_1"), event(t, "evt_2")], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: nil)
+        let first = try await a.claimDueDeliveries(now: t0, limit: 10, leaseUntil: t0.addingTimeInterval(60))
+        #expect(first.map(\.event.id) == ["evt_1", "evt_2"])
+        // a renews while it sends the first: both still its own.
+        let renewed = t0.addingTimeInterval(90)
+        #expect(try await a.renewDeliveries(ids: first.map(\.id), claimedUntil: t0.addingTimeInterval(60), until: renewed) == Set(first.map(\.id)))
+        // a stalls past its renewed claim; b takes both and delivers the first.
+        let second = try await b.claimDueDeliveries(now: t0.addingTimeInterval(91), limit: 10, leaseUntil: t0.addingTimeInterval(151))
+        #expect(second.map(\.event.id) == ["evt_1", "evt_2"])
+        let attempt = DeliveryAttempt(at: t0.addingTimeInterval(92), statusCode: 200, durationMilliseconds: 5, error: nil, excerpt: nil)
+        #expect(try await b.recordDeliveryAttempt(id: second[0].id, claimedUntil: second[0].claimedUntil, attempt: attempt, result: .delivered))
+        // a's late outcome for the same delivery changes nothing, and a no longer holds the second.
+        let late = DeliveryAttempt(at: t0.addingTimeInterval(93), statusCode: 500, durationMilliseconds: 5, error: "answered 500", excerpt: nil)
+        #expect(try await !a.recordDeliveryAttempt(id: first[0].id, claimedUntil: renewed, attempt: late, result: .retry(at: t0.addingTimeInterval(200))))
+        #expect(try await a.renewDeliveries(ids: [first[1].id], claimedUntil: renewed, until: t0.addingTimeInterval(180)).isEmpty)
+        let record = try #require(try await a.delivery(id: first[0].id))
+        #expect(record.status == .delivered)
+        #expect(record.attempts.count == 1, "only b's attempt is recorded")
         await a.close()
         await b.close()
     }

@@ -8,13 +8,17 @@ public struct PendingDelivery: Sendable, Equatable {
     public var eventSeq: Int64
     /// Attempts before this one.
     public var attempts: Int
+    /// The claim: until when this holder has the delivery. It is also the fencing token: renewals move it, and a write
+    /// that names another value (the claim ran out and someone else took the delivery) changes nothing.
+    public var claimedUntil: Date
 
-    public init(id: String, tenantID: String, event: TenantEvent, eventSeq: Int64, attempts: Int) {
+    public init(id: String, tenantID: String, event: TenantEvent, eventSeq: Int64, attempts: Int, claimedUntil: Date = .distantPast) {
         self.id = id
         self.tenantID = tenantID
         self.event = event
         self.eventSeq = eventSeq
         self.attempts = attempts
+        self.claimedUntil = claimedUntil
     }
 }
 
@@ -100,7 +104,12 @@ public struct DeliveryStats: Sendable, Equatable {
 public protocol DeliveryStore: Sendable {
     /// Due pending deliveries, oldest event first, leased until `leaseUntil`; none while the endpoint is disabled.
     func claimDueDeliveries(now: Date, limit: Int, leaseUntil: Date) async throws -> [PendingDelivery]
-    func recordDeliveryAttempt(id: String, attempt: DeliveryAttempt, result: DeliveryResult) async throws
+    /// Records an attempt, fenced by the claim: false (and nothing written) when the delivery is no longer claimed
+    /// until `claimedUntil` (its claim ran out and another holder took it, or an operator queued it again).
+    @discardableResult
+    func recordDeliveryAttempt(id: String, claimedUntil: Date, attempt: DeliveryAttempt, result: DeliveryResult) async throws -> Bool
+    /// Extends the claims of deliveries still held (`claimedUntil` as claimed) to `until`; answers the ids still held.
+    func renewDeliveries(ids: [String], claimedUntil: Date, until: Date) async throws -> Set<String>
     /// Hands claimed deliveries that were not attempted back to the queue, due at `now`.
     func releaseDeliveries(ids: [String], now: Date) async throws
     func deliveries(status: DeliveryRecord.Status?, tenantID: String?, limit: Int, before: String?) async throws -> Page<DeliveryRecord>
@@ -127,6 +136,6 @@ public enum DeliverySchedule {
         guard failedAttempts >= 1, failedAttempts <= delays.count else { return nil }
         let base = delays[failedAttempts - 1]
         let jittered = base * (1 + 0.1 * (2 * unit - 1))
-        return now.addingTimeInterval(max(jittered, min(retryAfter ?? 0, 86_400)))
+        return now.addingTimeInterval(max(jittered, Bounds.interval(retryAfter, cap: 86_400) ?? 0))
     }
 }
