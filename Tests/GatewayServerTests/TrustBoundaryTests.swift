@@ -1,0 +1,174 @@
+import Foundation
+import GatewayCore
+import GatewayTesting
+import HTTPTypes
+import Providers
+import Testing
+
+/// The trust boundaries of `docs/security.md`, through HTTP: one customer cannot reach another company's tokens,
+/// a huge bad request makes a bounded answer, and a provider's numbers cannot park work for good or trap.
+@Suite struct TrustBoundaryTests {
+    /// A second live tenant for a company another holds is refused (`409`, naming nobody). Once the first is
+    /// offboarded, a new tenant naming the tax id still gets no tokens: the partnership is not its own. Only an
+    /// operator's audited resubmission (the transfer) takes it over.
+    @Test(arguments: TestDatabase.all) func aCustomerCannotObtainAnotherCompanysTokens(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
+            let a = try await h.createMagni("co-a", taxID: "513495886")
+            #expect(a.string("state") == "active")
+            let aID = try #require(a.string("id"))
+
+            let b = try await h.call(.post, "/v1/tenants", json: """
+                {"provider":"magnifinance","external_id":"co-b","profile":{"email":"mallory@example.pt","company":{"tax_id":"513495886","country":"PT"}}}
+                """)
+            #expect(b.status == 409)
+            #expect(b["code"] as? String == "company_already_onboarded")
+            #expect(b.headers[.contentType] == "application/problem+json")
+            #expect(!b.text.contains(aID) && !b.text.contains("co-a") && !b.text.contains("ana@example.pt"), "the answer names no other customer")
+            #expect(await h.magni.addPartnerCalls["513495886"] == 1, "the refused create never reached MagniFinance")
+
+            #expect(try await h.call(.delete, "/v1/tenants/\(aID)").status == 200)
+            let again = try await h.call(.post, "/v1/tenants", json: """
+                {"provider":"magnifinance","external_id":"co-b","profile":{"email":"mallory@example.pt","company":{"tax_id":"513495886","country":"PT"}}}
+                """)
+            #expect(again.string("state") == "failed")
+            #expect(again.string("last_error.code") == "company_already_onboarded")
+            let bID = try #require(again.string("id"))
+            #expect(try await h.call(.get, "/v1/tenants/\(bID)/credentials").status == 404)
+            let refreshed = try await h.call(.post, "/v1/tenants/\(bID)/refresh")
+            #expect(refreshed.string("state") == "failed", "a refresh does not fetch the company's tokens for it")
+            #expect(try await h.call(.get, "/v1/tenants/\(bID)/credentials").status == 404)
+            #expect(await h.magni.addPartnerCalls["513495886"] == 1, "nothing was registered for the second customer")
+
+            // The transfer: an operator who checked the customer owns the company resubmits it.
+            let admin = try #require(h.gateway.config.adminToken)
+            let transferred = try await h.call(.post, "/admin/tenants/\(bID)/resubmit", key: admin)
+            #expect(transferred.status == 200)
+            #expect(try await h.tenant(bID).string("state") == "active")
+            let audit = try await h.call(.get, "/admin/audit?tenant_id=\(bID)", key: admin)
+            #expect(audit.text.contains("tenant.resubmitted"))
+        }
+    }
+
+    /// Someone else's partnership request, still waiting for the company's approval, is not this tenant's: when the
+    /// company approves it, this tenant gets nothing.
+    @Test func anApprovalRequestedBySomeoneElseIsNotThisTenants() async throws {
+        try await SandboxHarness.run { h in
+            await h.magni.markExistingClient("500000000")
+            let first = try await h.createMagni("co-1", taxID: "500000000")
+            #expect(first.string("next_action.type") == "await_approval")
+            #expect(try await h.call(.delete, "/v1/tenants/\(try #require(first.string("id")))").status == 200)
+
+            let second = try await h.createMagni("co-2", taxID: "500000000")
+            #expect(second.string("state") == "failed")
+            #expect(second.string("last_error.code") == "company_already_onboarded")
+            #expect(await h.magni.approve("500000000"))
+            let id = try #require(second.string("id"))
+            #expect(try await h.call(.post, "/v1/tenants/\(id)/refresh").string("state") == "failed")
+            #expect(try await h.call(.get, "/v1/tenants/\(id)/credentials").status == 404)
+        }
+    }
+
+    /// 90,000 unknown keys: a 422 that lists 50 and says how many more, kept (under its size cap) for a replay.
+    @Test func aHugeBadRequestGetsABoundedAnswer() async throws {
+        try await SandboxHarness.run { h in
+            var body = #"{"provider":"wrapp","external_id":"x","profile":{"email":"a@b.gr","phone":"+302101234567"}"#
+            for index in 0..<90_000 { body += #","k\#(index)":1"# }
+            body += "}"
+            let headers: HTTPFields = [.init("Idempotency-Key")!: "huge-1"]
+            let answer = try await h.call(.post, "/v1/tenants", json: body, headers: headers)
+            #expect(answer.status == 422)
+            #expect((answer["errors"] as? [Any])?.count == 50)
+            #expect((answer["detail"] as? String)?.contains("89950 more") == true)
+            #expect(answer.body.count < 16 * 1024)
+            let replay = try await h.call(.post, "/v1/tenants", json: body, headers: headers)
+            #expect(replay.status == 422)
+            #expect(replay.headers[.init("Idempotent-Replayed")!] == "true")
+        }
+    }
+
+    /// An Idempotency-Key outlives offboarding: the retry is answered (the tenant's id, its state, nothing personal)
+    /// instead of creating a second tenant.
+    @Test(arguments: TestDatabase.all) func anIdempotencyKeyOutlivesOffboarding(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
+            let json = #"{"provider":"magnifinance","external_id":"co-k","profile":{"email":"ana@example.pt","company":{"tax_id":"513495886","country":"PT"}}}"#
+            let headers: HTTPFields = [.init("Idempotency-Key")!: "create-co-k"]
+            let created = try await h.call(.post, "/v1/tenants", json: json, headers: headers)
+            #expect(created.status == 201)
+            let id = try #require(created.string("id"))
+            #expect(try await h.call(.delete, "/v1/tenants/\(id)").status == 200)
+            let retry = try await h.call(.post, "/v1/tenants", json: json, headers: headers)
+            #expect(retry.status == 201)
+            #expect(retry.headers[.init("Idempotent-Replayed")!] == "true")
+            #expect(retry.string("id") == id && retry.string("state") == "offboarded")
+            #expect(!retry.text.contains("ana@example.pt"))
+            let page = try await h.call(.get, "/v1/tenants?external_id=co-k")
+            #expect((page["data"] as? [[String: Any]])?.filter { $0["state"] as? String != "offboarded" }.isEmpty == true, "no second tenant")
+        }
+    }
+
+    /// AddPartner's answer is lost to a timeout while MagniFinance goes on and registers the company. Nothing is asked
+    /// of the provider, and nothing concluded, until the settle period has passed; then the reconcile finds the
+    /// company registered and no second AddPartner is made.
+    @Test func anUnknownOutcomeSettlesBeforeTheProviderIsAskedAgain() async throws {
+        try await SandboxHarness.run(environment: ["GATEWAY_SETTLE_SECONDS": "30"]) { h in
+            await h.magni.add(SimulatedFault(operation: "partner", status: 200, style: .lateSuccess, delayMilliseconds: 2600))
+            let created = try await h.createMagni("co-s", taxID: "513495886")
+            #expect(created.status == 202)
+            let id = try #require(created.string("id"))
+            #expect(await h.eventually { await h.magni.addPartnerCalls["513495886"] == 1 }, "the late AddPartner went through at MagniFinance")
+            let asked = await h.magni.calls["partner/accessTokens"] ?? 0
+            _ = await h.advance(20)
+            #expect(await h.magni.calls["partner/accessTokens"] ?? 0 == asked, "nothing is read while the lost call may still be running")
+            #expect(try await h.tenant(id).string("state") == "pending")
+            _ = await h.advance(30)
+            #expect(try await h.tenant(id).string("state") == "active")
+            #expect(await h.magni.addPartnerCalls["513495886"] == 1, "never registered twice")
+        }
+    }
+
+    /// A redirect from a provider is a failure the logs can read, never followed: the partner key stays home.
+    @Test func providerRedirectsAreNotFollowed() async throws {
+        try await SandboxHarness.run { h in
+            let client = ProviderHTTPClient.live(timeout: 2)
+            // The console's sign-in redirect (303) stands in for a provider answering 3xx.
+            let result = await client.send(.GET, h.gateway.address.publicURL + "/console", headers: [("X-PARTNER-API-KEY", "secret-not-to-leak")])
+            guard case .failure(.unreachable(let reason)) = result else {
+                Issue.record("a 3xx must be a failure, got \(result)")
+                return
+            }
+            #expect(reason.contains("redirect refused: 303"))
+        }
+    }
+}
+
+/// Numbers from providers and stored rows are bounded before use; none traps.
+@Suite struct BoundsTests {
+    @Test func retryAfterIsReadOnlyAsRFC9110SaysAndCapped() {
+        func retryAfter(_ value: String, cap: TimeInterval = 3600) -> TimeInterval? {
+            ProviderResponse(status: 429, headers: [("Retry-After", value)], body: Data(), retryAfterCap: cap).retryAfter()
+        }
+        #expect(retryAfter("inf") == nil)
+        #expect(retryAfter("nan") == nil)
+        #expect(retryAfter("-5") == nil)
+        #expect(retryAfter("1e308") == nil)
+        #expect(retryAfter(String(repeating: "9", count: 64)) == 3600)
+        #expect(retryAfter(String(repeating: "9", count: 65)) == nil)
+        #expect(retryAfter("120") == 120)
+        #expect(retryAfter("999999999", cap: 60) == 60)
+        #expect(retryAfter("Fri, 31 Dec 9999 23:59:59 GMT")! <= 3600)
+        #expect(retryAfter("garbage") == nil)
+    }
+
+    @Test func outsideNumbersNeverTrap() {
+        #expect(Bounds.wholeSeconds(.infinity) == Int(Bounds.latestUnixTime))
+        #expect(Bounds.wholeSeconds(-.infinity) == -Int(Bounds.latestUnixTime))
+        #expect(Bounds.wholeSeconds(.nan) == 0)
+        #expect(Bounds.interval(.infinity, cap: 3600) == 3600)
+        #expect(Bounds.interval(.nan, cap: 3600) == 0)
+        #expect(Bounds.date(unix: .infinity).timeIntervalSince1970 == Bounds.latestUnixTime)
+        var schedule = WorkSchedule()
+        schedule.maxRetryAfter = 3600
+        #expect(schedule.delay(for: .submit(retryAfter: .infinity), attempts: 1, unit: 0.5)! <= 3600)
+        #expect(schedule.delay(for: .check(.awaiting, retryAfter: 1e300), attempts: 0, unit: 0.5)! <= 3600)
+    }
+}
