@@ -12,7 +12,7 @@ extension PostgresStore {
     /// rows as they arrive. Schema bookkeeping and shared circuits are this database's own.
     public static let importedTables = [
         "tenants", "tenant_credentials", "tenant_events", "webhook_inbox", "jobs", "audit_log", "api_keys", "idempotency_keys",
-        "gateway_secrets", "deliveries", "delivery_attempts", "events_endpoint",
+        "gateway_secrets", "deliveries", "delivery_attempts", "events_endpoint", "onboarding_link_revocations",
     ]
 
     public struct ImportRefusal: Error, CustomStringConvertible {

@@ -74,7 +74,10 @@ import Testing
             let fresh = try await h.call(.post, "/v1/tenants/\(id)/onboarding-link")
             #expect(fresh.status == 200)
             #expect((fresh["url"] as? String)?.contains("/sandbox/wrapp/login/") == true)
-            #expect(fresh["onboarding_link"] as? String == link)
+            let freshLink = try #require(fresh["onboarding_link"] as? String)
+            #expect(freshLink.hasPrefix(h.gateway.address.publicURL + "/onboard/\(id)."), "a link made now, for the same tenant")
+            let freshPath = try #require(URL(string: freshLink)?.path)
+            #expect(try await h.call(.get, freshPath, key: nil).status == 302)
 
             await h.wrapp.completeOnboarding("c2")
             await h.step()
@@ -84,6 +87,32 @@ import Testing
 
             let bytes = try await h.databaseBytes()
             #expect(bytes.range(of: Data(path.split(separator: ".").last!.utf8)) == nil, "links are not stored")
+        }
+    }
+
+    /// A link works for GATEWAY_ONBOARDING_LINK_TTL_SECONDS after it was made, and a partner whose link leaked
+    /// withdraws every link made so far; a fresh one works at once. Both refusals are 410 pages that name nobody.
+    @Test(arguments: TestDatabase.all) func linksExpireAndCanBeRevoked(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database, environment: ["GATEWAY_ONBOARDING_LINK_TTL_SECONDS": "3600"]) { h in
+            let created = try await h.createWrapp("c3")
+            let id = try #require(created.string("id"))
+            let shown = try #require(created.string("next_action.onboarding_link"))
+            let leaked = try #require(URL(string: shown)?.path)
+            #expect(try await h.call(.get, leaked, key: nil).status == 302)
+
+            #expect(try await h.call(.delete, "/v1/tenants/\(id)/onboarding-link").status == 204)
+            let withdrawn = try await h.call(.get, leaked, key: nil)
+            #expect(withdrawn.status == 410 && withdrawn.text.contains("withdrawn") && !withdrawn.text.contains("maria"))
+            #expect(try await h.store.auditEntries(tenantID: id).contains { $0.action == "tenant.onboarding_links_revoked" })
+
+            let made = try #require(try await h.call(.post, "/v1/tenants/\(id)/onboarding-link")["onboarding_link"] as? String)
+            let fresh = try #require(URL(string: made)?.path)
+            #expect(try await h.call(.get, fresh, key: nil).status == 302, "a link made after the revocation works at once")
+
+            h.clock.advance(3601)
+            let expired = try await h.call(.get, fresh, key: nil)
+            #expect(expired.status == 410 && expired.text.contains("expired"))
+            #expect(try await h.call(.get, "/onboard/\(id).zzzzzzzzzzzzzzzz.AAAA", key: nil).status == 404, "an unreadable time is no link")
         }
     }
 

@@ -4,7 +4,7 @@ import Foundation
 /// several replicas (`PostgresStore`). The service and the HTTP layer see only the ports; this adds what assembling
 /// and running a gateway needs besides them.
 public protocol GatewayStore: TenantStore, APIKeyStore, IdempotencyStore, DeliveryStore, OperationsStore, MetricsStore, RetentionStore,
-    EventFeed
+    EventFeed, OnboardingLinkStore
 {
     /// Applies the migrations still missing; returns the versions applied now.
     @discardableResult
@@ -39,4 +39,12 @@ public struct StorageUnavailable: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "storage unavailable: \(reason)" }
+}
+
+/// Withdrawn onboarding links: a partner whose link leaked revokes every link made so far for a tenant.
+public protocol OnboardingLinkStore: Sendable {
+    /// Links made at or before `at` are refused from now on.
+    func revokeOnboardingLinks(tenantID: String, at: Date) async throws
+    /// When the tenant's links were last revoked, if ever.
+    func onboardingLinksRevokedAt(tenantID: String) async throws -> Date?
 }

@@ -70,14 +70,14 @@ struct ConsoleController {
     @Sendable func signIn(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         var request = request
         let now = clock.now()
-        let address = context.clientIP ?? "unknown"
+        let address = SignInLimiter.key(for: context.clientIP)
         let actor = Actor(name: "console", ip: context.clientIP)
         if let wait = await limiter.attempt(address, now: now) {
             // Audited once, when the address is first held back; every refused try after that is only logged.
             context.logger.warning("console sign-in refused: too many failures from this address")
             throw ConsoleRefusal(
-                status: .tooManyRequests, message: "Too many failed sign-ins from your address. Try again in \(Int(wait.rounded(.up))) seconds.",
-                headers: [.retryAfter: "\(Int(wait.rounded(.up)))"]
+                status: .tooManyRequests, message: "Too many failed sign-ins from your address. Try again in \(Bounds.wholeSeconds(wait.rounded(.up))) seconds.",
+                headers: [.retryAfter: "\(Bounds.wholeSeconds(wait.rounded(.up)))"]
             )
         }
         let token = try await FormBody.read(&request)["token"] ?? ""
@@ -338,7 +338,7 @@ struct ConsoleController {
             try confirmed()
             let url = try await service.freshOnboardingURL(tenantID: id)
             try await audit.audit(AuditEntry(at: clock.now(), actor: actor, action: "tenant.onboarding_link", tenantID: id))
-            let link = links.onboardingLink(for: id)
+            let link = links.freshLink(for: id)
             return try await tenantPage(id, context: context, notice: "A fresh link: copy it now, it is not shown again.", extra: """
                 <div class="card"><label>Provider URL (for the customer now) <input class="copy" type="text" readonly value="\(url)"></label>
                 <label>Stable onboarding link (for an email) <input class="copy" type="text" readonly value="\(link)"></label></div>

@@ -8,15 +8,23 @@ import Hummingbird
 struct OnboardController {
     let service: OnboardingService
     let links: OnboardingLinks
+    let revocations: any OnboardingLinkStore
 
     func add(to router: Router<GatewayRequestContext>) {
         router.get("onboard/:link") { request, context in try await visit(request, context) }
     }
 
     func visit(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
-        guard let tenantID = links.tenantID(fromToken: try context.parameters.require("link")),
-            let tenant = try? await service.tenant(id: tenantID), tenant.state != .offboarded
+        guard let link = links.verify(try context.parameters.require("link")),
+            let tenant = try? await service.tenant(id: link.tenantID), tenant.state != .offboarded
         else { return Self.page(.notFound, "Link not found", "This onboarding link is not valid. Ask for a new one.") }
+        let tenantID = link.tenantID
+        if link.expired {
+            return Self.page(.gone, "Link expired", "This onboarding link has expired. Ask for a new one.")
+        }
+        if let revoked = try await revocations.onboardingLinksRevokedAt(tenantID: tenantID), link.madeAt <= revoked {
+            return Self.page(.gone, "Link withdrawn", "This onboarding link was withdrawn. Ask for a new one.")
+        }
 
         switch (tenant.state, tenant.nextAction?.type) {
         case (.active, _):

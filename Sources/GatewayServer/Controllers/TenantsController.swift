@@ -6,6 +6,9 @@ import Hummingbird
 struct TenantsController {
     let service: OnboardingService
     let render: Renderer
+    /// Onboarding-link revocations, audited.
+    let revocations: any OnboardingLinkStore & TenantStore
+    let clock: any GatewayClock
 
     var endpoints: RouteCollection<GatewayRequestContext> {
         RouteCollection(context: GatewayRequestContext.self)
@@ -15,6 +18,7 @@ struct TenantsController {
             .patch(":id", use: correct)
             .delete(":id", use: offboard)
             .post(":id/onboarding-link", use: onboardingLink)
+            .delete(":id/onboarding-link", use: revokeOnboardingLinks)
             .post(":id/refresh", use: refresh)
             .post(":id/retry", use: retry)
             .get(":id/events", use: events)
@@ -150,6 +154,18 @@ struct TenantsController {
         try context.require(.tenantsWrite)
         let id = try context.parameters.require("id")
         let url = try await service.freshOnboardingURL(tenantID: id)
-        return try render.json(["url": url, "onboarding_link": render.links.onboardingLink(for: id)], headers: [.cacheControl: "no-store"])
+        return try render.json(["url": url, "onboarding_link": render.links.freshLink(for: id)], headers: [.cacheControl: "no-store"])
+    }
+
+    /// Every onboarding link made so far for the tenant stops working (one leaked); a fresh one comes from `POST`.
+    @Sendable func revokeOnboardingLinks(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        try context.require(.tenantsWrite)
+        let id = try context.parameters.require("id")
+        let tenant = try await service.tenant(id: id)
+        guard tenant.state != .offboarded else { throw OnboardingError.invalidState(.offboarded, action: "given onboarding links") }
+        let now = clock.now()
+        try await revocations.revokeOnboardingLinks(tenantID: id, at: now)
+        try await revocations.audit(AuditEntry(at: now, actor: context.actor, action: "tenant.onboarding_links_revoked", tenantID: id))
+        return Response(status: .noContent)
     }
 }

@@ -5,57 +5,88 @@ import HTTPTypes
 import Hummingbird
 import Synchronization
 
-/// The stable link a partner can email to its customer: `/onboard/{tenant id}.{HMAC}`. The HMAC key is one
-/// random secret kept sealed in the database, so links need no per-tenant storage, survive key rotation, and
-/// die with the tenant (an offboarded tenant's link answers 404).
+/// The link a partner can email to its customer: `/onboard/{tenant id}.{made at}.{HMAC}`. The HMAC key is one random
+/// secret kept sealed in the database, so links need no per-tenant storage and survive key rotation. A link works
+/// for `ttl` after it was made (`GATEWAY_ONBOARDING_LINK_TTL_SECONDS`), until its tenant's links are revoked, and dies
+/// with the tenant (an offboarded tenant's link answers 404).
 package struct OnboardingLinks: OnboardingLinkMaker {
     let key: SymmetricKey
     let address: ServerAddress
+    let clock: any GatewayClock
+    let ttl: TimeInterval
     private let tokens = LinkTokens()
 
-    package init(key: SymmetricKey, address: ServerAddress) {
+    package init(key: SymmetricKey, address: ServerAddress, clock: any GatewayClock = SystemClock(), ttl: TimeInterval = 7 * 86_400) {
         self.key = key
         self.address = address
+        self.clock = clock
+        self.ttl = ttl
     }
 
+    /// The link shown in a tenant: made at the start of the current minute, so a tenant read again and again is
+    /// signed once a minute. (After a revocation, such links work again from the next minute; `freshLink` at once.)
     package func onboardingLink(for tenantID: String) -> String {
-        "\(address.publicURL)/onboard/\(token(for: tenantID))"
+        let minute = Int64(Bounds.wholeSeconds(clock.now().timeIntervalSince1970) / 60) * 60_000
+        return "\(address.publicURL)/onboard/\(token(for: tenantID, madeAt: minute))"
     }
 
-    func token(for tenantID: String) -> String {
-        if let known = tokens.known(tenantID) { return known }
-        let token = "\(tenantID).\(Base64URL.encode(mac(tenantID)))"
-        tokens.keep(token, for: tenantID)
+    /// A link made now (to the millisecond): one the partner asked for, which works even just after a revocation.
+    func freshLink(for tenantID: String) -> String {
+        let seconds = clock.now().timeIntervalSince1970
+        let milliseconds = Int64(Bounds.wholeSeconds(seconds)) * 1000 + Int64(min(999, max(0, (seconds - seconds.rounded(.down)) * 1000)))
+        return "\(address.publicURL)/onboard/\(token(for: tenantID, madeAt: milliseconds + 1))"
+    }
+
+    func token(for tenantID: String, madeAt: Int64) -> String {
+        let cacheKey = "\(tenantID)@\(madeAt)"
+        if let known = tokens.known(cacheKey) { return known }
+        let stamp = String(madeAt, radix: 36)
+        let token = "\(tenantID).\(stamp).\(Base64URL.encode(mac(tenantID, stamp)))"
+        tokens.keep(token, for: cacheKey)
         return token
     }
 
-    /// The tenant a link names, when its signature is right.
-    func tenantID(fromToken token: String) -> String? {
-        let parts = token.split(separator: ".")
-        guard parts.count == 2, parts[0].hasPrefix("ten_"), parts[0].count <= 40,
-            let presented = Base64URL.decode(String(parts[1]))
-        else { return nil }
-        let tenantID = String(parts[0])
-        return constantTimeEqual(presented, mac(tenantID)) ? tenantID : nil
+    /// What a link says, when its signature is right: the tenant, when it was made, and whether it has expired.
+    struct Verified {
+        var tenantID: String
+        var madeAt: Date
+        var expired: Bool
     }
 
-    private func mac(_ tenantID: String) -> Data {
-        Data(HMAC<SHA256>.authenticationCode(for: Data("onboard:\(tenantID)".utf8), using: key).prefix(16))
+    func verify(_ token: String) -> Verified? {
+        let parts = token.split(separator: ".")
+        guard parts.count == 3, parts[0].hasPrefix("ten_"), parts[0].count <= 40, parts[1].count <= 12,
+            let milliseconds = Int64(String(parts[1]), radix: 36), milliseconds >= 0,
+            let presented = Base64URL.decode(String(parts[2]))
+        else { return nil }
+        let tenantID = String(parts[0])
+        guard constantTimeEqual(presented, mac(tenantID, String(parts[1]))) else { return nil }
+        let madeAt = Bounds.date(unix: Double(milliseconds) / 1000)
+        return Verified(tenantID: tenantID, madeAt: madeAt, expired: clock.now().timeIntervalSince(madeAt) > ttl)
+    }
+
+    /// The tenant a link names, when its signature is right and it has not expired (revocations are the caller's).
+    func tenantID(fromToken token: String) -> String? {
+        verify(token).flatMap { $0.expired ? nil : $0.tenantID }
+    }
+
+    private func mac(_ tenantID: String, _ stamp: String) -> Data {
+        Data(HMAC<SHA256>.authenticationCode(for: Data("onboard:\(tenantID):\(stamp)".utf8), using: key).prefix(16))
     }
 }
 
-/// Recently made link tokens: a tenant read again and again (a partner polling it) is signed once. Bounded;
-/// emptied when full. A token only depends on the tenant id and the key, so a kept one never goes stale.
+/// Recently made link tokens: a tenant read again and again (a partner polling it) is signed once a minute.
+/// Bounded; emptied when full.
 final class LinkTokens: Sendable {
     private let tokens = Mutex<[String: String]>([:])
     static let capacity = 10_000
 
-    func known(_ tenantID: String) -> String? { tokens.withLock { $0[tenantID] } }
+    func known(_ key: String) -> String? { tokens.withLock { $0[key] } }
 
-    func keep(_ token: String, for tenantID: String) {
+    func keep(_ token: String, for key: String) {
         tokens.withLock { tokens in
             if tokens.count >= Self.capacity { tokens.removeAll(keepingCapacity: true) }
-            tokens[tenantID] = token
+            tokens[key] = token
         }
     }
 }
