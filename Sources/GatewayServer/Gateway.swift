@@ -118,7 +118,7 @@ public struct Gateway: Sendable {
         late.service = service
 
         let linkKey = try await store.gatewaySecret(named: "onboarding-link-key") { Data(SystemRandomness().bytes(32)) }
-        let links = OnboardingLinks(key: SymmetricKey(data: linkKey), address: address)
+        let links = OnboardingLinks(key: SymmetricKey(data: linkKey), address: address, clock: clock, ttl: config.onboardingLinkTTL)
         let render = Renderer(links: links)
         var dispatcher: DeliveryDispatcher?
         if let eventsURL = config.eventsURL {
@@ -143,10 +143,13 @@ public struct Gateway: Sendable {
         let openAPI = try Data(contentsOf: ShippedFiles.locate("docs/openapi.yaml", setting: "GATEWAY_OPENAPI_PATH", directory: false))
         HealthController(isReady: { await store.isReady() }, openAPI: openAPI).add(to: router)
         router.group("v1/tenants").add(middleware: partnerAuth).add(middleware: idempotency)
-            .addRoutes(TenantsController(service: service, render: render).endpoints)
+            .addRoutes(TenantsController(service: service, render: render, revocations: store, clock: clock).endpoints)
         router.group("v1/events").add(middleware: partnerAuth)
             .addRoutes(EventsController(service: service, feed: store, render: render).endpoints)
-        let admin = router.group("admin").add(middleware: AdminAuthMiddleware(adminToken: config.adminToken, partnerKeys: partnerKeys))
+        let signInLimiter = SignInLimiter()
+        let admin = router.group("admin").add(middleware: AdminAuthMiddleware(
+            adminToken: config.adminToken, partnerKeys: partnerKeys, limiter: signInLimiter, audit: store, clock: clock
+        ))
         let keysAdmin = AdminKeysController(keys: store, audit: store, clock: clock, ids: ULIDGenerator(), random: SystemRandomness())
         let deliveriesAdmin = AdminDeliveriesController(store: store, audit: store, clock: clock, eventsURL: config.eventsURL)
         let tenantsAdmin = AdminTenantsController(
@@ -162,7 +165,7 @@ public struct Gateway: Sendable {
             .addRoutes(ConsoleController(
                 service: service, operations: store, deliveries: store, audit: store, tenantsAdmin: tenantsAdmin,
                 deliveriesAdmin: deliveriesAdmin, keysAdmin: keysAdmin, keys: store, links: links, sessions: consoleSessions,
-                limiter: SignInLimiter(), adminTokenDigest: config.adminToken.map { SHA256.hash(data: Data($0.utf8)) }, clock: clock,
+                limiter: signInLimiter, adminTokenDigest: config.adminToken.map { SHA256.hash(data: Data($0.utf8)) }, clock: clock,
                 stuckAfter: config.stuckAfter
             ).endpoints)
         router.group("webhooks").addRoutes(WebhooksController(service: service, metrics: metrics).endpoints)
@@ -170,7 +173,7 @@ public struct Gateway: Sendable {
             let text = try await metrics.scrape(from: store, service: service, now: clock.now(), stuckAfter: config.stuckAfter)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
-        OnboardController(service: service, links: links).add(to: router)
+        OnboardController(service: service, links: links, revocations: store).add(to: router)
         if let wrappSimulator, let magniSimulator {
             SandboxController(wrapp: wrappSimulator, magniFinance: magniSimulator).add(to: router)
             router.group("sandbox/test-helpers").addRoutes(SandboxHelpersController(wrapp: wrappSimulator, magniFinance: magniSimulator).endpoints)
@@ -186,6 +189,9 @@ public struct Gateway: Sendable {
         }
         let application = Application(
             router: router,
+            // A connection with nothing read for this long is closed: idle keep-alives and clients that trickle
+            // bytes never pile up. Longer than nginx's upstream keep-alive (60 s), so the proxy closes first.
+            server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(config.idleTimeout * 1000)))),
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: nil),
             services: services,
             onServerRunning: { channel in

@@ -17,6 +17,7 @@ public final class SQLiteStore: Sendable {
     let encoder = JSONEncoder.gateway
     let decoder = JSONDecoder.gateway
     let path: String
+    public var databasePath: String { path }
     /// The lock that says this process serves the file (`recoverFromEarlierRun` takes it, `close` lets it go).
     let serving = Mutex<Int32?>(nil)
 
@@ -59,8 +60,8 @@ public final class SQLiteStore: Sendable {
         if writes.writesHealthy { return true }
         let probe = try? await writes.write { db in
             try db.execute(
-                sql: "INSERT INTO gateway_secrets (name, sealed) VALUES ('readiness-probe', ?) ON CONFLICT (name) DO UPDATE SET sealed = excluded.sealed",
-                arguments: [String(Date().timeIntervalSince1970)]
+                sql: "INSERT INTO readiness_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                arguments: [Date().timeIntervalSince1970]
             )
         }
         return probe != nil

@@ -172,3 +172,26 @@ import Testing
         #expect(schedule.delay(for: .check(.awaiting, retryAfter: 1e300), attempts: 0, unit: 0.5)! <= 3600)
     }
 }
+
+/// `/admin` is throttled and audited per address like the console's sign-in: five wrong admin tokens, then 429
+/// (even for the right one) until the window passes. A partner key in the wrong place is refused but not counted.
+@Suite struct AdminThrottleTests {
+    @Test func wrongAdminTokensAreThrottledAndAudited() async throws {
+        try await SandboxHarness.run { h in
+            let admin = try #require(h.gateway.config.adminToken)
+            for _ in 0..<3 { #expect(try await h.call(.get, "/admin/stats", key: h.apiKey).status == 403) }
+            for attempt in 1...5 {
+                #expect(try await h.call(.get, "/admin/stats", key: "wrong-admin-token-\(attempt)-xxxxxxxxxxxx").status == 401)
+            }
+            let held = try await h.call(.get, "/admin/stats", key: admin)
+            #expect(held.status == 429)
+            #expect(held["code"] as? String == "rate_limited")
+            #expect(held.headers[.retryAfter] != nil)
+            let actions = try await h.store.auditEntries(tenantID: nil).map(\.action)
+            #expect(actions.filter { $0 == "admin.auth_failed" }.count == 5)
+            #expect(actions.contains("admin.auth_throttled"))
+            h.clock.advance(301)
+            #expect(try await h.call(.get, "/admin/stats", key: admin).status == 200)
+        }
+    }
+}

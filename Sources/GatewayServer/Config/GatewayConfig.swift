@@ -76,6 +76,10 @@ public struct GatewayConfig: Sendable {
     public var createWait: TimeInterval = 10
     /// After a provider call whose outcome is unknown (timeout, reset), how long before the provider is asked again.
     public var settle: TimeInterval = 15
+    /// A client connection with nothing read for this long is closed (`GATEWAY_IDLE_TIMEOUT_SECONDS`).
+    public var idleTimeout: TimeInterval = 75
+    /// How long an onboarding link works after it was made (`GATEWAY_ONBOARDING_LINK_TTL_SECONDS`, 7 days).
+    public var onboardingLinkTTL: TimeInterval = 7 * 86_400
     /// Sandbox only: every simulated partner-API call answers this much later (a slow provider, for benchmarks).
     public var sandboxProviderDelayMilliseconds = 0
     /// Off in tests that step the queue themselves.
@@ -175,6 +179,8 @@ public struct GatewayConfig: Sendable {
         schedule.maxRetryInterval = env.number("GATEWAY_RETRY_MAX_SECONDS", default: 3600, range: 1...604_800)
         schedule.maxRetryAfter = env.number("GATEWAY_RETRY_AFTER_CAP_SECONDS", default: Bounds.defaultRetryAfterCap, range: 1...86_400)
         let settle = env.number("GATEWAY_SETTLE_SECONDS", default: 15, range: 0...3600)
+        let idleTimeout = env.number("GATEWAY_IDLE_TIMEOUT_SECONDS", default: 75, range: 1...3600)
+        let linkTTL = env.number("GATEWAY_ONBOARDING_LINK_TTL_SECONDS", default: 7 * 86_400, range: 300...7_776_000)
         let timeout = env.number("GATEWAY_PROVIDER_TIMEOUT_SECONDS", default: 10, range: 0.1...120)
         let concurrency = Int(env.number("GATEWAY_PROVIDER_CONCURRENCY", default: 4, range: 1...4096))
         let rate = env.number("GATEWAY_PROVIDER_RATE_LIMIT", default: 50, range: 0...100_000)
@@ -221,6 +227,8 @@ public struct GatewayConfig: Sendable {
         config.maxCallsPerSecondPerProvider = rate > 0 ? rate : nil
         config.createWait = createWait
         config.settle = settle
+        config.idleTimeout = idleTimeout
+        config.onboardingLinkTTL = linkTTL
         config.sandboxProviderDelayMilliseconds = sandboxDelay
         return config
     }

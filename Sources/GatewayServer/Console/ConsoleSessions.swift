@@ -76,6 +76,20 @@ actor SignInLimiter {
         self.window = window
     }
 
+    /// What attempts are counted by: the IPv4 address, or an IPv6 address's /64 (one host holds a whole /64, so
+    /// counting single IPv6 addresses would give it endless tries).
+    nonisolated static func key(for address: String?) -> String {
+        guard let address else { return "unknown" }
+        guard address.contains(":") else { return address }
+        var groups = address.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        if let gap = groups.firstIndex(of: ""), address.contains("::") {
+            let present = groups.filter { !$0.isEmpty }.count
+            groups.replaceSubrange(gap...gap, with: Array(repeating: "0", count: max(0, 8 - present)))
+            groups.removeAll { $0.isEmpty }
+        }
+        return groups.prefix(4).map { String(Int($0, radix: 16) ?? 0, radix: 16) }.joined(separator: ":") + "::/64"
+    }
+
     /// Takes one attempt for `address`, counted as a failure until `succeeded` takes it back; or, when the address
     /// used up its attempts, the seconds to wait. Checking and counting are one step, so parallel guesses cannot all
     /// pass the check before any of them is counted.

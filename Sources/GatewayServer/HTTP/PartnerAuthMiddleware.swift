@@ -64,21 +64,47 @@ struct AdminAuthMiddleware: RouterMiddleware {
 
     let tokenDigest: SHA256.Digest?
     let partnerKeys: PartnerKeys
+    /// Shared with the console's sign-in: wrong admin tokens from one address (an IPv6 /64) count together, wherever
+    /// they are tried.
+    let limiter: SignInLimiter
+    let audit: any TenantStore
+    let clock: any GatewayClock
 
-    init(adminToken: String?, partnerKeys: PartnerKeys) {
+    init(adminToken: String?, partnerKeys: PartnerKeys, limiter: SignInLimiter, audit: any TenantStore, clock: any GatewayClock) {
         tokenDigest = adminToken.map { SHA256.hash(data: Data($0.utf8)) }
         self.partnerKeys = partnerKeys
+        self.limiter = limiter
+        self.audit = audit
+        self.clock = clock
     }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let expected = tokenDigest else { throw HTTPError(.notFound) }
         guard let presented = request.bearerToken else { throw Problem.unauthorized }
+        let now = clock.now()
+        let address = SignInLimiter.key(for: context.clientIP)
+        if let wait = await limiter.attempt(address, now: now) {
+            context.logger.warning("admin API refused: too many wrong admin tokens from this address")
+            let seconds = Bounds.wholeSeconds(wait.rounded(.up))
+            throw Problem(
+                .tooManyRequests, code: "rate_limited", detail: "Too many wrong admin tokens from your address. Try again in \(seconds) seconds.",
+                headers: [.retryAfter: "\(seconds)"]
+            )
+        }
         guard constantTimeEqual(Data(SHA256.hash(data: Data(presented.utf8))), Data(expected)) else {
             if try await partnerKeys.principal(for: presented) != nil {
+                // A partner key in the wrong place is a mistake, not a guess: it does not count against the address.
+                await limiter.succeeded(address, at: now)
                 throw Problem(.forbidden, code: "forbidden", detail: "Partner keys cannot use the admin API.")
+            }
+            let actor = Actor(name: "admin-api", ip: context.clientIP)
+            try await audit.audit(AuditEntry(at: now, actor: actor, action: "admin.auth_failed", tenantID: nil))
+            if await limiter.isAtLimit(address, now: now) {
+                try await audit.audit(AuditEntry(at: now, actor: actor, action: "admin.auth_throttled", tenantID: nil))
             }
             throw Problem.unauthorized
         }
+        await limiter.succeeded(address, at: now)
         var context = context
         context.principal = .admin
         return try await next(request, context)
