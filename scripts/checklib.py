@@ -1,21 +1,50 @@
 """What the end-to-end check scripts share: reporting, a free loopback port, waiting for a condition, a receiver."""
 import http.server
 import socket
+import sys
 import threading
 import time
 
 
 class Checks:
-    """Named assertions, printed as they pass or fail; `failures` lists what failed."""
+    """Named assertions, printed as they pass or fail, and the one report every check script ends with.
+
+    `checks.check(what, ok, detail)` and `checks(ok, what, detail)` record one assertion (and return `ok`); `passed`
+    lists what passed, `failed` what failed with its detail (`failures`: only the names). `checks.report(name)`
+    prints "name: N passed, N failed" and exits the process with status 1 when any check failed or none ran at all;
+    otherwise it returns 0. A script therefore cannot end green with a failed check, or with nothing checked."""
 
     def __init__(self):
-        self.failures = []
+        self.passed, self.failed = [], []
 
-    def __call__(self, condition, what):
-        print(("ok    " if condition else "FAIL  ") + what, flush=True)
-        if not condition:
-            self.failures.append(what)
-        return condition
+    def check(self, what, ok, detail=""):
+        ok = bool(ok)
+        if ok:
+            self.passed.append(what)
+            log(f"[{time.strftime('%H:%M:%S')}] PASS {what}" + (f" ({detail})" if detail else ""))
+        else:
+            self.failed.append((what, detail))
+            log(f"[{time.strftime('%H:%M:%S')}] FAIL {what}" + (f": {detail}" if detail else ""))
+        return ok
+
+    def __call__(self, condition, what, detail=""):
+        return self.check(what, condition, detail)
+
+    @property
+    def failures(self):
+        return [what for what, _ in self.failed]
+
+    def report(self, name):
+        """The closing line; exits 1 when a check failed or nothing was checked, else returns 0."""
+        if not self.passed and not self.failed:
+            self.failed.append(("anything was checked", "no check ran"))
+            log("FAIL anything was checked: no check ran")
+        if self.failed:
+            log("\nFailed:\n" + "\n".join(f"  - {what}" + (f": {detail}" if detail else "") for what, detail in self.failed))
+        log(f"{name}: {len(self.passed)} passed, {len(self.failed)} failed")
+        if self.failed:
+            sys.exit(1)
+        return 0
 
 
 def log(message):

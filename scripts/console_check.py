@@ -292,12 +292,11 @@ def main():
     expect(bool(lines) and not leaked, "the admin token and the partner key appear in no log line")
     errors = [line for line in open(log_path) if '"level":"critical"' in line]
     expect(not errors, "no critical log line")
-    if expect.failures:
-        log(f"console check: {len(expect.failures)} failed (kept in {work})")
-        return 1
-    shutil.rmtree(work, ignore_errors=True)
-    log("console check: all passed")
-    return 0
+    if expect.failed:
+        log(f"(kept in {work})")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return expect.report("console check")
 
 
 

@@ -7,17 +7,24 @@ both of the Dockerfile's stages do):
 2. Every shared library it needs (`ldd`) belongs to a package the runtime stage has: debian:bookworm-slim's own
    (bookworm's `Priority: required` packages and apt) or one the runtime stage installs, with their dependencies,
    as bookworm's package index gives them. No Swift runtime library may be among them (`--static-swift-stdlib`).
-3. It starts in a root holding only what the runtime stage copies (the binary, migrations/, openapi.yaml), the data
+3. It starts in a root holding only the files the Dockerfile's COPY lines put in the runtime stage, the data
    directory and the shared libraries from step 2, as the runtime stage's unprivileged user (uid 10001), with the
-   stage's environment: `serve` without configuration refuses to start and says why (exit 78); `serve --sandbox`
-   answers /readyz, writes only its data directory, and stops on SIGTERM.
+   stage's environment: its ENTRYPOINT and CMD (`serve`) without configuration refuse to start and say why (exit 78);
+   `serve --sandbox` answers /readyz, writes only its data directory, and stops on SIGTERM. The tree is not laid out
+   here by hand: scripts/dockerfile_tree.py plays the COPY lines through the stages (`COPY --from=build` takes what
+   the build stage's own COPY lines brought from this repository, and the binary given here where the build stage's
+   RUN installs its binary), so an image that would lack its migrations or its spec fails here as it would in Docker.
 
-    python3 scripts/image_check.py --binary .build/release/gateway
+    python3 scripts/image_check.py --binary .build/release/gateway [--dockerfile PATH]
+    python3 scripts/image_check.py --binary .build/debug/gateway --start-only   # step 3 only, any build
+    python3 scripts/image_check.py --binary .build/debug/gateway --tree-only    # list the tree, start nothing
 """
 import argparse
+import filecmp
 import http.client
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -25,30 +32,36 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dockerfile_tree  # noqa: E402 - the Dockerfile's stages and what their COPY lines make
+from checklib import Checks  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-passed, failed = [], []
+CHECKS = Checks()
 
 
 def check(what, ok, detail=""):
-    (passed if ok else failed).append((what, detail))
-    print(f"{'PASS' if ok else 'FAIL'} {what}" + (f" ({detail})" if detail and not ok else ""), flush=True)
+    CHECKS.check(what, ok, detail if not ok else "")
 
 
-def stages():
-    text = open(os.path.join(ROOT, "Dockerfile")).read().replace("\\\n", " ")
-    parts = re.split(r"^FROM\s+", text, flags=re.M)[1:]
-    return [("FROM " + p) for p in parts]
-
-
-def run_lines(stage):
-    return [line.strip()[4:] for line in stage.splitlines() if line.strip().startswith("RUN ")]
+def run_words(stage):
+    """Every command of the stage's RUN instructions, as words."""
+    found = []
+    for instruction in stage.all("RUN"):
+        for command in re.split(r"&&|\|\||;", instruction.arguments):
+            try:
+                words = shlex.split(command)
+            except ValueError:
+                continue
+            if words:
+                found.append(words)
+    return found
 
 
 def runtime_packages(runtime):
-    for command in run_lines(runtime):
-        match = re.search(r"apt-get install -y (?:--no-install-recommends )?([^&]+)", command)
-        if match:
-            return match.group(1).split()
+    for words in run_words(runtime):
+        if words[:2] == ["apt-get", "install"]:
+            return [w for w in words[2:] if not w.startswith("-")]
     return []
 
 
@@ -108,50 +121,95 @@ def readyz(port):
         return None
 
 
+def build_tree(dockerfile, binary):
+    """The final stage's files as the Dockerfile's COPY lines make them, the binary standing for what the build
+    stage's RUN installs: ({path in the image: file here}, the ENTRYPOINT, the final stage)."""
+    stages = dockerfile_tree.parse(dockerfile)
+    build, runtime = stages[0], stages[-1]
+    installed = dockerfile_tree.installed_by_run(build, "gateway")
+    check("the build stage's RUN installs the binary", installed is not None)
+    tree = dockerfile_tree.image_tree(dockerfile, ROOT, {build.name or build.index: {installed: binary}} if installed else {})
+    entry = dockerfile_tree.entrypoint(runtime) or []
+    check("the runtime stage's ENTRYPOINT is the binary its COPY lines bring", bool(entry) and tree.get(entry[0]) == binary,
+          f"ENTRYPOINT {entry}; files: {sorted(tree)}")
+    print("the runtime stage's COPY lines make: " + ", ".join(
+        f"{path} ({os.path.relpath(host, ROOT) if host != binary else 'the binary'})" for path, host in sorted(tree.items())),
+        flush=True)
+    return tree, entry, runtime
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
     parser.add_argument("--build-command", default="swift build -c release --product gateway --static-swift-stdlib")
+    parser.add_argument("--dockerfile", default=os.path.join(ROOT, "Dockerfile"),
+                        help="the Dockerfile whose stages are played (its COPY sources come from this repository)")
+    parser.add_argument("--tree-only", action="store_true",
+                        help="only build the runtime tree from the COPY lines and list it (no libraries, no start)")
+    parser.add_argument("--start-only", action="store_true",
+                        help="skip steps 1 and 2 (how the binary was built, its libraries' packages): any build, "
+                             "e.g. a debug one, started in the tree the COPY lines make")
     args = parser.parse_args()
-    build, runtime = stages()[0], stages()[-1]
+    args.binary = os.path.abspath(args.binary)
+    try:
+        stages = dockerfile_tree.parse(args.dockerfile)
+    except dockerfile_tree.DockerfileError as error:
+        check("the Dockerfile parses", False, str(error))
+        return CHECKS.report("image check")
+    build, runtime = stages[0], stages[-1]
 
-    check("the Dockerfile's build stage builds the binary as this check's was built",
-          any(args.build_command in command for command in run_lines(build)), args.build_command)
-    check("the runtime stage is debian:bookworm-slim, as this machine", runtime.startswith("FROM debian:bookworm-slim")
-          and "bookworm" in open("/etc/os-release").read())
+    if args.tree_only:
+        try:
+            tree, _, _ = build_tree(args.dockerfile, args.binary)
+        except dockerfile_tree.DockerfileError as error:
+            check("the runtime tree is built from the Dockerfile's COPY lines", False, str(error))
+            return CHECKS.report("image check (tree only)")
+        root = tempfile.mkdtemp(prefix="gw-image-tree-")
+        dockerfile_tree.materialize(tree, root)
+        laid = {os.path.join("/", os.path.relpath(os.path.join(d, f), root)) for d, _, files in os.walk(root) for f in files}
+        check(f"the tree is laid out under a root ({len(laid)} files, each a copy of its source)",
+              laid == set(tree) and all(filecmp.cmp(os.path.join(root, p.lstrip("/")), host, shallow=False)
+                                        for p, host in tree.items()), f"{sorted(laid ^ set(tree))}")
+        shutil.rmtree(root, ignore_errors=True)
+        return CHECKS.report("image check (tree only)")
 
-    # 2. Shared libraries.
-    installs = runtime_packages(runtime)
-    have = closure(sorted(required_packages() | {"apt"} | set(installs)))
-    check("the runtime stage installs packages, and apt would install them (and debian:bookworm-slim's own) here",
-          bool(installs) and len(have) > 50 and set(installs) <= have, f"{len(have)} packages; installs {installs}")
     libs = libraries(args.binary)
-    check("ldd finds every library", libs and all(libs.values()), str({k: v for k, v in libs.items() if not v}))
-    swift = [name for name in libs if re.search(r"swift|Foundation|dispatch|BlocksRuntime", name)]
-    check("no Swift runtime library is needed (--static-swift-stdlib)", not swift, str(swift))
-    owners = {}
-    for name, path in libs.items():
-        if path and "linux-vdso" not in name:
-            owners[name] = owner(path)
-    outside = {name: package for name, package in owners.items() if package not in have}
-    check("every library belongs to a package of the runtime stage", not outside, str(outside))
-    print("libraries: " + ", ".join(f"{name} ({package})" for name, package in sorted(owners.items())), flush=True)
+    if not args.start_only:
+        check("the Dockerfile's build stage builds the binary as this check's was built",
+              any(" ".join(words).startswith(args.build_command) for words in run_words(build)), args.build_command)
+        check("the runtime stage is debian:bookworm-slim, as this machine", runtime.base == "debian:bookworm-slim"
+              and "bookworm" in open("/etc/os-release").read(), runtime.base)
 
-    # 3. Start in a root of only what the runtime stage copies, as uid 10001.
-    copies = [line for line in runtime.splitlines() if line.startswith("COPY")]
-    check("the runtime stage copies only the build stage's /staging/", copies == ["COPY --from=build /staging/ /"], str(copies))
-    user = re.search(r"^USER (\d+):(\d+)", runtime, flags=re.M)
-    check("the runtime stage runs as an unprivileged user", bool(user) and user.group(1) != "0")
+        # 2. Shared libraries.
+        installs = runtime_packages(runtime)
+        have = closure(sorted(required_packages() | {"apt"} | set(installs)))
+        check("the runtime stage installs packages, and apt would install them (and debian:bookworm-slim's own) here",
+              bool(installs) and len(have) > 50 and set(installs) <= have, f"{len(have)} packages; installs {installs}")
+        check("ldd finds every library", libs and all(libs.values()), str({k: v for k, v in libs.items() if not v}))
+        swift = [name for name in libs if re.search(r"swift|Foundation|dispatch|BlocksRuntime", name)]
+        check("no Swift runtime library is needed (--static-swift-stdlib)", not swift, str(swift))
+        owners = {}
+        for name, path in libs.items():
+            if path and "linux-vdso" not in name:
+                owners[name] = owner(path)
+        outside = {name: package for name, package in owners.items() if package not in have}
+        check("every library belongs to a package of the runtime stage", not outside, str(outside))
+        print("libraries: " + ", ".join(f"{name} ({package})" for name, package in sorted(owners.items())), flush=True)
+
+    # 3. Start in a root of only what the runtime stage's COPY lines make, as its user.
+    try:
+        tree, entry, runtime = build_tree(args.dockerfile, args.binary)
+    except dockerfile_tree.DockerfileError as error:
+        check("the runtime tree is built from the Dockerfile's COPY lines", False, str(error))
+        return CHECKS.report("image check")
+    user = re.match(r"(\d+):(\d+)$", (runtime.all("USER") or [dockerfile_tree.Instruction("USER", "0:0", 0)])[-1].arguments)
+    check("the runtime stage runs as an unprivileged numeric user (uid:gid)", bool(user) and user.group(1) != "0")
     uid, gid = (int(user.group(1)), int(user.group(2))) if user else (10001, 10001)
-    env = dict(re.findall(r"(\w+)=(\S+)", re.search(r"^ENV (.*?)(?=^\S)", runtime, flags=re.M | re.S).group(1)))
+    env = dockerfile_tree.environment(runtime)
+    command = [w for i in runtime.all("CMD")[-1:] for w in (dockerfile_tree.exec_form(i.arguments) or shlex.split(i.arguments))]
     root = tempfile.mkdtemp(prefix="gw-image-")
     os.chmod(root, 0o755)  # as an image's /: anyone may enter
-    staging = os.path.join(root, "usr/local")
-    os.makedirs(os.path.join(staging, "bin"))
-    os.makedirs(os.path.join(staging, "share/gateway"))
-    shutil.copy(args.binary, os.path.join(staging, "bin/gateway"))
-    shutil.copytree(os.path.join(ROOT, "migrations"), os.path.join(staging, "share/gateway/migrations"))
-    shutil.copy(os.path.join(ROOT, "docs/openapi.yaml"), os.path.join(staging, "share/gateway/openapi.yaml"))
+    dockerfile_tree.materialize(tree, root)
     for path in libs.values():
         if path:
             target = os.path.join(root, path.lstrip("/"))
@@ -165,6 +223,7 @@ def main():
     os.makedirs(os.path.join(root, "dev"))
     for device, numbers in (("null", (1, 3)), ("urandom", (1, 9))):
         os.mknod(os.path.join(root, "dev", device), 0o666 | 0o020000, os.makedev(*numbers))
+    # The runtime stage's RUN makes the data directory, owned by its user.
     data = os.path.join(root, env.get("GATEWAY_DATA_DIR", "/var/lib/gateway").lstrip("/"))
     os.makedirs(data)
     os.chown(data, uid, gid)
@@ -175,30 +234,32 @@ def main():
     mounted = subprocess.run(["mount", "-t", "proc", "proc", os.path.join(root, "proc")], capture_output=True, text=True)
     check("/proc is mounted in the root, as in a container", mounted.returncode == 0, mounted.stderr)
     try:
-        run_in(root, uid, gid, env, data, before)
+        run_in(root, uid, gid, env, data, before, entry, command)
     finally:
         if subprocess.run(["umount", os.path.join(root, "proc")]).returncode != 0:
             subprocess.run(["umount", "-l", os.path.join(root, "proc")])
 
-    print(f"image check: {len(passed)} passed, {len(failed)} failed")
-    if not failed:
+    if not CHECKS.failed:
         shutil.rmtree(root, ignore_errors=True)
-    sys.exit(1 if failed else 0)
+    else:
+        print(f"(the root is kept in {root})")
+    return CHECKS.report("image check")
 
 
-def run_in(root, uid, gid, env, data, before):
-    """The runtime stage's two ways to start, as uid:gid in `root`."""
+def run_in(root, uid, gid, env, data, before, entry, command):
+    """The runtime stage's two ways to start, as uid:gid in `root`: its ENTRYPOINT with its CMD (`serve`), and
+    `serve --sandbox`."""
 
     port = 18000 + os.getpid() % 1000
     environment = {"PATH": "/usr/local/bin", **env, "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port)}
     jail = [shutil.which("chroot") or "/usr/sbin/chroot", f"--userspec={uid}:{gid}", root]
-    refused = subprocess.run(jail + ["/usr/local/bin/gateway", "serve"], env=environment, capture_output=True, text=True,
+    refused = subprocess.run(jail + entry + (command or ["serve"]), env=environment, capture_output=True, text=True,
                              timeout=60)
     check("`serve` without configuration refuses to start, saying what is missing (exit 78)",
           refused.returncode == 78 and "GATEWAY_" in refused.stderr, f"exit {refused.returncode}: {refused.stderr[-300:]}")
 
     log = open(os.path.join(tempfile.gettempdir(), "gw-image.log"), "wb")
-    proc = subprocess.Popen(jail + ["/usr/local/bin/gateway", "serve", "--sandbox"], env=environment, stdout=log,
+    proc = subprocess.Popen(jail + entry + ["serve", "--sandbox"], env=environment, stdout=log,
                             stderr=subprocess.STDOUT)
     status, deadline = None, time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
@@ -226,4 +287,4 @@ def run_in(root, uid, gid, env, data, before):
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

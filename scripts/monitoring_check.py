@@ -51,12 +51,19 @@ def metric_names(expr):
     return {n for n in names if not re.fullmatch(r"\d+[smhdwy]?", n)}
 
 
-def promtool():
-    for args in (["check", "rules", ALERTS], ["test", "rules", os.path.join(ROOT, "deploy/prometheus/alerts_test.yml")],
-                 ["check", "config", os.path.join(ROOT, "deploy/prometheus/prometheus.yml")]):
-        result = subprocess.run(["promtool", *args], capture_output=True, text=True)
-        CHECKS.check(f"promtool {' '.join(args[:2])} {os.path.relpath(args[2], ROOT)}", result.returncode == 0,
-                     (result.stdout + result.stderr)[-1500:])
+def promtool(work):
+    """promtool on the alerts (ALERTS, the shipped file unless --alerts names another), their unit tests and the
+    Prometheus config, each as it would run in deploy/prometheus/: copies in `work`, the alerts as alerts.yml (the
+    name the tests and the config load)."""
+    folder = os.path.join(work, "promtool")
+    os.makedirs(folder)
+    shutil.copy(ALERTS, os.path.join(folder, "alerts.yml"))
+    for name in ("alerts_test.yml", "prometheus.yml"):
+        shutil.copy(os.path.join(ROOT, "deploy/prometheus", name), os.path.join(folder, name))
+    for args in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts_test.yml"], ["check", "config", "prometheus.yml"]):
+        result = subprocess.run(["promtool", *args], capture_output=True, text=True, cwd=folder)
+        shown = os.path.relpath(ALERTS, ROOT) if args[2] == "alerts.yml" else f"deploy/prometheus/{args[2]}"
+        CHECKS.check(f"promtool {' '.join(args[:2])} {shown}", result.returncode == 0, (result.stdout + result.stderr)[-1500:])
 
 
 def events_receiver():
@@ -193,11 +200,15 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--binary", required=True)
     parser.add_argument("--picture", default=os.path.join(ROOT, "artifacts/monitoring/dashboard.png"))
+    parser.add_argument("--alerts", default=os.path.join(ROOT, "deploy/prometheus/alerts.yml"),
+                        help="the alert rules to check (default deploy/prometheus/alerts.yml; the self-test's mutants)")
     args = parser.parse_args()
+    global ALERTS
+    ALERTS = os.path.abspath(args.alerts)
     began = time.monotonic()
-    promtool()
-    panels, alerts = queries()
     work = tempfile.mkdtemp(prefix="gw-monitoring-")
+    promtool(work)
+    panels, alerts = queries()
     receiver = events_receiver()
     gateway = MonitoredGateway(os.path.abspath(args.binary), work, rc.free_port(), receiver.server_address[1])
     prometheus = None
@@ -261,8 +272,8 @@ def main():
             prometheus.wait(timeout=20)
         gateway.terminate()
         receiver.shutdown()
-    rc.report("monitoring check", began, [gateway.log_path, os.path.join(work, "prometheus.log")], [work])
+    return rc.report("monitoring check", began, [gateway.log_path, os.path.join(work, "prometheus.log")], [work])
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
