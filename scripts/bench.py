@@ -8,10 +8,15 @@ Runs, each on a free loopback port: nginx `return 200` (a reference, when nginx 
 world (`bench-hello`, the baseline every ratio divides by), and the gateway in sandbox mode. Measures GET of one
 tenant and of a list page, durable Wrapp webhook intake, creates against a provider that answers at once, 1,000
 concurrent onboardings against a provider that answers in 1 s, and reads at 1,000,000 tenants loaded through the
-gateway's own store (`bench-load`). Prints one table (and writes it as JSON with --json). Asserts nothing: these
-machines are shared and noisy, so figures are printed, never checked.
+gateway's own store (`bench-load`). Prints one table (and writes it as JSON with --json). These machines are shared
+and noisy, so figures are printed, never judged; what is judged is that they are figures of answers: every rate counts
+only successful (2xx) answers, and a path whose answers were not successes (more than 2 % errors: other statuses,
+timeouts, broken connections; or no success at all) fails the run, smoke included.
+
+    python3 scripts/bench.py --bin .build/debug --smoke --mutant errors   # self-test: every answer a 503; must fail
 """
 import argparse
+import http.server
 import json
 import os
 import random
@@ -21,14 +26,47 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checklib import free_port, log  # noqa: E402
+from checklib import Checks, free_port, log, serve_in_background  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEY = "gw_bench_partner_key_not_a_secret_0123456789"
 rows = []
+CHECKS = Checks()
+# The share of a path's answers that may be other than a success (timeouts and broken connections included).
+MAX_ERROR_SHARE = 0.02
+# The self-test's mutant: when set, every wrk run goes to this loopback port, a server that answers 503 to everything.
+ERRORS_PORT = None
+
+
+class AlwaysUnavailable(http.server.BaseHTTPRequestHandler):
+    """The mutant `errors`: a target whose every answer is a 503."""
+    protocol_version = "HTTP/1.1"
+
+    def answer(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        body = b'{"status":503}'
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = answer
+
+    def handle(self):
+        try:
+            super().handle()
+        except ConnectionError:  # wrk closes its connections mid-request when its time is up
+            pass
+
+    def log_message(self, *args):
+        pass
 
 
 def add(path, figure, unit, baseline=None, note=""):
@@ -50,7 +88,10 @@ def http(method, url, body=None, headers=None, timeout=30):
 
 
 def wrk(url, script, seconds, connections=32, threads=1, env=None, timeout_s=None):
-    """Runs wrk and returns its report (requests, duration_us, p50_us, p99_us, errors, statuses) and req/s."""
+    """Runs wrk and returns its report (requests, duration_us, p50_us, p99_us, errors, statuses) with `ok` (the 2xx
+    answers), `failed` (every other status, timeout and broken connection), and `rps`: successes per second."""
+    if ERRORS_PORT is not None:
+        url = urllib.parse.urlsplit(url)._replace(netloc=f"127.0.0.1:{ERRORS_PORT}").geturl()
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", os.path.join("scripts", "bench", script)]
     if timeout_s:
         command += ["--timeout", f"{timeout_s}s"]
@@ -58,7 +99,24 @@ def wrk(url, script, seconds, connections=32, threads=1, env=None, timeout_s=Non
     out = subprocess.run(command, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=True).stdout
     line = next(l for l in out.splitlines() if l.startswith("WRK_JSON "))
     report = json.loads(line[len("WRK_JSON "):])
-    report["rps"] = report["requests"] / (report["duration_us"] / 1e6)
+    statuses = report.get("statuses") or {}
+    report["ok"] = sum(n for code, n in statuses.items() if code.startswith("2"))
+    errors = report.get("errors") or {}
+    socket_errors = sum(errors.get(kind, 0) for kind in ("connect", "read", "write", "timeout"))
+    report["failed"] = max(0, report["requests"] - report["ok"]) + socket_errors
+    report["rps"] = report["ok"] / (report["duration_us"] / 1e6)
+    return report
+
+
+def judge(what, report, checks=None):
+    """A failed check unless the run's answers were successes: at least one, and no more than MAX_ERROR_SHARE of
+    them anything else. Returns the report."""
+    total = report["ok"] + report["failed"]
+    share = report["failed"] / total if total else 1.0
+    (checks or CHECKS).check(
+        f"{what}: answered with successes", report["ok"] > 0 and share <= MAX_ERROR_SHARE,
+        f"{report['ok']} of {total} answers 2xx ({share:.1%} not), statuses {report.get('statuses')}, errors {report.get('errors')}",
+    )
     return report
 
 
@@ -127,7 +185,13 @@ def main():
     parser.add_argument("--tenants", type=int, help="tenants for the large-database reads (default 1,000,000, smoke 5,000)")
     parser.add_argument("--concurrent", type=int, help="concurrent onboardings against the slow provider (default 1,000, smoke 100)")
     parser.add_argument("--json", help="also write the table here as JSON")
+    parser.add_argument("--mutant", choices=("errors",),
+                        help="self-test: every measured request goes to a server that answers 503; the run must fail")
     args = parser.parse_args()
+    if args.mutant == "errors":
+        global ERRORS_PORT
+        ERRORS_PORT = serve_in_background(AlwaysUnavailable).server_address[1]
+        log(f"MUTANT errors: every wrk run goes to 127.0.0.1:{ERRORS_PORT}, which answers 503 to everything")
     seconds = args.seconds or (2 if args.smoke else 10)
     tenants = args.tenants or (5_000 if args.smoke else 1_000_000)
     concurrent = args.concurrent or (100 if args.smoke else 1_000)
@@ -154,13 +218,13 @@ def main():
             nginx = Process(["nginx", "-c", conf, "-p", work])
             processes.append(nginx)
             nginx.wait_http(f"http://127.0.0.1:{nginx_port}/")
-            add("nginx `return 200` (reference)", wrk(f"http://127.0.0.1:{nginx_port}/", "get.lua", seconds)["rps"], "req/s")
+            add("nginx `return 200` (reference)", judge("nginx", wrk(f"http://127.0.0.1:{nginx_port}/", "get.lua", seconds))["rps"], "req/s")
             nginx.stop()
         hello_port = free_port()
         hello = Process([os.path.join(args.bin, "bench-hello"), str(hello_port)])
         processes.append(hello)
         hello.wait_http(f"http://127.0.0.1:{hello_port}/")
-        baseline = wrk(f"http://127.0.0.1:{hello_port}/", "get.lua", seconds)["rps"]
+        baseline = judge("hello world", wrk(f"http://127.0.0.1:{hello_port}/", "get.lua", seconds))["rps"]
         add("Hummingbird hello world (baseline)", baseline, "req/s", baseline)
         hello_rss = rss_mb(hello.process.pid)
         hello.stop()
@@ -176,7 +240,7 @@ def main():
         time.sleep(1)
         add("start to /readyz", start_s, "s")
         add("idle RSS (sandbox)", rss_mb(gateway.process.pid), "MB", note=f"hello world {hello_rss:.1f} MB")
-        add("GET /healthz", wrk(f"{base}/healthz", "get.lua", seconds)["rps"], "req/s", baseline)
+        add("GET /healthz", judge("GET /healthz", wrk(f"{base}/healthz", "get.lua", seconds))["rps"], "req/s", baseline)
         ids = []
         for i in range(25):
             status, tenant = http("POST", f"{base}/v1/tenants", {
@@ -184,21 +248,21 @@ def main():
             }, auth)
             assert status in (201, 202), (status, tenant)
             ids.append(tenant["id"])
-        report = wrk(f"{base}/v1/tenants/{ids[0]}", "get.lua", seconds, env={"BENCH_KEY": KEY})
+        report = judge("GET /v1/tenants/{id}", wrk(f"{base}/v1/tenants/{ids[0]}", "get.lua", seconds, env={"BENCH_KEY": KEY}))
         add("GET /v1/tenants/{id}", report["rps"], "req/s", baseline, note=f"p99 {report['p99_us'] / 1000:.1f} ms")
-        report = wrk(f"{base}/v1/tenants?limit=20", "get.lua", seconds, env={"BENCH_KEY": KEY})
+        report = judge("GET /v1/tenants?limit=20", wrk(f"{base}/v1/tenants?limit=20", "get.lua", seconds, env={"BENCH_KEY": KEY}))
         add("GET /v1/tenants?limit=20", report["rps"], "req/s", baseline, note=f"p99 {report['p99_us'] / 1000:.1f} ms")
 
         # Webhook intake: unique payloads for one Wrapp customer, each stored durably before its answer.
         status, customer = http("GET", f"{base}/sandbox/test-helpers/wrapp/customers/seed-{run}-0")
         webhook = customer["webhook_endpoint"].replace(customer["webhook_endpoint"].split("/webhooks/")[0], base)
-        report = wrk(webhook, "webhook.lua", seconds, env={"BENCH_EXTERNAL_ID": f"seed-{run}-0", "BENCH_RUN": run})
-        stored = report["statuses"].get("200", 0)
+        report = judge("Wrapp webhook intake", wrk(webhook, "webhook.lua", seconds, env={"BENCH_EXTERNAL_ID": f"seed-{run}-0", "BENCH_RUN": run}))
+        stored = report["ok"]
         add("Wrapp webhook intake (unique, durable)", stored / (report["duration_us"] / 1e6), "req/s",
             note=f"p99 {report['p99_us'] / 1000:.1f} ms, {stored} stored, statuses {report['statuses']}")
 
         # Creates against a provider that answers at once.
-        report = wrk(f"{base}/v1/tenants", "create.lua", seconds, env={"BENCH_KEY": KEY, "BENCH_RUN": run + "c"})
+        report = judge("POST /v1/tenants", wrk(f"{base}/v1/tenants", "create.lua", seconds, env={"BENCH_KEY": KEY, "BENCH_RUN": run + "c"}))
         made = report["statuses"].get("201", 0)
         add("POST /v1/tenants (provider answers at once)", made / (report["duration_us"] / 1e6), "req/s",
             note=f"p50 {report['p50_us'] / 1000:.1f} ms, p99 {report['p99_us'] / 1000:.1f} ms, statuses {report['statuses']}")
@@ -214,8 +278,9 @@ def main():
         }
         gateway, _ = start_gateway(binary, os.path.join(work, "slow"), port, slow_env, log_path=os.path.join(work, "slow.log"))
         processes.append(gateway)
-        report = wrk(f"{base}/v1/tenants", "create.lua", max(seconds, 5), connections=concurrent, threads=2,
-                     env={"BENCH_KEY": KEY, "BENCH_RUN": run + "s"}, timeout_s=30)
+        report = judge(f"{concurrent} concurrent onboardings", wrk(
+            f"{base}/v1/tenants", "create.lua", max(seconds, 5), connections=concurrent, threads=2,
+            env={"BENCH_KEY": KEY, "BENCH_RUN": run + "s"}, timeout_s=30))
         accepted = report["statuses"].get("201", 0) + report["statuses"].get("202", 0)
         add(f"{concurrent} concurrent onboardings, provider takes 1 s: accepted", accepted / (report["duration_us"] / 1e6), "req/s",
             note=f"statuses {report['statuses']}, errors {report['errors']}")
@@ -242,10 +307,12 @@ def main():
         with open(ids_file, "w") as f:
             f.write("\n".join(random.sample(loaded["sample_ids"], len(loaded["sample_ids"]))))
         # Latency, not throughput: 4 connections, so the figure is the read's own time rather than a queue's.
-        report = wrk(f"{base}/v1/tenants/", "get_random.lua", seconds, connections=4, env={"BENCH_KEY": KEY, "BENCH_IDS": ids_file})
+        report = judge(f"GET /v1/tenants/{{id}} at {tenants:,}", wrk(f"{base}/v1/tenants/", "get_random.lua", seconds, connections=4,
+                                                                     env={"BENCH_KEY": KEY, "BENCH_IDS": ids_file}))
         add(f"GET /v1/tenants/{{id}} at {tenants:,} (random ids, 4 connections): p99", report["p99_us"] / 1000, "ms",
             note=f"{report['rps']:,.0f} req/s, statuses {report['statuses']}")
-        report = wrk(f"{base}/v1/tenants?limit=20&state=active", "get.lua", seconds, connections=4, env={"BENCH_KEY": KEY})
+        report = judge(f"GET /v1/tenants?limit=20&state=active at {tenants:,}",
+                       wrk(f"{base}/v1/tenants?limit=20&state=active", "get.lua", seconds, connections=4, env={"BENCH_KEY": KEY}))
         add(f"GET /v1/tenants?limit=20&state=active at {tenants:,} (4 connections): p99", report["p99_us"] / 1000, "ms", note=f"{report['rps']:,.0f} req/s")
         gateway.stop()
         processes.remove(gateway)
@@ -263,7 +330,9 @@ def main():
         with open(args.json, "w") as f:
             json.dump({"date": started_at, "smoke": args.smoke, "rows": rows}, f, indent=2)
     shutil.rmtree(work, ignore_errors=True)
+    print()
+    return CHECKS.report("bench")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

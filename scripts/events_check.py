@@ -1,14 +1,22 @@
 #!/usr/bin/env python3
 """Receives real event deliveries from a running sandbox gateway and verifies every one with the reference
 Standard Webhooks library. Prints delivery throughput to this local receiver, and how the queue behaves while the
-receiver is down for a few seconds. Exits non-zero on any unverifiable delivery or lost event.
+receiver is down for a few seconds. Then the receiver answers `410 Gone` once: deliveries must pause (docs/integrate.md:
+"Answering 410 Gone switches deliveries off until an operator enables them again") — the endpoint reports itself
+disabled, and nothing is delivered while the backlog builds — until POST /admin/events-endpoint/enable, after which
+the backlog drains. Exits non-zero on any failed check: an unverifiable delivery, a lost event, a delivery while paused.
 
-    python3 scripts/events_check.py [tenants]        (needs a built gateway: swift build --product gateway)
+    python3 scripts/events_check.py [tenants] [--binary .build/debug/gateway]
+    python3 scripts/events_check.py 20 --mutant ignore-410   # self-test: the 410 never reaches the gateway; must fail
+
+`--mutant ignore-410` puts a relay between the gateway and the receiver that hands the gateway a 503 where the
+receiver answered 410: what the receiver sees is a gateway that keeps delivering after a 410.
 """
+import argparse
 import base64
+import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,18 +27,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from standardwebhooks import Webhook
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 100
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checklib import Checks, free_port, serve_in_background  # noqa: E402
+
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser.add_argument("tenants", nargs="?", type=int, default=100, help="tenants of the healthy run (default 100)")
+parser.add_argument("--binary", help="the built gateway (default: swift build --show-bin-path)/gateway")
+parser.add_argument("--mutant", choices=("ignore-410",), help="self-test: the gateway never learns of the 410; the check must fail")
+args = parser.parse_args()
+N = args.tenants
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
 verifier = Webhook(secret)
+check = Checks()
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+class Stop(Exception):
+    """A failed check that leaves nothing after it to check."""
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -38,12 +51,17 @@ class Receiver(BaseHTTPRequestHandler):
     verified, bad, answered_down = {}, [], 0
     down = False
     gone_once = False
+    answered_gone = 0
+    # Every POST that reached the receiver (any answer), for "nothing is delivered while paused".
+    posts = 0
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         with Receiver.lock:
+            Receiver.posts += 1
             if Receiver.gone_once:
                 Receiver.gone_once = False
+                Receiver.answered_gone += 1
                 self.send_response(410)
                 self.end_headers()
                 return
@@ -76,14 +94,43 @@ class Server(ThreadingHTTPServer):
     request_queue_size = 256
 
 
+class GoneHidden(BaseHTTPRequestHandler):
+    """The mutant `ignore-410`: relays each delivery to the receiver, and answers the gateway 503 where the receiver
+    answered 410."""
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection", "content-length")}
+        connection = http.client.HTTPConnection("127.0.0.1", receiver_port, timeout=15)
+        try:
+            connection.request("POST", self.path, body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            status = response.status
+        finally:
+            connection.close()
+        self.send_response(503 if status == 410 else status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
 receiver_port, gateway_port = free_port(), free_port()
 server = Server(("127.0.0.1", receiver_port), Receiver)
 threading.Thread(target=server.serve_forever, daemon=True).start()
+events_port = receiver_port
+if args.mutant == "ignore-410":
+    events_port = serve_in_background(GoneHidden).server_address[1]
+    print(f"MUTANT ignore-410: deliveries go through a relay on {events_port} that turns the receiver's 410 into a 503")
 
 data = tempfile.mkdtemp(prefix="gw-events-")
-binary = subprocess.check_output(["swift", "build", "--show-bin-path"], cwd=root, text=True).strip() + "/gateway"
+binary = os.path.abspath(args.binary) if args.binary else (
+    subprocess.check_output(["swift", "build", "--show-bin-path"], cwd=root, text=True).strip() + "/gateway")
 env = dict(os.environ, GATEWAY_DATA_DIR=data, GATEWAY_PORT=str(gateway_port), LOG_LEVEL="warning",
-           GATEWAY_EVENTS_URL=f"http://127.0.0.1:{receiver_port}/events", GATEWAY_EVENTS_SECRET=secret,
+           GATEWAY_EVENTS_URL=f"http://127.0.0.1:{events_port}/events", GATEWAY_EVENTS_SECRET=secret,
            GATEWAY_WORKER_INTERVAL_SECONDS="0.05")
 gateway = subprocess.Popen([binary, "serve", "--sandbox"], env=env, stdout=open(os.path.join(data, "gateway.log"), "w"),
                            stderr=subprocess.STDOUT)
@@ -111,6 +158,8 @@ try:
             with Receiver.lock:
                 if len(Receiver.verified) >= count:
                     return True
+                if Receiver.bad and len(Receiver.verified) + len(Receiver.bad) >= count:
+                    return False  # everything arrived, not everything verified: no use waiting
             time.sleep(0.05)
         return False
 
@@ -120,12 +169,17 @@ try:
         create(i)
     created = time.monotonic()
     ok = wait_for(3 * N, 120)
+    if not ok:
+        # Nothing below means anything without deliveries that arrive and verify: report, and stop here.
+        check(False, f"healthy: all {3 * N} events delivered and verified",
+              f"{len(Receiver.verified)} verified, {len(Receiver.bad)} failed verification: {Receiver.bad[:3]}")
+        raise Stop()
     times = sorted(t for hits in Receiver.verified.values() for t, _ in hits)
     span = max(times[-1] - times[0], 1e-6)
     print(f"healthy: {3 * N} events from {N} tenants created in {created - started:.2f} s; "
           f"all delivered and verified {times[-1] - started:.2f} s after the first request; "
           f"delivery rate while events flowed {len(times) / span:.0f} events/s")
-    assert ok, f"only {len(Receiver.verified)} of {3 * N} events arrived"
+    check(ok, f"healthy: all {3 * N} events delivered and verified", f"{len(Receiver.verified)} arrived")
 
     # 2. The receiver is down for 3 s while 20 more tenants are onboarded.
     Receiver.down = True
@@ -139,33 +193,68 @@ try:
     last = max(t for hits in Receiver.verified.values() for t, _ in hits)
     print(f"receiver down {up_at - down_at:.1f} s: {Receiver.answered_down} attempts answered 503; "
           f"all 60 queued events delivered {last - up_at:.1f} s after it came back (first retry is ~5 s after a failure)")
-    assert ok, f"only {len(Receiver.verified)} of {3 * (N + 20)} events arrived"
+    check(ok, f"receiver down: all {3 * (N + 20)} events delivered once it is back", f"{len(Receiver.verified)} arrived")
 
-    # 3. Pure delivery throughput: the endpoint answers 410 once (deliveries pause), a backlog builds, an operator
-    #    enables the endpoint again, and the backlog drains.
+    # 3. The endpoint answers 410 once: deliveries pause (the endpoint is disabled, nothing goes out while a backlog
+    #    builds) until an operator enables it again; then the backlog drains (pure delivery throughput).
     admin = json.load(open(os.path.join(data, "sandbox-secrets.json")))["admin_token"]
+
+    def admin_call(method, path):
+        request = urllib.request.Request(base + path, data=b"" if method == "POST" else None, method=method,
+                                         headers={"Authorization": f"Bearer {admin}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    before = admin_call("GET", "/admin/events-endpoint")
+    check(before.get("enabled") is True, "the events endpoint is enabled before the 410", json.dumps(before))
     Receiver.gone_once = True
     create(N + 20)
-    time.sleep(0.5)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and Receiver.gone_once:
+        time.sleep(0.05)
+    check(Receiver.answered_gone == 1, "the receiver answered 410 Gone to a delivery")
+    state = {}
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        state = admin_call("GET", "/admin/events-endpoint")
+        if state.get("enabled") is False:
+            break
+        time.sleep(0.1)
+    check(state.get("enabled") is False and state.get("disabled_at") is not None,
+          "after the 410 the events endpoint reports itself disabled", json.dumps(state))
+    with Receiver.lock:
+        posts_at_pause = Receiver.posts
     backlog_tenants = 3 * N
     for i in range(N + 21, N + 21 + backlog_tenants):
         create(i)
+    # The worker runs every 50 ms: two seconds are forty rounds in which nothing may go out.
+    time.sleep(2)
+    paused = admin_call("GET", "/admin/events-endpoint")
+    with Receiver.lock:
+        posts_while_paused = Receiver.posts - posts_at_pause
+    backlog = 3 * backlog_tenants  # the backlog's events (and, uncounted here, the two that followed the one answered 410)
+    check(posts_while_paused == 0, "nothing is delivered while the endpoint is paused",
+          f"{posts_while_paused} deliveries reached the receiver in the 2 s after {backlog_tenants} tenants were created")
+    check(paused.get("enabled") is False and (paused.get("pending") or 0) >= backlog,
+          f"the backlog waits: the endpoint still disabled with at least {backlog} events pending", json.dumps(paused))
     expected = 3 * (N + 21 + backlog_tenants)
-    request = urllib.request.Request(base + "/admin/events-endpoint/enable", data=b"", method="POST",
-                                     headers={"Authorization": f"Bearer {admin}"})
     enabled_at = time.monotonic()
-    urllib.request.urlopen(request, timeout=10)
+    enabled = admin_call("POST", "/admin/events-endpoint/enable")
+    check(enabled.get("enabled") is True, "POST /admin/events-endpoint/enable enables it again", json.dumps(enabled))
     ok = wait_for(expected, 120)
     drained = time.monotonic() - enabled_at
     print(f"backlog of {expected - 3 * (N + 20)} events drained in {drained:.2f} s after the endpoint was enabled: "
           f"{(expected - 3 * (N + 20)) / drained:.0f} events/s")
-    assert ok, f"only {len(Receiver.verified)} of {expected} events arrived"
+    check(ok, f"after it is enabled the backlog drains: all {expected} events delivered", f"{len(Receiver.verified)} arrived")
 
     duplicates = sum(len(hits) - 1 for hits in Receiver.verified.values())
     print(f"verified {len(Receiver.verified)} distinct webhook-ids with the standardwebhooks library; "
           f"{duplicates} repeats; {len(Receiver.bad)} failed verification")
-    assert not Receiver.bad, Receiver.bad[:3]
+    check(not Receiver.bad, "every delivery verified with the standardwebhooks library", "; ".join(Receiver.bad[:3]))
+except Stop:
+    pass
 finally:
     gateway.terminate()
     gateway.wait(timeout=30)
     server.shutdown()
+check.report("events check")

@@ -8,26 +8,29 @@ The config is deploy/nginx.conf with only what a test must change: loopback addr
 temporary directory, proxy_bind, and a second, test-only access log of raw request URIs (to learn the webhook token
 Wrapp was given, so the masked log can be searched for it). The gateway trusts only 127.0.0.2, the address nginx
 connects from (proxy_bind). Clients connect from 127.0.0.3 (through nginx) or 127.0.0.1 (straight to the gateway,
-untrusted)."""
+untrusted).
+
+    python3 scripts/proxy_check.py [--binary .build/debug/gateway]
+    python3 scripts/proxy_check.py --mutant onboard-404     # self-test: nginx answers 404 on /onboard/; must fail
+"""
+import argparse
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from checklib import Checks, free_port  # noqa: E402
+
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
+parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+parser.add_argument("--binary", help="the built gateway (default: swift build --show-bin-path)/gateway")
+parser.add_argument("--mutant", choices=("onboard-404",),
+                    help="self-test: a proxy config that answers 404 on the onboarding links; the check must fail")
+args = parser.parse_args()
 
 gateway_port, proxy_port = free_port(), free_port()
 work = tempfile.mkdtemp(prefix="gw-proxy-")
@@ -54,19 +57,25 @@ derived = swap(derived, "access_log /var/log/nginx/access.log masked;", f"access
 derived = swap(derived, "server gateway:8080;", f"server 127.0.0.1:{gateway_port};")
 derived = swap(derived, "listen 80;", f"listen 127.0.0.1:{proxy_port};")
 derived = swap(derived, "proxy_pass http://gateway;", "proxy_pass http://gateway;\n            proxy_bind 127.0.0.2;")
+if args.mutant == "onboard-404":
+    # A proxy config that does not pass the onboarding links on: the customer's emailed link is a 404.
+    derived = swap(derived, "location /sandbox/ {", "location /onboard/ {\n            return 404;\n        }\n\n        location /sandbox/ {")
+    print("MUTANT onboard-404: nginx answers 404 on /onboard/")
 open(conf, "w").write(derived)
 test = subprocess.run(["nginx", "-t", "-c", conf, "-p", work], capture_output=True, text=True)
 if test.returncode != 0:
     sys.exit("nginx refuses the config derived from deploy/nginx.conf:\n" + test.stderr)
 
-binary = subprocess.check_output(["swift", "build", "--show-bin-path"], cwd=root, text=True).strip() + "/gateway"
+binary = os.path.abspath(args.binary) if args.binary else (
+    subprocess.check_output(["swift", "build", "--show-bin-path"], cwd=root, text=True).strip() + "/gateway")
 env = dict(os.environ, GATEWAY_DATA_DIR=os.path.join(work, "data"), GATEWAY_PORT=str(gateway_port), GATEWAY_PUBLIC_URL=public_url,
            GATEWAY_TRUSTED_PROXIES="127.0.0.2/32", GATEWAY_WORKER_INTERVAL_SECONDS="0.1", LOG_LEVEL="warning")
 gateway = subprocess.Popen([binary, "serve", "--sandbox"], env=env, stdout=open(os.path.join(work, "gateway.log"), "w"), stderr=subprocess.STDOUT)
 nginx = subprocess.Popen(["nginx", "-c", conf, "-p", work], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
 
 
-def call(method, path, body=None, key=None, via_proxy=True, source="127.0.0.3", headers=None):
+def call(method, path, body=None, key=None, via_proxy=True, source="127.0.0.3", headers=None, answer_headers=None):
+    """(status, JSON or text); `answer_headers`, a dict, receives the response's headers (lower-case names)."""
     port = proxy_port if via_proxy else gateway_port
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=15, source_address=(source, 0))
     all_headers = dict(headers or {})
@@ -79,19 +88,15 @@ def call(method, path, body=None, key=None, via_proxy=True, source="127.0.0.3", 
     response = connection.getresponse()
     data = response.read()
     connection.close()
+    if answer_headers is not None:
+        answer_headers.update({k.lower(): v for k, v in response.getheaders()})
     try:
         return response.status, json.loads(data)
     except ValueError:
         return response.status, data.decode(errors="replace")
 
 
-failures = []
-
-
-def check(condition, what):
-    print(("ok   " if condition else "FAIL ") + what)
-    if not condition:
-        failures.append(what)
+check = Checks()
 
 
 try:
@@ -112,9 +117,14 @@ try:
     link = tenant["next_action"]["onboarding_link"]
     check(login.startswith(public_url), "generated URLs come from GATEWAY_PUBLIC_URL")
     check(link.startswith(public_url + "/onboard/"), "onboarding links too")
-    # The customer follows the onboarding link through the proxy (it sends them on to Wrapp's login page).
-    status, _ = call("GET", link.removeprefix(public_url) + "?utm_source=mail")
-    check(status < 500, f"the onboarding link answers through nginx ({status})")
+    # The customer follows the onboarding link through the proxy: for a tenant waiting for its customer's Wrapp login
+    # the gateway answers 302 to a fresh login page of the (simulated) Wrapp, built from GATEWAY_PUBLIC_URL
+    # (OnboardController). Anything else — a 404 from the proxy, an error page — is a broken link in the email.
+    headers = {}
+    status, _ = call("GET", link.removeprefix(public_url) + "?utm_source=mail", answer_headers=headers)
+    location = headers.get("location", "")
+    check(status == 302 and location.startswith(public_url + "/sandbox/wrapp/"),
+          f"the onboarding link answers through nginx with 302 to Wrapp's login page ({status}, Location {location!r})")
     # The simulated providers are not served through the shipped proxy config; the customer completes the sandbox
     # login page on the gateway itself, and the simulated Wrapp posts its webhook to the public URL, through nginx.
     status, _ = call("GET", login.removeprefix(public_url))
@@ -161,7 +171,9 @@ finally:
     gateway.terminate()
     gateway.wait(timeout=30)
 
-if failures:
-    print(open(os.path.join(work, "error.log")).read()[-2000:], file=sys.stderr)
-    print(open(os.path.join(work, "access.log")).read()[-4000:], file=sys.stderr)
-    sys.exit(1)
+if check.failed:
+    for name in ("error.log", "access.log"):
+        path = os.path.join(work, name)
+        if os.path.exists(path):
+            print(f"----- {path} -----\n" + open(path).read()[-3000:], file=sys.stderr)
+check.report("proxy check")

@@ -125,9 +125,22 @@ import Testing
             return all
         }
         #expect(admitted.filter { $0 }.count == 1, "\(admitted)")
-        let prober = await b.snapshot().state == .halfOpen ? b : await a.snapshot().state == .halfOpen ? a : c
-        #expect(await !b.admit(now: t0.addingTimeInterval(31.5)) || prober === b, "no second probe while the first runs")
-        await prober.record(success: true, now: t0.addingTimeInterval(32), operation: "check")
+        // Only the replica that claimed the probe is half-open; the others stay open, waiting for its outcome.
+        var probers: [ProviderHealth] = []
+        for replica in replicas {
+            if await replica.snapshot().state == .halfOpen { probers.append(replica) }
+        }
+        #expect(probers.count == 1, "exactly one replica holds the probe")
+        guard let prober = probers.first else { return }
+        // While the probe runs, each of the other two asks the shared store again (its last refusal is over a second
+        // old, so it is not merely holding back) and is refused; the prober makes no second call beside its probe.
+        let claimsBefore = await store.probeClaims
+        for replica in replicas where replica !== prober {
+            #expect(await !replica.admit(now: t0.addingTimeInterval(32.5)), "no second probe while the first runs")
+        }
+        #expect(await store.probeClaims == claimsBefore + 2, "both other replicas asked the store for the probe and were refused")
+        #expect(await !prober.admit(now: t0.addingTimeInterval(32.5)), "the prober's own next call waits for its probe too")
+        await prober.record(success: true, now: t0.addingTimeInterval(33), operation: "check")
         #expect(await store.sharedCircuit(.wrapp) == nil)
         for replica in replicas {
             #expect(await replica.admit(now: t0.addingTimeInterval(34)), "closed for every replica")

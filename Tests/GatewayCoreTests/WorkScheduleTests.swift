@@ -99,11 +99,19 @@ import Testing
 
     @Test func callsWaitingForTheRateCountAgainstTheFreeSlots() async throws {
         // The worker claims no more than the free slots: a call asleep until its turn must count as taking one.
-        let gate = ConcurrencyGate(limit: 4, callsPerSecond: 1)
+        // One call every 2 s: the second call sleeps 2 s for its turn. The test waits until it is asleep (polling,
+        // rather than guessing how long a busy machine takes to start a task), which leaves it most of those 2 s.
+        let gate = ConcurrencyGate(limit: 4, callsPerSecond: 0.5)
         _ = await gate.run(maxDelay: .infinity) { }
+        #expect(await gate.freeSlots() == 4)
         let waiting = Task { _ = await gate.run(maxDelay: .infinity) { } }
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(await gate.freeSlots() == 3)
+        let deadline = ContinuousClock.now + .seconds(10)
+        var free = await gate.freeSlots()
+        while free != 3, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+            free = await gate.freeSlots()
+        }
+        #expect(free == 3, "the call asleep until its turn takes a slot")
         await waiting.value
         #expect(await gate.freeSlots() == 4)
     }

@@ -59,14 +59,27 @@ import Testing
 
     /// A request that runs longer than `abandonedAfter` (30 s) keeps its key: its claim is renewed every 5 s, so a
     /// retry is told the first still runs instead of taking the key over and calling the provider a second time.
-    /// (The gateway's clock is moved on by hand; the renewal runs on real time, so this takes about 7 s.)
+    /// (The gateway's clock is moved on by hand; the renewal runs on real time, so this takes about 12 s.) The test
+    /// waits for what it needs rather than for fixed times: the claim made, then renewed at the moved clock (read
+    /// through the store with a renewal that changes nothing); the provider answers 12 s after the call, far past
+    /// the first renewal at 5 s even on a loaded machine.
     @Test(arguments: TestDatabase.all) func aLongRequestKeepsItsKeyByRenewingItsClaim(_ database: TestDatabase) async throws {
-        try await SandboxHarness.run(database: database, environment: ["GATEWAY_PROVIDER_TIMEOUT_SECONDS": "20", "GATEWAY_CREATE_WAIT_SECONDS": "20"]) { h in
-            await h.wrapp.setAnswerDelay(milliseconds: 7_000)
+        try await SandboxHarness.run(database: database, environment: ["GATEWAY_PROVIDER_TIMEOUT_SECONDS": "40", "GATEWAY_CREATE_WAIT_SECONDS": "40"]) { h in
+            await h.wrapp.setAnswerDelay(milliseconds: 12_000)
+            // The partner key of GATEWAY_API_KEY, as IdempotencyMiddleware scopes its keys.
+            let scope = "api_key:GATEWAY_API_KEY"
+            let claimedAt = h.clock.now()
+            /// Whether the running claim's time is `at` (a renewal from `at` to `at` is true exactly then, and writes nothing).
+            @Sendable func claimed(at: Date) async throws -> Bool {
+                try await h.store.renewIdempotencyKey(scope: scope, key: "k-slow", claimedAt: at, now: at)
+            }
             async let first = h.callOnNewConnection(.post, "/v1/tenants", json: Self.body("slow"), headers: ["Idempotency-Key": "k-slow"])
-            try await Task.sleep(for: .seconds(1))
+            let claimedFirst = try await h.eventually(10) { try await claimed(at: claimedAt) }
+            #expect(claimedFirst, "the first request claimed its key")
             h.clock.advance(31)
-            try await Task.sleep(for: .milliseconds(5_500))
+            let advanced = h.clock.now()
+            let renewed = try await h.eventually(20) { try await claimed(at: advanced) }
+            #expect(renewed, "the running request renewed its claim at the gateway's time now")
             let retry = try await h.callOnNewConnection(.post, "/v1/tenants", json: Self.body("slow"), headers: ["Idempotency-Key": "k-slow"])
             #expect(retry.status == 409 && retry["code"] as? String == "idempotency_key_in_use",
                     "31 s old by the gateway's clock, but renewed: still the first request's (\(retry.status))")

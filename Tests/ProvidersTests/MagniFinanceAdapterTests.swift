@@ -44,7 +44,10 @@ import Testing
             // The call goes through but its answer is lost to a timeout.
             await adapters.magniSimulator.add(SimulatedFault(operation: "partner", status: 200, style: .lateSuccess, delayMilliseconds: 1000))
             #expect(await adapters.magni.submit(Adapters.magniTenant("513495886"), previousAttempts: 0).finding.isUnavailable)
-            try await Task.sleep(for: .milliseconds(900))
+            // The late AddPartner lands (1 s after it was sent); the retry comes after it, however slow the machine.
+            let simulator = adapters.magniSimulator
+            let landed = await harness.eventually(20) { await simulator.company("513495886").partnership == .granted }
+            #expect(landed, "the late AddPartner landed")
             // The retry asks for the tokens first and finds them.
             let retry = await adapters.magni.submit(Adapters.magniTenant("513495886"), previousAttempts: 1)
             #expect(retry.finding == .ready(providerStatus: "access_granted"))
