@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         // PostgreSQL, for several replicas on one database (GATEWAY_DATABASE_URL).
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // Property-based tests: arbitrary provider answers must never crash an adapter.
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         // Traces: the tracing API (already under Hummingbird) and its OTLP/HTTP exporter, only when
         // OTEL_EXPORTER_OTLP_ENDPOINT is set. OTLPHTTP alone: the default traits would build gRPC too.
         .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
@@ -150,7 +152,10 @@ let package = Package(
         ),
         .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
         .testTarget(name: "GatewayStorageTests", dependencies: ["GatewayStorage", "GatewayStoragePostgres", "GatewayTesting"]),
-        .testTarget(name: "ProvidersTests", dependencies: ["Providers", "GatewayTesting"]),
+        .testTarget(
+            name: "ProvidersTests",
+            dependencies: ["Providers", "GatewayTesting", .product(name: "PropertyBased", package: "swift-property-based")]
+        ),
         .testTarget(name: "EventDeliveryTests", dependencies: ["EventDelivery", "GatewayTesting"]),
         .testTarget(
             name: "GatewayServerTests",

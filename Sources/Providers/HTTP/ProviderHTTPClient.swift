@@ -68,9 +68,22 @@ public struct ProviderHTTPClient: Sendable {
     /// non-error answer (a 4xx refusal is a working provider), with a short reason when not. Never bodies or secrets.
     public var observe: (@Sendable (_ healthy: Bool, _ reason: String) async -> Void)?
 
+    /// Answers requests instead of the network (tests: scripted or generated provider answers).
+    public typealias Transport = @Sendable (_ method: HTTPMethod, _ url: String, _ headers: [(String, String)], _ body: Data?) async
+        -> Result<ProviderResponse, TransportFailure>
+    var transport: Transport?
+
     public init(client: HTTPClient, timeout: TimeInterval) {
         self.client = client
         self.timeout = timeout
+    }
+
+    /// A client whose every request is answered by `transport`, with the same handling of what comes back
+    /// (redirects refused, `Retry-After` capped, health observed) as over the network.
+    public static func answering(timeout: TimeInterval = 1, _ transport: @escaping Transport) -> ProviderHTTPClient {
+        var client = ProviderHTTPClient(client: SharedClients.client(), timeout: timeout)
+        client.transport = transport
+        return client
     }
 
     /// Over a process-wide AsyncHTTPClient (living as long as the process) whose pool keeps up to
@@ -90,7 +103,16 @@ public struct ProviderHTTPClient: Sendable {
     public func send(
         _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], json: Data? = nil
     ) async -> Result<ProviderResponse, TransportFailure> {
-        var result = await traced(method, url) { await exchange(method, url, headers: headers, json: json) }
+        var result = await traced(method, url) {
+            if let transport {
+                return await transport(method, url, headers, json).map { response in
+                    var response = response
+                    response.retryAfterCap = retryAfterCap
+                    return response
+                }
+            }
+            return await exchange(method, url, headers: headers, json: json)
+        }
         if case .success(let response) = result, (300..<400).contains(response.status) {
             // Redirects are never followed (the client is built so): the partner key, IPPN secrets and customers'
             // keys travel in headers and bodies, and must not go to whatever host a Location names. A provider API
