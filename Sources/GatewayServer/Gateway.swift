@@ -54,6 +54,8 @@ public struct Gateway: Sendable {
         let store = try openStore(config, logger: logger, migrations: migrations)
         let applied: [Int]
         do {
+            // A SQLite file served by another process is refused before anything touches it, migrations included.
+            try (store as? SQLiteStore)?.takeServingLock()
             applied = try await store.migrate()
         } catch {
             await store.close()
@@ -105,6 +107,8 @@ public struct Gateway: Sendable {
         settings.maxCallsPerSecondPerProvider = config.maxCallsPerSecondPerProvider
         settings.createWait = config.createWait
         settings.settle = config.settle
+        settings.callTimeout = config.providerTimeout
+        settings.isStorageOutage = { SQLiteStore.isOutage($0) || PostgresStore.isOutage($0) }
         settings.leaseWait = config.leaseWait
         // Renewed before every provider call, a lease only has to outlast one call and its commit.
         // One call makes up to three HTTP requests (MagniFinance: tokens, AddPartner, tokens).

@@ -43,7 +43,7 @@ extension SQLiteStore {
         }
     }
 
-    public func recordSubmission(_ lease: TenantLease, at: Date, settle: TimeInterval) async throws -> SubmissionRecord {
+    public func recordSubmission(_ lease: TenantLease, at: Date, settle: TimeInterval, marks: Bool) async throws -> SubmissionRecord {
         try await writes.write { db in
             guard let row = try Row.fetchOne(
                 db, cached: "SELECT submitted_at FROM tenants WHERE id = ? AND lease_token = ? AND generation = ?",
@@ -51,6 +51,7 @@ extension SQLiteStore {
             ) else { throw LeaseLost(tenantID: lease.tenantID) }
             let record = SubmissionRecord.decide(earlier: (row["submitted_at"] as Double?).map(Date.init(unix:)), at: at, settle: settle)
             if case .settling = record { return record }
+            guard marks else { return record }
             try db.execute(cached: "UPDATE tenants SET submitted_at = ? WHERE id = ?", arguments: [at.unix, lease.tenantID])
             return record
         }

@@ -141,7 +141,7 @@ extension SQLiteStore: GatewayStore {
     /// Takes the file's serving lock (a record lock on `<file>-serve.lock`, let go by the kernel if the process dies): a
     /// second process serving the same file would clear the first one's live leases at its start, and both would
     /// talk to providers about the same tenants. It is refused, naming the reason.
-    func takeServingLock() throws {
+    public func takeServingLock() throws {
         guard serving.withLock({ $0 == nil }) else { return }
         let lockPath = path + "-serve.lock"
         let fd = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)

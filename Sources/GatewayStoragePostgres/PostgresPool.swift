@@ -23,7 +23,10 @@ final class PostgresPool: Sendable {
     private let logger: Logger
     /// When the last probe started (at most one a second) and when a pool was last replaced (at most once in 30 s,
     /// so a pool that is merely saturated is never multiplied: two pools at most are alive at once).
-    private let lastProbe = Mutex<(probe: ContinuousClock.Instant?, replaced: ContinuousClock.Instant?)>((nil, nil))
+    private let lastProbe = Mutex<(probe: ContinuousClock.Instant?, replaced: ContinuousClock.Instant?, running: Bool)>((nil, nil, false))
+    /// When a statement last went through this pool: a pool that is merely busy keeps answering some, so only one
+    /// that has answered none for a while is a candidate for replacement.
+    private let lastAnswer = Mutex<ContinuousClock.Instant>(.now)
 
     init(
         makeClient: @escaping @Sendable () -> PostgresClient, leaseWait: Duration, logger: Logger
@@ -72,7 +75,9 @@ final class PostgresPool: Sendable {
         }
         timer.cancel()
         defer { handoff.release() }
-        return try await body(connection)
+        let value = try await body(connection)
+        lastAnswer.withLock { $0 = .now }
+        return value
     }
 
     /// `operation`'s value if it comes within `limit`, else nil at once: the operation is cancelled and left to
@@ -90,18 +95,25 @@ final class PostgresPool: Sendable {
         }
     }
 
-    /// After a failed lease or probe: a fresh pool is tried, and replaces the current one (still backing off) if it
-    /// answers. At most one try a second, and one replacement in 30 s.
+    /// After a failed lease or probe, when no statement has gone through for 3 s (a busy pool still answers some): a
+    /// fresh pool is tried, and replaces the current one (still backing off) if it answers. One try at a time, at
+    /// most one a second, and one replacement in 30 s.
     func healSoon() {
         let now = ContinuousClock.now
+        guard now - lastAnswer.withLock({ $0 }) > .seconds(3) else { return }
         let go = lastProbe.withLock { last -> Bool in
+            if last.running { return false }
             if let probe = last.probe, now - probe < .seconds(1) { return false }
             if let replaced = last.replaced, now - replaced < .seconds(30) { return false }
             last.probe = now
+            last.running = true
             return true
         }
         guard go else { return }
-        Task { await heal() }
+        Task {
+            await heal()
+            lastProbe.withLock { $0.running = false }
+        }
     }
 
     func heal() async {
@@ -121,10 +133,11 @@ final class PostgresPool: Sendable {
             return old
         }
         lastProbe.withLock { $0.replaced = .now }
+        lastAnswer.withLock { $0 = .now }
         logger.notice("the database answers again: connection pool renewed")
         // Leases already handed out by the old pool finish their statements; then it is shut down.
         Task {
-            try? await Task.sleep(for: .seconds(30))
+            try? await Task.sleep(for: .seconds(60))
             old.cancel()
         }
     }

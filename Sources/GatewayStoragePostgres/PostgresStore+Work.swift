@@ -40,7 +40,7 @@ extension PostgresStore {
         )
     }
 
-    public func recordSubmission(_ lease: TenantLease, at: Date, settle: TimeInterval) async throws -> SubmissionRecord {
+    public func recordSubmission(_ lease: TenantLease, at: Date, settle: TimeInterval, marks: Bool) async throws -> SubmissionRecord {
         try await transaction { connection in
             guard let row = try await self.row(
                 "SELECT submitted_at FROM tenants WHERE id = $1 AND lease_token = $2 AND generation = $3 FOR NO KEY UPDATE",
@@ -48,6 +48,7 @@ extension PostgresStore {
             ) else { throw LeaseLost(tenantID: lease.tenantID) }
             let record = SubmissionRecord.decide(earlier: try row.get("submitted_at", Double?.self).map(Date.init(unix:)), at: at, settle: settle)
             if case .settling = record { return record }
+            guard marks else { return record }
             try await self.rows("UPDATE tenants SET submitted_at = $1 WHERE id = $2", [at.unix, lease.tenantID], on: connection)
             return record
         }

@@ -49,6 +49,26 @@ import Testing
         }
     }
 
+    /// A first attempt whose look before AddPartner fails (or is never made: circuit open, rate limit, a crash)
+    /// records nothing, so the next attempt is a first one again and finds the partnership someone else's — never a
+    /// "reconcile" that takes the tokens as this tenant's own.
+    @Test func aFailedLookBeforeTheFirstSubmissionLeavesNothingToReconcile() async throws {
+        try await SandboxHarness.run { h in
+            let a = try await h.createMagni("co-a", taxID: "513495886")
+            #expect(try await h.call(.delete, "/v1/tenants/\(try #require(a.string("id")))").status == 200)
+            await h.magni.add(SimulatedFault(operation: "partner/accessTokens", status: 503, times: 1))
+            let b = try await h.createMagni("co-b", taxID: "513495886")
+            #expect(b.status == 202)
+            let id = try #require(b.string("id"))
+            _ = await h.advance(120)
+            let tenant = try await h.tenant(id)
+            #expect(tenant.string("state") == "failed")
+            #expect(tenant.string("last_error.code") == "company_already_onboarded")
+            #expect(try await h.call(.get, "/v1/tenants/\(id)/credentials").status == 404)
+            #expect(await h.magni.addPartnerCalls["513495886"] == 1)
+        }
+    }
+
     /// Someone else's partnership request, still waiting for the company's approval, is not this tenant's: when the
     /// company approves it, this tenant gets nothing.
     @Test func anApprovalRequestedBySomeoneElseIsNotThisTenants() async throws {
@@ -161,7 +181,7 @@ import Testing
 
     @Test func outsideNumbersNeverTrap() {
         #expect(Bounds.wholeSeconds(.infinity) == Int(Bounds.latestUnixTime))
-        #expect(Bounds.wholeSeconds(-.infinity) == -Int(Bounds.latestUnixTime))
+        #expect(Bounds.wholeSeconds(-.infinity) == Int(Bounds.earliestUnixTime))
         #expect(Bounds.wholeSeconds(.nan) == 0)
         #expect(Bounds.interval(.infinity, cap: 3600) == 3600)
         #expect(Bounds.interval(.nan, cap: 3600) == 0)

@@ -27,6 +27,8 @@ public enum OnboardingError: Error, Sendable, Equatable {
     case companyAlreadyOnboarded
     /// The database could not be reached or written (an outage, a full disk): nothing was changed; try again.
     case storageFailure
+    /// The database refused something that is not an outage (a bug, a row it cannot read): a 500, not a retry.
+    case internalFailure
 
     public var code: String {
         switch self {
@@ -48,6 +50,7 @@ public enum OnboardingError: Error, Sendable, Equatable {
         case .providerUserUnknown: "provider_user_unknown"
         case .companyAlreadyOnboarded: "company_already_onboarded"
         case .storageFailure: "storage_unavailable"
+        case .internalFailure: "internal_error"
         }
     }
 
@@ -74,7 +77,8 @@ public enum OnboardingError: Error, Sendable, Equatable {
             "The provider already holds \(fields.joined(separator: ", ")); these fields cannot change now. Offboard and onboard again, or ask an operator to resubmit."
         case .companyAlreadyOnboarded:
             "Another live tenant of this provider already holds this company. Offboard that tenant first, or ask an operator to transfer the company (docs/providers.md)."
-        case .storageFailure: "The gateway cannot reach or write its database right now; nothing was changed. Try again shortly."
+        case .storageFailure: "The gateway cannot reach or write its database right now. Try again shortly."
+        case .internalFailure: "Something went wrong on our side; the request id helps us find it."
         }
     }
 }

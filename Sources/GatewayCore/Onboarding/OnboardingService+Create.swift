@@ -117,32 +117,55 @@ extension OnboardingService {
         }
     }
 
-    /// One submission to the provider and its outcome committed, under `lease`. The intent is recorded first, so
-    /// an answer lost to a timeout or a crash makes the next attempt ask the provider before submitting again.
+    /// One submission to the provider and its outcome committed, under `lease`. The intent is recorded right before
+    /// the submission, so an answer lost to a timeout or a crash makes the next attempt ask the provider before
+    /// submitting again; after an unknown outcome, a provider whose submission is not idempotent is not asked at all
+    /// until it settles. On a first attempt, what the provider can tell before the submission (`preflight`) is
+    /// asked with nothing recorded: a call that fails or is never made there cannot pass for a lost submission.
     func submit(_ tenant: Tenant, lease: TenantLease, source: ChangeSource, askFirst: Bool = false) async throws(OnboardingError) -> Tenant {
         let adapter = try provider(for: tenant.provider)
         let view = try await providerView(of: tenant)
-        let record: SubmissionRecord
-        do {
-            record = try await store.recordSubmission(lease, at: clock.now(), settle: adapter.submissionIsIdempotent ? 0 : settings.settle)
-        } catch is LeaseLost {
-            throw .tenantChanged
-        } catch {
-            logger.error("recording a submission failed", metadata: ["tenant.id": "\(tenant.id)", "error": "\(String(describing: error))"])
-            throw .storageFailure
-        }
+        // The outcome of a submission is unknown at most a call's time after its mark; then it settles.
+        let settle = adapter.submissionIsIdempotent ? 0 : settings.settle + settings.callTimeout
+        let earlier = try await recordSubmission(lease, settle: settle, marks: false)
         let askedAt = clock.now()
-        if case .settling(let until) = record {
+        if case .settling(let until) = earlier {
             // The provider may still be working on the call whose answer was lost: a read now could say "nothing
             // there yet" and lead to a second submission. Nothing is asked or concluded until it settles.
             let wait = max(1, until.timeIntervalSince(askedAt))
             let answer = ProviderAnswer(.unavailable(reason: "an earlier call's outcome is unknown; waiting \(Bounds.wholeSeconds(wait.rounded(.up))) s for it to settle", retryAfter: wait))
             return try await apply(answer, lease: lease, source: source, at: askedAt)
         }
+        if earlier == .first, !askFirst, adapter.checksBeforeSubmitting {
+            let preflight = try await call(lease, tenant.provider, "submit", whenOpen: { reason, retryAfter -> ProviderAnswer? in
+                ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter))
+            }, failure: { answer in
+                if case .unavailable(let reason, _)? = answer?.finding { return reason }
+                return nil
+            }) { await adapter.preflight(view) }
+            if let answer = preflight {
+                // Answered before anything was submitted: nothing is recorded, the next attempt is a first one too.
+                log(answer, tenant: tenant, operation: "submit")
+                return try await apply(answer, lease: lease, source: source, at: askedAt)
+            }
+        }
+        let record = try await recordSubmission(lease, settle: settle, marks: true)
         let previousAttempts = record == .afterUnknown || askFirst ? 1 : 0
         let answer = try await ask(lease, tenant.provider, "submit") { await adapter.submit(view, previousAttempts: previousAttempts) }
         log(answer, tenant: tenant, operation: "submit")
         return try await apply(answer, lease: lease, source: source, at: askedAt, settlesSubmission: true)
+    }
+
+    /// What earlier submissions left (fenced by the lease); with `marks`, records this one unless it must settle.
+    private func recordSubmission(_ lease: TenantLease, settle: TimeInterval, marks: Bool) async throws(OnboardingError) -> SubmissionRecord {
+        do {
+            return try await store.recordSubmission(lease, at: clock.now(), settle: settle, marks: marks)
+        } catch is LeaseLost {
+            throw .tenantChanged
+        } catch {
+            logger.error("recording a submission failed", metadata: ["tenant.id": "\(lease.tenantID)", "error": "\(String(describing: error))"])
+            throw storageError(error)
+        }
     }
 
     /// One status check with the provider and its outcome committed, under `lease`.

@@ -34,6 +34,12 @@ public final class OnboardingService: Sendable {
         /// asked again: a provider still processing the lost call must not be read too early ("no partnership yet")
         /// and submitted to twice. `GATEWAY_SETTLE_SECONDS`.
         public var settle: TimeInterval = 0
+        /// The longest one provider request takes before it times out (`GATEWAY_PROVIDER_TIMEOUT_SECONDS`): a
+        /// submission's outcome is unknown at most this long after its mark, even when the process died meanwhile.
+        public var callTimeout: TimeInterval = 0
+        /// Which database errors mean "cannot be reached or written now" (503, retry later) rather than a fault (500):
+        /// the stores classify their own; the gateway passes theirs.
+        public var isStorageOutage: @Sendable (any Error) -> Bool = { $0 is StorageUnavailable }
         public var circuit = ProviderHealth.Settings()
 
         public init(publicURL: @escaping @Sendable () -> String) {
@@ -287,7 +293,7 @@ public final class OnboardingService: Sendable {
             return (try TenantStateMachine.decide(context.tenant, .finding(finding, source: source, at: at, credentials: offer)), source)
         } adjust: { update in
             if settlesSubmission {
-                if answer.finding.isUnavailable, !answer.nothingSubmitted { update.submissionUnsettledAt = now } else { update.clearsSubmission = true }
+                if answer.finding.isUnavailable { update.submissionUnsettledAt = now } else { update.clearsSubmission = true }
             }
         }
     }
@@ -324,7 +330,7 @@ public final class OnboardingService: Sendable {
             logger.info("provider answer discarded: the tenant changed meanwhile", metadata: ["tenant.id": "\(tenantID)"])
             throw .tenantChanged
         } catch let error as TransitionError {
-            guard case .notAllowed(let command, let state) = error else { throw .storageFailure }
+            guard case .notAllowed(let command, let state) = error else { throw .internalFailure }
             let action = switch command {
             case .retry: "retried"
             case .resubmit: "resubmitted"
@@ -333,7 +339,7 @@ public final class OnboardingService: Sendable {
             throw .invalidState(state, action: action)
         } catch {
             logger.error("tenant update failed", metadata: ["tenant.id": "\(tenantID)", "error": "\(String(describing: error))"])
-            throw .storageFailure
+            throw storageError(error)
         }
         guard let updated else { throw .tenantNotFound }
         if let previous = before.withLock({ $0 }), previous != updated.state {
@@ -368,7 +374,14 @@ public final class OnboardingService: Sendable {
             return try await body()
         } catch {
             logger.error("storage failure", metadata: ["error": "\(String(describing: error))"])
-            throw .storageFailure
+            throw storageError(error)
         }
+    }
+
+    /// A database error as the partner sees it: an outage is `storage_unavailable` (503, retry later), anything
+    /// else a fault of ours (500).
+    func storageError(_ error: any Error) -> OnboardingError {
+        if let error = error as? OnboardingError { return error }
+        return settings.isStorageOutage(error) ? .storageFailure : .internalFailure
     }
 }

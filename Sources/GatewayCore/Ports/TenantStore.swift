@@ -212,8 +212,9 @@ public protocol TenantStore: Sendable {
     func releaseLease(_ lease: TenantLease) async throws
     /// Records, fenced, that a submission is about to be made, before the call: after a crash or a lost answer the
     /// next attempt knows to ask the provider first. When an earlier submission's outcome is unknown and less than
-    /// `settle` has passed since it became so, nothing is recorded and the answer says until when to wait.
-    func recordSubmission(_ lease: TenantLease, at: Date, settle: TimeInterval) async throws -> SubmissionRecord
+    /// `settle` has passed since it became so, nothing is recorded and the answer says until when to wait. Without
+    /// `marks`, it only says what earlier submissions left.
+    func recordSubmission(_ lease: TenantLease, at: Date, settle: TimeInterval, marks: Bool) async throws -> SubmissionRecord
     /// Makes the tenant's own work due now (queueing a check if it has none), for a request that found it busy.
     func expedite(tenantID: String, now: Date) async throws
 
@@ -276,6 +277,6 @@ extension TenantStore {
 
     /// Records a submission with no settle period; true when an earlier submission's outcome is unknown.
     public func recordSubmission(_ lease: TenantLease, at: Date) async throws -> Bool {
-        try await recordSubmission(lease, at: at, settle: 0) != .first
+        try await recordSubmission(lease, at: at, settle: 0, marks: true) != .first
     }
 }

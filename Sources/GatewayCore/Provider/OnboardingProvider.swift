@@ -31,9 +31,6 @@ public struct ProviderAnswer: Sendable, Equatable {
     public var credentials: ProviderCredentials?
     /// What the provider or the transport said, for the log only: provider text is never shown to partners.
     public var diagnostic: String?
-    /// A submission's answer that says for sure nothing reached the provider (it failed before the non-idempotent
-    /// call): the recorded intent is dropped, so the next attempt is a first one rather than a reconcile.
-    public var nothingSubmitted = false
 
     public init(_ finding: Finding, credentials: ProviderCredentials? = nil, diagnostic: String? = nil) {
         self.finding = finding
@@ -74,11 +71,21 @@ public protocol OnboardingProvider: Sendable {
     /// True where submitting twice is harmless (Wrapp's `external_login` answers the same user again). Where it is not
     /// (MagniFinance's AddPartner), an unknown outcome settles (`GATEWAY_SETTLE_SECONDS`) before the provider is asked again.
     var submissionIsIdempotent: Bool { get }
+
+    /// True where the provider is asked something before a first submission (`preflight`).
+    var checksBeforeSubmitting: Bool { get }
+
+    /// Before a first submission, what the provider can already tell, with nothing submitted: an answer ends the
+    /// attempt (MagniFinance: the company is already someone else's partner, or the provider cannot be asked);
+    /// nil goes on to `submit`.
+    func preflight(_ tenant: ProviderTenant) async -> ProviderAnswer?
 }
 
 extension OnboardingProvider {
     public var credentialsBelongToCompany: Bool { false }
     public var submissionIsIdempotent: Bool { false }
+    public var checksBeforeSubmitting: Bool { false }
+    public func preflight(_ tenant: ProviderTenant) async -> ProviderAnswer? { nil }
 }
 
 /// The answer to "give the customer a fresh provider URL".

@@ -15,15 +15,19 @@ public enum Bounds {
         return min(value, cap)
     }
 
-    /// Whole seconds as an `Int` that cannot trap: NaN is 0, and anything beyond ±(latest date) is clamped there.
+    /// The earliest instant a date from outside may name: 0001-01-01T00:00:00Z.
+    public static let earliestUnixTime: Double = -62_135_596_800
+
+    /// Whole seconds as an `Int` that cannot trap: NaN is 0, and anything beyond year 1…9999 (as seconds since 1970)
+    /// is clamped there, so a date made of it never has a negative year.
     public static func wholeSeconds(_ value: Double) -> Int {
         guard !value.isNaN else { return 0 }
-        return Int(min(max(value, -latestUnixTime), latestUnixTime).rounded(.down))
+        return Int(min(max(value, earliestUnixTime), latestUnixTime).rounded(.down))
     }
 
     /// A date from outside (a stored row, a provider) clamped to 0001-01-01…9999-12-31, NaN read as the epoch.
     public static func date(unix value: Double) -> Date {
         guard !value.isNaN else { return Date(timeIntervalSince1970: 0) }
-        return Date(timeIntervalSince1970: min(max(value, -62_135_596_800), latestUnixTime))
+        return Date(timeIntervalSince1970: min(max(value, earliestUnixTime), latestUnixTime))
     }
 }

@@ -82,7 +82,7 @@ struct ConsoleMiddleware: RouterMiddleware {
     static func isUnexpected(_ error: any Error) -> Bool {
         switch error {
         case is ConsoleRefusal, is Problem, is HTTPError, is NIOTooManyBytesError: false
-        case let failure as OnboardingError: failure == .storageFailure
+        case let failure as OnboardingError: failure == .storageFailure || failure == .internalFailure
         default: true
         }
     }

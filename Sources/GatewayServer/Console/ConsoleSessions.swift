@@ -81,6 +81,8 @@ actor SignInLimiter {
     nonisolated static func key(for address: String?) -> String {
         guard let address else { return "unknown" }
         guard address.contains(":") else { return address }
+        // An IPv4 client seen through an IPv6 socket (::ffff:1.2.3.4) is that IPv4 address.
+        if address.lowercased().hasPrefix("::ffff:"), address.dropFirst(7).contains(".") { return String(address.dropFirst(7)) }
         var groups = address.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         if let gap = groups.firstIndex(of: ""), address.contains("::") {
             let present = groups.filter { !$0.isEmpty }.count
@@ -104,6 +106,13 @@ actor SignInLimiter {
             failures = failures.filter { $0.value.contains { now.timeIntervalSince($0) < window } }
         }
         return nil
+    }
+
+    /// When the address has used up its attempts, the seconds to wait; nothing is counted.
+    func wait(_ address: String, now: Date) -> TimeInterval? {
+        let recent = (failures[address] ?? []).filter { now.timeIntervalSince($0) < window }
+        guard recent.count >= limit, let oldest = recent.first else { return nil }
+        return max(1, window - now.timeIntervalSince(oldest))
     }
 
     /// The attempt was right: it does not count against the address.

@@ -21,9 +21,10 @@ struct IdempotencyMiddleware: RouterMiddleware {
     static let abandonedAfter: TimeInterval = 30
     static let transientCodes: Set<String> = ["tenant_busy", "tenant_changed"]
     static let keptHeaders: [HTTPField.Name] = [.contentType, .location, .cacheControl]
-    /// The largest answer kept for a day. The API's own answers are a few KiB (a problem lists at most 50 field
-    /// errors); a larger one is answered but not kept, and the key let go, so a retry runs again.
-    static let maxKeptBytes = 64 * 1024
+    /// The largest answer kept for a day. The API's own answers are at most a few tens of KiB (a problem lists at most
+    /// 50 field errors; a tenant's fields and 50 metadata values are bounded); a larger one is answered but not
+    /// kept, and the key let go, so a retry runs again.
+    static let maxKeptBytes = 256 * 1024
 
     let store: any IdempotencyStore
     let clock: any GatewayClock

@@ -83,7 +83,11 @@ struct AdminAuthMiddleware: RouterMiddleware {
         guard let presented = request.bearerToken else { throw Problem.unauthorized }
         let now = clock.now()
         let address = SignInLimiter.key(for: context.clientIP)
-        if let wait = await limiter.attempt(address, now: now) {
+        let matches = constantTimeEqual(Data(SHA256.hash(data: Data(presented.utf8))), Data(expected))
+        // The right token is never counted (parallel requests of an operator cannot throttle each other), but an
+        // address that used up its attempts is refused even with it, so guessing gains nothing from the limit.
+        let wait = matches ? await limiter.wait(address, now: now) : await limiter.attempt(address, now: now)
+        if let wait {
             context.logger.warning("admin API refused: too many wrong admin tokens from this address")
             let seconds = Bounds.wholeSeconds(wait.rounded(.up))
             throw Problem(
@@ -91,7 +95,7 @@ struct AdminAuthMiddleware: RouterMiddleware {
                 headers: [.retryAfter: "\(seconds)"]
             )
         }
-        guard constantTimeEqual(Data(SHA256.hash(data: Data(presented.utf8))), Data(expected)) else {
+        guard matches else {
             if try await partnerKeys.principal(for: presented) != nil {
                 // A partner key in the wrong place is a mistake, not a guess: it does not count against the address.
                 await limiter.succeeded(address, at: now)
@@ -104,7 +108,6 @@ struct AdminAuthMiddleware: RouterMiddleware {
             }
             throw Problem.unauthorized
         }
-        await limiter.succeeded(address, at: now)
         var context = context
         context.principal = .admin
         return try await next(request, context)

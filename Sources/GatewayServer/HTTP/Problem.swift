@@ -78,6 +78,7 @@ extension Problem {
         case .providerUnavailable: .serviceUnavailable
         case .webhookMalformed: .badRequest
         case .storageFailure: .serviceUnavailable
+        case .internalFailure: .internalServerError
         }
         var errors: [FieldError] = []
         if case .validationFailed(let fieldErrors) = error { errors = fieldErrors }

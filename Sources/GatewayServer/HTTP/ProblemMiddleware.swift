@@ -64,7 +64,7 @@ struct ProblemMiddleware: RouterMiddleware {
         case let problem as Problem:
             return problem
         case let error as OnboardingError:
-            if case .storageFailure = error { context.logger.error("request failed", metadata: ["error.code": "\(error.code)"]) }
+            if error == .storageFailure || error == .internalFailure { context.logger.error("request failed", metadata: ["error.code": "\(error.code)"]) }
             return Problem(error)
         case is NIOTooManyBytesError:
             return Problem(.contentTooLarge, code: "payload_too_large", detail: "The request body is larger than this endpoint accepts.")

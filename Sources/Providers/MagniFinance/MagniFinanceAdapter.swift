@@ -47,22 +47,16 @@ public struct MagniFinanceAdapter: OnboardingProvider {
                 FieldError(field: "profile.company.tax_id", code: "required", message: "MagniFinance needs the company's tax id."),
             ], at: Date()), providerStatus: "not_submitted"))
         }
-        // Tokens are answered for any tax id that is a partner of our account, whoever asks, so they are this
-        // tenant's only when its own AddPartner registered the company or asked for the approval that was given.
-        switch await accessTokens(taxID: taxID) {
-        case .granted(let tokens):
-            // After an attempt whose outcome we never learnt (AddPartner is not idempotent), tokens now are that
-            // attempt's: the first attempt found none (below), so no one else's partnership was there before it.
-            if previousAttempts > 0 { return ready(tokens) }
-            // Before this tenant asked anything, the company is already a partner: someone else's, not proof of ours.
-            return Self.alreadyPartner()
-        case .unavailable(let reason, let retryAfter, let diagnostic):
-            // On a first attempt nothing was submitted: the next attempt is a first one again, and asks again.
-            var answer = ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter), diagnostic: diagnostic)
-            answer.nothingSubmitted = previousAttempts == 0
-            return answer
-        case .notGranted:
-            break
+        // AddPartner is not idempotent: after an attempt whose outcome we never learnt, ask before calling again.
+        // Tokens now are that attempt's: the first attempt's preflight found none, so no one else's partnership
+        // was there before it.
+        if previousAttempts > 0 {
+            switch await accessTokens(taxID: taxID) {
+            case .granted(let tokens): return ready(tokens)
+            case .unavailable(let reason, let retryAfter, let diagnostic):
+                return ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter), diagnostic: diagnostic)
+            case .notGranted: break
+            }
         }
         switch await addPartner(tenant.profile, taxID: taxID, previousAttempts: previousAttempts) {
         case .accepted:
@@ -90,6 +84,20 @@ public struct MagniFinanceAdapter: OnboardingProvider {
             return ProviderAnswer(.actionRequired(NextAction(type: .awaitApproval), providerStatus: "access_requested"))
         case .unavailable(let reason, let retryAfter, let diagnostic):
             return ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter), diagnostic: diagnostic)
+        }
+    }
+
+    /// Tokens are answered for any tax id that is a partner of our account, whoever asks: tokens there before this
+    /// tenant's first AddPartner are someone else's partnership, never this tenant's.
+    public var checksBeforeSubmitting: Bool { true }
+
+    public func preflight(_ tenant: ProviderTenant) async -> ProviderAnswer? {
+        guard let taxID = tenant.profile.company?.taxID else { return nil }
+        switch await accessTokens(taxID: taxID) {
+        case .granted: return Self.alreadyPartner()
+        case .unavailable(let reason, let retryAfter, let diagnostic):
+            return ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter), diagnostic: diagnostic)
+        case .notGranted: return nil
         }
     }
 
