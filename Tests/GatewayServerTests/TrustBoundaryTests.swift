@@ -146,6 +146,27 @@ import Testing
         }
     }
 
+    /// `Retry-After: inf` from MagniFinance used to park the work forever and trap the process when the console
+    /// showed when it was due. Now the wait is capped, and the console shows the tenant.
+    @Test func aProvidersRetryAfterOfInfinityParksNothingAndCrashesNothing() async throws {
+        try await SandboxHarness.run { h in
+            await h.magni.add(SimulatedFault(operation: "partner/accessTokens", status: 429, retryAfterHeader: "inf"))
+            let created = try await h.createMagni("co-inf", taxID: "513495886")
+            #expect(created.status == 202)
+            let id = try #require(created.string("id"))
+            let next = try #require(try await h.store.queued(tenantID: id).first)
+            #expect(next.runAt.timeIntervalSince(h.clock.now()) <= 3600, "capped at GATEWAY_RETRY_AFTER_CAP_SECONDS")
+            let admin = try #require(h.gateway.config.adminToken)
+            let signIn = try await h.call(.post, "/console/sign-in", key: nil, json: "token=\(admin)", headers: [.contentType: "application/x-www-form-urlencoded"])
+            let cookie = try #require(signIn.headers[.setCookie]?.split(separator: ";").first.map(String.init))
+            let page = try await h.call(.get, "/console/tenants/\(id)", key: nil, headers: [.cookie: cookie])
+            #expect(page.status == 200)
+            #expect(try await h.call(.get, "/admin/tenants/\(id)", key: admin).status == 200)
+            _ = await h.advance(3601)
+            #expect(try await h.tenant(id).string("state") == "active", "the work ran once the capped wait was over")
+        }
+    }
+
     /// A redirect from a provider is a failure the logs can read, never followed: the partner key stays home.
     @Test func providerRedirectsAreNotFollowed() async throws {
         try await SandboxHarness.run { h in

@@ -76,10 +76,16 @@ public struct SimulatedFault: Sendable, Codable, Equatable {
     public var style: Style
     public var times: Int
     public var retryAfter: Int?
+    /// Sent as `Retry-After` exactly as written (over `retryAfter`): a provider's garbage, `inf`, a date in 9999.
+    public var retryAfterHeader: String?
     /// Wait this long before answering (to provoke timeouts).
     public var delayMilliseconds: Int?
 
-    public init(operation: String, status: Int, style: Style = .message, times: Int = 1, retryAfter: Int? = nil, delayMilliseconds: Int? = nil) {
+    public init(
+        operation: String, status: Int, style: Style = .message, times: Int = 1, retryAfter: Int? = nil, retryAfterHeader: String? = nil,
+        delayMilliseconds: Int? = nil
+    ) {
+        self.retryAfterHeader = retryAfterHeader
         self.operation = operation
         self.status = status
         self.style = style
@@ -91,11 +97,12 @@ public struct SimulatedFault: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey {
         case operation, status, style, times
         case retryAfter = "retry_after"
+        case retryAfterHeader = "retry_after_header"
         case delayMilliseconds = "delay_ms"
     }
 
     func response(magniFinanceEnvelope: [String: Any]? = nil) -> SimulatedResponse {
-        let headers = retryAfter.map { ["Retry-After": String($0)] } ?? [:]
+        let headers = (retryAfterHeader ?? retryAfter.map { String($0) }).map { ["Retry-After": $0] } ?? [:]
         let text = "simulated failure"
         var response: SimulatedResponse
         switch style {
