@@ -150,7 +150,7 @@ public struct Gateway: Sendable {
             .addRoutes(TenantsController(service: service, render: render, revocations: store, clock: clock).endpoints)
         router.group("v1/events").add(middleware: partnerAuth)
             .addRoutes(EventsController(service: service, feed: store, render: render).endpoints)
-        let signInLimiter = SignInLimiter()
+        let signInLimiter = SignInLimiter(limit: config.adminAuthFailures)
         let admin = router.group("admin").add(middleware: AdminAuthMiddleware(
             adminToken: config.adminToken, partnerKeys: partnerKeys, limiter: signInLimiter, audit: store, clock: clock
         ))

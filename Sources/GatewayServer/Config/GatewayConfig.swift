@@ -76,6 +76,9 @@ public struct GatewayConfig: Sendable {
     public var createWait: TimeInterval = 10
     /// After a provider call whose outcome is unknown (timeout, reset), how long before the provider is asked again.
     public var settle: TimeInterval = 15
+    /// Wrong admin tokens (on `/admin` or the console's sign-in) one address may send in 5 minutes before it is
+    /// held back (`GATEWAY_ADMIN_AUTH_FAILURES`).
+    public var adminAuthFailures = 5
     /// A client connection with nothing read for this long is closed (`GATEWAY_IDLE_TIMEOUT_SECONDS`).
     public var idleTimeout: TimeInterval = 75
     /// How long an onboarding link works after it was made (`GATEWAY_ONBOARDING_LINK_TTL_SECONDS`, 7 days).
@@ -180,6 +183,7 @@ public struct GatewayConfig: Sendable {
         schedule.maxRetryAfter = env.number("GATEWAY_RETRY_AFTER_CAP_SECONDS", default: Bounds.defaultRetryAfterCap, range: 1...86_400)
         let settle = env.number("GATEWAY_SETTLE_SECONDS", default: 15, range: 0...3600)
         let idleTimeout = env.number("GATEWAY_IDLE_TIMEOUT_SECONDS", default: 75, range: 1...3600)
+        let adminAuthFailures = env.wholeNumber("GATEWAY_ADMIN_AUTH_FAILURES", default: 5, range: 1...1_000_000)
         let linkTTL = env.number("GATEWAY_ONBOARDING_LINK_TTL_SECONDS", default: 7 * 86_400, range: 300...7_776_000)
         let timeout = env.number("GATEWAY_PROVIDER_TIMEOUT_SECONDS", default: 10, range: 0.1...120)
         let concurrency = Int(env.number("GATEWAY_PROVIDER_CONCURRENCY", default: 4, range: 1...4096))
@@ -228,6 +232,7 @@ public struct GatewayConfig: Sendable {
         config.createWait = createWait
         config.settle = settle
         config.idleTimeout = idleTimeout
+        config.adminAuthFailures = adminAuthFailures
         config.onboardingLinkTTL = linkTTL
         config.sandboxProviderDelayMilliseconds = sandboxDelay
         return config
