@@ -155,6 +155,8 @@ class Gateway:
             GATEWAY_DATA_DIR=self.data_dir, GATEWAY_PORT=str(self.port), GATEWAY_HOST=HOST,
             GATEWAY_PROVIDER_TIMEOUT_SECONDS=str(PROVIDER_TIMEOUT_SECONDS), GATEWAY_POLL_FIRST_SECONDS="1",
             GATEWAY_POLL_MAX_SECONDS="4", GATEWAY_RETRY_FIRST_SECONDS="1", GATEWAY_RETRY_MAX_SECONDS="4",
+            # Scaled down like the other timings; still longer than a late success takes to land (2.5 s).
+            GATEWAY_SETTLE_SECONDS="4",
             GATEWAY_WORKER_INTERVAL_SECONDS="0.2", LOG_LEVEL="info",
         )
         migrations = os.path.join(ROOT, "migrations")

@@ -182,6 +182,7 @@ class Cluster:
                 env.update(
                     GATEWAY_PROVIDER_TIMEOUT_SECONDS=str(rc.PROVIDER_TIMEOUT_SECONDS), GATEWAY_POLL_FIRST_SECONDS="1",
                     GATEWAY_POLL_MAX_SECONDS="4", GATEWAY_RETRY_FIRST_SECONDS="1", GATEWAY_RETRY_MAX_SECONDS="4",
+                    GATEWAY_SETTLE_SECONDS="4",
                     GATEWAY_WORKER_INTERVAL_SECONDS="0.2", GATEWAY_CIRCUIT_COOLDOWN_SECONDS="8",
                 )
             else:

@@ -27,6 +27,20 @@ final class PostgresPool: Sendable {
     /// When a statement last went through this pool: a pool that is merely busy keeps answering some, so only one
     /// that has answered none for a while is a candidate for replacement.
     private let lastAnswer = Mutex<ContinuousClock.Instant>(.now)
+    /// Set when a wait for a connection ran out, cleared when a statement goes through: meanwhile every wait is short,
+    /// so a request that needs several statements learns of the outage in well under a second each, not 3 s each.
+    private let unreachable = Mutex(false)
+    static let waitWhileUnreachable: Duration = .milliseconds(250)
+    /// Statements under way, and since when: when the database turns out to be unreachable, one that has run for over
+    /// a second is abandoned (its caller fails now with `StorageUnavailable`) and its connection closed. A statement
+    /// on a connection the server dropped mid-shutdown was seen to wait without end, and with it a graceful stop.
+    private let running = Mutex<(next: Int, statements: [Int: RunningStatement])>((0, [:]))
+
+    private struct RunningStatement {
+        var connection: PostgresConnection
+        var since: ContinuousClock.Instant
+        var abandon: @Sendable () -> Void
+    }
 
     init(
         makeClient: @escaping @Sendable () -> PostgresClient, leaseWait: Duration, logger: Logger
@@ -40,15 +54,22 @@ final class PostgresPool: Sendable {
 
     var client: PostgresClient { current.withLock { $0.client } }
 
+    /// Shuts the pool down, waiting at most 5 s: a connection the server dropped mid-shutdown may never finish closing,
+    /// and a gateway told to stop must stop.
     func close() async {
         let running = current.withLock { $0.running }
         running.cancel()
-        await running.value
+        let closed: Bool? = await Self.within(.seconds(5)) {
+            await running.value
+            return true
+        }
+        if closed == nil { logger.warning("the database connection pool did not close within 5 s; stopping anyway") }
     }
 
     /// Runs `body` on a pooled connection, waiting at most `wait` (default `leaseWait`) for one.
     func withConnection<T>(wait: Duration? = nil, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         let client = self.client
+        let limit = unreachable.withLock { $0 } ? min(wait ?? leaseWait, Self.waitWhileUnreachable) : (wait ?? leaseWait)
         let handoff = Handoff()
         let holder = Task {
             do {
@@ -60,10 +81,12 @@ final class PostgresPool: Sendable {
                 handoff.failed(error)
             }
         }
-        let timer = Task { [leaseWait, weak self] in
-            try? await Task.sleep(for: wait ?? leaseWait)
+        let timer = Task { [weak self] in
+            try? await Task.sleep(for: limit)
             guard !Task.isCancelled, handoff.timeOut() else { return }
             holder.cancel()
+            self?.unreachable.withLock { $0 = true }
+            self?.abandonStuckStatements()
             self?.healSoon()
         }
         let connection: PostgresConnection
@@ -77,7 +100,41 @@ final class PostgresPool: Sendable {
         defer { handoff.release() }
         let value = try await body(connection)
         lastAnswer.withLock { $0 = .now }
+        unreachable.withLock { $0 = false }
         return value
+    }
+
+    /// Runs one statement on `connection` so that it can be abandoned: if the database turns out to be unreachable
+    /// while it runs, its caller gets `StorageUnavailable` at once and the statement is left to end on its own.
+    func statement<T: Sendable>(on connection: PostgresConnection, _ run: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let outcome = FirstOutcome<T>()
+        let slot = running.withLock { running -> Int in
+            running.next += 1
+            running.statements[running.next] = RunningStatement(connection: connection, since: .now) {
+                outcome.fail(StorageUnavailable(reason: "the database stopped answering mid-statement"))
+            }
+            return running.next
+        }
+        defer { _ = running.withLock { $0.statements.removeValue(forKey: slot) } }
+        return try await withCheckedThrowingContinuation { continuation in
+            outcome.wait(continuation)
+            Task {
+                do { outcome.succeed(try await run(connection)) } catch { outcome.fail(error) }
+            }
+        }
+    }
+
+    /// Abandons the statements that have run for over a second while the database is unreachable, and closes their
+    /// connections: their callers fail at once (503) rather than wait for TCP to notice.
+    private func abandonStuckStatements() {
+        let now = ContinuousClock.now
+        let stuck = running.withLock { running in running.statements.values.filter { now - $0.since > .seconds(1) } }
+        for statement in stuck {
+            statement.abandon()
+            let closing: EventLoopFuture<Void> = statement.connection.close()
+            closing.whenComplete { _ in }
+        }
+        if !stuck.isEmpty { logger.warning("database unreachable: statements in flight abandoned", metadata: ["count": "\(stuck.count)"]) }
     }
 
     /// `operation`'s value if it comes within `limit`, else nil at once: the operation is cancelled and left to
@@ -134,6 +191,7 @@ final class PostgresPool: Sendable {
         }
         lastProbe.withLock { $0.replaced = .now }
         lastAnswer.withLock { $0 = .now }
+        unreachable.withLock { $0 = false }
         logger.notice("the database answers again: connection pool renewed")
         // Leases already handed out by the old pool finish their statements; then it is shut down.
         Task {
@@ -232,5 +290,35 @@ private final class FirstAnswer<T: Sendable>: Sendable {
 
     func answer(_ value: T) {
         waiter.withLock { $0.take() }?.resume(returning: value)
+    }
+}
+
+/// Resumes its waiter with the first outcome given; later ones are dropped.
+private final class FirstOutcome<T: Sendable>: Sendable {
+    private let waiter = Mutex<(continuation: CheckedContinuation<T, any Error>?, early: Result<T, any Error>?)>((nil, nil))
+
+    func wait(_ continuation: CheckedContinuation<T, any Error>) {
+        let early = waiter.withLock { state -> Result<T, any Error>? in
+            if let early = state.early { return early }
+            state.continuation = continuation
+            return nil
+        }
+        if let early { continuation.resume(with: early) }
+    }
+
+    func succeed(_ value: T) { finish(.success(value)) }
+    func fail(_ error: any Error) { finish(.failure(error)) }
+
+    private func finish(_ result: Result<T, any Error>) {
+        let continuation = waiter.withLock { state -> CheckedContinuation<T, any Error>? in
+            if let continuation = state.continuation {
+                state.continuation = nil
+                state.early = result  // anything later is dropped
+                return continuation
+            }
+            if state.early == nil { state.early = result }
+            return nil
+        }
+        continuation?.resume(with: result)
     }
 }

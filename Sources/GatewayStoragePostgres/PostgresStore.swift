@@ -67,12 +67,16 @@ public final class PostgresStore: Sendable {
         var binds = PostgresBindings(capacity: arguments.count)
         for argument in arguments { try argument.bind(into: &binds) }
         let query = PostgresQuery(unsafeSQL: sql, binds: binds)
+        let logger = logger
+        let run: @Sendable (PostgresConnection) async throws -> [PostgresRandomAccessRow] = { connection in
+            try await connection.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+        }
         if let connection {
-            return try await connection.query(query, logger: logger).collect().map { $0.makeRandomAccess() }
+            return try await pool.statement(on: connection, run)
         }
         // A statement on its own is its own transaction.
         return try await retryingVictims {
-            try await pool.withConnection { connection in try await connection.query(query, logger: logger).collect().map { $0.makeRandomAccess() } }
+            try await pool.withConnection { connection in try await pool.statement(on: connection, run) }
         }
     }
 
@@ -85,14 +89,25 @@ public final class PostgresStore: Sendable {
     /// reads what it decides on inside the transaction, so running it again decides afresh.
     func transaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await retryingVictims {
-            do {
-                return try await pool.withConnection { connection in
-                    try await connection.withTransaction(logger: logger) { connection in try await body(connection) }
+            try await pool.withConnection { connection in
+                // BEGIN and COMMIT go through `statement` like the body's own, so none can wait without end.
+                try await execute("BEGIN", on: connection)
+                let value: T
+                do {
+                    value = try await body(connection)
+                } catch {
+                    try? await execute("ROLLBACK", on: connection)
+                    throw error
                 }
-            } catch let error as PostgresTransactionError {
-                throw error.closureError ?? error.commitError ?? error.beginError ?? error
+                try await execute("COMMIT", on: connection)
+                return value
             }
         }
+    }
+
+    private func execute(_ sql: String, on connection: PostgresConnection) async throws {
+        let logger = logger
+        _ = try await pool.statement(on: connection) { connection in try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect() }
     }
 
     /// Runs `work` (one transaction) again, up to five times, when PostgreSQL rolled it back as a deadlock's victim or
