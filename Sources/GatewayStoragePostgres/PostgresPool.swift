@@ -57,6 +57,8 @@ final class PostgresPool: Sendable {
     /// Shuts the pool down, waiting at most 5 s: a connection the server dropped mid-shutdown may never finish closing,
     /// and a gateway told to stop must stop.
     func close() async {
+        // Statements still running when the gateway stops are not waited for.
+        abandonStatements(runningLongerThan: .zero)
         let running = current.withLock { $0.running }
         running.cancel()
         let closed: Bool? = await Self.within(.seconds(5)) {
@@ -69,7 +71,7 @@ final class PostgresPool: Sendable {
     /// Runs `body` on a pooled connection, waiting at most `wait` (default `leaseWait`) for one.
     func withConnection<T>(wait: Duration? = nil, _ body: (PostgresConnection) async throws -> T) async throws -> T {
         let client = self.client
-        let limit = unreachable.withLock { $0 } ? min(wait ?? leaseWait, Self.waitWhileUnreachable) : (wait ?? leaseWait)
+        let limit = unreachable.withLock { $0 } && databaseDown ? min(wait ?? leaseWait, Self.waitWhileUnreachable) : (wait ?? leaseWait)
         let handoff = Handoff()
         let holder = Task {
             do {
@@ -85,9 +87,7 @@ final class PostgresPool: Sendable {
             try? await Task.sleep(for: limit)
             guard !Task.isCancelled, handoff.timeOut() else { return }
             holder.cancel()
-            self?.unreachable.withLock { $0 = true }
-            self?.abandonStuckStatements()
-            self?.healSoon()
+            self?.noticeNoConnection()
         }
         let connection: PostgresConnection
         do {
@@ -98,10 +98,7 @@ final class PostgresPool: Sendable {
         }
         timer.cancel()
         defer { handoff.release() }
-        let value = try await body(connection)
-        lastAnswer.withLock { $0 = .now }
-        unreachable.withLock { $0 = false }
-        return value
+        return try await body(connection)
     }
 
     /// Runs one statement on `connection` so that it can be abandoned: if the database turns out to be unreachable
@@ -118,21 +115,50 @@ final class PostgresPool: Sendable {
         defer { _ = running.withLock { $0.statements.removeValue(forKey: slot) } }
         return try await withCheckedThrowingContinuation { continuation in
             outcome.wait(continuation)
-            Task {
-                do { outcome.succeed(try await run(connection)) } catch { outcome.fail(error) }
+            Task { [self] in
+                do {
+                    outcome.succeed(try await run(connection))
+                    answered()
+                } catch {
+                    // An error the server sent is an answer too: the database is there.
+                    if (error as? PSQLError)?.serverInfo != nil { answered() }
+                    outcome.fail(error)
+                }
             }
         }
     }
 
-    /// Abandons the statements that have run for over a second while the database is unreachable, and closes their
-    /// connections: their callers fail at once (503) rather than wait for TCP to notice.
-    private func abandonStuckStatements() {
+    /// True when nothing has gone through for 3 s: an outage, not a pool that is merely busy (a busy pool still
+    /// answers some statements), so only then are waits shortened and statements abandoned.
+    var databaseDown: Bool { ContinuousClock.now - lastAnswer.withLock { $0 } > .seconds(3) }
+
+    private func answered() {
+        lastAnswer.withLock { $0 = .now }
+        unreachable.withLock { $0 = false }
+    }
+
+    /// A wait for a connection ran out, or a readiness probe failed. If the database is down, waits are shortened
+    /// and statements stuck on it are abandoned; either way a fresh pool may be tried.
+    func noticeNoConnection() {
+        if databaseDown {
+            unreachable.withLock { $0 = true }
+            abandonStatements(runningLongerThan: .seconds(1))
+        }
+        healSoon()
+    }
+
+    /// Closes the connections of the statements that have run longer than `age`, and fails their callers once the
+    /// close is done (or after half a second, if it never is): the connection goes back to the pool closed.
+    private func abandonStatements(runningLongerThan age: Duration) {
         let now = ContinuousClock.now
-        let stuck = running.withLock { running in running.statements.values.filter { now - $0.since > .seconds(1) } }
+        let stuck = running.withLock { running in running.statements.values.filter { now - $0.since >= age } }
         for statement in stuck {
-            statement.abandon()
             let closing: EventLoopFuture<Void> = statement.connection.close()
-            closing.whenComplete { _ in }
+            closing.whenComplete { _ in statement.abandon() }
+            Task {
+                try? await Task.sleep(for: .milliseconds(500))
+                statement.abandon()
+            }
         }
         if !stuck.isEmpty { logger.warning("database unreachable: statements in flight abandoned", metadata: ["count": "\(stuck.count)"]) }
     }
@@ -190,8 +216,7 @@ final class PostgresPool: Sendable {
             return old
         }
         lastProbe.withLock { $0.replaced = .now }
-        lastAnswer.withLock { $0 = .now }
-        unreachable.withLock { $0 = false }
+        answered()
         logger.notice("the database answers again: connection pool renewed")
         // Leases already handed out by the old pool finish their statements; then it is shut down.
         Task {

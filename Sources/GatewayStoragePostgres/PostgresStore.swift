@@ -96,7 +96,8 @@ public final class PostgresStore: Sendable {
                 do {
                     value = try await body(connection)
                 } catch {
-                    try? await execute("ROLLBACK", on: connection)
+                    // After an abandoned statement the connection is closed: nothing to roll back there.
+                    if !(error is StorageUnavailable) { try? await execute("ROLLBACK", on: connection) }
                     throw error
                 }
                 try await execute("COMMIT", on: connection)
@@ -169,7 +170,7 @@ public final class PostgresStore: Sendable {
             }
         }
         guard let rows else {
-            pool.healSoon()
+            pool.noticeNoConnection()
             return false
         }
         let applied = Dictionary(rows.compactMap { row -> (Int, String)? in

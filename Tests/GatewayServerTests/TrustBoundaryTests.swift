@@ -236,3 +236,30 @@ import Testing
         }
     }
 }
+
+/// A connection that sends nothing is closed after GATEWAY_IDLE_TIMEOUT_SECONDS: idle keep-alives and clients that
+/// open connections and wait never pile up.
+@Suite struct IdleTimeoutTests {
+    @Test func anIdleConnectionIsClosed() async throws {
+        try await SandboxHarness.run(environment: ["GATEWAY_IDLE_TIMEOUT_SECONDS": "1"]) { h in
+            let url = try #require(URLComponents(string: h.gateway.address.loopbackURL))
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            #expect(fd >= 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(try #require(url.port)).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            #expect(connected == 0)
+            // Nothing is sent. The gateway closes its end after 1 s: recv answers 0 (end of stream), not a timeout.
+            var timeout = timeval(tv_sec: 6, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var byte: UInt8 = 0
+            let read = recv(fd, &byte, 1, 0)
+            #expect(read == 0, "the gateway closed the idle connection (-1 is recv giving up after 6 s)")
+        }
+    }
+}

@@ -293,7 +293,7 @@ public final class OnboardingService: Sendable {
             return (try TenantStateMachine.decide(context.tenant, .finding(finding, source: source, at: at, credentials: offer)), source)
         } adjust: { update in
             if settlesSubmission {
-                if answer.finding.isUnavailable { update.submissionUnsettledAt = now } else { update.clearsSubmission = true }
+                if answer.finding.isUnavailable, !answer.nothingSubmitted { update.submissionUnsettledAt = now } else { update.clearsSubmission = true }
             }
         }
     }

@@ -31,6 +31,9 @@ public struct ProviderAnswer: Sendable, Equatable {
     public var credentials: ProviderCredentials?
     /// What the provider or the transport said, for the log only: provider text is never shown to partners.
     public var diagnostic: String?
+    /// A submission's answer that says for sure the provider took nothing (429, the connection refused): the recorded
+    /// intent is dropped, so the next attempt is a first one, not a reconcile.
+    public var nothingSubmitted = false
 
     public init(_ finding: Finding, credentials: ProviderCredentials? = nil, diagnostic: String? = nil) {
         self.finding = finding

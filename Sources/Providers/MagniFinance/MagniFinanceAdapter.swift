@@ -84,6 +84,12 @@ public struct MagniFinanceAdapter: OnboardingProvider {
             return ProviderAnswer(.actionRequired(NextAction(type: .awaitApproval), providerStatus: "access_requested"))
         case .unavailable(let reason, let retryAfter, let diagnostic):
             return ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter), diagnostic: diagnostic)
+        case .notProcessed(let reason, let retryAfter, let diagnostic):
+            // MagniFinance did not take the call (429, the connection refused): on a first attempt nothing was
+            // submitted, so nothing is left to reconcile (a reconcile could mistake someone else's request for ours).
+            var answer = ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter), diagnostic: diagnostic)
+            answer.nothingSubmitted = previousAttempts == 0
+            return answer
         }
     }
 
@@ -146,6 +152,8 @@ public struct MagniFinanceAdapter: OnboardingProvider {
         /// The answer says the partnership already exists (requested earlier, not yet approved).
         case alreadyRequested
         case unavailable(String, TimeInterval?, diagnostic: String? = nil)
+        /// Refused before it was processed (429, the connection refused): nothing was submitted.
+        case notProcessed(String, TimeInterval?, diagnostic: String? = nil)
     }
 
     enum TokensResult {
@@ -169,10 +177,15 @@ public struct MagniFinanceAdapter: OnboardingProvider {
         let body = try? JSONSerialization.data(withJSONObject: fields)
         let response: ProviderResponse
         switch await http.send(.POST, configuration.baseURL() + "/partner", headers: authHeaders, json: body) {
+        case .failure(.unreachable(let detail)) where detail.lowercased().contains("connection refused"):
+            return .notProcessed(Self.describe(.unreachable(detail)), nil, diagnostic: detail)
         case .failure(let failure): return .unavailable(Self.describe(failure), nil, diagnostic: Self.diagnostic(failure))
         case .success(let value): response = value
         }
-        if response.status == 429 || response.status >= 500 || response.isHTML {
+        if response.status == 429 {
+            return .notProcessed("MagniFinance AddPartner answered 429", response.retryAfter())
+        }
+        if response.status >= 500 || response.isHTML {
             return .unavailable("MagniFinance AddPartner answered \(response.status)\(response.isHTML ? " with an HTML page" : "")", response.retryAfter())
         }
         guard let envelope = MagniFinanceEnvelope(response.body) else {
