@@ -24,6 +24,9 @@ The mutants (each the fastest one that reaches the part of its check that matter
 - proxy_check: nginx run with the shipped config less `proxy_set_header X-Forwarded-For` (an `nginx` first on PATH
   that edits the config it is given, then runs the real one).
 - events_check: the gateway signing its events with another secret than the check's (a wrapper of the binary).
+- walkthrough_check: README.md whose pre-existing Wrapp customer supplies credentials straight after the create, as the
+  README once said, without logging in and a refresh first (the block that does both is gone): the `PUT` answers
+  `409 provider_user_unknown` (`--readme`).
 - and scripts/dockerfile_tree.py's own unit test (which must pass).
 
 Logs are kept in artifacts/selftest/.
@@ -185,6 +188,11 @@ exec {os.path.abspath(args.binary)} "$@"
             command += ["--binary", os.path.join(work, "events", "bin", "gateway")]
         return command + ["5"], dict(os.environ, PATH=shims + os.pathsep + os.environ.get("PATH", ""))
     add("events_check", "the gateway signs its events with another secret", events)
+    add("walkthrough_check", "README: a pre-existing Wrapp customer's credentials supplied before the login", lambda: (
+        [PYTHON, os.path.join(HERE, "walkthrough_check.py"), "--binary", args.binary, "--readme",
+         mutate(os.path.join(ROOT, "README.md"), os.path.join(work, "README.supply-before-login.md"),
+                lambda text: re.sub(r"<!-- walkthrough:[^\n]*-->\n```sh\n[^`]*cust-2/complete-login[^`]*```\n", "", text))],
+        None))
     return found
 
 

@@ -70,7 +70,9 @@ public struct Gateway: Sendable {
         var live = ProviderHTTPClient.live(timeout: config.providerTimeout, connectionsPerHost: config.maxConcurrentCallsPerProvider)
         live.retryAfterCap = config.schedule.maxRetryAfter
         let observed = { (kind: ProviderKind) in
-            live.observed { healthy, reason in await late.service?.recordRequest(kind, healthy: healthy, reason: reason) }
+            live.observed { healthy, operation, reason in
+                await late.service?.recordRequest(kind, healthy: healthy, operation: operation, reason: reason)
+            }
         }
         var providers: [any OnboardingProvider] = []
         var wrappSimulator: WrappSimulator?
@@ -178,6 +180,7 @@ public struct Gateway: Sendable {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(bytes: text)))
         }
         OnboardController(service: service, links: links, revocations: store).add(to: router)
+        HomeController().add(to: router)
         if let wrappSimulator, let magniSimulator {
             SandboxController(wrapp: wrappSimulator, magniFinance: magniSimulator).add(to: router)
             router.group("sandbox/test-helpers").addRoutes(SandboxHelpersController(wrapp: wrappSimulator, magniFinance: magniSimulator).endpoints)

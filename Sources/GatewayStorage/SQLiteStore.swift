@@ -58,7 +58,7 @@ public final class SQLiteStore: Sendable {
     public func isReady() async -> Bool {
         guard (try? readSnapshot({ db in try migrations.isApplied(db) })) ?? false else { return false }
         if writes.writesHealthy { return true }
-        let probe = try? await writes.write { db in
+        let probe: Void? = try? await writes.write { db in
             try db.execute(
                 sql: "INSERT INTO readiness_probe (id, at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET at = excluded.at",
                 arguments: [Date().timeIntervalSince1970]

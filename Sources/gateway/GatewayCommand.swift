@@ -201,10 +201,13 @@ func printSandboxBanner(_ gateway: Gateway) {
     LineWriter.standardOutput.write(line: """
 
         Onboarding gateway — SANDBOX. Both providers are simulated in-process; nothing leaves this machine.
-          API:          \(url)/v1/tenants
+          API:          \(url)/v1/tenants   (described in \(url)/openapi.yaml)
+          Console:      \(url)/console   (sign in with the admin token)
           Partner key:  \(key)
           Admin token:  \(gateway.config.adminToken ?? "(none)")
+          Secrets file: \(URL(fileURLWithPath: gateway.config.dataDirectory).appendingPathComponent("sandbox-secrets.json").path)   (the key and token above)
           Data:         \(gateway.config.databasePath)
+          Docs:         README.md ("Five minutes in the sandbox"), docs/integrate.md, docs/operations.md
 
         Try it:
           curl -s -X POST \(url)/v1/tenants -H 'Authorization: Bearer \(key)' -H 'Content-Type: application/json' \\

@@ -90,6 +90,10 @@ import Testing
             let wrapp = try #require(providers.first { $0["provider"] as? String == "wrapp" })
             #expect(wrapp["circuit"] as? String == "open")
             #expect((wrapp["recent_errors"] as? [Any])?.count == 5)
+            // Each error once: the request in `operation`, what went wrong in `reason` (not "op: reason: op: reason").
+            let latest = try #require((wrapp["recent_errors"] as? [[String: Any]])?.first)
+            #expect(latest["operation"] as? String == "wrapp/external_login")
+            #expect(latest["reason"] as? String == "502 with an HTML page")
             #expect(await h.wrapp.calls["/external_login"] == 5, "the sixth call was not made")
             let sixth = try await h.tenant(ids[5])
             #expect((sixth.string("last_error.message") ?? "").contains("circuit open"))

@@ -55,7 +55,6 @@ import Testing
     }
 
     @Test(arguments: Backend.all) func anEventNeverGoesOutForAChangeThatRolledBack(_ backend: Backend) async throws {
-        let store = try await TestStores.make(backend)
         let outbox = try await TestStores.make(backend, deliversEvents: true)
         let t = tenant("ten_A", external: "ext")
         _ = try await outbox.insert(t, events: [event(t, "evt_1")], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: nil)

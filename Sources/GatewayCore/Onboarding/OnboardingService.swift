@@ -89,8 +89,9 @@ public final class OnboardingService: Sendable {
 
     /// How one HTTP request to a provider went: what the circuit breaker counts. A composite call (Wrapp's key
     /// check is three requests) is judged request by request, so a flaky provider is not mistaken for a dead one.
-    public func recordRequest(_ kind: ProviderKind, healthy: Bool, reason: String) async {
-        await health[kind]?.record(success: healthy, now: clock.now(), operation: reason, reason: healthy ? nil : reason)
+    /// `operation` names the request (`wrapp/external_login`); `reason` says what went wrong, once (`502 with an HTML page`).
+    public func recordRequest(_ kind: ProviderKind, healthy: Bool, operation: String, reason: String?) async {
+        await health[kind]?.record(success: healthy, now: clock.now(), operation: operation, reason: healthy ? nil : reason)
     }
 
     public var configuredProviders: [ProviderKind] { ProviderKind.allCases.filter { providers[$0] != nil } }

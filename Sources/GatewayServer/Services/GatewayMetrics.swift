@@ -24,6 +24,12 @@ final class GatewayMetrics: ProviderCallObserver, Sendable {
         }
     }
 
+    /// A metric's name as swift-prometheus's descriptor takes it (no unit suffix, no help line: the names stay as the
+    /// dashboard and alerts read them).
+    static func named(_ name: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: "")
+    }
+
     func httpRequest(method: String, route: String, status: Int, duration: Duration) {
         let labels = [("method", method), ("route", route), ("status", String(status))]
         Counter(label: "http_requests_total", dimensions: labels, factory: factory).increment()
@@ -59,7 +65,7 @@ final class GatewayMetrics: ProviderCallObserver, Sendable {
         let readings = try await store.metricsReadings(stuckBefore: now.addingTimeInterval(-stuckAfter))
         for provider in ProviderKind.allCases {
             for state in TenantState.allCases {
-                registry.makeGauge(name: "tenants", labels: [("provider", provider.rawValue), ("state", state.rawValue)])
+                registry.makeGauge(descriptor: Self.named("tenants"), labels: [("provider", provider.rawValue), ("state", state.rawValue)])
                     .set(Double(readings.tenants[provider.rawValue]?[state.rawValue] ?? 0))
             }
             let circuit: Double = switch await service.health[provider]?.snapshot(now: now).state {
@@ -67,19 +73,19 @@ final class GatewayMetrics: ProviderCallObserver, Sendable {
             case .halfOpen: 1
             default: 0
             }
-            registry.makeGauge(name: "provider_circuit_state", labels: [("provider", provider.rawValue)]).set(circuit)
+            registry.makeGauge(descriptor: Self.named("provider_circuit_state"), labels: [("provider", provider.rawValue)]).set(circuit)
         }
         for kind in [WorkKind.submit, .check, .webhook] {
-            registry.makeGauge(name: "work_queued", labels: [("kind", kind.rawValue)]).set(Double(readings.queuedWork[kind.rawValue] ?? 0))
+            registry.makeGauge(descriptor: Self.named("work_queued"), labels: [("kind", kind.rawValue)]).set(Double(readings.queuedWork[kind.rawValue] ?? 0))
         }
         // How long the most overdue work has been due; 0 when nothing is due yet.
         let overdue = readings.earliestWorkAt.map { now.timeIntervalSince($0) } ?? 0
-        registry.makeGauge(name: "work_oldest_due_seconds").set(max(0, overdue))
+        registry.makeGauge(descriptor: Self.named("work_oldest_due_seconds")).set(max(0, overdue))
         // Waiting (pending or action_required) longer than GATEWAY_STUCK_AFTER_SECONDS, as /admin/stats counts them.
-        registry.makeGauge(name: "tenants_stuck").set(Double(readings.stuckTenants))
-        registry.makeGauge(name: "event_deliveries_pending").set(Double(readings.deliveries[DeliveryRecord.Status.pending.rawValue] ?? 0))
+        registry.makeGauge(descriptor: Self.named("tenants_stuck")).set(Double(readings.stuckTenants))
+        registry.makeGauge(descriptor: Self.named("event_deliveries_pending")).set(Double(readings.deliveries[DeliveryRecord.Status.pending.rawValue] ?? 0))
         let pendingAge = readings.oldestPendingDeliveryAt.map { now.timeIntervalSince($0) } ?? 0
-        registry.makeGauge(name: "event_deliveries_oldest_pending_seconds").set(max(0, pendingAge))
+        registry.makeGauge(descriptor: Self.named("event_deliveries_oldest_pending_seconds")).set(max(0, pendingAge))
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return buffer

@@ -66,7 +66,7 @@ public struct ProviderHTTPClient: Sendable {
     public var retryAfterCap: TimeInterval = Bounds.defaultRetryAfterCap
     /// Hears how every request went, for the provider's circuit breaker: healthy when the provider gave a readable,
     /// non-error answer (a 4xx refusal is a working provider), with a short reason when not. Never bodies or secrets.
-    public var observe: (@Sendable (_ healthy: Bool, _ reason: String) async -> Void)?
+    public var observe: (@Sendable (_ healthy: Bool, _ operation: String, _ reason: String?) async -> Void)?
 
     /// Answers requests instead of the network (tests: scripted or generated provider answers).
     public typealias Transport = @Sendable (_ method: HTTPMethod, _ url: String, _ headers: [(String, String)], _ body: Data?) async
@@ -94,7 +94,7 @@ public struct ProviderHTTPClient: Sendable {
     }
 
     /// The same client, reporting each request's health to `observe`.
-    public func observed(by observe: @escaping @Sendable (_ healthy: Bool, _ reason: String) async -> Void) -> ProviderHTTPClient {
+    public func observed(by observe: @escaping @Sendable (_ healthy: Bool, _ operation: String, _ reason: String?) async -> Void) -> ProviderHTTPClient {
         var copy = self
         copy.observe = observe
         return copy
@@ -121,22 +121,22 @@ public struct ProviderHTTPClient: Sendable {
             result = .failure(.unreachable("redirect refused: \(response.status) to \(target)"))
             if let observe {
                 let path = URLComponents(string: url)?.path.split(separator: "/").suffix(2).joined(separator: "/") ?? "?"
-                await observe(false, "\(path): \(response.status) redirect, not followed")
+                await observe(false, path, "\(response.status) redirect, not followed")
             }
             return result
         }
         if let observe {
             let path = URLComponents(string: url)?.path.split(separator: "/").suffix(2).joined(separator: "/") ?? "?"
             switch result {
-            case .failure(.timedOut): await observe(false, "\(path): no answer in time")
-            case .failure(.unreachable): await observe(false, "\(path): could not be reached")
+            case .failure(.timedOut): await observe(false, path, "no answer in time")
+            case .failure(.unreachable): await observe(false, path, "could not be reached")
             case .success(let response):
                 let readable = response.body.isEmpty || (try? JSONSerialization.jsonObject(with: response.body)) != nil
                 if response.status >= 500 || response.status == 429 || response.isHTML || !readable {
                     let shape = response.isHTML ? "an HTML page" : readable ? "an error" : "an unreadable body"
-                    await observe(false, "\(path): \(response.status) with \(shape)")
+                    await observe(false, path, "\(response.status) with \(shape)")
                 } else {
-                    await observe(true, path)
+                    await observe(true, path, nil)
                 }
             }
         }
