@@ -80,6 +80,27 @@ import GatewayTesting
         }
     }
 
+    /// Wrapp posts customers' keys to the public URL, and provider calls carry the partner's secrets: outside the
+    /// sandbox plain http is refused for them, except to a loopback host (a proxy or simulator on the same machine).
+    @Test func secretsNeverTravelOverPlainHTTPOffTheMachine() throws {
+        let base = ["GATEWAY_ENCRYPTION_KEY": Data(repeating: 1, count: 32).base64EncodedString(), "WRAPP_PARTNER_API_KEY": "partner-key"]
+        for (name, value) in [("GATEWAY_PUBLIC_URL", "http://onboarding.example.com"), ("WRAPP_BASE_URL", "http://wrapp.example.com/api/v1")] {
+            var env = base.merging(["GATEWAY_PUBLIC_URL": "https://onboarding.example.com"]) { $1 }
+            env[name] = value
+            do {
+                _ = try GatewayConfig.load(environment: env, sandbox: false)
+                Issue.record("\(name)=\(value) must not load outside the sandbox")
+            } catch {
+                #expect(error.problems.contains { $0.hasPrefix("\(name) must be https") }, "\(error.problems)")
+            }
+        }
+        for loopback in ["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080"] {
+            let env = base.merging(["GATEWAY_PUBLIC_URL": loopback, "WRAPP_BASE_URL": loopback]) { $1 }
+            #expect(try GatewayConfig.load(environment: env, sandbox: false).publicURL == loopback)
+        }
+        #expect(try GatewayConfig.load(environment: base.merging(["GATEWAY_PUBLIC_URL": "http://onboarding.example.com"]) { $1 }, sandbox: true).wrapp != nil)
+    }
+
     @Test func wrappNeedsAPublicURLOutsideTheSandbox() throws {
         let key = Data(repeating: 1, count: 32).base64EncodedString()
         let wrapp = ["GATEWAY_ENCRYPTION_KEY": key, "WRAPP_PARTNER_API_KEY": "partner-key"]

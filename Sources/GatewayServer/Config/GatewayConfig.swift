@@ -100,6 +100,12 @@ public struct GatewayConfig: Sendable {
         }
     }
 
+    /// localhost, 127.0.0.0/8 or ::1: traffic that never leaves the machine.
+    static func isLoopback(_ host: String?) -> Bool {
+        guard let host = host?.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]")) else { return false }
+        return host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
     public static func load(environment: [String: String], sandbox: Bool) throws(Invalid) -> GatewayConfig {
         var env = EnvironmentReader(environment)
         let host = env.string("GATEWAY_HOST", default: "127.0.0.1")
@@ -165,6 +171,18 @@ public struct GatewayConfig: Sendable {
             break
         default:
             env.problem("MAGNIFINANCE_EMAIL, MAGNIFINANCE_TOKEN and MAGNIFINANCE_PASSWORD go together: set all three or none")
+        }
+
+        // Outside the sandbox, what travels to these addresses is secret: Wrapp posts customers' keys to the public URL,
+        // and provider calls carry the partner key and the IPPN secrets. Plain http is for a loopback host only.
+        if !sandbox {
+            let secretRoutes: [(String, String?)] = [
+                ("GATEWAY_PUBLIC_URL", publicURL), ("WRAPP_BASE_URL", wrapp?.baseURL), ("MAGNIFINANCE_BASE_URL", magni?.baseURL),
+            ]
+            for (name, value) in secretRoutes {
+                guard let value, let url = URL(string: value), url.scheme?.lowercased() == "http", !Self.isLoopback(url.host) else { continue }
+                env.problem("\(name) must be https outside the sandbox: it carries customers' keys and partner secrets (plain http is accepted for a loopback host only)")
+            }
         }
 
         let levelText = env.string("LOG_LEVEL", default: "info").lowercased()
