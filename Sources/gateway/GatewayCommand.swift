@@ -47,7 +47,12 @@ struct Serve: AsyncParsableCommand {
         var application = gateway.application
         // First in the group, so it stops last: spans of the gateway's last work are flushed before exit.
         if let tracing { application.services.insert(tracing, at: 0) }
-        try await application.runService()
+        // A gateway told to stop must stop, whatever it waits on (docker stop sends SIGKILL after 10 s): 8 s to finish
+        // in-flight requests and work, then their tasks are cancelled, and after 4 s more the process ends anyway.
+        var group = ServiceGroupConfiguration(services: [application], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = .seconds(8)
+        group.maximumCancellationDuration = .seconds(4)
+        try await ServiceGroup(configuration: group).run()
     }
 }
 
