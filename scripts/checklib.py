@@ -86,3 +86,15 @@ def serve_in_background(handler):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
+
+
+def run_main(main, cleanup):
+    """A check script's entry point: runs `main`, always ends the processes it started (`cleanup`), even on ^C,
+    and exits with main's code (130 when interrupted)."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        code = 130
+    finally:
+        cleanup()
+    sys.exit(code)

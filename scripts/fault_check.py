@@ -39,6 +39,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import checklib  # noqa: E402
 import reliability_check as rc  # noqa: E402 - processes, simulators, tenants, creates, the report
 
 ROOT = rc.ROOT
@@ -580,10 +581,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        code = main()
-    except KeyboardInterrupt:
-        code = 130
-    finally:
-        rc.cleanup_all()
-    sys.exit(code)
+    checklib.run_main(main, rc.cleanup_all)

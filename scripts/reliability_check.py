@@ -67,7 +67,7 @@ class Fatal(Exception):
 
 
 from checklib import Checks  # noqa: E402 - the one report of every check script: exits 1 on a failure
-from checklib import serve_in_background  # noqa: E402 - the mutant's proxy
+from checklib import run_main, serve_in_background  # noqa: E402 - the entry point; the mutant's proxy
 
 
 CHECKS = Checks()
@@ -1075,10 +1075,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        code = main()
-    except KeyboardInterrupt:
-        code = 130
-    finally:
-        cleanup_all()
-    sys.exit(code)
+    run_main(main, cleanup_all)

@@ -38,6 +38,7 @@ from http.server import BaseHTTPRequestHandler
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402 - wrk runner of the benchmark suite
+import checklib  # noqa: E402
 import reliability_check as rc  # noqa: E402 - tenants, clients, the customers' driver, the checks
 from checklib import serve_in_background  # noqa: E402
 
@@ -571,10 +572,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        code = main()
-    except KeyboardInterrupt:
-        code = 130
-    finally:
-        Process.cleanup_all()
-    sys.exit(code)
+    checklib.run_main(main, Process.cleanup_all)
