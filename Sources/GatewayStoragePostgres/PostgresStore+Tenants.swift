@@ -189,8 +189,6 @@ extension PostgresStore: TenantStore {
             "DELETE FROM tenant_credentials WHERE tenant_id = $1",
             "DELETE FROM webhook_inbox WHERE tenant_id = $1",
             "DELETE FROM jobs WHERE tenant_id = $1",
-            // The key and its status outlive the tenant (a retry never creates a second one); the answer's personal data goes.
-            "UPDATE idempotency_keys SET body = convert_to('{\"id\":\"' || $1::text || '\",\"state\":\"offboarded\"}', 'UTF8'), headers = '{\"Content-Type\":\"application/json\"}' WHERE tenant_id = $1 AND completed_at IS NOT NULL",
             "UPDATE audit_log SET details = '{}' WHERE tenant_id = $1",
             "UPDATE delivery_attempts SET excerpt = NULL WHERE delivery_id IN (SELECT id FROM deliveries WHERE tenant_id = $1)",
             // History keeps its shape (ids, states, times, sources); the customer's data leaves every snapshot.
@@ -202,6 +200,11 @@ extension PostgresStore: TenantStore {
         ] {
             try await rows(sql, [tenantID], on: connection)
         }
+        // The key and its status outlive the tenant (a retry never creates a second one); the answer's personal data goes.
+        try await rows(
+            "UPDATE idempotency_keys SET body = $1, headers = $2 WHERE tenant_id = $3 AND completed_at IS NOT NULL",
+            [IdempotencyErasure.body(tenantID: tenantID), IdempotencyErasure.headers, tenantID], on: connection
+        )
     }
 
     /// Nothing to flush: the old row versions go with VACUUM, which autovacuum runs (see docs/operations.md).

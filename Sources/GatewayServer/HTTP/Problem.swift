@@ -30,7 +30,6 @@ public struct Problem: Error, Sendable {
         }
     }
 
-    static let storageUnavailable = Problem(OnboardingError.storageFailure)
 
     static func validation(_ errors: [FieldError]) -> Problem {
         Problem(.unprocessableContent, code: "validation_failed", detail: "The request has \(errors.count) invalid field(s).", errors: errors)
