@@ -43,6 +43,15 @@ extension SQLiteStore: TenantStore {
         }
     }
 
+    public func companyHeld(provider: ProviderKind, taxID: String, excluding tenantID: String) async throws -> Bool {
+        try readNow { db in
+            try Bool.fetchOne(
+                db, cached: "SELECT 1 FROM tenants WHERE json_extract(profile, '$.company.tax_id') = ? AND provider = ? AND state <> 'offboarded' AND id <> ? LIMIT 1",
+                arguments: [taxID, provider.rawValue, tenantID]
+            ) != nil
+        }
+    }
+
     public func tenant(id: String) async throws -> Tenant? {
         try readNow { [self] db in
             try Row.fetchOne(db, cached: "SELECT * FROM tenants WHERE id = ?", arguments: [id]).map(tenant(from:))

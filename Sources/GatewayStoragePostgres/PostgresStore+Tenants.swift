@@ -64,6 +64,16 @@ extension PostgresStore: TenantStore {
         throw PostgresStoreError("the natural key of a new tenant stayed contended")
     }
 
+    public func companyHeld(provider: ProviderKind, taxID: String, excluding tenantID: String) async throws -> Bool {
+        try await row(
+            """
+            SELECT 1 FROM tenants WHERE ((profile::jsonb) -> 'company' ->> 'tax_id') = $1 AND provider = $2
+                AND state <> 'offboarded' AND id <> $3 LIMIT 1
+            """,
+            [taxID, provider.rawValue, tenantID]
+        ) != nil
+    }
+
     public func tenant(id: String) async throws -> Tenant? {
         try await row("SELECT * FROM tenants WHERE id = $1", [id]).map(tenant(from:))
     }

@@ -49,6 +49,22 @@ import Testing
         }
     }
 
+    /// A correction may not move a tenant onto a company another live tenant holds, even one whose own AddPartner is
+    /// still in flight (found by an attack: a failed tenant PATCHed onto such a company and retried got its tokens).
+    @Test(arguments: TestDatabase.all) func aCorrectionCannotMoveATenantOntoAnotherTenantsCompany(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
+            await h.magni.add(SimulatedFault(operation: "partner", status: 200, style: .lateSuccess, delayMilliseconds: 2600))
+            let a = try await h.createMagni("co-a", taxID: "513495886")
+            #expect(a.string("state") == "pending", "A's AddPartner answer is lost: its outcome is unknown")
+            let b = try await h.createMagni("co-b", taxID: "500000000")
+            let bID = try #require(b.string("id"))
+            let moved = try await h.call(.patch, "/v1/tenants/\(bID)", json: #"{"profile":{"company":{"tax_id":"513495886"}}}"#)
+            #expect(moved.status == 409)
+            #expect(moved["code"] as? String == "company_already_onboarded")
+            #expect(try await h.tenant(bID).string("profile.company.tax_id") == "500000000", "nothing changed")
+        }
+    }
+
     /// A first attempt whose look before AddPartner fails (or is never made: circuit open, rate limit, a crash)
     /// records nothing, so the next attempt is a first one again and finds the partnership someone else's — never a
     /// "reconcile" that takes the tokens as this tenant's own.
@@ -150,7 +166,9 @@ import Testing
     /// showed when it was due. Now the wait is capped, and the console shows the tenant.
     @Test func aProvidersRetryAfterOfInfinityParksNothingAndCrashesNothing() async throws {
         try await SandboxHarness.run { h in
-            await h.magni.add(SimulatedFault(operation: "partner/accessTokens", status: 429, retryAfterHeader: "inf"))
+            let fault = try await h.call(.post, "/sandbox/test-helpers/magnifinance/faults", key: nil,
+                json: #"{"operation":"partner/accessTokens","status":429,"retry_after_header":"inf"}"#)
+            #expect(fault.status == 200, "the documented helper field is taken: \(fault.text)")
             let created = try await h.createMagni("co-inf", taxID: "513495886")
             #expect(created.status == 202)
             let id = try #require(created.string("id"))

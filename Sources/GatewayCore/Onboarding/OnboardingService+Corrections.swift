@@ -21,6 +21,16 @@ extension OnboardingService {
     /// conversation in flight, and a pending tenant is submitted again at once with the corrected data.
     public func correct(tenantID: String, _ correction: TenantCorrection, actor: Actor) async throws(OnboardingError) -> Tenant {
         let now = clock.now()
+        // A company is held by at most one live tenant of a provider whose credentials are the company's: a correction
+        // may not move a tenant onto a company another holds (its submission could take that company's tokens).
+        if let change = correction.profile {
+            let current = try await tenant(id: tenantID)
+            if try provider(for: current.provider).credentialsBelongToCompany,
+               let taxID = change(current.profile).company?.taxID, taxID != current.profile.company?.taxID,
+               try await storage({ try await store.companyHeld(provider: current.provider, taxID: taxID, excluding: tenantID) }) {
+                throw .companyAlreadyOnboarded
+            }
+        }
         // Only a profile change voids conversations in flight: their answer was about the data before it.
         let voids = correction.profile != nil
         let corrected = try await commit(tenantID: tenantID, voids: voids) { context in

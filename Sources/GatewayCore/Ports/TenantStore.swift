@@ -193,6 +193,8 @@ public protocol TenantStore: Sendable {
         leaseOwner: String, leaseUntil: Date
     ) async throws -> InsertOutcome
     func tenant(id: String) async throws -> Tenant?
+    /// Whether a live tenant of `provider` other than `excluding` holds the company with this tax id.
+    func companyHeld(provider: ProviderKind, taxID: String, excluding tenantID: String) async throws -> Bool
     func tenants(_ query: TenantQuery) async throws -> Page<Tenant>
     func events(tenantID: String?, after: Int64?, limit: Int) async throws -> Page<TenantEvent>
 

@@ -163,7 +163,7 @@ struct SandboxHelpersController {
     @Sendable func injectFault(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let provider = try provider(context)
         let reader = FieldReader(try await JSONBody.read(request, limit: 4096))
-        reader.allowOnly(["operation", "status", "style", "times", "retry_after", "delay_ms"])
+        reader.allowOnly(["operation", "status", "style", "times", "retry_after", "retry_after_header", "delay_ms"])
         for key in reader.object.keys.sorted() where reader.object[key] is NSNull {
             reader.fail(key, "invalid_type", "Leave the field out rather than send null.")
         }
@@ -179,12 +179,16 @@ struct SandboxHelpersController {
         let times = reader.integer("times", in: 1...1000) ?? 1
         let retryAfter = reader.integer("retry_after", in: 0...3600)
         let delay = reader.integer("delay_ms", in: 0...60_000)
+        let retryAfterHeader = reader.string("retry_after_header")
+        if let retryAfterHeader, retryAfterHeader.utf8.count > 64 || retryAfterHeader.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value > 0x7E }) {
+            reader.fail("retry_after_header", "invalid", "Up to 64 printable ASCII characters, sent as Retry-After as written.")
+        }
         if style == .lateSuccess, delay == nil, reader.object["delay_ms"] == nil {
             reader.fail("delay_ms", "required", "A late success needs delay_ms: how long the answer is held back.")
         }
         try reader.throwIfInvalid()
         guard let operation, let status, let style else { throw Problem.validation([]) }
-        let fault = SimulatedFault(operation: operation, status: status, style: style, times: times, retryAfter: retryAfter, delayMilliseconds: delay)
+        let fault = SimulatedFault(operation: operation, status: status, style: style, times: times, retryAfter: retryAfter, retryAfterHeader: retryAfterHeader, delayMilliseconds: delay)
         switch provider {
         case .wrapp:
             await wrapp.add(fault)
