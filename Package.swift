@@ -124,14 +124,14 @@ let package = Package(
         // scripts/bench.sh's large database: N tenants written through the gateway's own store.
         .executableTarget(
             name: "bench-load",
-            dependencies: ["GatewayCore", "GatewayStorage", "GatewayServer"],
+            dependencies: ["GatewayCore", "GatewayStorage", "GatewayServer", "Providers"],
             path: "Benchmarks/Load"
         ),
         // In-process micro-benchmarks: `swift package benchmark` (release) or the executable itself (smoke).
         .executableTarget(
             name: "GatewayBenchmarks",
             dependencies: [
-                "GatewayCore", "GatewayStorage", "GatewayServer",
+                "GatewayCore", "GatewayStorage", "GatewayServer", "Providers",
                 .product(name: "Benchmark", package: "benchmark"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
@@ -150,7 +150,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore"]),
+        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "Providers"]),
         .testTarget(name: "GatewayStorageTests", dependencies: ["GatewayStorage", "GatewayStoragePostgres", "GatewayTesting"]),
         .testTarget(
             name: "ProvidersTests",

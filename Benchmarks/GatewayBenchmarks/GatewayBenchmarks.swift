@@ -4,6 +4,7 @@ import Foundation
 import GatewayCore
 import GatewayServer
 import GatewayStorage
+import Providers
 
 /// In-process micro-benchmarks of the gateway's hot steps (ordo-one's package-benchmark): the state machine, a
 /// tenant encoded as the API answers it, and the store's read, update and webhook commit on a real SQLite file.
@@ -28,7 +29,7 @@ let benchmarks: @Sendable () -> Void = {
     Benchmark("State machine: a ready finding for a tenant sent to log in") { benchmark in
         let observation = Observation.finding(.ready(providerStatus: "active"), source: .webhook, at: now)
         for _ in benchmark.scaledIterations {
-            blackHole(try TenantStateMachine.decide(tenant, observation))
+            blackHole(try TenantStateMachine.decide(tenant, observation, capabilities: ProviderCapabilities(readinessCanLapse: true)))
         }
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import GatewayCore
 import GatewayServer
 import GatewayStorage
+import Providers
 
 /// `bench-load DIR N`: makes a sandbox data directory holding N tenants, written through the gateway's own store
 /// (the same inserts, updates, sealing and events the service makes), for `scripts/bench.py`'s large-database reads.
@@ -99,10 +100,9 @@ struct Load {
     }
 
     static func profile(_ provider: ProviderKind, _ index: Int) -> Profile {
-        switch provider {
-        case .wrapp:
+        if provider == .wrapp {
             Profile(email: "customer\(index)@example.com", phone: "+30210\(String(format: "%07d", index % 10_000_000))")
-        case .magnifinance:
+        } else {
             Profile(
                 email: "empresa\(index)@example.pt", contactName: "Ana Sousa",
                 company: Company(taxID: String(format: "5%08d", index % 100_000_000), legalName: "Empresa \(index) Lda", postCode: "1000-001", country: "PT")

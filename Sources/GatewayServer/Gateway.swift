@@ -18,8 +18,8 @@ public struct Gateway: Sendable {
     public let service: OnboardingService
     public let address: ServerAddress
     public let application: Application<RouterResponder<GatewayRequestContext>>
-    public let wrappSimulator: WrappSimulator?
-    public let magniFinanceSimulator: MagniFinanceSimulator?
+    /// Sandbox mode: each configured provider's in-process simulator.
+    public let simulators: Simulators?
     /// Outbound events, when `GATEWAY_EVENTS_URL` is set.
     public let deliveries: DeliveryDispatcher?
 
@@ -28,21 +28,26 @@ public struct Gateway: Sendable {
         var config = config
         try FileManager.default.createDirectory(atPath: config.dataDirectory, withIntermediateDirectories: true)
         if config.sandbox {
-            try SandboxSecrets.loadOrCreate(in: config.dataDirectory, random: SystemRandomness()).apply(to: &config)
+            try SandboxSecrets.loadOrCreate(in: config.dataDirectory, modules: config.modules, random: SystemRandomness()).apply(to: &config)
         }
         return config
     }
 
-    /// The in-process providers of sandbox mode. Tests pass the same ones to a restarted gateway, as real providers
-    /// would outlive it.
+    /// The in-process providers of sandbox mode, by provider. Tests pass the same ones to a restarted gateway, as real
+    /// providers would outlive it.
     public struct Simulators: Sendable {
-        public var wrapp: WrappSimulator
-        public var magniFinance: MagniFinanceSimulator
-    }
+        public var byProvider: [ProviderKind: any ProviderSimulator]
 
-    public var simulators: Simulators? {
-        guard let wrappSimulator, let magniFinanceSimulator else { return nil }
-        return Simulators(wrapp: wrappSimulator, magniFinance: magniFinanceSimulator)
+        public init(_ byProvider: [ProviderKind: any ProviderSimulator]) {
+            self.byProvider = byProvider
+        }
+
+        public subscript(_ kind: ProviderKind) -> (any ProviderSimulator)? { byProvider[kind] }
+
+        /// The simulator of one type (`WrappSimulator`), for tests.
+        public func first<S: ProviderSimulator>(_ type: S.Type) -> S? {
+            byProvider.keys.sorted().lazy.compactMap { self.byProvider[$0] as? S }.first
+        }
     }
 
     public static func build(
@@ -74,33 +79,21 @@ public struct Gateway: Sendable {
                 await late.service?.recordRequest(kind, healthy: healthy, operation: operation, reason: reason)
             }
         }
+        // Every configured module: its adapter, and in sandbox mode its simulator.
         var providers: [any OnboardingProvider] = []
-        var wrappSimulator: WrappSimulator?
-        var magniSimulator: MagniFinanceSimulator?
-        if let wrapp = config.wrapp {
-            let base = baseURL(wrapp.baseURL, sandbox: config.sandbox, address: address)
-            providers.append(WrappAdapter(configuration: .init(baseURL: base, partnerAPIKey: wrapp.partnerAPIKey), http: observed(.wrapp)))
+        var made: [ProviderKind: any ProviderSimulator] = [:]
+        for module in config.modules {
+            guard let configuration = config.providers[module.kind] else { continue }
+            let base = baseURL(configuration.baseURL, sandbox: config.sandbox, address: address)
+            providers.append(module.makeAdapter(configuration, baseURL: base, http: observed(module.kind)))
             if config.sandbox {
-                wrappSimulator = simulators?.wrapp ?? WrappSimulator(
-                    partnerAPIKey: wrapp.partnerAPIKey, publicBaseURL: { address.publicURL + "/sandbox/wrapp" },
-                    sendWebhook: WrappSimulator.httpSender()
-                )
+                let kind = module.kind
+                let simulator = simulators?[kind] ?? module.makeSimulator(configuration, publicBaseURL: { address.publicURL + "/sandbox/\(kind.rawValue)" })
+                if config.sandboxProviderDelayMilliseconds > 0 { await simulator.setAnswerDelay(milliseconds: config.sandboxProviderDelayMilliseconds) }
+                made[kind] = simulator
             }
         }
-        if let magni = config.magniFinance {
-            let base = baseURL(magni.baseURL, sandbox: config.sandbox, address: address)
-            providers.append(MagniFinanceAdapter(
-                configuration: .init(baseURL: base, email: magni.email, token: magni.token, password: magni.password), http: observed(.magnifinance)
-            ))
-            if config.sandbox {
-                magniSimulator = simulators?.magniFinance ?? MagniFinanceSimulator(email: magni.email, token: magni.token, password: magni.password)
-            }
-        }
-
-        if config.sandboxProviderDelayMilliseconds > 0 {
-            await wrappSimulator?.setAnswerDelay(milliseconds: config.sandboxProviderDelayMilliseconds)
-            await magniSimulator?.setAnswerDelay(milliseconds: config.sandboxProviderDelayMilliseconds)
-        }
+        let sandboxSimulators = config.sandbox ? Simulators(made) : nil
 
         let metrics = GatewayMetrics()
         var settings = OnboardingService.Settings(publicURL: { address.publicURL })
@@ -113,13 +106,13 @@ public struct Gateway: Sendable {
         settings.isStorageOutage = { SQLiteStore.isOutage($0) || PostgresStore.isOutage($0) }
         settings.leaseWait = config.leaseWait
         // Renewed before every provider call, a lease only has to outlast one call and its commit.
-        // One call makes up to three HTTP requests (MagniFinance: tokens, AddPartner, tokens).
+        // One call makes up to three HTTP requests (tokens, a submission, tokens).
         settings.workLease = config.providerTimeout * 4 + 30
         settings.circuit.failureThreshold = config.circuitFailures
         settings.circuit.coolDown = config.circuitCoolDown
         settings.approvalExpiry = config.approvalExpiry
         let service = OnboardingService(
-            store: store, providers: providers, settings: settings, clock: clock, observer: metrics, sharedCircuits: store.sharedCircuits, logger: logger
+            store: store, registry: ProviderRegistry(modules: config.modules), providers: providers, settings: settings, clock: clock, observer: metrics, sharedCircuits: store.sharedCircuits, logger: logger
         )
         late.service = service
 
@@ -140,7 +133,9 @@ public struct Gateway: Sendable {
 
         let router = Router(context: GatewayRequestContext.self)
         let allowedMethods = AllowedMethods()
-        router.middlewares.add(RequestScopeMiddleware(trusted: config.trustedProxies.compactMap(CIDR.init), accessLog: logger))
+        router.middlewares.add(RequestScopeMiddleware(
+            trusted: config.trustedProxies.compactMap(CIDR.init), providers: Set(config.modules.map(\.kind.rawValue)), accessLog: logger
+        ))
         router.middlewares.add(MetricsMiddleware(metrics: metrics))
         router.middlewares.add(ConsoleFrameMiddleware(enabled: config.adminToken != nil))
         router.middlewares.add(ProblemMiddleware(
@@ -181,9 +176,9 @@ public struct Gateway: Sendable {
         }
         OnboardController(service: service, links: links, revocations: store).add(to: router)
         HomeController().add(to: router)
-        if let wrappSimulator, let magniSimulator {
-            SandboxController(wrapp: wrappSimulator, magniFinance: magniSimulator).add(to: router)
-            router.group("sandbox/test-helpers").addRoutes(SandboxHelpersController(wrapp: wrappSimulator, magniFinance: magniSimulator).endpoints)
+        if let sandboxSimulators {
+            SandboxController(simulators: sandboxSimulators).add(to: router)
+            SandboxHelpersController(simulators: sandboxSimulators, modules: config.modules).add(to: router.group("sandbox/test-helpers"))
         }
 
         allowedMethods.load(router.routes)
@@ -209,7 +204,7 @@ public struct Gateway: Sendable {
         )
         return Gateway(
             config: config, store: store, service: service, address: address, application: application,
-            wrappSimulator: wrappSimulator, magniFinanceSimulator: magniSimulator, deliveries: dispatcher
+            simulators: sandboxSimulators, deliveries: dispatcher
         )
     }
 

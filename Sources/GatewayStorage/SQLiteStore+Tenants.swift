@@ -222,9 +222,10 @@ extension SQLiteStore: TenantStore {
     // MARK: - Rows
 
     func tenant(from row: Row) throws -> Tenant {
-        Tenant(
-            id: row["id"], provider: ProviderKind(rawValue: row["provider"]) ?? .wrapp, externalID: row["external_id"],
-            state: TenantState(rawValue: row["state"]) ?? .pending,
+        let id: String = row["id"]
+        return Tenant(
+            id: id, provider: try ProviderKind.stored(row["provider"], id: id), externalID: row["external_id"],
+            state: try TenantState.stored(row["state"], id: id),
             nextAction: try decode(NextAction.self, row["next_action"]), providerStatus: row["provider_status"],
             profile: try decode(Profile.self, row["profile"]) ?? Profile(),
             metadata: try decode([String: String].self, row["metadata"]) ?? [:],

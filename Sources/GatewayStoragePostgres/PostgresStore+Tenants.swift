@@ -223,9 +223,10 @@ extension PostgresStore: TenantStore {
     // MARK: - Rows
 
     func tenant(from row: PostgresRandomAccessRow) throws -> Tenant {
-        Tenant(
-            id: try row.get("id"), provider: ProviderKind(rawValue: try row.get("provider")) ?? .wrapp, externalID: try row.get("external_id"),
-            state: TenantState(rawValue: try row.get("state")) ?? .pending,
+        let id = try row.get("id", String.self)
+        return Tenant(
+            id: id, provider: try ProviderKind.stored(try row.get("provider"), id: id), externalID: try row.get("external_id"),
+            state: try TenantState.stored(try row.get("state"), id: id),
             nextAction: try decode(NextAction.self, try row.get("next_action")), providerStatus: try row.get("provider_status"),
             profile: try decode(Profile.self, try row.get("profile")) ?? Profile(),
             metadata: try decode([String: String].self, try row.get("metadata")) ?? [:],

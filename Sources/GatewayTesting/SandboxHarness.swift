@@ -35,20 +35,24 @@ public struct SandboxHarness: Sendable {
 
     public var apiKey: String { gateway.config.apiKey ?? "" }
     public var store: any GatewayStore { gateway.store }
-    public var wrapp: WrappSimulator { gateway.wrappSimulator! }
-    public var magni: MagniFinanceSimulator { gateway.magniFinanceSimulator! }
+    /// The simulator of one provider module, by its type (`simulator(WrappSimulator.self)`).
+    public func simulator<S: ProviderSimulator>(_ type: S.Type) -> S { gateway.simulators!.first(type)! }
+
+    /// The simulator of one provider, by its id.
+    public func simulator(_ kind: ProviderKind) -> any ProviderSimulator { gateway.simulators![kind]! }
 
     /// Builds the gateway over `directory` (a new temporary one by default) and runs `body` while it serves.
     public static func run<T: Sendable>(
         database: TestDatabase = .sqlite, directory: URL? = nil, clock: TestClock = TestClock(), logs: LogCapture = LogCapture(),
         environment: [String: String] = [:], simulators: Gateway.Simulators? = nil, worker: Bool = false,
+        modules: [any ProviderModule] = ProviderModules.shipped,
         _ body: @Sendable (SandboxHarness) async throws -> T
     ) async throws -> T {
         let directory = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("gateway-test-\(UUID().uuidString)")
         var env = ["GATEWAY_DATA_DIR": directory.path, "GATEWAY_PORT": "0", "GATEWAY_PROVIDER_TIMEOUT_SECONDS": "2"]
         if database == .postgres { env.merge(try postgresEnvironment(directory: directory)) { $1 } }
         env.merge(environment) { $1 }
-        var config = try GatewayConfig.load(environment: env, sandbox: true)
+        var config = try GatewayConfig.load(environment: env, sandbox: true, modules: modules)
         config.runsWorker = worker
         let gateway = try await Gateway.build(config: config, logger: logs.logger(), clock: clock, simulators: simulators)
         do {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import GatewayCore
+import Providers
 
 /// The circuit breaker's transitions.
 @Suite struct ProviderHealthTests {

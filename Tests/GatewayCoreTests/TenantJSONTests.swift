@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import GatewayCore
+import Providers
 
 /// The hand-written tenant JSON must be byte for byte what `JSONEncoder.gateway` writes, or clients would see two
 /// shapes of the same tenant (a GET against an event snapshot, say).

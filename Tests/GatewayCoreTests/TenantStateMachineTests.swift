@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import GatewayCore
+import Providers
 
 /// Every transition of the state machine, including stale and repeated evidence.
 @Suite struct TenantStateMachineTests {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import GatewayCore
+import Providers
 
 @Suite struct ValidationTests {
     @Test(arguments: ["513495886", "500000000", "123456789", "999999990"])
@@ -25,13 +26,13 @@ import Testing
     }
 
     @Test func wrappNeedsEmailAndPhone() {
-        let errors = ProfileValidator.validate(provider: .wrapp, externalID: "x", profile: Profile(), metadata: [:])
+        let errors = ProfileValidator.validate(provider: WrappModule(), externalID: "x", profile: Profile(), metadata: [:])
         #expect(Set(errors.map(\.field)) == ["profile.email", "profile.phone"])
         #expect(errors.allSatisfy { $0.code == "required" })
     }
 
     @Test func magniFinanceNeedsTaxIDAndCountry() {
-        let errors = ProfileValidator.validate(provider: .magnifinance, externalID: "x", profile: Profile(email: "a@b.pt"), metadata: [:])
+        let errors = ProfileValidator.validate(provider: MagniFinanceModule(), externalID: "x", profile: Profile(email: "a@b.pt"), metadata: [:])
         #expect(Set(errors.map(\.field)) == ["profile.company.tax_id", "profile.company.country"])
     }
 
@@ -40,7 +41,7 @@ import Testing
             email: "not-an-email", phone: "12", contactName: String(repeating: "n", count: 76),
             company: Company(taxID: "513495887", legalName: String(repeating: "L", count: 51), postCode: "1000", country: "PT")
         )
-        let errors = ProfileValidator.validate(provider: .magnifinance, externalID: "", profile: profile, metadata: [:])
+        let errors = ProfileValidator.validate(provider: MagniFinanceModule(), externalID: "", profile: profile, metadata: [:])
         let fields = Set(errors.map(\.field))
         #expect(fields == [
             "external_id", "profile.email", "profile.phone", "profile.contact_name", "profile.company.tax_id",
@@ -51,16 +52,16 @@ import Testing
 
     @Test func magniFinanceMaximumLengthsAreExact() {
         let atLimit = Profile(company: Company(taxID: "513495886", address: String(repeating: "a", count: 200), city: String(repeating: "c", count: 50), country: "PT"))
-        #expect(ProfileValidator.validate(provider: .magnifinance, externalID: "x", profile: atLimit, metadata: [:]).isEmpty)
+        #expect(ProfileValidator.validate(provider: MagniFinanceModule(), externalID: "x", profile: atLimit, metadata: [:]).isEmpty)
         var over = atLimit
         over.company?.address! += "a"
-        #expect(ProfileValidator.validate(provider: .magnifinance, externalID: "x", profile: over, metadata: [:]).map(\.field) == ["profile.company.address"])
+        #expect(ProfileValidator.validate(provider: MagniFinanceModule(), externalID: "x", profile: over, metadata: [:]).map(\.field) == ["profile.company.address"])
     }
 
     @Test func countriesAreISOAlpha2InCapitals() {
         for (country, valid) in [("GR", true), ("PT", true), ("pt", false), ("XX", false), ("GRC", false), ("UK", false)] {
             let profile = Profile(company: Company(taxID: "1", country: country))
-            let errors = ProfileValidator.validate(provider: .magnifinance, externalID: "x", profile: profile, metadata: [:])
+            let errors = ProfileValidator.validate(provider: MagniFinanceModule(), externalID: "x", profile: profile, metadata: [:])
             #expect(errors.contains { $0.field == "profile.company.country" } == !valid, "\(country)")
         }
     }
@@ -82,7 +83,7 @@ import Testing
         #expect(ProfileValidator.validate(["note": zalgo]).isEmpty, "500 is the limit")
         #expect(ProfileValidator.validateExternalID(zalgo).map(\.code) == ["too_long"])
         let profile = Profile(company: Company(taxID: "513495886", legalName: String(repeating: "e\u{0301}", count: 30), country: "PT"))
-        #expect(ProfileValidator.validate(profile, for: .magnifinance).map(\.field) == ["profile.company.legal_name"], "MagniFinance counts UTF-16 units")
+        #expect(ProfileValidator.validate(profile, for: MagniFinanceModule()).map(\.field) == ["profile.company.legal_name"], "MagniFinance counts UTF-16 units")
     }
 
     @Test func metadataIsBounded() {

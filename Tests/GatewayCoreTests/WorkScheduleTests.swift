@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import GatewayCore
+import Providers
 
 @Suite struct WorkScheduleTests {
     let schedule = WorkSchedule()

@@ -56,7 +56,7 @@ import GatewayTesting
         let sandbox = try GatewayConfig.load(environment: [:], sandbox: true)
         #expect(sandbox.port == 8080 && sandbox.host == "127.0.0.1" && sandbox.dataDirectory == "./data")
         #expect(sandbox.logFormat == .json && sandbox.logLevel == .info)
-        #expect(sandbox.wrapp == nil, "production providers need their keys")
+        #expect(sandbox.providers[.wrapp] == nil, "production providers need their keys")
     }
 
     @Test func valuesCanComeFromFiles() throws {
@@ -72,8 +72,8 @@ import GatewayTesting
             "GATEWAY_PUBLIC_URL": "https://onboarding.example.com",
         ], sandbox: false)
         #expect(config.encryptionKeys == [Data(repeating: 1, count: 32), Data(repeating: 2, count: 32)])
-        #expect(config.wrapp?.partnerAPIKey == "partner-key-from-a-file")
-        #expect(config.magniFinance == nil)
+        #expect(config.providers[.wrapp]?["partner_api_key"] == "partner-key-from-a-file")
+        #expect(config.providers[.magnifinance] == nil)
 
         #expect(throws: GatewayConfig.Invalid.self) {
             try GatewayConfig.load(environment: ["GATEWAY_ENCRYPTION_KEY_FILE": directory.appendingPathComponent("missing").path], sandbox: false)
@@ -98,7 +98,7 @@ import GatewayTesting
             let env = base.merging(["GATEWAY_PUBLIC_URL": loopback, "WRAPP_BASE_URL": loopback]) { $1 }
             #expect(try GatewayConfig.load(environment: env, sandbox: false).publicURL == loopback)
         }
-        #expect(try GatewayConfig.load(environment: base.merging(["GATEWAY_PUBLIC_URL": "http://onboarding.example.com"]) { $1 }, sandbox: true).wrapp != nil)
+        #expect(try GatewayConfig.load(environment: base.merging(["GATEWAY_PUBLIC_URL": "http://onboarding.example.com"]) { $1 }, sandbox: true).providers[.wrapp] != nil)
     }
 
     @Test func wrappNeedsAPublicURLOutsideTheSandbox() throws {
@@ -114,11 +114,11 @@ import GatewayTesting
         var withURL = wrapp
         withURL["GATEWAY_PUBLIC_URL"] = "https://onboarding.example.com/"
         #expect(try GatewayConfig.load(environment: withURL, sandbox: false).publicURL == "https://onboarding.example.com")
-        #expect(try GatewayConfig.load(environment: wrapp, sandbox: true).wrapp != nil, "the sandbox falls back to its own address")
+        #expect(try GatewayConfig.load(environment: wrapp, sandbox: true).providers[.wrapp] != nil, "the sandbox falls back to its own address")
         let magniOnly = [
             "GATEWAY_ENCRYPTION_KEY": key, "MAGNIFINANCE_EMAIL": "owner@example.pt", "MAGNIFINANCE_TOKEN": "t", "MAGNIFINANCE_PASSWORD": "p",
         ]
-        #expect(try GatewayConfig.load(environment: magniOnly, sandbox: false).magniFinance != nil, "MagniFinance sends no webhooks")
+        #expect(try GatewayConfig.load(environment: magniOnly, sandbox: false).providers[.magnifinance] != nil, "MagniFinance sends no webhooks")
 
         var badURL = wrapp
         badURL["GATEWAY_PUBLIC_URL"] = "onboarding.example.com"

@@ -38,10 +38,10 @@ import Testing
                 #expect(await receiver.received.count >= 7)
 
                 let user = try #require(await h.wrapp.user("log-1"))
-                let magniConfig = try #require(h.gateway.config.magniFinance)
+                let magniConfig = try #require(h.gateway.config.providers[.magnifinance])
                 var secrets = [
                     h.apiKey, admin, user.apiKey, "forged-key-logscan", "wrong-admin-token-logscan", eventsSecret,
-                    try #require(h.gateway.config.wrapp?.partnerAPIKey), magniConfig.token, magniConfig.password,
+                    try #require(h.gateway.config.providers[.wrapp]?.values["partner_api_key"]), magniConfig["token"], magniConfig["password"],
                     String(webhookPath.split(separator: "/").last ?? ""), email, phone, name, taxID,
                 ]
                 secrets += tokens.compactMap { $0["token"] as? String }

@@ -47,7 +47,7 @@ import Testing
 
             // No secret in plaintext: not in the database files, not in the logs, not in any event.
             let webhookToken = try await h.webhookPath("cust-1").split(separator: "/").last.map(String.init) ?? "?"
-            let secrets = [user.apiKey, webhookToken, h.apiKey, try #require(h.gateway.config.wrapp?.partnerAPIKey)]
+            let secrets = [user.apiKey, webhookToken, h.apiKey, try #require(h.gateway.config.providers[.wrapp]?.values["partner_api_key"])]
             let bytes = try await h.databaseBytes()
             for secret in secrets {
                 #expect(bytes.range(of: Data(secret.utf8)) == nil, "a secret is stored in plaintext")

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GatewayCore
+import Providers
 import Testing
 
 @testable import GatewayStorage

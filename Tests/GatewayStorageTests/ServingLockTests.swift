@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCore
+import Providers
 import GatewayStorage
 import Testing
 

@@ -16,21 +16,21 @@ struct Adapters {
         self.harness = harness
         let base = harness.gateway.address.loopbackURL
         let config = harness.gateway.config
-        let wrappConfig = try #require(config.wrapp)
-        let magniConfig = try #require(config.magniFinance)
+        let wrappConfig = try #require(config.providers[.wrapp])
+        let magniConfig = try #require(config.providers[.magnifinance])
         wrapp = WrappAdapter(
-            configuration: .init(baseURL: { base + "/sandbox/wrapp" }, partnerAPIKey: wrappKey ?? wrappConfig.partnerAPIKey),
+            configuration: .init(baseURL: { base + "/sandbox/wrapp" }, partnerAPIKey: wrappKey ?? wrappConfig["partner_api_key"]),
             http: .live(timeout: timeout)
         )
         magni = MagniFinanceAdapter(
             configuration: .init(
-                baseURL: { base + "/sandbox/magnifinance" }, email: magniConfig.email,
-                token: magniToken ?? magniConfig.token, password: magniConfig.password
+                baseURL: { base + "/sandbox/magnifinance" }, email: magniConfig["email"],
+                token: magniToken ?? magniConfig["token"], password: magniConfig["password"]
             ),
             http: .live(timeout: timeout)
         )
-        wrappSimulator = try #require(harness.gateway.wrappSimulator)
-        magniSimulator = try #require(harness.gateway.magniFinanceSimulator)
+        wrappSimulator = try #require(harness.gateway.simulators?.first(WrappSimulator.self))
+        magniSimulator = try #require(harness.gateway.simulators?.first(MagniFinanceSimulator.self))
     }
 
     static func wrappTenant(_ externalID: String = "cust-\(UUID().uuidString.prefix(8))", email: String = "maria@example.com",

@@ -18,7 +18,7 @@ import Testing
             await adapters.magniSimulator.setStyle(style)
             let answer = await adapters.magni.submit(Adapters.magniTenant("513495886"), previousAttempts: 0)
             #expect(answer.finding == .ready(providerStatus: "access_granted"))
-            guard case .magnifinance(let tokens) = answer.credentials else { Issue.record("expected tokens"); return }
+            guard let tokens = answer.credentials.flatMap(MagniFinanceCredentials.init)?.accessTokens else { Issue.record("expected tokens"); return }
             #expect(tokens.count == 1 && tokens[0].token.hasPrefix("sandbox-token-"))
         }
     }

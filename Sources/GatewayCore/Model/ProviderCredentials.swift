@@ -1,59 +1,49 @@
 import Foundation
 
-/// What the partner app needs to act for the tenant at its provider. Stored only encrypted.
-public enum ProviderCredentials: Sendable, Equatable {
-    case wrapp(wrappUserID: String, apiKey: String)
-    case magnifinance(accessTokens: [MagniFinanceAccessToken])
+/// What the partner app needs to act for the tenant at its provider: `{"provider": …, …fields}`. The core keeps the
+/// fields as opaque JSON; the provider's module types them (its credentials codec) and its schema documents them.
+/// Stored only sealed.
+public struct ProviderCredentials: Sendable, Equatable {
+    public var provider: ProviderKind
+    /// Everything but `provider`.
+    public var fields: [String: JSONValue]
 
-    public var provider: ProviderKind {
-        switch self {
-        case .wrapp: .wrapp
-        case .magnifinance: .magnifinance
+    public init(provider: ProviderKind, fields: [String: JSONValue]) {
+        self.provider = provider
+        self.fields = fields.filter { $0.key != "provider" }
+    }
+
+    /// Typed credentials of a module, flattened beside `provider`.
+    public init(provider: ProviderKind, encoding typed: some Encodable) throws {
+        let data = try JSONEncoder().encode(typed)
+        guard case .object(let fields) = try JSONDecoder().decode(JSONValue.self, from: data) else {
+            throw EncodingError.invalidValue(typed, .init(codingPath: [], debugDescription: "credentials encode as a JSON object"))
         }
+        self.init(provider: provider, fields: fields)
     }
-}
 
-/// One MagniFinance partner access token; a partner may hold several.
-public struct MagniFinanceAccessToken: Codable, Sendable, Equatable {
-    public var token: String
-    public var description: String?
-
-    public init(token: String, description: String?) {
-        self.token = token
-        self.description = description
+    /// The module's typed view of these credentials.
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try JSONDecoder().decode(T.self, from: JSONEncoder().encode(JSONValue.object(fields)))
     }
+
+    /// Every secret-bearing string, for log scans and tests.
+    public var strings: [String] { JSONValue.object(fields).strings }
 }
 
 extension ProviderCredentials: Codable {
-    enum CodingKeys: String, CodingKey {
-        case provider
-        case wrappUserID = "wrapp_user_id"
-        case apiKey = "api_key"
-        case accessTokens = "access_tokens"
-    }
-
     public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        switch try container.decode(ProviderKind.self, forKey: .provider) {
-        case .wrapp:
-            self = .wrapp(
-                wrappUserID: try container.decode(String.self, forKey: .wrappUserID),
-                apiKey: try container.decode(String.self, forKey: .apiKey)
-            )
-        case .magnifinance:
-            self = .magnifinance(accessTokens: try container.decode([MagniFinanceAccessToken].self, forKey: .accessTokens))
+        guard case .object(var object) = try JSONValue(from: decoder), case .string(let name)? = object.removeValue(forKey: "provider"),
+            let provider = ProviderKind(rawValue: name)
+        else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "credentials need a provider id"))
         }
+        self.init(provider: provider, fields: object)
     }
 
     public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(provider, forKey: .provider)
-        switch self {
-        case .wrapp(let userID, let apiKey):
-            try container.encode(userID, forKey: .wrappUserID)
-            try container.encode(apiKey, forKey: .apiKey)
-        case .magnifinance(let tokens):
-            try container.encode(tokens, forKey: .accessTokens)
-        }
+        var object = fields
+        object["provider"] = .string(provider.rawValue)
+        try JSONValue.object(object).encode(to: encoder)
     }
 }

@@ -1,14 +1,5 @@
 import Foundation
 
-/// The providers the gateway can onboard a customer onto.
-public enum ProviderKind: String, Codable, Sendable, CaseIterable {
-    case wrapp
-    case magnifinance
-
-    /// Whether an onboarded tenant can stop being usable later (a Wrapp subscription lapses), so it is re-checked.
-    public var readinessCanLapse: Bool { self == .wrapp }
-}
-
 /// The six states of the public contract; how each provider maps onto them is in `docs/providers.md`.
 public enum TenantState: String, Codable, Sendable, CaseIterable {
     case pending

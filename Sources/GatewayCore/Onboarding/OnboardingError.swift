@@ -13,7 +13,8 @@ public enum OnboardingError: Error, Sendable, Equatable {
     case webhookTokenUnknown
     case webhookMalformed
     case webhookRejected
-    case onboardingLinkNotSupported(ProviderKind)
+    /// The provider has no customer-facing URL; the text says what the customer does instead.
+    case onboardingLinkNotSupported(ProviderKind, String)
     /// Another actor holds the tenant's lease (talks to its provider) and did not let go in time.
     case tenantBusy
     /// The tenant changed (offboarded, corrected) while its provider was being asked: the answer was not kept.
@@ -22,13 +23,15 @@ public enum OnboardingError: Error, Sendable, Equatable {
     case providerUserUnknown(ProviderKind)
     /// Fields the provider already holds cannot change now (`ProfileFreeze`).
     case profileFrozen([String])
-    /// Another live tenant of this provider holds the company (MagniFinance: its tax id), and with it the company's
+    /// Another live tenant of this provider holds the company (its tax id), and with it the company's
     /// credentials: a second is refused, naming nobody.
     case companyAlreadyOnboarded
     /// The database could not be reached or written (an outage, a full disk): nothing was changed; try again.
     case storageFailure
     /// The database refused something that is not an outage (a bug, a row it cannot read): a 500, not a retry.
     case internalFailure
+    /// A stored tenant names a provider this build does not register: a 500 that names the row in the log.
+    case unknownProvider(tenantID: String, provider: ProviderKind)
 
     public var code: String {
         switch self {
@@ -50,7 +53,7 @@ public enum OnboardingError: Error, Sendable, Equatable {
         case .providerUserUnknown: "provider_user_unknown"
         case .companyAlreadyOnboarded: "company_already_onboarded"
         case .storageFailure: "storage_unavailable"
-        case .internalFailure: "internal_error"
+        case .internalFailure, .unknownProvider: "internal_error"
         }
     }
 
@@ -68,7 +71,7 @@ public enum OnboardingError: Error, Sendable, Equatable {
         case .webhookTokenUnknown: "Unknown webhook endpoint."
         case .webhookMalformed: "The webhook body is not what this provider sends."
         case .webhookRejected: "The webhook does not belong to this tenant."
-        case .onboardingLinkNotSupported(let provider): "\(provider.rawValue) has no URL for the customer: \(provider == .magnifinance ? "the company approves the partnership by email" : "nothing to open")."
+        case .onboardingLinkNotSupported(let provider, let instead): "\(provider.rawValue) has no URL for the customer: \(instead)."
         case .tenantBusy: "Another request is talking to this tenant's provider right now; try again in a moment."
         case .tenantChanged: "The tenant changed (offboarded or corrected) while its provider was being asked; that answer was not kept."
         case .providerUserUnknown(let provider):
@@ -78,7 +81,7 @@ public enum OnboardingError: Error, Sendable, Equatable {
         case .companyAlreadyOnboarded:
             "Another live tenant of this provider already holds this company. Offboard that tenant first, or ask an operator to transfer the company (docs/providers.md)."
         case .storageFailure: "The gateway cannot reach or write its database right now. Try again shortly."
-        case .internalFailure: "Something went wrong on our side; the request id helps us find it."
+        case .internalFailure, .unknownProvider: "Something went wrong on our side; the request id helps us find it."
         }
     }
 }

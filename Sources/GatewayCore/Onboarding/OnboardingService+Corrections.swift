@@ -25,7 +25,7 @@ extension OnboardingService {
         // may not move a tenant onto a company another holds (its submission could take that company's tokens).
         if let change = correction.profile {
             let current = try await tenant(id: tenantID)
-            if try provider(for: current.provider).credentialsBelongToCompany,
+            if try definition(of: current).capabilities.credentialsBelongToCompany,
                let taxID = change(current.profile).company?.taxID, taxID != current.profile.company?.taxID,
                try await storage({ try await store.companyHeld(provider: current.provider, taxID: taxID, excluding: tenantID) }) {
                 throw .companyAlreadyOnboarded
@@ -40,7 +40,7 @@ extension OnboardingService {
             if let change = correction.profile {
                 let profile = change(tenant.profile)
                 let changed = ProfileFreeze.changedFields(from: tenant.profile, to: profile)
-                let frozen = ProfileFreeze.frozen(changed, tenant: tenant, submissionPending: context.submissionPending)
+                let frozen = ProfileFreeze.frozen(changed, tenant: tenant, provider: try self.definition(of: tenant), submissionPending: context.submissionPending)
                 guard frozen.isEmpty else { throw OnboardingError.profileFrozen(frozen) }
                 tenant.profile = profile
                 resubmits = tenant.state == .pending && !changed.isEmpty
@@ -48,7 +48,7 @@ extension OnboardingService {
             for (key, value) in correction.metadata ?? [:] {
                 tenant.metadata[key] = value
             }
-            var errors = correction.profile == nil ? [] : ProfileValidator.validate(tenant.profile, for: tenant.provider)
+            var errors = correction.profile == nil ? [] : ProfileValidator.validate(tenant.profile, for: try self.definition(of: tenant))
             errors += ProfileValidator.validate(tenant.metadata)
             guard errors.isEmpty else { throw OnboardingError.validationFailed(errors) }
             tenant.updatedAt = now
@@ -69,8 +69,11 @@ extension OnboardingService {
     /// lease: it voids whatever conversation is in flight, so no late answer can bring anything back.
     public func offboard(tenantID: String, source: ChangeSource, actor: Actor) async throws(OnboardingError) -> Tenant {
         let now = clock.now()
+        let registry = registry
         let tombstone = try await commit(tenantID: tenantID, voids: true) { context in
-            (try TenantStateMachine.decide(context.tenant, .command(.offboard, source: source, at: now)), source)
+            // Erasure needs nothing of the provider: a row naming an unknown one is offboarded all the same.
+            let capabilities = registry.definition(context.tenant.provider)?.capabilities ?? ProviderCapabilities()
+            return (try TenantStateMachine.decide(context.tenant, .command(.offboard, source: source, at: now), capabilities: capabilities), source)
         } adjust: { update in
             update.erasesPersonalData = true
             update.clearsSubmission = true
@@ -91,7 +94,11 @@ extension OnboardingService {
     public func freshOnboardingURL(tenantID: String) async throws(OnboardingError) -> String {
         let url = try await withLease(tenantID: tenantID, wait: settings.leaseWait) { lease throws(OnboardingError) -> String in
             let tenant = try await tenant(id: tenantID)
-            guard ![.offboarded, .failed].contains(tenant.state) else { throw .invalidState(tenant.state, action: "given an onboarding link") }
+            switch TenantCommands.refusal(.onboardingLink, in: tenant.state, capabilities: try definition(of: tenant).capabilities) {
+            case .state?: throw .invalidState(tenant.state, action: "given an onboarding link")
+            case .provider?: throw .onboardingLinkNotSupported(tenant.provider, try definition(of: tenant).withoutOnboardingURL)
+            case nil: break
+            }
             let adapter = try provider(for: tenant.provider)
             let view = try await providerView(of: tenant)
             let askedAt = clock.now()
@@ -103,7 +110,7 @@ extension OnboardingService {
             }) { await adapter.onboardingURL(for: view) }
             switch result {
             case .notSupported:
-                throw .onboardingLinkNotSupported(tenant.provider)
+                throw .onboardingLinkNotSupported(tenant.provider, try definition(of: tenant).withoutOnboardingURL)
             case .unavailable(let reason):
                 throw .providerUnavailable(reason: reason)
             case .url(let url):

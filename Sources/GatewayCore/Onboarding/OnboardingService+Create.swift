@@ -43,12 +43,16 @@ extension OnboardingService {
     /// Validates, stores the tenant with its first work and its lease, and makes the first provider call inline
     /// under that lease, so the partner usually learns the outcome (a Wrapp login URL, say) in the same response.
     public func create(_ request: NewTenant) async throws(OnboardingError) -> CreateOutcome {
+        guard let definition = registry.definition(request.provider) else {
+            throw .validationFailed([FieldError(field: "provider", code: "invalid", message: "provider is one of: \(registry.namesList).")])
+        }
         let errors = ProfileValidator.validate(
-            provider: request.provider, externalID: request.externalID, profile: request.profile, metadata: request.metadata
+            provider: definition, externalID: request.externalID, profile: request.profile, metadata: request.metadata
         )
         guard errors.isEmpty else { throw .validationFailed(errors) }
-        let adapter = try provider(for: request.provider)
-        let companyKey = adapter.credentialsBelongToCompany ? request.profile.company?.taxID : nil
+        _ = try provider(for: request.provider)
+        let capabilities = definition.capabilities
+        let companyKey = capabilities.credentialsBelongToCompany ? request.profile.company?.taxID : nil
 
         let now = clock.now()
         let tenant = Tenant(
@@ -65,7 +69,7 @@ extension OnboardingService {
         let work = ScheduledWork(kind: .submit, runAt: now, attempts: 1, leasedUntil: leaseUntil, requestID: RequestScope.requestID,
             traceParent: RequestScope.traceParent
         )
-        let webhookToken = request.provider == .wrapp ? random.token(bits: 192) : nil
+        let webhookToken = capabilities.receivesWebhooks ? random.token(bits: 192) : nil
 
         let inserted = try await storage {
             try await store.insert(
@@ -124,9 +128,10 @@ extension OnboardingService {
     /// asked with nothing recorded: a call that fails or is never made there cannot pass for a lost submission.
     func submit(_ tenant: Tenant, lease: TenantLease, source: ChangeSource, askFirst: Bool = false) async throws(OnboardingError) -> Tenant {
         let adapter = try provider(for: tenant.provider)
+        let capabilities = try definition(of: tenant).capabilities
         let view = try await providerView(of: tenant)
         // The outcome of a submission is unknown at most a call's time after its mark; then it settles.
-        let settle = adapter.submissionIsIdempotent ? 0 : settings.settle + settings.callTimeout
+        let settle = capabilities.submissionIsIdempotent ? 0 : settings.settle + settings.callTimeout
         let earlier = try await recordSubmission(lease, settle: settle, marks: false)
         let askedAt = clock.now()
         if case .settling(let until) = earlier {
@@ -136,7 +141,7 @@ extension OnboardingService {
             let answer = ProviderAnswer(.unavailable(reason: "an earlier call's outcome is unknown; waiting \(Bounds.wholeSeconds(wait.rounded(.up))) s for it to settle", retryAfter: wait))
             return try await apply(answer, lease: lease, source: source, at: askedAt)
         }
-        if earlier == .first, !askFirst, adapter.checksBeforeSubmitting {
+        if earlier == .first, !askFirst, capabilities.checksBeforeSubmitting {
             let preflight = try await call(lease, tenant.provider, "submit", whenOpen: { reason, retryAfter -> ProviderAnswer? in
                 ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter))
             }, failure: { answer in
@@ -173,6 +178,12 @@ extension OnboardingService {
         let adapter = try provider(for: tenant.provider)
         let view = try await providerView(of: tenant)
         let askedAt = clock.now()
+        // Where credentials belong to a company, a refused tenant holds no request of its own (it may have been
+        // refused because the company is someone else's partner): the company's credentials are not asked for on its
+        // behalf. An operator's resubmission is.
+        if tenant.state == .failed, try definition(of: tenant).capabilities.credentialsBelongToCompany {
+            return try await apply(ProviderAnswer(.waiting(providerStatus: "not_submitted")), lease: lease, source: source, at: askedAt)
+        }
         let answer = try await ask(lease, tenant.provider, "check") { await adapter.check(view) }
         log(answer, tenant: tenant, operation: "check")
         return try await apply(answer, lease: lease, source: source, at: askedAt)
@@ -181,6 +192,7 @@ extension OnboardingService {
     /// The tenant's next provider step, whatever its state: submit while pending, check otherwise.
     func step(_ tenantID: String, lease: TenantLease, source: ChangeSource) async throws(OnboardingError) -> Tenant {
         let tenant = try await tenant(id: tenantID)
+        guard allowedCommands(for: tenant).contains(.refresh) else { return tenant }
         switch tenant.state {
         case .offboarded:
             return tenant
@@ -230,8 +242,9 @@ extension OnboardingService {
     /// Retry and resubmit: the command under the tenant's lease, then the submission. When the lease stays busy the
     /// command is committed anyway, voiding the conversation in flight, with the submission queued to run next.
     private func resubmission(_ command: Command, tenantID: String, source: ChangeSource) async throws(OnboardingError) -> ProviderRequestOutcome {
-        let decide: @Sendable (TenantContext) throws -> (Decision, ChangeSource) = { [clock] context in
-            (try TenantStateMachine.decide(context.tenant, .command(command, source: source, at: clock.now())), source)
+        let decide: @Sendable (TenantContext) throws -> (Decision, ChangeSource) = { [clock, self] context in
+            let capabilities = try self.definition(of: context.tenant).capabilities
+            return (try TenantStateMachine.decide(context.tenant, .command(command, source: source, at: clock.now()), capabilities: capabilities), source)
         }
         do {
             if let tenant = try await withLease(tenantID: tenantID, wait: settings.leaseWait, { lease throws(OnboardingError) in
@@ -258,8 +271,10 @@ extension OnboardingService {
         let adapter = try provider(for: tenant.provider)
         let updated = try await withLease(tenantID: tenantID, wait: settings.leaseWait) { lease throws(OnboardingError) -> Tenant in
             let tenant = try await self.tenant(id: tenantID)
-            guard ![.offboarded, .failed, .pending].contains(tenant.state) else {
-                throw .invalidState(tenant.state, action: "given credentials")
+            switch TenantCommands.refusal(.supplyCredentials, in: tenant.state, capabilities: try definition(of: tenant).capabilities) {
+            case .state?: throw .invalidState(tenant.state, action: "given credentials")
+            case .provider?: throw .validationFailed([FieldError(field: "provider", code: "mismatch", message: "\(tenant.provider.rawValue) credentials are not supplied by hand.")])
+            case nil: break
             }
             var view = try await providerView(of: tenant)
             switch try await verify(lease, tenant.provider, { [view] in await adapter.verify(credentials, for: view) }) {

@@ -57,12 +57,14 @@ public final class OnboardingService: Sendable {
     let ids: any IDGenerator
     let random: any Randomness
     let settings: Settings
+    /// Every provider this build knows; `providers` are the configured ones among them.
+    public let registry: ProviderRegistry
     let logger: Logger
     /// Names this gateway process as a lease holder.
     let owner: String
 
     public init(
-        store: any TenantStore, providers: [any OnboardingProvider], settings: Settings,
+        store: any TenantStore, registry: ProviderRegistry, providers: [any OnboardingProvider], settings: Settings,
         clock: any GatewayClock = SystemClock(), ids: any IDGenerator = ULIDGenerator(),
         random: any Randomness = SystemRandomness(), observer: (any ProviderCallObserver)? = nil,
         sharedCircuits: (any SharedCircuitStore)? = nil, logger: Logger
@@ -75,7 +77,8 @@ public final class OnboardingService: Sendable {
         }, uniquingKeysWith: { first, _ in first })
         self.observer = observer ?? NoProviderCallObserver()
         self.store = store
-        self.providers = Dictionary(providers.map { ($0.kind, $0) }, uniquingKeysWith: { first, _ in first })
+        self.registry = registry
+        self.providers = Dictionary(providers.filter { registry.definition($0.kind) != nil }.map { ($0.kind, $0) }, uniquingKeysWith: { first, _ in first })
         self.gates = Dictionary(providers.map { ($0.kind, ConcurrencyGate(
             limit: settings.maxConcurrentCallsPerProvider, callsPerSecond: settings.maxCallsPerSecondPerProvider
         )) }, uniquingKeysWith: { first, _ in first })
@@ -94,7 +97,23 @@ public final class OnboardingService: Sendable {
         await health[kind]?.record(success: healthy, now: clock.now(), operation: operation, reason: healthy ? nil : reason)
     }
 
-    public var configuredProviders: [ProviderKind] { ProviderKind.allCases.filter { providers[$0] != nil } }
+    public var configuredProviders: [ProviderKind] { registry.kinds.filter { providers[$0] != nil } }
+
+    /// The definition of a tenant's provider. A row naming a provider this build does not register is an error that
+    /// names the row, never a default.
+    func definition(of tenant: Tenant) throws(OnboardingError) -> any ProviderDefinition {
+        guard let definition = registry.definition(tenant.provider) else {
+            logger.error("stored tenant names an unknown provider", metadata: ["tenant.id": "\(tenant.id)", "provider": "\(tenant.provider.rawValue)"])
+            throw .unknownProvider(tenantID: tenant.id, provider: tenant.provider)
+        }
+        return definition
+    }
+
+    /// What may be asked of the tenant now: for the API and the console alike.
+    public func allowedCommands(for tenant: Tenant) -> Set<TenantCommand> {
+        guard let definition = registry.definition(tenant.provider) else { return [] }
+        return TenantCommands.allowed(in: tenant.state, capabilities: definition.capabilities)
+    }
 
     // MARK: - Reading
 
@@ -262,7 +281,7 @@ public final class OnboardingService: Sendable {
 
     func providerView(of tenant: Tenant) async throws(OnboardingError) -> ProviderTenant {
         var webhookURL: String?
-        if tenant.provider == .wrapp, let token = try await storage({ try await store.webhookToken(tenantID: tenant.id) }) {
+        if try definition(of: tenant).capabilities.receivesWebhooks, let token = try await storage({ try await store.webhookToken(tenantID: tenant.id) }) {
             webhookURL = Self.webhookURL(publicURL: settings.publicURL(), provider: tenant.provider, token: token)
         }
         return ProviderTenant(
@@ -291,7 +310,8 @@ public final class OnboardingService: Sendable {
                 CredentialOffer($0, origin: origin, isNew: $0 != context.credentials || !context.tenant.credentialsAvailable)
             }
             let finding = ApprovalExpiry.apply(expiry, to: answer.finding, tenant: context.tenant, at: at)
-            return (try TenantStateMachine.decide(context.tenant, .finding(finding, source: source, at: at, credentials: offer)), source)
+            let capabilities = try self.definition(of: context.tenant).capabilities
+            return (try TenantStateMachine.decide(context.tenant, .finding(finding, source: source, at: at, credentials: offer), capabilities: capabilities), source)
         } adjust: { update in
             if settlesSubmission {
                 if answer.finding.isUnavailable, !answer.nothingSubmitted { update.submissionUnsettledAt = now } else { update.clearsSubmission = true }

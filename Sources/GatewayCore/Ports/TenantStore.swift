@@ -282,3 +282,37 @@ extension TenantStore {
         try await recordSubmission(lease, at: at, settle: 0, marks: true) != .first
     }
 }
+
+/// A stored row with a value this build cannot read (a provider it does not register, a state it does not know):
+/// an error that names the row, never a default.
+public struct UnreadableRow: Error, CustomStringConvertible, Sendable {
+    public var table: String
+    public var id: String
+    public var column: String
+    public var value: String
+
+    public init(table: String, id: String, column: String, value: String) {
+        self.table = table
+        self.id = id
+        self.column = column
+        self.value = String(value.prefix(64))
+    }
+
+    public var description: String { "\(table) row \(id) has \(column) \"\(value)\", which this build does not know" }
+}
+
+extension ProviderKind {
+    /// The provider id of a stored row; a malformed one names the row.
+    public static func stored(_ text: String, table: String = "tenants", id: String) throws -> ProviderKind {
+        guard let kind = ProviderKind(rawValue: text) else { throw UnreadableRow(table: table, id: id, column: "provider", value: text) }
+        return kind
+    }
+}
+
+extension TenantState {
+    /// The state of a stored row; an unknown one names the row.
+    public static func stored(_ text: String, id: String) throws -> TenantState {
+        guard let state = TenantState(rawValue: text) else { throw UnreadableRow(table: "tenants", id: id, column: "state", value: text) }
+        return state
+    }
+}

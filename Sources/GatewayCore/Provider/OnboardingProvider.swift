@@ -8,7 +8,7 @@ public struct ProviderTenant: Sendable, Equatable {
     public var state: TenantState
     public var nextAction: NextAction?
     public var hasCredentials: Bool
-    /// Where the provider should POST its webhook for this tenant (Wrapp), built from `GATEWAY_PUBLIC_URL`.
+    /// Where the provider should POST its webhook for this tenant (`receivesWebhooks`), built from `GATEWAY_PUBLIC_URL`.
     public var webhookURL: String?
 
     public init(
@@ -51,7 +51,9 @@ public enum CredentialCheck: Sendable, Equatable {
     case unavailable(reason: String, retryAfter: TimeInterval?)
 }
 
-/// One adapter per provider. Adapters translate the provider's HTTP API into findings; they never decide states.
+/// One adapter per provider. Adapters translate the provider's HTTP API into findings: they report what the provider
+/// says, never branch on the tenant's state, and never decide states (the state machine does). What the provider can
+/// do is its module's `ProviderCapabilities`.
 public protocol OnboardingProvider: Sendable {
     var kind: ProviderKind { get }
 
@@ -61,22 +63,11 @@ public protocol OnboardingProvider: Sendable {
     /// Ask the provider how the tenant is doing now.
     func check(_ tenant: ProviderTenant) async -> ProviderAnswer
 
-    /// Prove that credentials are genuine before they are kept (Wrapp `/login`).
+    /// Prove that credentials are genuine before they are kept (a login with them, bound to this customer).
     func verify(_ credentials: ProviderCredentials, for tenant: ProviderTenant) async -> CredentialCheck
 
     /// A fresh URL where the customer continues onboarding, where the provider has such a thing.
     func onboardingURL(for tenant: ProviderTenant) async -> OnboardingURL
-
-    /// True where the provider's credentials belong to a company rather than to one customer's login (MagniFinance:
-    /// tokens per tax id). Then a company is held by at most one live tenant: a second is `company_already_onboarded`.
-    var credentialsBelongToCompany: Bool { get }
-
-    /// True where submitting twice is harmless (Wrapp's `external_login` answers the same user again). Where it is not
-    /// (MagniFinance's AddPartner), an unknown outcome settles (`GATEWAY_SETTLE_SECONDS`) before the provider is asked again.
-    var submissionIsIdempotent: Bool { get }
-
-    /// True where the provider is asked something before a first submission (`preflight`).
-    var checksBeforeSubmitting: Bool { get }
 
     /// Before a first submission, what the provider can already tell, with nothing submitted: an answer ends the
     /// attempt (MagniFinance: the company is already someone else's partner, or the provider cannot be asked);
@@ -85,23 +76,20 @@ public protocol OnboardingProvider: Sendable {
 }
 
 extension OnboardingProvider {
-    public var credentialsBelongToCompany: Bool { false }
-    public var submissionIsIdempotent: Bool { false }
-    public var checksBeforeSubmitting: Bool { false }
     public func preflight(_ tenant: ProviderTenant) async -> ProviderAnswer? { nil }
 }
 
 /// The answer to "give the customer a fresh provider URL".
 public enum OnboardingURL: Sendable, Equatable {
     case url(String)
-    /// The provider has no customer-facing URL (MagniFinance approves by email).
+    /// The provider has no customer-facing URL (the customer approves by email, say).
     case notSupported
     case unavailable(reason: String)
 }
 
 /// What a provider's webhook says, once parsed by its adapter.
 public struct WebhookNotice: Sendable, Equatable {
-    /// The partner's id for the customer, as the provider echoes it (Wrapp `partner_user_id`).
+    /// The partner's id for the customer, as the provider echoes it.
     public var externalID: String
     /// Credentials the webhook carries; not yet verified.
     public var credentials: ProviderCredentials?

@@ -15,18 +15,24 @@ public enum TenantStateMachine {
         Decision(tenant: tenant, events: [PlannedEvent(.created)], work: .submit(retryAfter: nil), changed: true, resetsBackoff: true)
     }
 
-    public static func decide(_ tenant: Tenant, _ observation: Observation) throws(TransitionError) -> Decision {
+    /// `capabilities` are the tenant's provider's: they decide whether an active tenant is re-checked.
+    public static func decide(_ tenant: Tenant, _ observation: Observation, capabilities: ProviderCapabilities) throws(TransitionError) -> Decision {
         switch observation.kind {
         case .command(let command):
-            return try apply(command, to: tenant, observation)
+            return try apply(command, to: tenant, observation, capabilities)
         case .finding(let finding):
-            return apply(finding, to: tenant, observation)
+            return apply(finding, to: tenant, observation, capabilities)
         }
     }
 
     // MARK: - Commands
 
-    private static func apply(_ command: Command, to tenant: Tenant, _ observation: Observation) throws(TransitionError) -> Decision {
+    private static func apply(
+        _ command: Command, to tenant: Tenant, _ observation: Observation, _ capabilities: ProviderCapabilities
+    ) throws(TransitionError) -> Decision {
+        guard TenantCommands.allowed(in: tenant.state, capabilities: capabilities).contains(command.tenantCommand) else {
+            throw .notAllowed(command: command, state: tenant.state)
+        }
         var next = tenant
         switch (command, tenant.state) {
         case (.retry, .failed):
@@ -60,8 +66,8 @@ public enum TenantStateMachine {
 
     // MARK: - Provider findings
 
-    private static func apply(_ finding: Finding, to tenant: Tenant, _ observation: Observation) -> Decision {
-        let currentWork = workFor(tenant)
+    private static func apply(_ finding: Finding, to tenant: Tenant, _ observation: Observation, _ capabilities: ProviderCapabilities) -> Decision {
+        let currentWork = workFor(tenant, capabilities)
         if tenant.state == .offboarded {
             // Whatever arrives late for an erased customer is dropped, credentials above all.
             return unchanged(tenant, work: .none)
@@ -95,13 +101,13 @@ public enum TenantStateMachine {
         case .ready(let status):
             guard tenant.credentialsAvailable || kept != nil else {
                 // Usable at the provider but nothing to hand the partner yet: someone must supply the credentials.
-                return apply(.actionRequired(NextAction(type: .provideCredentials), providerStatus: status), to: tenant, observation)
+                return apply(.actionRequired(NextAction(type: .provideCredentials), providerStatus: status), to: tenant, observation, capabilities)
             }
             next.providerStatus = status
             next.nextAction = nil
             next.lastError = nil
             next.credentialsAvailable = true
-            return transition(tenant, to: &next, .active, observation, work: workFor(next, in: .active), keeping: kept)
+            return transition(tenant, to: &next, .active, observation, work: workFor(next, capabilities, in: .active), keeping: kept)
 
         case .lapsed(let status):
             next.providerStatus = status
@@ -145,11 +151,11 @@ public enum TenantStateMachine {
     // MARK: - Helpers
 
     /// The work that keeps a tenant in `state` moving, when an observation changes nothing.
-    static func workFor(_ tenant: Tenant, in state: TenantState? = nil) -> WorkPlan {
+    static func workFor(_ tenant: Tenant, _ capabilities: ProviderCapabilities, in state: TenantState? = nil) -> WorkPlan {
         switch state ?? tenant.state {
         case .pending: .submit(retryAfter: nil)
         case .actionRequired, .suspended: .check(.awaiting, retryAfter: nil)
-        case .active: tenant.provider.readinessCanLapse ? .check(.maintenance, retryAfter: nil) : .none
+        case .active: capabilities.readinessCanLapse ? .check(.maintenance, retryAfter: nil) : .none
         case .failed, .offboarded: .none
         }
     }

@@ -4,8 +4,8 @@ import Foundation
 ///
 /// A field the provider already holds is frozen (`409 profile_frozen`) while the provider may act on it: correcting
 /// it here would leave the tenant waiting on data nobody submitted. Nothing is frozen while the tenant is `failed`
-/// (the provider refused it; `retry` resubmits), nor for a `pending` Wrapp tenant, whose submission is safe to
-/// repeat and is made again at once with the corrected data. A pending MagniFinance tenant is frozen once an
+/// (the provider refused it; `retry` resubmits), nor for a `pending` tenant whose provider's submission is safe to
+/// repeat (Wrapp) and is made again at once with the corrected data. A pending MagniFinance tenant is frozen once an
 /// AddPartner may have been made, because its outcome is not known yet.
 public enum ProfileFreeze {
     /// The dotted names of the fields that changed between two profiles.
@@ -24,23 +24,15 @@ public enum ProfileFreeze {
         return fields
     }
 
-    /// The fields a provider is given on submission, and so holds once submitted.
-    public static func isHeld(_ field: String, by provider: ProviderKind) -> Bool {
-        switch provider {
-        case .wrapp: ["profile.email", "profile.phone"].contains(field)
-        case .magnifinance: field.hasPrefix("profile.")
-        }
-    }
-
     /// The changed fields that may not change now; empty when the correction is allowed.
-    public static func frozen(_ changed: [String], tenant: Tenant, submissionPending: Bool) -> [String] {
+    public static func frozen(_ changed: [String], tenant: Tenant, provider: any ProviderDefinition, submissionPending: Bool) -> [String] {
         switch tenant.state {
         case .failed, .offboarded:
             return []
-        case .pending where tenant.provider == .wrapp || !submissionPending:
+        case .pending where provider.capabilities.submissionIsIdempotent || !submissionPending:
             return []
         case .pending, .actionRequired, .active, .suspended:
-            return changed.filter { isHeld($0, by: tenant.provider) }
+            return changed.filter { provider.holds($0) }
         }
     }
 }

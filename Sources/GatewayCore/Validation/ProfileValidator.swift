@@ -3,20 +3,8 @@ import Foundation
 /// Checks a tenant's input before any provider is called. Every problem is reported at once, named by the
 /// request's dotted field names, so the partner can fix them all in one go.
 public enum ProfileValidator {
-    /// MagniFinance's maximum lengths (AddPartner), by our field names.
-    static let magniFinanceMaxLengths: [(path: String, max: Int, value: @Sendable (Profile) -> String?)] = [
-        ("profile.company.tax_id", 20, { $0.company?.taxID }),
-        ("profile.contact_name", 75, { $0.contactName }),
-        ("profile.email", 75, { $0.email }),
-        ("profile.phone", 50, { $0.phone }),
-        ("profile.company.legal_name", 50, { $0.company?.legalName }),
-        ("profile.company.address", 200, { $0.company?.address }),
-        ("profile.company.city", 50, { $0.company?.city }),
-        ("profile.company.post_code", 50, { $0.company?.postCode }),
-    ]
-
     /// Generous limits for every provider, so nothing unbounded is stored.
-    static let generalMaxLengths: [(path: String, max: Int, value: @Sendable (Profile) -> String?)] = [
+    static let generalMaxLengths = LengthLimits(counting: .codePoints, limits: [
         ("profile.email", 254, { $0.email }),
         ("profile.phone", 32, { $0.phone }),
         ("profile.contact_name", 200, { $0.contactName }),
@@ -25,14 +13,14 @@ public enum ProfileValidator {
         ("profile.company.address", 500, { $0.company?.address }),
         ("profile.company.city", 100, { $0.company?.city }),
         ("profile.company.post_code", 20, { $0.company?.postCode }),
-    ]
+    ])
 
     public static let maxMetadataKeys = 50
     public static let maxMetadataKeyLength = 40
     public static let maxMetadataValueLength = 500
     public static let maxExternalIDLength = 255
 
-    public static func validate(provider: ProviderKind, externalID: String, profile: Profile, metadata: [String: String]) -> [FieldError] {
+    public static func validate(provider: any ProviderDefinition, externalID: String, profile: Profile, metadata: [String: String]) -> [FieldError] {
         var errors = validateExternalID(externalID)
         errors += validate(profile, for: provider)
         errors += validate(metadata)
@@ -52,25 +40,13 @@ public enum ProfileValidator {
         return []
     }
 
-    public static func validate(_ profile: Profile, for provider: ProviderKind) -> [FieldError] {
-        var errors: [FieldError] = []
-        switch provider {
-        case .wrapp:
-            if isBlank(profile.email) { errors.append(required("profile.email", "Wrapp needs the customer's email.")) }
-            if isBlank(profile.phone) { errors.append(required("profile.phone", "Wrapp needs the customer's phone.")) }
-        case .magnifinance:
-            if isBlank(profile.company?.taxID) {
-                errors.append(required("profile.company.tax_id", "MagniFinance needs the company's tax id."))
-            }
-            if isBlank(profile.company?.country) {
-                errors.append(required("profile.company.country", "MagniFinance needs the company's country."))
-            }
-        }
-
-        // MagniFinance counts as .NET does (UTF-16 units); our own limits count as JSON Schema does (code points).
-        let limits = provider == .magnifinance ? magniFinanceMaxLengths : generalMaxLengths
-        for limit in limits {
-            if let value = limit.value(profile), (provider == .magnifinance ? value.utf16.count : value.lengthForLimits) > limit.max {
+    /// The general rules and the provider's own (`ProviderDefinition.validate`), with the provider's length limits
+    /// where it has its own.
+    public static func validate(_ profile: Profile, for provider: any ProviderDefinition) -> [FieldError] {
+        var errors = provider.validate(profile)
+        let limits = provider.lengthLimits ?? generalMaxLengths
+        for limit in limits.limits {
+            if let value = limit.value(profile), limits.length(value) > limit.max {
                 errors.append(FieldError(field: limit.path, code: "too_long", message: "At most \(limit.max) characters."))
             }
         }
@@ -81,11 +57,11 @@ public enum ProfileValidator {
         if let phone = profile.phone, !isBlank(phone), !isPlausiblePhone(phone) {
             errors.append(FieldError(field: "profile.phone", code: "invalid", message: "Not a plausible phone number: use 7 to 15 digits, international format like +302101234567."))
         }
-        errors += validate(profile.company, for: provider)
+        errors += validate(profile.company)
         return errors
     }
 
-    private static func validate(_ company: Company?, for provider: ProviderKind) -> [FieldError] {
+    private static func validate(_ company: Company?) -> [FieldError] {
         guard let company else { return [] }
         var errors: [FieldError] = []
         let country = company.country
@@ -101,11 +77,6 @@ public enum ProfileValidator {
             default:
                 break
             }
-        }
-        if provider == .magnifinance, country == "PT", let postCode = company.postCode, !isBlank(postCode),
-            postCode.wholeMatch(of: /[0-9]{4}-[0-9]{3}/) == nil
-        {
-            errors.append(FieldError(field: "profile.company.post_code", code: "invalid", message: "Portuguese post codes look like 1000-001."))
         }
         return errors
     }
@@ -125,7 +96,7 @@ public enum ProfileValidator {
         return errors
     }
 
-    static func isPlausibleEmail(_ email: String) -> Bool {
+    public static func isPlausibleEmail(_ email: String) -> Bool {
         email.wholeMatch(of: /[A-Za-z0-9._%+\-']+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)+/) != nil
     }
 
@@ -135,11 +106,11 @@ public enum ProfileValidator {
         return (7...15).contains(digits)
     }
 
-    private static func isBlank(_ value: String?) -> Bool {
+    public static func isBlank(_ value: String?) -> Bool {
         value?.trimmingCharacters(in: .whitespaces).isEmpty ?? true
     }
 
-    private static func required(_ field: String, _ message: String) -> FieldError {
+    public static func required(_ field: String, _ message: String) -> FieldError {
         FieldError(field: field, code: "required", message: message)
     }
 }

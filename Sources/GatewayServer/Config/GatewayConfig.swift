@@ -3,6 +3,7 @@ import Foundation
 import GatewayCore
 import GatewayStoragePostgres
 import Logging
+import Providers
 
 /// How long finished records are kept (`GATEWAY_RETENTION_DAYS`): delivered or failed deliveries with their attempts,
 /// audit entries and processed webhooks older than this are pruned every hour.
@@ -18,18 +19,6 @@ public struct RetentionSettings: Sendable, Equatable {
 
 /// Everything the gateway is configured with, read once at start from the environment (see `docs/operations.md`).
 public struct GatewayConfig: Sendable {
-    public struct Wrapp: Sendable {
-        public var baseURL: String
-        public var partnerAPIKey: String
-    }
-
-    public struct MagniFinance: Sendable {
-        public var baseURL: String
-        public var email: String
-        public var token: String
-        public var password: String
-    }
-
     public enum LogFormat: String, Sendable {
         case json
         case text
@@ -49,9 +38,10 @@ public struct GatewayConfig: Sendable {
     public var eventsURL: String?
     /// `whsec_…` secrets, current first (comma-separated in the environment, for rotation).
     public var eventsSecrets: [String]
-    /// nil: not offered. In sandbox mode these point at the in-process simulators.
-    public var wrapp: Wrapp?
-    public var magniFinance: MagniFinance?
+    /// Every provider module this build registers (`ProviderModules.shipped`, plus tests' own).
+    public var modules: [any ProviderModule]
+    /// The configured providers; one absent is not offered. In sandbox mode they point at the in-process simulators.
+    public var providers: [ProviderKind: ProviderConfiguration]
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
     public var providerTimeout: TimeInterval
@@ -106,7 +96,9 @@ public struct GatewayConfig: Sendable {
         return host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
-    public static func load(environment: [String: String], sandbox: Bool) throws(Invalid) -> GatewayConfig {
+    public static func load(
+        environment: [String: String], sandbox: Bool, modules: [any ProviderModule] = ProviderModules.shipped
+    ) throws(Invalid) -> GatewayConfig {
         var env = EnvironmentReader(environment)
         let host = env.string("GATEWAY_HOST", default: "127.0.0.1")
         let port = Int(env.number("GATEWAY_PORT", default: 8080, range: 0...65535))
@@ -146,39 +138,27 @@ public struct GatewayConfig: Sendable {
         }
         if eventsURL != nil, eventsSecrets.isEmpty { env.problem("GATEWAY_EVENTS_URL is set but GATEWAY_EVENTS_SECRET is not") }
 
-        var wrapp: Wrapp?
-        let wrappURL = env.url("WRAPP_BASE_URL", default: "https://wrapp.ai/api/v1")
-        let wrappKey = env.string("WRAPP_PARTNER_API_KEY")
-        if let wrappKey, let wrappURL {
-            wrapp = Wrapp(baseURL: wrappURL, partnerAPIKey: wrappKey)
+        // Each module reads its own variables; one without its secrets is not offered.
+        var providers: [ProviderKind: ProviderConfiguration] = [:]
+        for module in modules {
+            if let configuration = module.configuration(from: &env) { providers[module.kind] = configuration }
         }
-        // Without a public URL the webhook URL handed to Wrapp would be the gateway's own bind address, which Wrapp
-        // cannot reach: onboarding would look fine and no customer's key would ever arrive. (A malformed value is
-        // reported above already.)
-        if !sandbox, wrappKey != nil, !env.isSet("GATEWAY_PUBLIC_URL") {
+        // Without a public URL the webhook URL handed to a provider would be the gateway's own bind address, which the
+        // provider cannot reach: onboarding would look fine and no customer's key would ever arrive. (A malformed value
+        // is reported above already.)
+        let webhookProviders = modules.filter { providers[$0.kind] != nil && $0.capabilities.receivesWebhooks }.map(\.displayName)
+        if !sandbox, !webhookProviders.isEmpty, !env.isSet("GATEWAY_PUBLIC_URL") {
             env.problem(
-                "GATEWAY_PUBLIC_URL is required when Wrapp is configured: Wrapp posts its webhook there, so it must be the "
+                "GATEWAY_PUBLIC_URL is required when \(webhookProviders.joined(separator: " or ")) is configured: it posts its webhook there, so it must be the "
                     + "address the outside world reaches the gateway at (e.g. https://onboarding.example.com)"
             )
         }
-        var magni: MagniFinance?
-        let magniURL = env.url("MAGNIFINANCE_BASE_URL", default: "https://bo.magnifinance.com/api/v1.1")
-        let magniParts = (env.string("MAGNIFINANCE_EMAIL"), env.string("MAGNIFINANCE_TOKEN"), env.string("MAGNIFINANCE_PASSWORD"))
-        switch magniParts {
-        case (let email?, let token?, let password?):
-            if let magniURL { magni = MagniFinance(baseURL: magniURL, email: email, token: token, password: password) }
-        case (nil, nil, nil):
-            break
-        default:
-            env.problem("MAGNIFINANCE_EMAIL, MAGNIFINANCE_TOKEN and MAGNIFINANCE_PASSWORD go together: set all three or none")
-        }
 
-        // Outside the sandbox, what travels to these addresses is secret: Wrapp posts customers' keys to the public URL,
-        // and provider calls carry the partner key and the IPPN secrets. Plain http is for a loopback host only.
+        // Outside the sandbox, what travels to these addresses is secret: providers post customers' keys to the public
+        // URL, and provider calls carry the partner's secrets. Plain http is for a loopback host only.
         if !sandbox {
-            let secretRoutes: [(String, String?)] = [
-                ("GATEWAY_PUBLIC_URL", publicURL), ("WRAPP_BASE_URL", wrapp?.baseURL), ("MAGNIFINANCE_BASE_URL", magni?.baseURL),
-            ]
+            let secretRoutes: [(String, String?)] = [("GATEWAY_PUBLIC_URL", publicURL)]
+                + modules.compactMap { providers[$0.kind] }.map { ($0.baseURLVariable, $0.baseURL) }
             for (name, value) in secretRoutes {
                 guard let value, let url = URL(string: value), url.scheme?.lowercased() == "http", !Self.isLoopback(url.host) else { continue }
                 env.problem("\(name) must be https outside the sandbox: it carries customers' keys and partner secrets (plain http is accepted for a loopback host only)")
@@ -236,7 +216,7 @@ public struct GatewayConfig: Sendable {
         var config = GatewayConfig(
             sandbox: sandbox, host: host, port: port, dataDirectory: dataDirectory, publicURL: publicURL, apiKey: apiKey,
             adminToken: adminToken, encryptionKeys: keys, trustedProxies: trustedProxies, eventsURL: eventsURL,
-            eventsSecrets: eventsSecrets, wrapp: wrapp, magniFinance: magni, logLevel: level, logFormat: format,
+            eventsSecrets: eventsSecrets, modules: modules, providers: providers, logLevel: level, logFormat: format,
             providerTimeout: timeout, maxConcurrentCallsPerProvider: concurrency, schedule: schedule, workerInterval: workerInterval,
             stuckAfter: stuckAfter, retention: retention
         )

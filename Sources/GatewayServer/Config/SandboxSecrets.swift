@@ -1,52 +1,62 @@
 import Foundation
 import GatewayCore
+import Providers
 
 /// The secrets `serve --sandbox` makes for itself when none are configured, kept in the data directory
-/// (`sandbox-secrets.json`, mode 0600) so the same key works after a restart. Sandbox only.
-struct SandboxSecrets: Codable {
+/// (`sandbox-secrets.json`, mode 0600) so the same key works after a restart. Sandbox only. Each provider module
+/// names its own (`wrapp_partner_key`); one added later gets its secrets made on the next start.
+struct SandboxSecrets {
     var apiKey: String
     var adminToken: String
     var encryptionKey: String
-    var wrappPartnerKey: String
-    var magniFinanceToken: String
-    var magniFinancePassword: String
+    /// The modules' secrets, by name.
+    var providerSecrets: [String: String]
 
-    enum CodingKeys: String, CodingKey {
-        case apiKey = "api_key"
-        case adminToken = "admin_token"
-        case encryptionKey = "encryption_key"
-        case wrappPartnerKey = "wrapp_partner_key"
-        case magniFinanceToken = "magnifinance_token"
-        case magniFinancePassword = "magnifinance_password"
-    }
+    static let coreKeys = ["api_key", "admin_token", "encryption_key"]
 
-    static func loadOrCreate(in directory: String, random: any Randomness) throws -> SandboxSecrets {
+    static func loadOrCreate(in directory: String, modules: [any ProviderModule], random: any Randomness) throws -> SandboxSecrets {
         let path = URL(fileURLWithPath: directory).appendingPathComponent("sandbox-secrets.json").path
-        if let data = FileManager.default.contents(atPath: path), let secrets = try? JSONDecoder().decode(SandboxSecrets.self, from: data) {
-            return secrets
+        var stored: [String: String] = [:]
+        if let data = FileManager.default.contents(atPath: path), let values = try? JSONDecoder().decode([String: String].self, from: data) {
+            stored = values
         }
-        let secrets = SandboxSecrets(
-            apiKey: "gw_sandbox_" + random.token(bits: 192), adminToken: "gwadmin_sandbox_" + random.token(bits: 192),
-            encryptionKey: Data(random.bytes(32)).base64EncodedString(), wrappPartnerKey: "sandbox-partner-" + random.token(bits: 128),
-            magniFinanceToken: "sandbox-ippn-" + random.token(bits: 128), magniFinancePassword: "sandbox-pw-" + random.token(bits: 128)
+        var changed = false
+        func value(_ name: String, _ make: () -> String) -> String {
+            if let existing = stored[name], !existing.isEmpty { return existing }
+            let made = make()
+            stored[name] = made
+            changed = true
+            return made
+        }
+        let apiKey = value("api_key") { "gw_sandbox_" + random.token(bits: 192) }
+        let adminToken = value("admin_token") { "gwadmin_sandbox_" + random.token(bits: 192) }
+        let encryptionKey = value("encryption_key") { Data(random.bytes(32)).base64EncodedString() }
+        for module in modules {
+            _ = module.sandboxConfiguration { name, prefix in value(name) { prefix + random.token(bits: 128) } }
+        }
+        if changed {
+            let data = try JSONEncoder.gateway.encode(stored)
+            // Written whole, then renamed: a start that dies half way never leaves a file that loses the keys.
+            let temporary = path + ".tmp"
+            guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
+                throw CocoaError(.fileWriteUnknown)
+            }
+            guard rename(temporary, path) == 0 else { throw CocoaError(.fileWriteUnknown) }
+        }
+        return SandboxSecrets(
+            apiKey: apiKey, adminToken: adminToken, encryptionKey: encryptionKey,
+            providerSecrets: stored.filter { !coreKeys.contains($0.key) }
         )
-        let data = try JSONEncoder.gateway.encode(secrets)
-        guard FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
-            throw CocoaError(.fileWriteUnknown)
-        }
-        return secrets
     }
 
-    /// Fills in what the environment left unset, and configures both providers for the in-process simulators
-    /// (their base URL is the gateway's own loopback address, resolved once the port is bound).
+    /// Fills in what the environment left unset, and configures every module for its in-process simulator (its base
+    /// URL is the gateway's own loopback address, resolved once the port is bound).
     func apply(to config: inout GatewayConfig) {
         if config.apiKey == nil { config.apiKey = apiKey }
         if config.adminToken == nil { config.adminToken = adminToken }
         if config.encryptionKeys.isEmpty, let key = Data(base64Encoded: encryptionKey) { config.encryptionKeys = [key] }
-        config.wrapp = GatewayConfig.Wrapp(baseURL: "/sandbox/wrapp", partnerAPIKey: wrappPartnerKey)
-        config.magniFinance = GatewayConfig.MagniFinance(
-            baseURL: "/sandbox/magnifinance", email: "ippn-owner@sandbox.invalid",
-            token: magniFinanceToken, password: magniFinancePassword
-        )
+        for module in config.modules {
+            config.providers[module.kind] = module.sandboxConfiguration { name, _ in providerSecrets[name] ?? "" }
+        }
     }
 }

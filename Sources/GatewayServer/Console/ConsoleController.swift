@@ -113,6 +113,15 @@ struct ConsoleController {
 
     private func csrf(_ context: GatewayRequestContext) -> String { context.console?.csrfToken ?? "" }
 
+    /// The provider filter: empty is "any"; anything else names a registered provider.
+    static func provider(_ request: Request, _ registry: ProviderRegistry) throws -> ProviderKind? {
+        guard let text = try request.query("provider") else { return nil }
+        guard let kind = registry.kind(named: text) else {
+            throw ConsoleRefusal(status: .unprocessableContent, message: "provider is one of: \(registry.namesList).")
+        }
+        return kind
+    }
+
     /// A filter from a form's `<select>`: empty is "any".
     static func choice<T: RawRepresentable & CaseIterable>(_ request: Request, _ name: String, _ type: T.Type) throws -> T?
     where T.RawValue == String {
@@ -132,7 +141,7 @@ struct ConsoleController {
         let failing = try await deliveries.deliveries(status: .failed, tenantID: nil, limit: 5, before: nil).items
 
         var totals: [HTML] = []
-        for provider in ProviderKind.allCases {
+        for provider in service.registry.kinds {
             let states = stats.tenants[provider.rawValue] ?? [:]
             let cells = TenantState.allCases.map { state -> HTML in
                 let count = states[state.rawValue] ?? 0
@@ -143,7 +152,7 @@ struct ConsoleController {
             totals.append("<tr><th scope=\"row\">\(provider.rawValue)</th>\(cells)</tr>")
         }
         var health: [HTML] = []
-        for kind in ProviderKind.allCases {
+        for kind in service.registry.kinds {
             let snapshot = await service.health[kind]?.snapshot(now: clock.now())
             let configured = service.configuredProviders.contains(kind)
             let latest = snapshot?.recentErrors.last
@@ -181,7 +190,7 @@ struct ConsoleController {
     @Sendable func tenants(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let q = try request.query("q")?.trimmingCharacters(in: .whitespaces)
         let state = try Self.choice(request, "state", TenantState.self)
-        let provider = try Self.choice(request, "provider", ProviderKind.self)
+        let provider = try Self.provider(request, service.registry)
         let cursor = try request.query("cursor")
         let page = try await operations.searchTenants(
             q: q?.isEmpty == true ? nil : q, state: state, provider: provider, limit: 25,
@@ -208,7 +217,7 @@ struct ConsoleController {
             <form method="get" action="/console/tenants" class="search" role="search">
             <label>External id, email or tax id <input type="search" name="q" value="\(q ?? "")"></label>
             \(select("state", TenantState.allCases.map(\.rawValue), state?.rawValue))
-            \(select("provider", ProviderKind.allCases.map(\.rawValue), provider?.rawValue))
+            \(select("provider", service.registry.kinds.map(\.rawValue), provider?.rawValue))
             <button type="submit">Search</button>
             </form>
             \(ConsoleLayout.table(["Tenant", "Provider", "External id", "State", "Next action", "Updated"], rows, empty: "No tenant matches."))
@@ -265,19 +274,24 @@ struct ConsoleController {
 
         var actions: [HTML] = []
         let base = "/console/tenants/\(tenant.id)"
-        if tenant.state != .offboarded {
+        // The buttons are the commands the tenant allows now: the same answer the API gives (`TenantCommands`).
+        let allowed = service.allowedCommands(for: tenant)
+        if allowed.contains(.refresh) {
             actions.append(ConsoleLayout.actionForm("\(base)/refresh", label: "Refresh from the provider", csrf: token, confirm: "Ask the provider now"))
         }
-        if tenant.state == .failed {
+        if allowed.contains(.retry) {
             actions.append(ConsoleLayout.actionForm("\(base)/retry", label: "Retry", csrf: token, confirm: "Submit this tenant again"))
         }
-        if tenant.state == .actionRequired {
-            actions.append(ConsoleLayout.actionForm("\(base)/resubmit", label: "Resubmit", csrf: token, confirm: "The customer cannot act on what was asked: ask the provider again"))
+        if allowed.contains(.resubmit) {
+            let confirm = tenant.state == .failed
+                ? "Transfer: ask the provider again and take what it already holds for this company (audited)"
+                : "The customer cannot act on what was asked: ask the provider again"
+            actions.append(ConsoleLayout.actionForm("\(base)/resubmit", label: "Resubmit", csrf: token, confirm: confirm))
         }
-        if tenant.provider == .wrapp, tenant.state == .pending || tenant.state == .actionRequired {
-            actions.append(ConsoleLayout.actionForm("\(base)/onboarding-link", label: "Fresh onboarding link", csrf: token, confirm: "Ask Wrapp for a new login URL"))
+        if allowed.contains(.onboardingLink) {
+            actions.append(ConsoleLayout.actionForm("\(base)/onboarding-link", label: "Fresh onboarding link", csrf: token, confirm: "Ask the provider for a new URL for the customer"))
         }
-        if tenant.state != .offboarded {
+        if allowed.contains(.offboard) {
             actions.append("""
                 <form method="post" action="\(base)/offboard" class="action">\(ConsoleLayout.csrfField(token))\
                 <label class="typed"><span>Type the external id <strong class="mono">\(tenant.externalID)</strong> to offboard and erase this customer</span>\

@@ -31,7 +31,7 @@ struct AdminTenantsController {
     @Sendable func search(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let page = try await operations.searchTenants(
             q: try request.query("q"), state: try request.enumParameter("state", TenantState.self),
-            provider: try request.enumParameter("provider", ProviderKind.self), limit: try request.pageLimit(),
+            provider: try request.providerParameter(service.registry), limit: try request.pageLimit(),
             before: try request.query("cursor").map { try Cursor.decode("t", $0) }
         )
         return try render.json(ListResource(data: page.items, next_cursor: page.next.map { Cursor.encode("t", $0) }))
@@ -127,7 +127,7 @@ struct AdminTenantsController {
 
     @Sendable func providers(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         var result: [ProviderResource] = []
-        for kind in ProviderKind.allCases {
+        for kind in service.registry.kinds {
             let snapshot = await service.health[kind]?.snapshot(now: clock.now())
             result.append(ProviderResource(
                 provider: kind, configured: service.configuredProviders.contains(kind), circuit: snapshot?.state.rawValue ?? "closed",

@@ -4,19 +4,17 @@ import HTTPTypes
 import Hummingbird
 import Providers
 
-/// Serves the provider simulators under `/sandbox/wrapp/…` and `/sandbox/magnifinance/…` (sandbox mode and tests),
-/// so the real adapters reach them over real HTTP.
+/// Serves each provider's simulator under `/sandbox/<provider>/…` (sandbox mode and tests), so the real adapters
+/// reach them over real HTTP.
 struct SandboxController {
-    let wrapp: WrappSimulator
-    let magniFinance: MagniFinanceSimulator
+    let simulators: Gateway.Simulators
 
     func add(to router: Router<GatewayRequestContext>) {
-        for method in [HTTPRequest.Method.get, .post, .put, .delete] {
-            router.on("sandbox/wrapp/**", method: method) { request, context in
-                try await forward(request, context) { await wrapp.handle($0) }
-            }
-            router.on("sandbox/magnifinance/**", method: method) { request, context in
-                try await forward(request, context) { await magniFinance.handle($0) }
+        for (kind, simulator) in simulators.byProvider.sorted(by: { $0.key < $1.key }) {
+            for method in [HTTPRequest.Method.get, .post, .put, .delete] {
+                router.on("sandbox/\(kind.rawValue)/**", method: method) { request, context in
+                    try await forward(request, context) { await simulator.handle($0) }
+                }
             }
         }
     }

@@ -4,151 +4,53 @@ import Hummingbird
 import Providers
 
 /// `/sandbox/test-helpers/…` (sandbox mode only): what the customer and the provider would do, for the partner's own
-/// integration tests — complete a Wrapp login, make a Wrapp customer one who already had an account, lapse a
-/// subscription, make a MagniFinance company an existing client and approve it, inject provider faults. Each acts on
-/// the in-process simulators exactly as the simulated provider pages and APIs do; nothing here touches the gateway's
-/// own records, which learn of every change the way they would from the real provider.
+/// integration tests. Each module brings its own helpers (`ProviderSimulator.sandboxHelpers`), mounted under
+/// `/sandbox/test-helpers/<provider>/`; fault injection is shared by all. Each acts on the in-process simulators exactly
+/// as the simulated provider pages and APIs do; nothing here touches the gateway's own records, which learn of every
+/// change the way they would from the real provider.
 struct SandboxHelpersController {
-    let wrapp: WrappSimulator
-    let magniFinance: MagniFinanceSimulator
+    let simulators: Gateway.Simulators
+    let modules: [any ProviderModule]
 
-    var endpoints: RouteCollection<GatewayRequestContext> {
-        RouteCollection(context: GatewayRequestContext.self)
-            .get("wrapp/customers/:partner_user_id", use: wrappCustomer)
-            .post("wrapp/customers/:partner_user_id/complete-login", use: completeWrappLogin)
-            .post("wrapp/customers/:partner_user_id/pre-existing", use: markPreExisting)
-            .put("wrapp/customers/:partner_user_id/subscription", use: setSubscription)
-            .get("magnifinance/companies/:tax_id", use: magniFinanceCompany)
-            .post("magnifinance/companies/:tax_id/existing-client", use: markExistingClient)
-            .post("magnifinance/companies/:tax_id/approve", use: approve)
-            .post(":provider/faults", use: injectFault)
-            .delete(":provider/faults", use: clearFaults)
-    }
-
-    // MARK: - Wrapp
-
-    struct WrappCustomer: Encodable {
-        var partner_user_id: String
-        var wrapp_user_id: String
-        var api_key: String
-        var email: Nullable<String>
-        var pre_existing: Bool
-        var logged_in: Bool
-        var subscription_active: Bool
-        var webhook_status: Nullable<Int>
-        /// Where this simulated Wrapp posts the customer's webhooks (the gateway gave it with the login call).
-        var webhook_endpoint: Nullable<String>
-
-        init(_ user: WrappSimulator.User, webhookStatus: Int? = nil) {
-            partner_user_id = user.partnerUserID
-            wrapp_user_id = user.wrappUserID
-            api_key = user.apiKey
-            email = Nullable(user.email.isEmpty ? nil : user.email)
-            pre_existing = user.existedBefore
-            logged_in = user.loggedIn
-            subscription_active = user.subscriptionActive
-            webhook_status = Nullable(webhookStatus)
-            webhook_endpoint = Nullable(user.webhookEndpoint)
+    func add(to group: RouterGroup<GatewayRequestContext>) {
+        for module in modules {
+            guard let simulator = simulators[module.kind] else { continue }
+            for helper in simulator.sandboxHelpers {
+                let path = "\(module.kind.rawValue)/" + helper.path.split(separator: "/").map { part in
+                    part.hasPrefix("{") && part.hasSuffix("}") ? ":" + part.dropFirst().dropLast() : String(part)
+                }.joined(separator: "/")
+                group.on(RouterPath(path), method: .init(helper.method.rawValue)!) { request, context in
+                    try await Self.run(helper, request, context)
+                }
+            }
         }
+        group.post(":provider/faults", use: injectFault)
+        group.delete(":provider/faults", use: clearFaults)
     }
 
-    @Sendable func wrappCustomer(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        try Response.json(WrappCustomer(try await knownWrappUser(context)))
-    }
-
-    @Sendable func completeWrappLogin(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let user = try await knownWrappUser(context)
-        guard !user.email.isEmpty else {
-            throw Problem(.conflict, code: "invalid_state", detail: "This customer has no Wrapp login yet: create its tenant first.")
+    static func run(_ helper: SandboxHelper, _ request: Request, _ context: GatewayRequestContext) async throws -> Response {
+        var parameters: [String: String] = [:]
+        for name in helper.parameterNames { parameters[name] = try context.parameters.require(name) }
+        var body: JSONValue?
+        if helper.method == .post || helper.method == .put {
+            var request = request
+            let bytes = try await request.collectBody(upTo: 4096)
+            if bytes.readableBytes > 0 {
+                guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes.readableBytesView)) else {
+                    throw Problem(.badRequest, code: "malformed_json", detail: "The body is not valid JSON.")
+                }
+                body = value
+            }
         }
-        let status = await wrapp.completeOnboarding(user.partnerUserID)
-        guard let done = await wrapp.user(user.partnerUserID) else { throw Self.unknownCustomer }
-        return try Response.json(WrappCustomer(done, webhookStatus: status))
-    }
-
-    @Sendable func markPreExisting(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let id = try context.parameters.require("partner_user_id")
-        if let user = await wrapp.user(id), user.loggedIn, !user.existedBefore {
-            throw Problem(.conflict, code: "invalid_state", detail: "This customer already logged in as a new Wrapp user.")
+        switch await helper.handle(SandboxHelperRequest(parameters: parameters, body: body)) {
+        case .ok(let value):
+            return try Response.json(value)
+        case .refused(let status, let code, let detail, let errors):
+            throw Problem(.init(code: status), code: code, detail: detail, errors: errors)
         }
-        return try Response.json(WrappCustomer(await wrapp.markPreExisting(id)))
-    }
-
-    @Sendable func setSubscription(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let reader = FieldReader(try await JSONBody.read(request, limit: 4096))
-        reader.allowOnly(["active"])
-        let active = reader.boolean("active", required: true)
-        try reader.throwIfInvalid()
-        let user = try await knownWrappUser(context)
-        guard user.loggedIn else {
-            throw Problem(.conflict, code: "invalid_state", detail: "This customer has not logged in at Wrapp yet: complete the login first.")
-        }
-        await wrapp.setSubscription(user.partnerUserID, active: active ?? false)
-        guard let changed = await wrapp.user(user.partnerUserID) else { throw Self.unknownCustomer }
-        return try Response.json(WrappCustomer(changed))
-    }
-
-    private func knownWrappUser(_ context: GatewayRequestContext) async throws -> WrappSimulator.User {
-        guard let user = await wrapp.user(try context.parameters.require("partner_user_id")) else { throw Self.unknownCustomer }
-        return user
-    }
-
-    static let unknownCustomer = Problem(
-        .notFound, code: "not_found", detail: "The simulated Wrapp knows no customer with this partner_user_id: create its tenant first."
-    )
-
-    // MARK: - MagniFinance
-
-    struct MagniFinanceCompany: Encodable {
-        var tax_id: String
-        var existing_client: Bool
-        var partnership: String
-        var add_partner_calls: Int
-
-        init(_ company: MagniFinanceSimulator.Company) {
-            tax_id = company.taxID
-            existing_client = company.existingClient
-            partnership = company.partnership.rawValue
-            add_partner_calls = company.addPartnerCalls
-        }
-    }
-
-    @Sendable func magniFinanceCompany(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        try Response.json(MagniFinanceCompany(await magniFinance.company(try taxID(context))))
-    }
-
-    @Sendable func markExistingClient(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let taxID = try taxID(context)
-        guard await magniFinance.company(taxID).partnership == .none else {
-            throw Problem(.conflict, code: "invalid_state", detail: "The partnership was already asked for: mark the company before creating its tenant.")
-        }
-        await magniFinance.markExistingClient(taxID)
-        return try Response.json(MagniFinanceCompany(await magniFinance.company(taxID)))
-    }
-
-    @Sendable func approve(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let taxID = try taxID(context)
-        guard await magniFinance.approve(taxID) else {
-            throw Problem(.notFound, code: "not_found", detail: "The simulated MagniFinance has no partnership request for this tax id.")
-        }
-        return try Response.json(MagniFinanceCompany(await magniFinance.company(taxID)))
-    }
-
-    private func taxID(_ context: GatewayRequestContext) throws -> String {
-        let taxID = try context.parameters.require("tax_id")
-        guard (1...20).contains(taxID.count), taxID.allSatisfy(\.isASCII), taxID.allSatisfy(\.isNumber) else {
-            throw Problem.validation(field: "tax_id", code: "invalid", message: "A tax id is 1 to 20 digits.")
-        }
-        return taxID
     }
 
     // MARK: - Faults
-
-    /// The provider operations a fault can be put on, as the simulators name them.
-    static let operations: [ProviderKind: [String]] = [
-        .wrapp: ["external_login", "embedded_check_user", "login"],
-        .magnifinance: ["partner", "partner/accessTokens"],
-    ]
 
     static let styles: [String: SimulatedFault.Style] = [
         "message": .message, "error": .error, "errors_message": .errorsMessage, "errors_string": .errorsString, "html": .html,
@@ -161,16 +63,16 @@ struct SandboxHelpersController {
     }
 
     @Sendable func injectFault(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let provider = try provider(context)
+        let (module, simulator) = try provider(context)
         let reader = FieldReader(try await JSONBody.read(request, limit: 4096))
         reader.allowOnly(["operation", "status", "style", "times", "retry_after", "retry_after_header", "delay_ms"])
         for key in reader.object.keys.sorted() where reader.object[key] is NSNull {
             reader.fail(key, "invalid_type", "Leave the field out rather than send null.")
         }
-        let known = Self.operations[provider] ?? []
+        let known = module.faultOperations
         let operation = reader.string("operation", required: true)
         if let operation, !known.contains(operation) {
-            reader.fail("operation", "invalid", "One of \(known.joined(separator: ", ")) for \(provider.rawValue).")
+            reader.fail("operation", "invalid", "One of \(known.joined(separator: ", ")) for \(module.kind.rawValue).")
         }
         let status = reader.integer("status", in: 200...599, required: true)
         let styleName = reader.string("style") ?? "message"
@@ -188,30 +90,25 @@ struct SandboxHelpersController {
         }
         try reader.throwIfInvalid()
         guard let operation, let status, let style else { throw Problem.validation([]) }
-        let fault = SimulatedFault(operation: operation, status: status, style: style, times: times, retryAfter: retryAfter, retryAfterHeader: retryAfterHeader, delayMilliseconds: delay)
-        switch provider {
-        case .wrapp:
-            await wrapp.add(fault)
-            return try Response.json(Faults(provider: provider.rawValue, pending: await wrapp.pendingFaults))
-        case .magnifinance:
-            await magniFinance.add(fault)
-            return try Response.json(Faults(provider: provider.rawValue, pending: await magniFinance.pendingFaults))
-        }
+        await simulator.add(SimulatedFault(
+            operation: operation, status: status, style: style, times: times, retryAfter: retryAfter, retryAfterHeader: retryAfterHeader,
+            delayMilliseconds: delay
+        ))
+        return try Response.json(Faults(provider: module.kind.rawValue, pending: await simulator.pendingFaults))
     }
 
     @Sendable func clearFaults(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let provider = try provider(context)
-        switch provider {
-        case .wrapp: await wrapp.clearFaults()
-        case .magnifinance: await magniFinance.clearFaults()
-        }
-        return try Response.json(Faults(provider: provider.rawValue, pending: 0))
+        let (module, simulator) = try provider(context)
+        await simulator.clearFaults()
+        return try Response.json(Faults(provider: module.kind.rawValue, pending: 0))
     }
 
-    private func provider(_ context: GatewayRequestContext) throws -> ProviderKind {
-        guard let provider = ProviderKind(rawValue: try context.parameters.require("provider")) else {
-            throw Problem(.notFound, code: "not_found", detail: "No such provider: wrapp or magnifinance.")
+    private func provider(_ context: GatewayRequestContext) throws -> (any ProviderModule, any ProviderSimulator) {
+        let name = try context.parameters.require("provider")
+        guard let module = modules.first(where: { $0.kind.rawValue == name }), let simulator = simulators[module.kind] else {
+            let names = modules.filter { simulators[$0.kind] != nil }.map(\.kind.rawValue)
+            throw Problem(.notFound, code: "not_found", detail: "No such provider: \(names.joined(separator: " or ")).")
         }
-        return provider
+        return (module, simulator)
     }
 }

@@ -31,8 +31,8 @@ struct TenantsController {
         let reader = FieldReader(try await JSONBody.read(request))
         reader.allowOnly(["provider", "external_id", "profile", "metadata"])
         let providerName = reader.string("provider", required: true)
-        let provider = providerName.flatMap(ProviderKind.init(rawValue:))
-        if providerName != nil, provider == nil { reader.fail("provider", "invalid", "provider is one of: wrapp, magnifinance.") }
+        let provider = providerName.flatMap { service.registry.kind(named: $0) }.flatMap { service.registry.definition($0) }
+        if providerName != nil, provider == nil { reader.fail("provider", "invalid", "provider is one of: \(service.registry.namesList).") }
         let externalID = reader.string("external_id", required: true)
         let profile = reader.object("profile", required: true).map(Profile.read)
         let metadata = reader.stringMap("metadata") ?? [:]
@@ -43,7 +43,7 @@ struct TenantsController {
         }
         guard errors.isEmpty, let provider, let externalID, let profile else { throw Problem.validation(errors) }
 
-        switch try await service.create(NewTenant(provider: provider, externalID: externalID, profile: profile, metadata: metadata)) {
+        switch try await service.create(NewTenant(provider: provider.kind, externalID: externalID, profile: profile, metadata: metadata)) {
         case .created(let tenant): return try render.json(tenant, status: .created, headers: [.location: "/v1/tenants/\(tenant.id)"])
         case .accepted(let tenant): return try render.json(tenant, status: .accepted, headers: [.location: "/v1/tenants/\(tenant.id)"])
         case .existing(let tenant): return try render.json(tenant)
@@ -58,7 +58,7 @@ struct TenantsController {
     @Sendable func list(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         try context.require(.tenantsRead)
         let query = TenantQuery(
-            provider: try request.enumParameter("provider", ProviderKind.self),
+            provider: try request.providerParameter(service.registry),
             state: try request.enumParameter("state", TenantState.self),
             externalID: try request.query("external_id"),
             limit: try request.pageLimit(),
@@ -92,24 +92,19 @@ struct TenantsController {
         return try .json(credentials, headers: [.cacheControl: "no-store"])
     }
 
+    /// Credentials typed in, in the shape the tenant's provider module names (`credentialInputFields`).
     @Sendable func supplyCredentials(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         try context.require(.tenantsWrite)
-        let reader = FieldReader(try await JSONBody.read(request))
-        reader.allowOnly(["provider", "wrapp_user_id", "api_key"])
-        if let provider = reader.string("provider"), provider != ProviderKind.wrapp.rawValue {
-            reader.fail("provider", "invalid", "Only Wrapp credentials are supplied by hand.")
+        let input = try JSONBody.values(try await JSONBody.read(request))
+        let tenantID = try context.parameters.require("id")
+        let current = try await service.tenant(id: tenantID)
+        guard let definition = service.registry.definition(current.provider) else { throw Problem(OnboardingError.unknownProvider(tenantID: tenantID, provider: current.provider)) }
+        let credentials: ProviderCredentials
+        switch definition.credentials(fromInput: input) {
+        case .accepted(let typed): credentials = typed
+        case .refused(let errors): throw Problem.validation(errors)
         }
-        let userID = reader.string("wrapp_user_id", required: true)
-        let apiKey = reader.string("api_key", required: true)
-        for (key, value) in [("wrapp_user_id", userID), ("api_key", apiKey)] where value?.isEmpty == true || (value?.lengthForLimits ?? 0) > 512 {
-            reader.fail(key, "invalid", "Must be 1 to 512 characters.")
-        }
-        try reader.throwIfInvalid()
-        guard let userID, let apiKey else { throw Problem.validation(reader.errors) }
-        let tenant = try await service.supplyCredentials(
-            tenantID: context.parameters.require("id"), .wrapp(wrappUserID: userID, apiKey: apiKey),
-            actor: context.actor
-        )
+        let tenant = try await service.supplyCredentials(tenantID: tenantID, credentials, actor: context.actor)
         return try render.json(tenant)
     }
 

@@ -11,16 +11,24 @@ struct WebhooksController {
     let metrics: GatewayMetrics
 
     var endpoints: RouteCollection<GatewayRequestContext> {
-        RouteCollection(context: GatewayRequestContext.self).post("wrapp/:token", use: wrapp)
+        RouteCollection(context: GatewayRequestContext.self).post(":provider/:token", use: receive)
     }
 
-    @Sendable func wrapp(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+    /// One route shape for every provider whose module receives webhooks; any other provider segment is a `404`
+    /// that says nothing about tokens.
+    @Sendable func receive(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        guard let kind = service.registry.kind(named: try context.parameters.require("provider")),
+            service.registry.definition(kind)?.capabilities.receivesWebhooks == true
+        else {
+            throw Problem(OnboardingError.webhookTokenUnknown)
+        }
+        let provider = kind.rawValue
         do {
             let token = try context.parameters.require("token")
             var request = request
             let body = try await request.collectBody(upTo: Self.maxBody)
-            let receipt = try await service.receiveWebhook(provider: .wrapp, token: token, body: Data(body.readableBytesView), from: context.clientIP)
-            metrics.webhookReceived(provider: "wrapp", outcome: receipt == .duplicate ? "duplicate" : "stored")
+            let receipt = try await service.receiveWebhook(provider: kind, token: token, body: Data(body.readableBytesView), from: context.clientIP)
+            metrics.webhookReceived(provider: provider, outcome: receipt == .duplicate ? "duplicate" : "stored")
             return try .json(["received": true, "duplicate": receipt == .duplicate])
         } catch {
             let outcome = switch error {
@@ -30,7 +38,7 @@ struct WebhooksController {
             case is NIOTooManyBytesError: "too_large"
             default: "error"
             }
-            metrics.webhookReceived(provider: "wrapp", outcome: outcome)
+            metrics.webhookReceived(provider: provider, outcome: outcome)
             throw error
         }
     }

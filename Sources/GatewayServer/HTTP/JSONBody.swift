@@ -21,6 +21,14 @@ struct JSONBody {
         }
         return object
     }
+
+    /// The same object, as JSON values the core and the provider modules read.
+    static func values(_ object: [String: Any]) throws -> [String: JSONValue] {
+        guard let data = try? JSONSerialization.data(withJSONObject: object),
+            case .object(let values) = try JSONDecoder().decode(JSONValue.self, from: data)
+        else { throw Problem(.badRequest, code: "malformed_json", detail: "The body is not a JSON object.") }
+        return values
+    }
 }
 
 /// Typed access to one JSON object, collecting field errors into a shared list.

@@ -77,7 +77,7 @@ extension Problem {
         case .providerUnavailable: .serviceUnavailable
         case .webhookMalformed: .badRequest
         case .storageFailure: .serviceUnavailable
-        case .internalFailure: .internalServerError
+        case .internalFailure, .unknownProvider: .internalServerError
         }
         var errors: [FieldError] = []
         if case .validationFailed(let fieldErrors) = error { errors = fieldErrors }

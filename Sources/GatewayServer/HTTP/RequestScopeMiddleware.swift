@@ -17,6 +17,8 @@ struct RequestScopeMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
 
     let trusted: [CIDR]
+    /// The registered providers' ids: the one segment after `webhooks` that is shown as it is.
+    let providers: Set<String>
     let accessLog: Logger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -57,7 +59,7 @@ struct RequestScopeMiddleware: RouterMiddleware {
     private func finish(_ span: (any Span)?, _ request: Request, _ context: Context, status: Int, since started: ContinuousClock.Instant) {
         log(request, context, status: status, since: started)
         guard let span else { return }
-        let route = context.endpointPath ?? Self.unmatched(request.uri.path)
+        let route = context.endpointPath ?? Self.unmatched(request.uri.path, providers: providers)
         span.operationName = "\(request.method.rawValue) \(route)"
         span.attributes["http.route"] = route
         span.attributes["http.response.status_code"] = status
@@ -71,7 +73,7 @@ struct RequestScopeMiddleware: RouterMiddleware {
         let route = context.endpointPath
         accessLog.log(level: route.map { Self.quietRoutes.contains($0) } == true ? .debug : .info, "request", metadata: [
             "request.id": .string(context.requestID), "http.method": .string(request.method.rawValue),
-            "http.route": .string(route ?? Self.unmatched(request.uri.path)), "http.status": .stringConvertible(status),
+            "http.route": .string(route ?? Self.unmatched(request.uri.path, providers: providers)), "http.status": .stringConvertible(status),
             "duration_ms": .string(String(format: "%.1f", milliseconds)), "client.ip": .string(context.clientIP ?? "-"),
         ])
     }
@@ -80,12 +82,12 @@ struct RequestScopeMiddleware: RouterMiddleware {
     /// provider's name) or an `onboard` segment may be a secret someone mistyped, wherever that segment stands and
     /// however it is spelt (case, percent-encoding). Other segments are logged as `_` unless plain (letters, digits,
     /// `-`, `_`, `.`), at most 8 of 64 characters.
-    static func unmatched(_ path: String) -> String {
+    static func unmatched(_ path: String, providers: Set<String>) -> String {
         var shown: [String] = []
         for raw in path.split(separator: "/", omittingEmptySubsequences: true).prefix(8) {
             let segment = String(raw).removingPercentEncoding?.lowercased() ?? "_"
             if let previous = shown.last, previous == "webhooks" {
-                shown.append(["wrapp", "magnifinance"].contains(segment) ? segment : "***")
+                shown.append(providers.contains(segment) ? segment : "***")
                 if shown.last == "***" { break }
                 shown.append("***")
                 break

@@ -125,6 +125,15 @@ extension Request {
         return limit
     }
 
+    /// A query parameter that must name a registered provider.
+    func providerParameter(_ registry: ProviderRegistry) throws -> ProviderKind? {
+        guard let text = try query("provider", emptyIsAbsent: false) else { return nil }
+        guard let kind = registry.kind(named: text) else {
+            throw Problem.validation(field: "provider", code: "invalid", message: "provider is one of: \(registry.namesList).")
+        }
+        return kind
+    }
+
     /// A query parameter that must be one of an enum's raw values.
     func enumParameter<T: RawRepresentable & CaseIterable>(_ name: String, _ type: T.Type) throws -> T? where T.RawValue == String {
         guard let text = try query(name, emptyIsAbsent: false) else { return nil }

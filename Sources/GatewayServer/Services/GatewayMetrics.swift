@@ -63,7 +63,7 @@ final class GatewayMetrics: ProviderCallObserver, Sendable {
     /// counters the database keeps up to date and two index lookups, so a scrape stays cheap however big the tables grow.
     func scrape(from store: any MetricsStore, service: OnboardingService, now: Date, stuckAfter: TimeInterval) async throws -> [UInt8] {
         let readings = try await store.metricsReadings(stuckBefore: now.addingTimeInterval(-stuckAfter))
-        for provider in ProviderKind.allCases {
+        for provider in service.registry.kinds {
             for state in TenantState.allCases {
                 registry.makeGauge(descriptor: Self.named("tenants"), labels: [("provider", provider.rawValue), ("state", state.rawValue)])
                     .set(Double(readings.tenants[provider.rawValue]?[state.rawValue] ?? 0))

@@ -22,8 +22,6 @@ public struct MagniFinanceAdapter: OnboardingProvider {
     }
 
     public let kind = ProviderKind.magnifinance
-    /// GetPartnerAccessTokens answers for any tax id that is a partner of our IPPN account, whoever asks.
-    public var credentialsBelongToCompany: Bool { true }
     let configuration: Configuration
     let http: ProviderHTTPClient
 
@@ -95,8 +93,6 @@ public struct MagniFinanceAdapter: OnboardingProvider {
 
     /// Tokens are answered for any tax id that is a partner of our account, whoever asks: tokens there before this
     /// tenant's first AddPartner are someone else's partnership, never this tenant's.
-    public var checksBeforeSubmitting: Bool { true }
-
     public func preflight(_ tenant: ProviderTenant) async -> ProviderAnswer? {
         guard let taxID = tenant.profile.company?.taxID else { return nil }
         switch await accessTokens(taxID: taxID) {
@@ -109,9 +105,6 @@ public struct MagniFinanceAdapter: OnboardingProvider {
 
     public func check(_ tenant: ProviderTenant) async -> ProviderAnswer {
         guard let taxID = tenant.profile.company?.taxID else { return ProviderAnswer(.waiting(providerStatus: "not_submitted")) }
-        // A refused tenant holds no request of its own (it may have been refused because the company is someone
-        // else's partner): the company's tokens are not asked for on its behalf. An operator's resubmission is.
-        guard tenant.state != .failed else { return ProviderAnswer(.waiting(providerStatus: "not_submitted")) }
         switch await accessTokens(taxID: taxID) {
         case .granted(let tokens): return ready(tokens)
         case .notGranted: return ProviderAnswer(.waiting(providerStatus: "access_requested"))

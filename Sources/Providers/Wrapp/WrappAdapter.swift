@@ -19,7 +19,6 @@ public struct WrappAdapter: OnboardingProvider, WebhookInterpreting {
 
     public let kind = ProviderKind.wrapp
     /// `external_login` for a customer Wrapp knows answers that customer again: repeating it is harmless.
-    public var submissionIsIdempotent: Bool { true }
     let configuration: Configuration
     let http: ProviderHTTPClient
 
@@ -98,7 +97,8 @@ public struct WrappAdapter: OnboardingProvider, WebhookInterpreting {
     /// one transient failure (not a `429` or anything with `Retry-After`) is tried again at once: at most four requests
     /// in all, which the work lease (four provider timeouts and more) covers.
     public func verify(_ credentials: ProviderCredentials, for tenant: ProviderTenant) async -> CredentialCheck {
-        guard case .wrapp(let userID, let apiKey) = credentials else { return .invalid(reason: "not Wrapp credentials") }
+        guard let typed = WrappCredentials(credentials) else { return .invalid(reason: "not Wrapp credentials") }
+        let (userID, apiKey) = (typed.wrappUserID, typed.apiKey)
         var spareRetries = 1
         func mayRetry(_ transient: Bool) async -> Bool {
             guard transient, spareRetries > 0 else { return false }
