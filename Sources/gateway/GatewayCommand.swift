@@ -13,6 +13,7 @@ import GatewayCore
 import GatewayServer
 import GatewayStorage
 import Logging
+import Providers
 import ServiceLifecycle
 
 /// The command line: `gateway serve [--sandbox]` and `gateway migrate`. Everything else lives in GatewayServer.
@@ -20,7 +21,7 @@ import ServiceLifecycle
 struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
-        abstract: "Onboarding gateway for Wrapp and MagniFinance.",
+        abstract: "Onboarding gateway for invoicing providers (\(ProviderModules.shipped.map(\.displayName).joined(separator: ", "))).",
         subcommands: [Serve.self, Migrate.self, RotateKey.self, ImportSQLite.self, Simulate.self]
     )
 }
@@ -28,7 +29,7 @@ struct GatewayCommand: AsyncParsableCommand {
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Run the gateway.")
 
-    @Flag(help: "Simulate both providers in-process and generate missing secrets (kept in the data directory).")
+    @Flag(help: "Simulate every provider in-process and generate missing secrets (kept in the data directory).")
     var sandbox = false
 
     func run() async throws {
@@ -120,13 +121,12 @@ struct ImportSQLite: AsyncParsableCommand {
 
 struct Simulate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve only the two provider simulators, for several gateway replicas to share (tests, load runs).",
+        abstract: "Serve only the provider simulators, for several gateway replicas to share (tests, load runs).",
         discussion: """
-            The simulated Wrapp and MagniFinance answer under /sandbox/wrapp and /sandbox/magnifinance, their test \
-            helpers under /sandbox/test-helpers, exactly as `serve --sandbox` serves them. They accept the credentials \
-            of WRAPP_PARTNER_API_KEY and MAGNIFINANCE_EMAIL, _TOKEN and _PASSWORD; point the gateways' \
-            WRAPP_BASE_URL at http://HOST:PORT/sandbox/wrapp and MAGNIFINANCE_BASE_URL at \
-            http://HOST:PORT/sandbox/magnifinance. Never for production: there is no authentication on the helpers.
+            Each provider's simulator answers under /sandbox/<provider> (\(ProviderModules.shipped.map(\.kind.rawValue).joined(separator: ", "))), \
+            its test helpers under /sandbox/test-helpers/<provider>, exactly as `serve --sandbox` serves them. They accept \
+            the credentials of the environment the gateways read (each provider's own variables, listed in \
+            docs/configuration.md); point each provider's <PROVIDER>_BASE_URL at http://HOST:PORT/sandbox/<provider>. Never for production: there is no authentication on the helpers.
             """
     )
 
@@ -199,13 +199,25 @@ func bootstrapTracing(_ logger: Logger) throws -> (any Service)? {
     }
 }
 
+/// The first module's create example, as the banner's curl sends it.
+func tryExample(_ gateway: Gateway) -> String {
+    guard let module = gateway.config.modules.first,
+        let data = try? { () throws -> Data in
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return try encoder.encode(module.openAPI.createExample)
+        }()
+    else { return "{}" }
+    return String(decoding: data, as: UTF8.self)
+}
+
 func printSandboxBanner(_ gateway: Gateway) {
     let key = gateway.config.apiKey ?? "(GATEWAY_API_KEY)"
     let url = gateway.address.publicURL
     // One write, at once: the key is what the reader needs next, and it must not wait in a buffer.
     LineWriter.standardOutput.write(line: """
 
-        Onboarding gateway — SANDBOX. Both providers are simulated in-process; nothing leaves this machine.
+        Onboarding gateway — SANDBOX. Every provider is simulated in-process; nothing leaves this machine.
           API:          \(url)/v1/tenants   (described in \(url)/openapi.yaml)
           Console:      \(url)/console   (sign in with the admin token)
           Partner key:  \(key)
@@ -216,7 +228,7 @@ func printSandboxBanner(_ gateway: Gateway) {
 
         Try it:
           curl -s -X POST \(url)/v1/tenants -H 'Authorization: Bearer \(key)' -H 'Content-Type: application/json' \\
-            -d '{"provider":"wrapp","external_id":"cust-1","profile":{"email":"maria@example.com","phone":"+302101234567"}}'
+            -d '\(tryExample(gateway))'
 
         """)
 }

@@ -54,7 +54,7 @@ struct SandboxHelpersController {
 
     static let styles: [String: SimulatedFault.Style] = [
         "message": .message, "error": .error, "errors_message": .errorsMessage, "errors_string": .errorsString, "html": .html,
-        "envelope_error": .envelopeError, "garbage": .garbage, "late_success": .lateSuccess,
+        "envelope_error": .envelopeError, "garbage": .garbage, "late_success": .lateSuccess, "reset": .reset,
     ]
 
     struct Faults: Encodable {

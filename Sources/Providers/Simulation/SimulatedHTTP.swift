@@ -44,7 +44,7 @@ public struct SimulatedResponse: Sendable {
         status: 200, headers: ["Content-Type": "application/json"], body: Data("{\"data\": {\"type\": \"".utf8), resetsConnection: true
     )
 
-    static func json(_ status: Int, _ object: Any, headers: [String: String] = [:]) -> SimulatedResponse {
+    public static func json(_ status: Int, _ object: Any, headers: [String: String] = [:]) -> SimulatedResponse {
         let body = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
         return SimulatedResponse(status: status, headers: headers.merging(["Content-Type": "application/json"]) { $1 }, body: body)
     }
@@ -69,6 +69,7 @@ public struct SimulatedFault: Sendable, Codable, Equatable {
         case envelopeError    // MagniFinance: an error envelope with HTTP `status` (use 200 for "error inside 200")
         case garbage          // not JSON at all
         case lateSuccess = "late_success"  // handled normally, answered after `delay_ms`: the outcome is lost to a timeout
+        case reset            // the connection drops before the answer is complete (nothing carried out)
     }
 
     public var operation: String
@@ -101,7 +102,8 @@ public struct SimulatedFault: Sendable, Codable, Equatable {
         case delayMilliseconds = "delay_ms"
     }
 
-    func response(magniFinanceEnvelope: [String: Any]? = nil) -> SimulatedResponse {
+    /// The fault's answer (a late success is the real answer, late: the simulator routes it itself).
+    public func response(magniFinanceEnvelope: [String: Any]? = nil) -> SimulatedResponse {
         let headers = (retryAfterHeader ?? retryAfter.map { String($0) }).map { ["Retry-After": $0] } ?? [:]
         let text = "simulated failure"
         var response: SimulatedResponse
@@ -113,17 +115,20 @@ public struct SimulatedFault: Sendable, Codable, Equatable {
         case .html: response = .html(status, "<html><body><h1>\(status) Internal Server Error</h1></body></html>")
         case .envelopeError: response = .json(status, magniFinanceEnvelope ?? ["IsError": true], headers: headers)
         case .garbage, .lateSuccess: response = SimulatedResponse(status: status, headers: ["Content-Type": "application/json"], body: Data("{\"oops".utf8))
+        case .reset: return .reset
         }
         response.headers.merge(headers) { $1 }
         return response
     }
 }
 
-/// The queue of scripted faults, shared by both simulators.
-struct FaultScript {
+/// The queue of scripted faults, shared by every simulator (a module's own among them).
+public struct FaultScript: Sendable {
     private var faults: [SimulatedFault] = []
 
-    mutating func add(_ fault: SimulatedFault) {
+    public init() {}
+
+    public mutating func add(_ fault: SimulatedFault) {
         faults.append(fault)
     }
 
@@ -136,19 +141,20 @@ struct FaultScript {
         return .json(200, ["ok": true])
     }
 
-    mutating func take(_ operation: String) -> SimulatedFault? {
+    /// The next fault scripted for `operation`, if any; it is used up.
+    public mutating func take(_ operation: String) -> SimulatedFault? {
         guard let index = faults.firstIndex(where: { $0.operation == operation }) else { return nil }
         let fault = faults[index]
         if fault.times <= 1 { faults.remove(at: index) } else { faults[index].times -= 1 }
         return fault
     }
 
-    mutating func clear() {
+    public mutating func clear() {
         faults.removeAll()
     }
 
     /// Scripted faults not served yet (a fault for several calls counts once per call left).
-    var pending: Int { faults.reduce(0) { $0 + max($1.times, 1) } }
+    public var pending: Int { faults.reduce(0) { $0 + max($1.times, 1) } }
 }
 
 // MARK: - Random faults ("chaos")
