@@ -10,6 +10,15 @@ struct LedgerlyAdapter: OnboardingProvider, WebhookInterpreting {
     let baseURL: @Sendable () -> String
     let partnerKey: String
     let http: ProviderHTTPClient
+    var flaws: Set<Flaw> = []
+
+    /// Defects the conformance kit must catch.
+    enum Flaw: Sendable, Hashable {
+        /// Posts again after a lost outcome instead of looking the signup up first.
+        case noReconcile
+        /// Takes a 429 for a refusal.
+        case throttleIsRefusal
+    }
 
     var partnerHeaders: [(String, String)] { [("X-Ledgerly-Partner", partnerKey)] }
 
@@ -17,7 +26,7 @@ struct LedgerlyAdapter: OnboardingProvider, WebhookInterpreting {
     static let segment = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
 
     func submit(_ tenant: ProviderTenant, previousAttempts: Int) async -> ProviderAnswer {
-        if previousAttempts > 0 {
+        if previousAttempts > 0, !flaws.contains(.noReconcile) {
             switch await signup(tenant.externalID) {
             case .found(let answer): return answer
             case .failed(let answer): return answer
@@ -34,7 +43,7 @@ struct LedgerlyAdapter: OnboardingProvider, WebhookInterpreting {
             switch response.status {
             case 201:
                 return Self.invited(response) ?? Self.malformed(response)
-            case 409:
+            case 409 where !flaws.contains(.noReconcile):
                 // Our reference is taken: an earlier attempt of ours went through. Its signup is the answer.
                 switch await signup(tenant.externalID) {
                 case .found(let answer), .failed(let answer): return answer
@@ -42,6 +51,8 @@ struct LedgerlyAdapter: OnboardingProvider, WebhookInterpreting {
                 }
             case 422:
                 return Self.refusal(response)
+            case 429 where flaws.contains(.throttleIsRefusal):
+                return ProviderAnswer(.rejected(TenantError(code: "provider_rejected", message: "refused", at: Date()), providerStatus: "rejected"))
             default:
                 return Self.failure(response)
             }

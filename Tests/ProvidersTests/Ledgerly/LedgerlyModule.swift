@@ -11,6 +11,9 @@ extension ProviderKind {
 /// partner API invites a customer (`POST /signups`, not idempotent), sends them to a URL, posts the customer's API
 /// token to a webhook once they finish, and lets a token be typed in and checked (`GET /accounts/{id}`).
 struct LedgerlyModule: ProviderModule {
+    /// Defects to build in on purpose, so the conformance kit is seen to catch them (`LedgerlyTests`).
+    var flaws: Set<LedgerlyAdapter.Flaw> = []
+
     let kind = ProviderKind.ledgerly
     let displayName = "Ledgerly"
     let capabilities = ProviderCapabilities(
@@ -39,7 +42,7 @@ struct LedgerlyModule: ProviderModule {
     }
 
     func makeAdapter(_ configuration: ProviderConfiguration, baseURL: @escaping @Sendable () -> String, http: ProviderHTTPClient) -> any OnboardingProvider {
-        LedgerlyAdapter(baseURL: baseURL, partnerKey: configuration["partner_key"], http: http)
+        LedgerlyAdapter(baseURL: baseURL, partnerKey: configuration["partner_key"], http: http, flaws: flaws)
     }
 
     func makeSimulator(_ configuration: ProviderConfiguration, publicBaseURL: @escaping @Sendable () -> String) -> any ProviderSimulator {

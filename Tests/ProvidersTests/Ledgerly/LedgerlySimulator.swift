@@ -84,7 +84,7 @@ actor LedgerlySimulator: ProviderSimulator {
     }
 
     /// The customer finishes: the account is opened and its token posted to the callback URL. The status it got.
-    func complete(_ reference: String) async -> (Signup, Int?)? {
+    func complete(_ reference: String, sendsWebhook: Bool = true) async -> (Signup, Int?)? {
         guard var signup = signups[reference] else { return nil }
         if !signup.active {
             signup.active = true
@@ -92,6 +92,7 @@ actor LedgerlySimulator: ProviderSimulator {
             signup.token = "lg-" + UUID().uuidString
             signups[reference] = signup
         }
+        guard sendsWebhook else { return (signup, nil) }
         let body = (try? JSONSerialization.data(withJSONObject: ["reference": reference, "account_id": signup.accountID ?? "", "api_token": signup.token ?? ""])) ?? Data()
         var request = HTTPClientRequest(url: signup.callbackURL)
         request.method = .POST
