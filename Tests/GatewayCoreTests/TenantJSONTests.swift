@@ -77,3 +77,17 @@ struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+@Suite("Credentials in text")
+struct CredentialsTextTests {
+    @Test("interpolated, dumped or described, credentials never show a value")
+    func redacted() {
+        let credentials = ProviderCredentials(provider: ProviderKind(rawValue: "acme")!, fields: ["api_key": .string("s3cr3t-value"), "nested": .array([.object(["token": .string("t0ken-value")])])])
+        var dumped = ""
+        dump(credentials, to: &dumped)
+        for text in ["\(credentials)", String(describing: credentials), String(reflecting: credentials), dumped] {
+            #expect(!text.contains("s3cr3t-value") && !text.contains("t0ken-value"), "\(text)")
+        }
+        #expect("\(credentials)".contains("api_key"))
+    }
+}

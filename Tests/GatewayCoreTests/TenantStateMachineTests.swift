@@ -95,6 +95,43 @@ import Providers
         #expect(decision.work == .none)
     }
 
+    @Test func aLapseWhileOnboardingKeepsTheCustomerOnTheirLinkOrAsksForOne() throws {
+        let lapsed = Finding.lapsed(providerStatus: "subscription_inactive")
+        var tenant = Self.tenant(.actionRequired, credentials: true)
+        tenant.nextAction = Self.redirect
+        let decision = try TenantStateMachine.decide(tenant, Self.observe(lapsed))
+        #expect(decision.tenant.state == .actionRequired && decision.tenant.nextAction == Self.redirect)
+        #expect(decision.tenant.providerStatus == "subscription_inactive")
+        let wrapp = WrappModule().capabilities
+        #expect(!TenantStateMachine.resumeURLNeeded(lapsed, for: tenant, capabilities: wrapp), "the link they have")
+        tenant.nextAction = NextAction(type: .provideCredentials)
+        #expect(TenantStateMachine.resumeURLNeeded(lapsed, for: tenant, capabilities: wrapp), "nothing to follow: a fresh link")
+        #expect(!TenantStateMachine.resumeURLNeeded(lapsed, for: tenant, capabilities: MagniFinanceModule().capabilities), "no URL to give")
+        #expect(!TenantStateMachine.resumeURLNeeded(lapsed, for: Self.tenant(.active, credentials: true), capabilities: wrapp), "a lapse")
+        #expect(!TenantStateMachine.resumeURLNeeded(.waiting(providerStatus: "w"), for: tenant, capabilities: wrapp))
+    }
+
+    /// The commands each state allows, for a provider with every capability and one with none: one table for the
+    /// state machine, the API and the console.
+    @Test func commandsPerState() {
+        let all = ProviderCapabilities(acceptsTypedCredentials: true, hasOnboardingURL: true)
+        let none = ProviderCapabilities()
+        let expected: [TenantState: Set<TenantCommand>] = [
+            .pending: [.refresh, .correct, .offboard, .onboardingLink],
+            .actionRequired: [.refresh, .correct, .offboard, .resubmit, .onboardingLink, .supplyCredentials],
+            .active: [.refresh, .correct, .offboard, .onboardingLink, .supplyCredentials],
+            .suspended: [.refresh, .correct, .offboard, .onboardingLink, .supplyCredentials],
+            .failed: [.refresh, .correct, .offboard, .retry, .resubmit],
+            .offboarded: [],
+        ]
+        for state in TenantState.allCases {
+            #expect(TenantCommands.allowed(in: state, capabilities: all) == expected[state], "\(state)")
+            #expect(TenantCommands.allowed(in: state, capabilities: none) == expected[state]!.subtracting([.onboardingLink, .supplyCredentials]), "\(state)")
+        }
+        #expect(TenantCommands.refusal(.onboardingLink, in: .active, capabilities: none) == .provider)
+        #expect(TenantCommands.refusal(.onboardingLink, in: .failed, capabilities: none) == .state, "the state speaks first")
+    }
+
     @Test func staleEvidenceIsIgnored() throws {
         // The webhook made the tenant active at t0+100; a poll asked at t0+50 answers afterwards.
         let tenant = Self.tenant(.active, credentials: true, evidenceAt: Self.t0.addingTimeInterval(100))

@@ -84,6 +84,37 @@ import Testing
         }
     }
 
+    /// The adapter reports only "not usable" (it is never told the tenant's state); the state machine makes it an
+    /// onboarding to finish, and the service asks Wrapp for the login URL the customer needs.
+    @Test func aSuppliedKeyWithoutASubscriptionSendsTheCustomerToAFreshLoginURL() async throws {
+        try await SandboxHarness.run { h in
+            let id = try #require(try await h.createWrapp("cust-unpaid", email: "existing.unpaid@example.com").string("id"))
+            #expect(await h.wrapp.completeOnboarding("cust-unpaid") == nil, "an existing user: no webhook")
+            #expect(await h.advance(40) == 1)
+            let user = try #require(await h.wrapp.user("cust-unpaid"))
+            await h.wrapp.setSubscription("cust-unpaid", active: false)
+            let logins = await h.wrapp.calls["/external_login"] ?? 0
+
+            let supplied = try await h.call(.put, "/v1/tenants/\(id)/credentials", json: #"{"wrapp_user_id":"\#(user.wrappUserID)","api_key":"\#(user.apiKey)"}"#)
+            #expect(supplied.status == 200, "\(supplied.text)")
+            #expect(supplied.string("state") == "action_required" && supplied.string("provider_status") == "subscription_inactive")
+            #expect(supplied.string("next_action.type") == "redirect_to_url" && supplied.string("next_action.url")?.contains("/sandbox/wrapp/login/") == true)
+            #expect(supplied.value("credentials_available") as? Bool == true)
+            #expect(await h.wrapp.calls["/external_login"] == logins + 1, "one fresh login URL")
+
+            // The link they have is reused while they have not paid; once they have, the tenant is active.
+            let again = try await h.call(.post, "/v1/tenants/\(id)/refresh")
+            #expect(again.string("next_action.url") == supplied.string("next_action.url"))
+            #expect(await h.wrapp.calls["/external_login"] == logins + 1, "no second login URL")
+            await h.wrapp.setSubscription("cust-unpaid", active: true)
+            #expect(try await h.call(.post, "/v1/tenants/\(id)/refresh").string("state") == "active")
+            await h.wrapp.setSubscription("cust-unpaid", active: false)
+            let lapsed = try await h.call(.post, "/v1/tenants/\(id)/refresh")
+            #expect(lapsed.string("state") == "suspended", "once onboarded, the same fact is a lapse")
+            #expect(await h.wrapp.calls["/external_login"] == logins + 1, "no login URL for a lapse")
+        }
+    }
+
     @Test(arguments: TestDatabase.all) func webhookForgeriesChangeNothing(_ database: TestDatabase) async throws {
         try await SandboxHarness.run(database: database) { h in
             let id = try #require(try await h.createWrapp("cust-3").string("id"))

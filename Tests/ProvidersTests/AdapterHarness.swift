@@ -34,18 +34,17 @@ struct Adapters {
     }
 
     static func wrappTenant(_ externalID: String = "cust-\(UUID().uuidString.prefix(8))", email: String = "maria@example.com",
-                            state: TenantState = .pending, hasCredentials: Bool = false, nextAction: NextAction? = nil) -> ProviderTenant {
+                            hasCredentials: Bool = false) -> ProviderTenant {
         ProviderTenant(
-            tenantID: "ten_test", externalID: externalID, profile: Profile(email: email, phone: "+302101234567"), state: state,
-            nextAction: nextAction, hasCredentials: hasCredentials, webhookURL: "http://127.0.0.1:9/webhooks/wrapp/unused"
+            tenantID: "ten_test", externalID: externalID, profile: Profile(email: email, phone: "+302101234567"), hasCredentials: hasCredentials, webhookURL: "http://127.0.0.1:9/webhooks/wrapp/unused"
         )
     }
 
-    static func magniTenant(_ taxID: String, legalName: String = "Exemplo Lda", state: TenantState = .pending) -> ProviderTenant {
+    static func magniTenant(_ taxID: String, legalName: String = "Exemplo Lda") -> ProviderTenant {
         ProviderTenant(
             tenantID: "ten_test", externalID: "co-\(taxID)",
             profile: Profile(email: "ana@example.pt", contactName: "Ana", company: Company(taxID: taxID, legalName: legalName, country: "PT")),
-            state: state, hasCredentials: false
+            hasCredentials: false
         )
     }
 }

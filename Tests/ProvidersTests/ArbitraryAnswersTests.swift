@@ -36,7 +36,7 @@ import Testing
     static let tenant = ProviderTenant(
         tenantID: "ten_fuzz", externalID: "cust-1",
         profile: Profile(email: "a@example.com", phone: "+302101234567", company: Company(taxID: "513495886", country: "PT")),
-        state: .pending, hasCredentials: false, webhookURL: "http://127.0.0.1:9/webhooks/wrapp/x"
+        hasCredentials: false, webhookURL: "http://127.0.0.1:9/webhooks/wrapp/x"
     )
 
     @Test func anyAnswerToAnyCallIsAnAnswerNeverACrash() async {
@@ -64,7 +64,7 @@ import Testing
             configuration: .init(baseURL: { "http://127.0.0.1:9" }, email: "ippn@example.com", token: "t", password: "p"), http: http
         )
         var answers: [ProviderAnswer] = []
-        for tenant in [Self.tenant, { var t = Self.tenant; t.state = .active; t.hasCredentials = true; return t }()] {
+        for tenant in [Self.tenant, { var t = Self.tenant; t.hasCredentials = true; return t }()] {
             answers.append(await wrapp.submit(tenant, previousAttempts: 0))
             answers.append(await wrapp.check(tenant))
             answers.append(await magni.submit(tenant, previousAttempts: 0))

@@ -47,3 +47,10 @@ extension ProviderCredentials: Codable {
         try JSONValue.object(object).encode(to: encoder)
     }
 }
+
+/// Interpolated into a log line or an error by mistake, credentials show their provider and field names, never a value.
+extension ProviderCredentials: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String { "ProviderCredentials(\(provider.rawValue): \(fields.keys.sorted().joined(separator: ", ")); values redacted)" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: ["provider": provider.rawValue], displayStyle: .struct) }
+}

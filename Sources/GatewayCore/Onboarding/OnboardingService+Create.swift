@@ -184,7 +184,7 @@ extension OnboardingService {
         if tenant.state == .failed, try definition(of: tenant).capabilities.credentialsBelongToCompany {
             return try await apply(ProviderAnswer(.waiting(providerStatus: "not_submitted")), lease: lease, source: source, at: askedAt)
         }
-        let answer = try await ask(lease, tenant.provider, "check") { await adapter.check(view) }
+        let answer = try await status(lease, of: tenant, view: view, adapter: adapter)
         log(answer, tenant: tenant, operation: "check")
         return try await apply(answer, lease: lease, source: source, at: askedAt)
     }
@@ -290,7 +290,7 @@ extension OnboardingService {
             }
             view.hasCredentials = true
             let askedAt = clock.now()
-            var answer = try await ask(lease, tenant.provider, "check") { [view] in await adapter.check(view) }
+            var answer = try await status(lease, of: tenant, view: view, adapter: adapter)
             answer.credentials = credentials
             return try await apply(answer, lease: lease, source: .api, at: askedAt, origin: .partner)
         }

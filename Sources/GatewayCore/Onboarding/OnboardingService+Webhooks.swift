@@ -80,7 +80,7 @@ extension OnboardingService {
             }
         }
         let askedAt = clock.now()
-        var answer = try await ask(item.lease, tenant.provider, "check") { [view] in await adapter.check(view) }
+        var answer = try await status(item.lease, of: tenant, view: view, adapter: adapter)
         answer.credentials = credentials
         try await apply(answer, lease: item.lease, source: .webhook, at: askedAt, origin: .webhook)
         try await finish(credentials == nil ? "processed" : "credentials_accepted")

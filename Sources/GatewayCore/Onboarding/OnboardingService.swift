@@ -269,6 +269,26 @@ public final class OnboardingService: Sendable {
         }, body)
     }
 
+    /// The provider's status for the tenant, with the one effect the state machine may ask for on top: a customer
+    /// still onboarding whom the provider reports not usable, with no link to follow, gets a fresh one.
+    func status(_ lease: TenantLease, of tenant: Tenant, view: ProviderTenant, adapter: any OnboardingProvider) async throws(OnboardingError) -> ProviderAnswer {
+        let answer = try await ask(lease, tenant.provider, "check") { await adapter.check(view) }
+        guard case .lapsed(let status) = answer.finding,
+            TenantStateMachine.resumeURLNeeded(answer.finding, for: tenant, capabilities: try definition(of: tenant).capabilities)
+        else { return answer }
+        let fresh = try await call(lease, tenant.provider, "onboarding_url", whenOpen: { reason, _ in
+            OnboardingURL.unavailable(reason: reason)
+        }, failure: { result in
+            if case .unavailable(let reason) = result { return reason }
+            return nil
+        }) { await adapter.onboardingURL(for: view) }
+        switch fresh {
+        case .url(let url): return ProviderAnswer(.actionRequired(NextAction(type: .redirectToURL, url: url), providerStatus: status), credentials: answer.credentials)
+        case .unavailable(let reason): return ProviderAnswer(.unavailable(reason: reason, retryAfter: nil), credentials: answer.credentials)
+        case .notSupported: return answer
+        }
+    }
+
     /// A credential check with the provider.
     func verify(_ lease: TenantLease, _ kind: ProviderKind, _ body: @escaping @Sendable () async -> CredentialCheck) async throws(OnboardingError) -> CredentialCheck {
         try await call(lease, kind, "verify", whenOpen: { reason, retryAfter in
@@ -285,8 +305,8 @@ public final class OnboardingService: Sendable {
             webhookURL = Self.webhookURL(publicURL: settings.publicURL(), provider: tenant.provider, token: token)
         }
         return ProviderTenant(
-            tenantID: tenant.id, externalID: tenant.externalID, profile: tenant.profile, state: tenant.state,
-            nextAction: tenant.nextAction, hasCredentials: tenant.credentialsAvailable, webhookURL: webhookURL
+            tenantID: tenant.id, externalID: tenant.externalID, profile: tenant.profile, hasCredentials: tenant.credentialsAvailable,
+            webhookURL: webhookURL
         )
     }
 

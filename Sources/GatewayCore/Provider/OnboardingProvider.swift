@@ -1,25 +1,20 @@
 import Foundation
 
-/// What an adapter needs to know about a tenant to talk to its provider.
+/// What an adapter needs to know about a tenant to talk to its provider: the customer's data, never the tenant's
+/// state (what a finding means in each state is the state machine's to say).
 public struct ProviderTenant: Sendable, Equatable {
     public var tenantID: String
     public var externalID: String
     public var profile: Profile
-    public var state: TenantState
-    public var nextAction: NextAction?
+    /// Whether the gateway holds credentials for the customer (a provider's status can depend on it).
     public var hasCredentials: Bool
     /// Where the provider should POST its webhook for this tenant (`receivesWebhooks`), built from `GATEWAY_PUBLIC_URL`.
     public var webhookURL: String?
 
-    public init(
-        tenantID: String, externalID: String, profile: Profile, state: TenantState,
-        nextAction: NextAction? = nil, hasCredentials: Bool, webhookURL: String? = nil
-    ) {
-        self.nextAction = nextAction
+    public init(tenantID: String, externalID: String, profile: Profile, hasCredentials: Bool, webhookURL: String? = nil) {
         self.tenantID = tenantID
         self.externalID = externalID
         self.profile = profile
-        self.state = state
         self.hasCredentials = hasCredentials
         self.webhookURL = webhookURL
     }

@@ -110,6 +110,11 @@ public enum TenantStateMachine {
             return transition(tenant, to: &next, .active, observation, work: workFor(next, capabilities, in: .active), keeping: kept)
 
         case .lapsed(let status):
+            // Not usable at the provider. Onboarded, that is a lapse; still onboarding, the customer has to finish at
+            // the provider (pay, say): the link they have, or a fresh one the service asks for (`resumeURLNeeded`).
+            if [.pending, .actionRequired].contains(tenant.state), let link = tenant.nextAction, link.type == .redirectToURL {
+                return apply(.actionRequired(link, providerStatus: status), to: tenant, observation, capabilities)
+            }
             next.providerStatus = status
             guard tenant.state == .active else {
                 return settle(tenant, next, observation, work: currentWork, keeping: kept)
@@ -146,6 +151,14 @@ public enum TenantStateMachine {
         guard let offer, offer.isNew, tenant.state != .offboarded else { return nil }
         if offer.origin == .webhook, tenant.credentialsAvailable { return nil }
         return offer.credentials
+    }
+
+    /// Whether a finding leaves a customer who is still onboarding with nothing to act on: not usable at the provider
+    /// (`lapsed`), no link to follow, and a provider that can give one. The service then asks the provider for a
+    /// fresh URL and reports that instead (an effect the machine cannot perform itself).
+    public static func resumeURLNeeded(_ finding: Finding, for tenant: Tenant, capabilities: ProviderCapabilities) -> Bool {
+        guard case .lapsed = finding, capabilities.hasOnboardingURL, [.pending, .actionRequired].contains(tenant.state) else { return false }
+        return tenant.nextAction?.type != .redirectToURL
     }
 
     // MARK: - Helpers

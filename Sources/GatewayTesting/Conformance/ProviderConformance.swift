@@ -28,7 +28,7 @@ public enum ProviderConformance {
 
     static func view(_ externalID: String, _ profile: Profile, in harness: SandboxHarness, _ kind: ProviderKind) -> ProviderTenant {
         ProviderTenant(
-            tenantID: "ten_conformance", externalID: externalID, profile: profile, state: .pending, hasCredentials: false,
+            tenantID: "ten_conformance", externalID: externalID, profile: profile, hasCredentials: false,
             webhookURL: harness.gateway.address.loopbackURL + "/webhooks/\(kind.rawValue)/conformance-unused"
         )
     }

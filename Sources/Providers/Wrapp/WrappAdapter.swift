@@ -70,22 +70,12 @@ public struct WrappAdapter: OnboardingProvider, WebhookInterpreting {
                 ? ProviderAnswer(.ready(providerStatus: "subscription_active"))
                 : ProviderAnswer(.actionRequired(NextAction(type: .provideCredentials), providerStatus: "user_exists_no_api_key"))
         }
-        if tenant.state == .active || tenant.state == .suspended {
-            return ProviderAnswer(.lapsed(providerStatus: "subscription_inactive"))
-        }
         guard tenant.hasCredentials else {
             return ProviderAnswer(.actionRequired(NextAction(type: .provideCredentials), providerStatus: "user_exists_no_api_key"))
         }
-        // The user still has to pay: send them back to Wrapp, with the current link or a fresh one.
-        if let current = tenant.nextAction, current.type == .redirectToURL {
-            return ProviderAnswer(.actionRequired(current, providerStatus: "subscription_inactive"))
-        }
-        switch await loginURL(for: tenant) {
-        case .success(let url):
-            return ProviderAnswer(.actionRequired(NextAction(type: .redirectToURL, url: url), providerStatus: "subscription_inactive"))
-        case .failure(let failure):
-            return failure.answer
-        }
+        // A user with a key and no active subscription: not usable. Whether that is a lapse or an onboarding the
+        // customer has to finish (and where they go) is the state machine's to say.
+        return ProviderAnswer(.lapsed(providerStatus: "subscription_inactive"))
     }
 
     /// Proves a key is genuine *and this customer's*: `/login` proves a key valid, not whose, and the webhook that
