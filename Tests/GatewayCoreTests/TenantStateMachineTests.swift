@@ -121,7 +121,7 @@ import Providers
             .actionRequired: [.refresh, .correct, .offboard, .resubmit, .onboardingLink, .supplyCredentials],
             .active: [.refresh, .correct, .offboard, .onboardingLink, .supplyCredentials],
             .suspended: [.refresh, .correct, .offboard, .onboardingLink, .supplyCredentials],
-            .failed: [.refresh, .correct, .offboard, .retry, .resubmit],
+            .failed: [.refresh, .correct, .offboard, .retry, .transfer],
             .offboarded: [],
         ]
         for state in TenantState.allCases {

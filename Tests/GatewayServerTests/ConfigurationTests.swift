@@ -1,5 +1,6 @@
 import Foundation
 import GatewayServer
+import Providers
 import Logging
 import Testing
 import GatewayTesting
@@ -183,5 +184,37 @@ import GatewayTesting
             let created = try await h.createWrapp("c2")
             #expect(created.string("next_action.onboarding_link") != nil, "the link key survived too")
         }
+    }
+}
+
+@Suite("Sandbox secrets file")
+struct SandboxSecretsFileTests {
+    static func directory(_ contents: String?) throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("sandbox-secrets-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        if let contents { try contents.write(to: directory.appendingPathComponent("sandbox-secrets.json"), atomically: true, encoding: .utf8) }
+        return directory
+    }
+
+    @Test("a file written before provider modules keeps every key, each module's among them")
+    func earlierFileStillOpens() throws {
+        let key = Data(repeating: 7, count: 32).base64EncodedString()
+        let directory = try Self.directory("""
+            {"api_key":"gw_sandbox_old-key-0123456789abcdef","admin_token":"gwadmin_sandbox_old-0123456789abcdef","encryption_key":"\(key)",
+             "wrapp_partner_key":"sandbox-partner-old","magnifinance_token":"sandbox-ippn-old","magnifinance_password":"sandbox-pw-old"}
+            """)
+        let config = try Gateway.prepare(try GatewayConfig.load(environment: ["GATEWAY_DATA_DIR": directory.path], sandbox: true))
+        #expect(config.apiKey == "gw_sandbox_old-key-0123456789abcdef" && config.encryptionKeys == [Data(repeating: 7, count: 32)])
+        #expect(config.providers[.wrapp]?["partner_api_key"] == "sandbox-partner-old")
+        #expect(config.providers[.magnifinance]?["token"] == "sandbox-ippn-old" && config.providers[.magnifinance]?["password"] == "sandbox-pw-old")
+        let again = try Gateway.prepare(try GatewayConfig.load(environment: ["GATEWAY_DATA_DIR": directory.path], sandbox: true))
+        #expect(again.providers[.wrapp]?["partner_api_key"] == "sandbox-partner-old", "nothing is remade")
+    }
+
+    @Test("a file that cannot be read stops the start instead of being replaced by new keys", arguments: ["{not json", #"{"api_key": 5}"#, "[]"])
+    func unreadableFileStops(_ contents: String) throws {
+        let directory = try Self.directory(contents)
+        #expect(throws: (any Error).self) { try Gateway.prepare(try GatewayConfig.load(environment: ["GATEWAY_DATA_DIR": directory.path], sandbox: true)) }
+        #expect(try String(contentsOf: directory.appendingPathComponent("sandbox-secrets.json"), encoding: .utf8) == contents, "left as it was")
     }
 }

@@ -33,7 +33,7 @@ import Synchronization
             // Wrapp's webhook is a request of its own; the work it queues carries its id.
             #expect(await h.wrapp.completeOnboarding("rid-1") == 200)
             let token = try await h.webhookPath("rid-1").split(separator: "/").last.map(String.init) ?? ""
-            let hook = try #require(h.logs.entries.last { $0.message == "request" && $0.metadata["http.route"] == "/webhooks/{provider}/{token}" })
+            let hook = try #require(h.logs.entries.last { $0.message == "request" && $0.metadata["http.route"] == "/webhooks/wrapp/{token}" })
             #expect(!(hook.metadata["http.route"] ?? "").contains(token), "the access log never shows the webhook token")
             let hookID = try #require(hook.metadata["request.id"])
             let beforeWebhook = h.logs.entries.count

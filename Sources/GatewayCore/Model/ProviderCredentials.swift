@@ -17,7 +17,8 @@ public struct ProviderCredentials: Sendable, Equatable {
     public init(provider: ProviderKind, encoding typed: some Encodable) throws {
         let data = try JSONEncoder().encode(typed)
         guard case .object(let fields) = try JSONDecoder().decode(JSONValue.self, from: data) else {
-            throw EncodingError.invalidValue(typed, .init(codingPath: [], debugDescription: "credentials encode as a JSON object"))
+            // Never the value itself in the error: it holds secrets.
+            throw EncodingError.invalidValue("(credentials)", .init(codingPath: [], debugDescription: "credentials encode as a JSON object"))
         }
         self.init(provider: provider, fields: fields)
     }

@@ -178,12 +178,6 @@ extension OnboardingService {
         let adapter = try provider(for: tenant.provider)
         let view = try await providerView(of: tenant)
         let askedAt = clock.now()
-        // Where credentials belong to a company, a refused tenant holds no request of its own (it may have been
-        // refused because the company is someone else's partner): the company's credentials are not asked for on its
-        // behalf. An operator's resubmission is.
-        if tenant.state == .failed, try definition(of: tenant).capabilities.credentialsBelongToCompany {
-            return try await apply(ProviderAnswer(.waiting(providerStatus: "not_submitted")), lease: lease, source: source, at: askedAt)
-        }
         let answer = try await status(lease, of: tenant, view: view, adapter: adapter)
         log(answer, tenant: tenant, operation: "check")
         return try await apply(answer, lease: lease, source: source, at: askedAt)
@@ -192,6 +186,8 @@ extension OnboardingService {
     /// The tenant's next provider step, whatever its state: submit while pending, check otherwise.
     func step(_ tenantID: String, lease: TenantLease, source: ChangeSource) async throws(OnboardingError) -> Tenant {
         let tenant = try await tenant(id: tenantID)
+        // A row naming an unknown provider is an error that names it (logged), not a silent no-op.
+        _ = try definition(of: tenant)
         guard allowedCommands(for: tenant).contains(.refresh) else { return tenant }
         switch tenant.state {
         case .offboarded:

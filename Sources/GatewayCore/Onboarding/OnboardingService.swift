@@ -101,7 +101,7 @@ public final class OnboardingService: Sendable {
 
     /// The definition of a tenant's provider. A row naming a provider this build does not register is an error that
     /// names the row, never a default.
-    func definition(of tenant: Tenant) throws(OnboardingError) -> any ProviderDefinition {
+    public func definition(of tenant: Tenant) throws(OnboardingError) -> any ProviderDefinition {
         guard let definition = registry.definition(tenant.provider) else {
             logger.error("stored tenant names an unknown provider", metadata: ["tenant.id": "\(tenant.id)", "provider": "\(tenant.provider.rawValue)"])
             throw .unknownProvider(tenantID: tenant.id, provider: tenant.provider)
@@ -111,7 +111,8 @@ public final class OnboardingService: Sendable {
 
     /// What may be asked of the tenant now: for the API and the console alike.
     public func allowedCommands(for tenant: Tenant) -> Set<TenantCommand> {
-        guard let definition = registry.definition(tenant.provider) else { return [] }
+        // A row naming a provider this build does not know can still be erased, and nothing else.
+        guard let definition = registry.definition(tenant.provider) else { return tenant.state == .offboarded ? [] : [.offboard] }
         return TenantCommands.allowed(in: tenant.state, capabilities: definition.capabilities)
     }
 
@@ -271,10 +272,17 @@ public final class OnboardingService: Sendable {
 
     /// The provider's status for the tenant, with the one effect the state machine may ask for on top: a customer
     /// still onboarding whom the provider reports not usable, with no link to follow, gets a fresh one.
+    ///
+    /// Where credentials belong to a company, a refused tenant holds no request of its own (it may have been refused
+    /// because the company is someone else's partner): the company's credentials are not asked for on its behalf, by
+    /// a poll or a webhook. An operator's transfer is.
     func status(_ lease: TenantLease, of tenant: Tenant, view: ProviderTenant, adapter: any OnboardingProvider) async throws(OnboardingError) -> ProviderAnswer {
+        let capabilities = try definition(of: tenant).capabilities
+        if tenant.state == .failed, capabilities.credentialsBelongToCompany {
+            return ProviderAnswer(.waiting(providerStatus: "not_submitted"))
+        }
         let answer = try await ask(lease, tenant.provider, "check") { await adapter.check(view) }
-        guard case .lapsed(let status) = answer.finding,
-            TenantStateMachine.resumeURLNeeded(answer.finding, for: tenant, capabilities: try definition(of: tenant).capabilities)
+        guard case .lapsed(let status) = answer.finding, TenantStateMachine.resumeURLNeeded(answer.finding, for: tenant, capabilities: capabilities)
         else { return answer }
         let fresh = try await call(lease, tenant.provider, "onboarding_url", whenOpen: { reason, _ in
             OnboardingURL.unavailable(reason: reason)

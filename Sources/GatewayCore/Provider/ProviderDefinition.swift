@@ -70,17 +70,15 @@ public struct CredentialInputField: Sendable, Equatable {
 
 extension ProviderDefinition {
     /// Credentials typed in, checked against `credentialInputFields`: every problem named, nothing kept on error.
+    /// `provider` is allowed beside the fields; whether it names this provider is the caller's to check.
     public func credentials(fromInput object: [String: JSONValue]) -> CredentialInput {
         guard capabilities.acceptsTypedCredentials, !credentialInputFields.isEmpty else {
-            return .refused([FieldError(field: "provider", code: "mismatch", message: "\(displayName) credentials are not supplied by hand.")])
+            return .refused([FieldError(field: "provider", code: "mismatch", message: "This tenant is onboarded onto \(kind.rawValue).")])
         }
         var errors: [FieldError] = []
         let allowed = Set(["provider"] + credentialInputFields.map(\.name))
         for key in object.keys.sorted() where !allowed.contains(key) {
             errors.append(FieldError(field: String(key.prefix(64)), code: "unknown_field", message: "This field is not accepted here."))
-        }
-        if let provider = object["provider"], provider != .string(kind.rawValue) {
-            errors.append(FieldError(field: "provider", code: "mismatch", message: "This tenant is onboarded onto \(kind.rawValue)."))
         }
         var fields: [String: JSONValue] = [:]
         for field in credentialInputFields {

@@ -6,8 +6,11 @@ public enum TenantCommand: String, Sendable, CaseIterable {
     case refresh
     /// Submit a `failed` tenant again.
     case retry
-    /// Submit a waiting tenant again; from `failed`, an operator's audited transfer.
+    /// Submit a tenant waiting on its customer again (an operator's, or the console's).
     case resubmit
+    /// Submit a `failed` tenant again taking what the provider already holds for it (a company partnered through an
+    /// earlier onboarding): an operator's audited transfer, through the admin API only.
+    case transfer
     /// A fresh provider URL for the customer (`POST …/onboarding-link`).
     case onboardingLink = "onboarding_link"
     /// Credentials typed in (`PUT …/credentials`).
@@ -50,7 +53,9 @@ public enum TenantCommands {
         case .retry:
             return state == .failed ? nil : .state
         case .resubmit:
-            return state == .actionRequired || state == .failed ? nil : .state
+            return state == .actionRequired ? nil : .state
+        case .transfer:
+            return state == .failed ? nil : .state
         case .onboardingLink:
             guard live, state != .failed else { return .state }
             return capabilities.hasOnboardingURL ? nil : .provider

@@ -30,7 +30,9 @@ public enum TenantStateMachine {
     private static func apply(
         _ command: Command, to tenant: Tenant, _ observation: Observation, _ capabilities: ProviderCapabilities
     ) throws(TransitionError) -> Decision {
-        guard TenantCommands.allowed(in: tenant.state, capabilities: capabilities).contains(command.tenantCommand) else {
+        // A resubmission of a failed tenant is the operator's transfer.
+        let asked: TenantCommand = command == .resubmit && tenant.state == .failed ? .transfer : command.tenantCommand
+        guard TenantCommands.allowed(in: tenant.state, capabilities: capabilities).contains(asked) else {
             throw .notAllowed(command: command, state: tenant.state)
         }
         var next = tenant

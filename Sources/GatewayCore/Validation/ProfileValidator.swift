@@ -44,8 +44,12 @@ public enum ProfileValidator {
     /// where it has its own.
     public static func validate(_ profile: Profile, for provider: any ProviderDefinition) -> [FieldError] {
         var errors = provider.validate(profile)
-        let limits = provider.lengthLimits ?? generalMaxLengths
-        for limit in limits.limits {
+        // The provider's limits where it has them, the general ones for every other field: nothing is unbounded.
+        let own = provider.lengthLimits
+        let ownPaths = Set(own?.limits.map(\.path) ?? [])
+        var checks = own.map { limits in limits.limits.map { (limit: $0, limits: limits) } } ?? []
+        checks += generalMaxLengths.limits.filter { !ownPaths.contains($0.path) }.map { (limit: $0, limits: generalMaxLengths) }
+        for (limit, limits) in checks {
             if let value = limit.value(profile), limits.length(value) > limit.max {
                 errors.append(FieldError(field: limit.path, code: "too_long", message: "At most \(limit.max) characters."))
             }

@@ -140,6 +140,9 @@ public struct GatewayConfig: Sendable {
 
         // Each module reads its own variables; one without its secrets is not offered.
         var providers: [ProviderKind: ProviderConfiguration] = [:]
+        for kind in Set(modules.map(\.kind)) where modules.filter({ $0.kind == kind }).count > 1 {
+            env.problem("two provider modules share the id \(kind.rawValue): the registry needs one module per id")
+        }
         for module in modules {
             if let configuration = module.configuration(from: &env) { providers[module.kind] = configuration }
         }

@@ -14,11 +14,25 @@ struct SandboxSecrets {
 
     static let coreKeys = ["api_key", "admin_token", "encryption_key"]
 
+    struct Unreadable: Error, CustomStringConvertible {
+        var path: String
+        var description: String {
+            "\(path) cannot be read as the sandbox's secrets (a JSON object of strings). It holds the key to the sandbox's stored "
+                + "credentials: fix or restore it, or move it away to start a new sandbox (its stored credentials will not open)."
+        }
+    }
+
     static func loadOrCreate(in directory: String, modules: [any ProviderModule], random: any Randomness) throws -> SandboxSecrets {
         let path = URL(fileURLWithPath: directory).appendingPathComponent("sandbox-secrets.json").path
         var stored: [String: String] = [:]
-        if let data = FileManager.default.contents(atPath: path), let values = try? JSONDecoder().decode([String: String].self, from: data) {
-            stored = values
+        if FileManager.default.fileExists(atPath: path) {
+            // The file holds the key that opens every stored secret: one that cannot be read stops the start, never
+            // gets replaced by new keys. Values that are not text (a later version's) are kept out of the way, not lost.
+            guard let data = FileManager.default.contents(atPath: path),
+                case .object(let values)? = try? JSONDecoder().decode(JSONValue.self, from: data)
+            else { throw Unreadable(path: path) }
+            stored = values.compactMapValues(\.stringValue)
+            if stored.count != values.count { throw Unreadable(path: path) }
         }
         var changed = false
         func value(_ name: String, _ make: () -> String) -> String {

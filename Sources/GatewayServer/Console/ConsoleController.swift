@@ -282,11 +282,9 @@ struct ConsoleController {
         if allowed.contains(.retry) {
             actions.append(ConsoleLayout.actionForm("\(base)/retry", label: "Retry", csrf: token, confirm: "Submit this tenant again"))
         }
+        // A failed tenant's transfer is not a button: it is the admin API's, deliberately (docs/providers.md).
         if allowed.contains(.resubmit) {
-            let confirm = tenant.state == .failed
-                ? "Transfer: ask the provider again and take what it already holds for this company (audited)"
-                : "The customer cannot act on what was asked: ask the provider again"
-            actions.append(ConsoleLayout.actionForm("\(base)/resubmit", label: "Resubmit", csrf: token, confirm: confirm))
+            actions.append(ConsoleLayout.actionForm("\(base)/resubmit", label: "Resubmit", csrf: token, confirm: "The customer cannot act on what was asked: ask the provider again"))
         }
         if allowed.contains(.onboardingLink) {
             actions.append(ConsoleLayout.actionForm("\(base)/onboarding-link", label: "Fresh onboarding link", csrf: token, confirm: "Ask the provider for a new URL for the customer"))
@@ -347,6 +345,9 @@ struct ConsoleController {
             return done(try await tenantsAdmin.retry(id, by: actor), action)
         case "resubmit":
             try confirmed()
+            guard service.allowedCommands(for: try await service.tenant(id: id)).contains(.resubmit) else {
+                throw ConsoleRefusal(status: .conflict, message: "Only a tenant waiting on its customer is resubmitted here; a failed tenant's transfer is POST /admin/tenants/{id}/resubmit.")
+            }
             return done(try await tenantsAdmin.resubmit(id, by: actor), action)
         case "onboarding-link":
             try confirmed()

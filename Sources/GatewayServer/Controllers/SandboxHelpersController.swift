@@ -32,15 +32,8 @@ struct SandboxHelpersController {
         var parameters: [String: String] = [:]
         for name in helper.parameterNames { parameters[name] = try context.parameters.require(name) }
         var body: JSONValue?
-        if helper.method == .post || helper.method == .put {
-            var request = request
-            let bytes = try await request.collectBody(upTo: 4096)
-            if bytes.readableBytes > 0 {
-                guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(bytes.readableBytesView)) else {
-                    throw Problem(.badRequest, code: "malformed_json", detail: "The body is not valid JSON.")
-                }
-                body = value
-            }
+        if helper.takesBody {
+            body = .object(try JSONBody.values(try await JSONBody.read(request, limit: 4096)))
         }
         switch await helper.handle(SandboxHelperRequest(parameters: parameters, body: body)) {
         case .ok(let value):

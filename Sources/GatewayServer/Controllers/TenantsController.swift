@@ -92,20 +92,42 @@ struct TenantsController {
         return try .json(credentials, headers: [.cacheControl: "no-store"])
     }
 
-    /// Credentials typed in, in the shape the tenant's provider module names (`credentialInputFields`).
+    /// Credentials typed in, in the shape the tenant's provider module names (`credentialInputFields`). `provider` may
+    /// be given (null or absent is the tenant's); it must name a provider that takes credentials by hand, and the
+    /// tenant's.
     @Sendable func supplyCredentials(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         try context.require(.tenantsWrite)
         let input = try JSONBody.values(try await JSONBody.read(request))
+        let registry = service.registry
+        let byHand = registry.kinds.filter { registry.definition($0)?.capabilities.acceptsTypedCredentials == true }
+        var errors: [FieldError] = []
+        var named: ProviderKind?
+        switch input["provider"] {
+        case nil, .null?:
+            break
+        case .string(let text)?:
+            named = byHand.first { $0.rawValue == text.trimmingCharacters(in: .whitespacesAndNewlines) }
+            if named == nil {
+                let names = byHand.compactMap { registry.definition($0)?.displayName }.joined(separator: " or ")
+                errors.append(FieldError(field: "provider", code: "invalid", message: "Only \(names) credentials are supplied by hand."))
+            }
+        case _?:
+            errors.append(FieldError(field: "provider", code: "invalid_type", message: "Must be a string."))
+        }
         let tenantID = try context.parameters.require("id")
         let current = try await service.tenant(id: tenantID)
-        guard let definition = service.registry.definition(current.provider) else { throw Problem(OnboardingError.unknownProvider(tenantID: tenantID, provider: current.provider)) }
-        let credentials: ProviderCredentials
-        switch definition.credentials(fromInput: input) {
-        case .accepted(let typed): credentials = typed
-        case .refused(let errors): throw Problem.validation(errors)
+        switch try service.definition(of: current).credentials(fromInput: input) {
+        case .accepted(let credentials) where errors.isEmpty:
+            if let named, named != current.provider {
+                throw Problem.validation(field: "provider", code: "mismatch", message: "This tenant is onboarded onto \(current.provider.rawValue).")
+            }
+            let tenant = try await service.supplyCredentials(tenantID: tenantID, credentials, actor: context.actor)
+            return try render.json(tenant)
+        case .accepted:
+            throw Problem.validation(errors)
+        case .refused(let refused):
+            throw Problem.validation(errors + refused)
         }
-        let tenant = try await service.supplyCredentials(tenantID: tenantID, credentials, actor: context.actor)
-        return try render.json(tenant)
     }
 
     @Sendable func correct(_ request: Request, context: GatewayRequestContext) async throws -> Response {

@@ -11,17 +11,17 @@ struct WebhooksController {
     let metrics: GatewayMetrics
 
     var endpoints: RouteCollection<GatewayRequestContext> {
-        RouteCollection(context: GatewayRequestContext.self).post(":provider/:token", use: receive)
+        // One route shape, `/webhooks/{provider}/{token}`, registered per provider whose module receives webhooks: the
+        // route template in logs, spans and metrics names the provider (`/webhooks/wrapp/{token}`), and a path for
+        // any other provider is the router's 404.
+        var routes = RouteCollection(context: GatewayRequestContext.self)
+        for kind in service.registry.kinds where service.registry.definition(kind)?.capabilities.receivesWebhooks == true {
+            routes = routes.post("\(kind.rawValue)/:token") { request, context in try await receive(kind, request, context) }
+        }
+        return routes
     }
 
-    /// One route shape for every provider whose module receives webhooks; any other provider segment is a `404`
-    /// that says nothing about tokens.
-    @Sendable func receive(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        guard let kind = service.registry.kind(named: try context.parameters.require("provider")),
-            service.registry.definition(kind)?.capabilities.receivesWebhooks == true
-        else {
-            throw Problem(OnboardingError.webhookTokenUnknown)
-        }
+    @Sendable func receive(_ kind: ProviderKind, _ request: Request, _ context: GatewayRequestContext) async throws -> Response {
         let provider = kind.rawValue
         do {
             let token = try context.parameters.require("token")

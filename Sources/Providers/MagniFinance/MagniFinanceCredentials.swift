@@ -46,3 +46,15 @@ extension ProviderCredentials {
         MagniFinanceCredentials(accessTokens: accessTokens).credentials
     }
 }
+
+/// Printed by mistake, the tokens never show (its `description` field is MagniFinance's label for the token).
+extension MagniFinanceAccessToken: CustomDebugStringConvertible, CustomReflectable {
+    public var debugDescription: String { "MagniFinanceAccessToken(values redacted)" }
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
+}
+
+extension MagniFinanceCredentials: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String { "MagniFinanceCredentials(\(accessTokens.count) tokens, values redacted)" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
+}

@@ -11,11 +11,17 @@ public struct SandboxHelper: Sendable {
     public var method: Method
     /// Relative, with `{name}` parameters: `customers/{partner_user_id}/complete-login`.
     public var path: String
+    /// A JSON object body is required (read as every body is: `application/json`, at most 4 KiB); other helpers
+    /// read none.
+    public var takesBody: Bool
     public var handle: @Sendable (SandboxHelperRequest) async -> SandboxHelperAnswer
 
-    public init(_ method: Method, _ path: String, handle: @escaping @Sendable (SandboxHelperRequest) async -> SandboxHelperAnswer) {
+    public init(
+        _ method: Method, _ path: String, takesBody: Bool = false, handle: @escaping @Sendable (SandboxHelperRequest) async -> SandboxHelperAnswer
+    ) {
         self.method = method
         self.path = path
+        self.takesBody = takesBody
         self.handle = handle
     }
 
@@ -27,7 +33,7 @@ public struct SandboxHelper: Sendable {
     }
 }
 
-/// What a helper is asked: its path parameters and its JSON body (at most 4 KiB; nil when there is none).
+/// What a helper is asked: its path parameters and, where it takes one, its JSON object body.
 public struct SandboxHelperRequest: Sendable {
     public var parameters: [String: String]
     public var body: JSONValue?

@@ -33,3 +33,10 @@ extension ProviderCredentials {
         WrappCredentials(wrappUserID: wrappUserID, apiKey: apiKey).credentials
     }
 }
+
+/// Printed by mistake, the key never shows.
+extension WrappCredentials: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
+    public var description: String { "WrappCredentials(values redacted)" }
+    public var debugDescription: String { description }
+    public var customMirror: Mirror { Mirror(self, children: [], displayStyle: .struct) }
+}

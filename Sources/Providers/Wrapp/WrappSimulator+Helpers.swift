@@ -70,19 +70,19 @@ extension WrappSimulator: ProviderSimulator {
                 }
                 return .encoding(Customer(await self.markPreExisting(id)))
             },
-            SandboxHelper(.put, "customers/{partner_user_id}/subscription") { request in
+            SandboxHelper(.put, "customers/{partner_user_id}/subscription", takesBody: true) { request in
                 guard case .object(let body)? = request.body else {
-                    return .invalid([FieldError(field: "active", code: "required", message: "active is required.")])
+                    return .invalid([FieldError(field: "active", code: "required", message: "This field is required.")])
                 }
                 var errors: [FieldError] = []
                 for key in body.keys.sorted() where key != "active" {
-                    errors.append(FieldError(field: String(key.prefix(64)), code: "unknown_field", message: "Not a field of this request."))
+                    errors.append(FieldError(field: String(key.prefix(64)), code: "unknown_field", message: "This field is not accepted here."))
                 }
                 let active: Bool?
                 switch body["active"] {
                 case .bool(let value)?: active = value
-                case nil: active = nil; errors.append(FieldError(field: "active", code: "required", message: "active is required."))
-                case _?: active = nil; errors.append(FieldError(field: "active", code: "invalid_type", message: "active is true or false."))
+                case nil, .null?: active = nil; errors.append(FieldError(field: "active", code: "required", message: "This field is required."))
+                case _?: active = nil; errors.append(FieldError(field: "active", code: "invalid_type", message: "Must be true or false."))
                 }
                 guard errors.isEmpty, let active else { return .invalid(errors) }
                 guard let user = await self.user(request["partner_user_id"]) else { return Self.unknownCustomer }
