@@ -22,7 +22,7 @@ struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gateway",
         abstract: "Onboarding gateway for invoicing providers (\(ProviderModules.shipped.map(\.displayName).joined(separator: ", "))).",
-        subcommands: [Serve.self, Migrate.self, RotateKey.self, ImportSQLite.self, Simulate.self]
+        subcommands: [Serve.self, Migrate.self, RotateKey.self, ImportSQLite.self, Simulate.self, ListProviders.self]
     )
 }
 
@@ -116,6 +116,17 @@ struct ImportSQLite: AsyncParsableCommand {
             FileHandle.standardError.write(Data(("import-sqlite: " + refusal.description + "\n").utf8))
             throw ExitCode(1)
         }
+    }
+}
+
+struct ListProviders: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "providers",
+        abstract: "Print the provider modules this build registers, as JSON: capabilities, typed-credential fields, sandbox helpers, OpenAPI fragments."
+    )
+
+    func run() async throws {
+        LineWriter.standardOutput.write(line: String(decoding: try ProviderCatalog.json(), as: UTF8.self))
     }
 }
 
