@@ -102,13 +102,7 @@ extension OnboardingService {
             let adapter = try provider(for: tenant.provider)
             let view = try await providerView(of: tenant)
             let askedAt = clock.now()
-            let result = try await call(lease, tenant.provider, "onboarding_url", whenOpen: { reason, _ in
-                OnboardingURL.unavailable(reason: reason)
-            }, failure: { result in
-                if case .unavailable(let reason) = result { return reason }
-                return nil
-            }) { await adapter.onboardingURL(for: view) }
-            switch result {
+            switch try await onboardingURL(lease, tenant.provider, view: view, adapter: adapter) {
             case .notSupported:
                 throw .onboardingLinkNotSupported(tenant.provider, try definition(of: tenant).withoutOnboardingURL)
             case .unavailable(let reason):

@@ -284,17 +284,21 @@ public final class OnboardingService: Sendable {
         let answer = try await ask(lease, tenant.provider, "check") { await adapter.check(view) }
         guard case .lapsed(let status) = answer.finding, TenantStateMachine.resumeURLNeeded(answer.finding, for: tenant, capabilities: capabilities)
         else { return answer }
-        let fresh = try await call(lease, tenant.provider, "onboarding_url", whenOpen: { reason, _ in
+        switch try await onboardingURL(lease, tenant.provider, view: view, adapter: adapter) {
+        case .url(let url): return ProviderAnswer(.actionRequired(NextAction(type: .redirectToURL, url: url), providerStatus: status), credentials: answer.credentials)
+        case .unavailable(let reason): return ProviderAnswer(.unavailable(reason: reason, retryAfter: nil), credentials: answer.credentials)
+        case .notSupported: return answer
+        }
+    }
+
+    /// A fresh customer URL from the provider, through its circuit and limits.
+    func onboardingURL(_ lease: TenantLease, _ kind: ProviderKind, view: ProviderTenant, adapter: any OnboardingProvider) async throws(OnboardingError) -> OnboardingURL {
+        try await call(lease, kind, "onboarding_url", whenOpen: { reason, _ in
             OnboardingURL.unavailable(reason: reason)
         }, failure: { result in
             if case .unavailable(let reason) = result { return reason }
             return nil
         }) { await adapter.onboardingURL(for: view) }
-        switch fresh {
-        case .url(let url): return ProviderAnswer(.actionRequired(NextAction(type: .redirectToURL, url: url), providerStatus: status), credentials: answer.credentials)
-        case .unavailable(let reason): return ProviderAnswer(.unavailable(reason: reason, retryAfter: nil), credentials: answer.credentials)
-        case .notSupported: return answer
-        }
     }
 
     /// A credential check with the provider.
