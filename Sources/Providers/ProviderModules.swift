@@ -3,7 +3,7 @@ import GatewayCore
 /// The providers this build ships: the one registry line to add a provider to. Tests add their own modules beside
 /// these (`Gateway.build(…, modules:)`).
 public enum ProviderModules {
-    public static let shipped: [any ProviderModule] = [WrappModule(), MagniFinanceModule()]
+    public static let shipped: [any ProviderModule] = [WrappModule(), MagniFinanceModule(), InvoiceXpressModule()]
 }
 
 extension ProviderRegistry {

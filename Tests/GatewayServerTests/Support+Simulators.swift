@@ -5,4 +5,5 @@ import Providers
 extension SandboxHarness {
     var wrapp: WrappSimulator { simulator(WrappSimulator.self) }
     var magni: MagniFinanceSimulator { simulator(MagniFinanceSimulator.self) }
+    var invoicexpress: InvoiceXpressSimulator { simulator(InvoiceXpressSimulator.self) }
 }

@@ -57,7 +57,8 @@ import Testing
 
     @Test func anUnreadableTokenAnswerAfterAddPartnerIsNotAnApprovalWait() async throws {
         try await SandboxHarness.run { harness in
-            let adapters = try Adapters(harness)
+            // No timeouts here: a loaded machine's slow AddPartner must not leave the token fault for the retry.
+            let adapters = try Adapters(harness, timeout: 10)
             // AddPartner registers a new company; the token call right after it answers garbage.
             await adapters.magniSimulator.add(SimulatedFault(operation: "partner/accessTokens", status: 200, style: .garbage))
             let first = await adapters.magni.submit(Adapters.magniTenant("513495886"), previousAttempts: 0)

@@ -24,6 +24,10 @@ public protocol ProviderDefinition: Sendable {
 
     /// Why there is no onboarding URL to give, when `capabilities.hasOnboardingURL` is false.
     var withoutOnboardingURL: String { get }
+
+    /// Credentials typed in (`PUT …/credentials`), checked: by default `credentialInputFields`, kept as given beside
+    /// `provider` (`typedCredentials(fromInput:)`); a module may add what follows from them.
+    func credentials(fromInput object: [String: JSONValue]) -> CredentialInput
 }
 
 extension ProviderDefinition {
@@ -72,6 +76,11 @@ extension ProviderDefinition {
     /// Credentials typed in, checked against `credentialInputFields`: every problem named, nothing kept on error.
     /// `provider` is allowed beside the fields; whether it names this provider is the caller's to check.
     public func credentials(fromInput object: [String: JSONValue]) -> CredentialInput {
+        typedCredentials(fromInput: object)
+    }
+
+    /// The default reading of typed-in credentials: every `credentialInputFields` entry required, trimmed, bounded.
+    public func typedCredentials(fromInput object: [String: JSONValue]) -> CredentialInput {
         guard capabilities.acceptsTypedCredentials, !credentialInputFields.isEmpty else {
             return .refused([FieldError(field: "provider", code: "mismatch", message: "This tenant is onboarded onto \(kind.rawValue).")])
         }

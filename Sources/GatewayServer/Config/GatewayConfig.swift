@@ -163,7 +163,9 @@ public struct GatewayConfig: Sendable {
             let secretRoutes: [(String, String?)] = [("GATEWAY_PUBLIC_URL", publicURL)]
                 + modules.compactMap { providers[$0.kind] }.map { ($0.baseURLVariable, $0.baseURL) }
             for (name, value) in secretRoutes {
-                guard let value, let url = URL(string: value), url.scheme?.lowercased() == "http", !Self.isLoopback(url.host) else { continue }
+                // A base URL may name an account in a placeholder (`https://{account}.app.invoicexpress.com`).
+                let concrete = value?.replacing(/\{[a-z_]+\}/, with: "x")
+                guard let concrete, let url = URL(string: concrete), url.scheme?.lowercased() == "http", !Self.isLoopback(url.host) else { continue }
                 env.problem("\(name) must be https outside the sandbox: it carries customers' keys and partner secrets (plain http is accepted for a loopback host only)")
             }
         }

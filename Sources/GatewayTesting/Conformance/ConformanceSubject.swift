@@ -53,6 +53,9 @@ public struct FaultClass: Sendable, CustomStringConvertible {
 
     public var description: String { name }
 
+    /// How long the slow faults hold their answer back: past the kit's timeout (`ProviderConformance.timeout`).
+    public static let slow = 3500
+
     /// The kit's classes: 5xx, an HTML page, 429 with and without `Retry-After`, a malformed 200, a reset, a timeout.
     public static let all: [FaultClass] = [
         FaultClass(name: "500 with a JSON error", fault: { SimulatedFault(operation: $0, status: 500, style: .message) }),
@@ -61,7 +64,7 @@ public struct FaultClass: Sendable, CustomStringConvertible {
         FaultClass(name: "429 without Retry-After", fault: { SimulatedFault(operation: $0, status: 429, style: .error) }),
         FaultClass(name: "a 200 that is not JSON", fault: { SimulatedFault(operation: $0, status: 200, style: .garbage) }),
         FaultClass(name: "a connection reset", fault: { SimulatedFault(operation: $0, status: 200, style: .reset) }),
-        FaultClass(name: "a timeout", fault: { SimulatedFault(operation: $0, status: 503, style: .message, delayMilliseconds: 1500) }),
-        FaultClass(name: "a late success", fault: { SimulatedFault(operation: $0, status: 200, style: .lateSuccess, delayMilliseconds: 1500) }),
+        FaultClass(name: "a timeout", fault: { SimulatedFault(operation: $0, status: 503, style: .message, delayMilliseconds: slow) }),
+        FaultClass(name: "a late success", fault: { SimulatedFault(operation: $0, status: 200, style: .lateSuccess, delayMilliseconds: slow) }),
     ]
 }

@@ -18,12 +18,17 @@ public enum ProviderConformance {
         return failures.map { "\(subject.module.kind.rawValue): \($0)" }
     }
 
-    /// The module's adapter, pointed at its simulator in `harness`, with a 1 s timeout.
+    /// How long the kit's adapters wait for an answer: long enough for a loaded test machine, shorter than the
+    /// delays of the timeout and late-success faults (`FaultClass.slow`).
+    public static let timeout: TimeInterval = 3
+
+    /// The module's adapter, pointed at its simulator in `harness`, with the kit's timeout.
     public static func adapter(_ subject: ConformanceSubject, in harness: SandboxHarness) -> any OnboardingProvider {
         let kind = subject.module.kind
         let configuration = harness.gateway.config.providers[kind]!
-        let base = harness.gateway.address.loopbackURL + "/sandbox/\(kind.rawValue)"
-        return subject.module.makeAdapter(configuration, baseURL: { base }, http: .live(timeout: 1))
+        // The sandbox's base URL is a path on the gateway (`/sandbox/<id>`, with the module's own placeholders).
+        let base = harness.gateway.address.loopbackURL + configuration.baseURL
+        return subject.module.makeAdapter(configuration, baseURL: { base }, http: .live(timeout: timeout))
     }
 
     static func view(_ externalID: String, _ profile: Profile, in harness: SandboxHarness, _ kind: ProviderKind) -> ProviderTenant {
@@ -57,7 +62,11 @@ public enum ProviderConformance {
             let again = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(credentials))
             if again != openAPI.credentialsExample { failures.append("credentials do not round-trip through the codec") }
             if module.capabilities.acceptsTypedCredentials {
-                guard case .object(let fields) = openAPI.credentialsExample, case .accepted(let typed) = module.credentials(fromInput: fields) else {
+                // What is typed in is the input fields; the rest of the example follows from them.
+                let names = Set(module.credentialInputFields.map(\.name))
+                guard case .object(let example) = openAPI.credentialsExample,
+                    case .accepted(let typed) = module.credentials(fromInput: example.filter { names.contains($0.key) })
+                else {
                     failures.append("typed-in credentials: the example is refused")
                     return failures
                 }
@@ -124,7 +133,7 @@ public enum ProviderConformance {
         let externalID = fresh("lost")
         let profile = subject.profile(externalID)
         let tenant = view(externalID, profile, in: harness, subject.module.kind)
-        await simulator.add(SimulatedFault(operation: subject.submitOperation, status: 200, style: .lateSuccess, delayMilliseconds: 1500))
+        await simulator.add(SimulatedFault(operation: subject.submitOperation, status: 200, style: .lateSuccess, delayMilliseconds: FaultClass.slow))
         var failures: [String] = []
         let first = await adapter.submit(tenant, previousAttempts: 0)
         if case .unavailable = first.finding {} else { failures.append("lost outcome: the timed-out call answered \(first.finding)") }

@@ -195,8 +195,13 @@ public struct ProviderHTTPClient: Sendable {
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
             return .failure(.timedOut)
         } catch {
-            // The error names the host and cause, never the request's headers or body.
-            return .failure(.unreachable(String(describing: error)))
+            // The error names the host and cause, never the request's headers or body; a query (a provider that takes
+            // its key as `?api_key=`) is masked in case an error repeats the URL.
+            var detail = String(describing: error)
+            if let query = URLComponents(string: url)?.percentEncodedQuery, !query.isEmpty {
+                detail = detail.replacingOccurrences(of: query, with: "***")
+            }
+            return .failure(.unreachable(detail))
         }
     }
 }

@@ -1,0 +1,118 @@
+import Foundation
+import GatewayCore
+import GatewayTesting
+import HTTPTypes
+import Providers
+import Testing
+
+/// InvoiceXpress through the HTTP API: an account made at once, an existing user who types their key in, a refused key,
+/// a lost outcome that settles without a second account, the provider's refusals named under `profile.*`, and the keys
+/// (the partner's in every URL, the customer's, the password made for the call) nowhere they must not be.
+@Suite struct InvoiceXpressTests {
+    static func create(_ h: SandboxHarness, _ externalID: String, taxID: String?, email: String = "rui@example.pt", legalName: String = "Exemplo Dois Lda") async throws -> HTTPResult {
+        let tax = taxID.map { #","tax_id":"\#($0)""# } ?? ""
+        return try await h.call(.post, "/v1/tenants", json: """
+            {"provider":"invoicexpress","external_id":"\(externalID)","profile":{"email":"\(email)","contact_name":"Rui Costa",
+             "company":{"legal_name":"\(legalName)","country":"PT"\(tax)}}}
+            """)
+    }
+
+    @Test(arguments: TestDatabase.all) func anAccountIsMadeAtOnceWithTypedCredentials(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
+            let created = try await Self.create(h, "ix-1", taxID: "503504564")
+            #expect(created.status == 201 && created.string("state") == "active" && created.string("provider_status") == "account_created")
+            let id = try #require(created.string("id"))
+            let account = try #require(await h.invoicexpress.account(fiscalID: "503504564"))
+            let credentials = try await h.call(.get, "/v1/tenants/\(id)/credentials")
+            #expect(credentials.json as NSDictionary == [
+                "provider": "invoicexpress", "account_id": String(account.id), "account_name": account.name,
+                "account_url": "https://\(account.name).app.invoicexpress.com", "api_key": account.apiKey,
+            ] as NSDictionary)
+
+            // The partner's key travels in every URL, the customer's in the answer, the password only in the call.
+            let partnerKey = try #require(h.gateway.config.providers[.invoicexpress]?.values["api_key"])
+            let secrets = [partnerKey, account.apiKey] + (await h.invoicexpress.passwordsSeen)
+            #expect(secrets.count == 3)
+            let bytes = try await h.databaseBytes()
+            for secret in secrets {
+                #expect(!h.logs.text.contains(secret), "a secret was logged")
+                #expect(bytes.range(of: Data(secret.utf8)) == nil, "a secret is stored in plaintext")
+            }
+            let events = try await h.call(.get, "/v1/events?limit=100").text
+            #expect(!events.contains(account.apiKey))
+        }
+    }
+
+    @Test func anExistingUserTypesTheirAccountNameAndKey() async throws {
+        try await SandboxHarness.run { h in
+            let existing = try await h.call(.post, "/sandbox/test-helpers/invoicexpress/fiscal-ids/503504564/existing-user", key: nil)
+            let name = try #require(existing.string("account_name")), key = try #require(existing.string("api_key"))
+            let created = try await Self.create(h, "ix-existing", taxID: "503504564")
+            #expect(created.status == 201 && created.string("state") == "action_required")
+            #expect(created.string("next_action.type") == "provide_credentials" && created.string("provider_status") == "account_exists")
+            let id = try #require(created.string("id"))
+
+            let hostile = try await h.call(.put, "/v1/tenants/\(id)/credentials", json: #"{"account_name":"evil.example.com/x","api_key":"k"}"#)
+            #expect(hostile.status == 422 && hostile.text.contains("account_name"), "a name that is not a host label never reaches a URL")
+            let wrong = try await h.call(.put, "/v1/tenants/\(id)/credentials", json: #"{"account_name":"\#(name)","api_key":"ix-guessed"}"#)
+            #expect(wrong.status == 422 && wrong.string("code") == "credentials_rejected")
+            let right = try await h.call(.put, "/v1/tenants/\(id)/credentials", json: #"{"provider":"invoicexpress","account_name":"\#(name)","api_key":"\#(key)"}"#)
+            #expect(right.status == 200 && right.string("state") == "active", "\(right.text)")
+            let credentials = try await h.call(.get, "/v1/tenants/\(id)/credentials")
+            #expect(credentials.json as NSDictionary == ["provider": "invoicexpress", "account_name": name, "account_url": "https://\(name).app.invoicexpress.com", "api_key": key] as NSDictionary)
+            #expect(await h.invoicexpress.accountsMade(for: "503504564") == 0, "the existing account is theirs, none was made")
+
+            // A key rotated at InvoiceXpress: the old one is refused.
+            _ = try await h.call(.post, "/sandbox/test-helpers/invoicexpress/accounts/\(name)/rotate-key", key: nil)
+            let stale = try await h.call(.put, "/v1/tenants/\(id)/credentials", json: #"{"account_name":"\#(name)","api_key":"\#(key)"}"#)
+            #expect(stale.status == 422 && stale.string("code") == "credentials_rejected")
+        }
+    }
+
+    @Test func aLostOutcomeSettlesWithoutASecondAccount() async throws {
+        try await SandboxHarness.run(environment: ["GATEWAY_SETTLE_SECONDS": "0", "GATEWAY_CREATE_WAIT_SECONDS": "5"]) { h in
+            // Made at InvoiceXpress, answered after the gateway gave up (2 s).
+            await h.invoicexpress.add(SimulatedFault(operation: "accounts/create", status: 200, style: .lateSuccess, delayMilliseconds: 2600))
+            let created = try await Self.create(h, "ix-lost", taxID: "503504564")
+            #expect(created.string("state") == "pending", "\(created.text)")
+            let id = try #require(created.string("id"))
+            try await Task.sleep(for: .milliseconds(900))
+            #expect(await h.invoicexpress.accountsMade(for: "503504564") == 1, "the late call made the account")
+            let settled = await h.eventually(10) {
+                await h.advance(60)
+                return (try? await h.call(.get, "/v1/tenants/\(id)").string("state")) == "action_required"
+            }
+            #expect(settled)
+            let tenant = try await h.call(.get, "/v1/tenants/\(id)")
+            #expect(tenant.string("next_action.type") == "provide_credentials" && tenant.string("provider_status") == "account_exists")
+            #expect(await h.invoicexpress.accountsMade(for: "503504564") == 1, "no second account")
+
+            // Without a fiscal id nothing tells ours from none: no second create at all.
+            await h.invoicexpress.add(SimulatedFault(operation: "accounts/create", status: 200, style: .lateSuccess, delayMilliseconds: 2600))
+            let bare = try #require(try await Self.create(h, "ix-lost-bare", taxID: nil, email: "bare@example.pt").string("id"))
+            try await Task.sleep(for: .milliseconds(900))
+            _ = await h.eventually(10) {
+                await h.advance(60)
+                return (try? await h.call(.get, "/v1/tenants/\(bare)").string("state")) == "action_required"
+            }
+            #expect(try await h.call(.get, "/v1/tenants/\(bare)").string("provider_status") == "outcome_unknown")
+            #expect(await h.invoicexpress.createCalls["bare@example.pt"] == 1, "created once, never again")
+        }
+    }
+
+    @Test(arguments: ["json", "xml"]) func refusalsAreNamedUnderProfile(_ format: String) async throws {
+        try await SandboxHarness.run { h in
+            _ = try await h.call(.put, "/sandbox/test-helpers/invoicexpress/error-format", key: nil, json: #"{"format":"\#(format)"}"#)
+            let missing = try await h.call(.post, "/v1/tenants", json: #"{"provider":"invoicexpress","external_id":"ix-bad","profile":{"company":{"tax_id":"123456780"}}}"#)
+            #expect(missing.status == 422)
+            let fields = Set((missing.json["errors"] as? [[String: Any]] ?? []).compactMap { $0["field"] as? String })
+            #expect(fields == ["profile.email", "profile.company.legal_name", "profile.company.tax_id"], "\(fields)")
+
+            let refused = try await Self.create(h, "ix-refused", taxID: "503504564", email: "rui@example.invalid")
+            #expect(refused.string("state") == "failed", "\(refused.text)")
+            #expect(refused.string("last_error.code") == "provider_rejected")
+            let errors = try #require((refused.json["last_error"] as? [String: Any])?["errors"] as? [[String: Any]])
+            #expect(errors.map { $0["field"] as? String } == ["profile.email"])
+        }
+    }
+}
