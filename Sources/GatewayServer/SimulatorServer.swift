@@ -27,18 +27,18 @@ public enum SimulatorServer {
     }
 
     /// The credentials from the environment the gateway reads them from (each module's own variables), so one
-    /// environment file serves both. Every module must be configured.
+    /// environment file serves both. A module without its settings is not simulated; at least one must have them.
     public static func settings(
         environment: [String: String], modules: [any ProviderModule] = ProviderModules.shipped
     ) throws(GatewayConfig.Invalid) -> Settings {
         var env = EnvironmentReader(environment)
         var providers: [ProviderKind: ProviderConfiguration] = [:]
         for module in modules {
-            if let configuration = module.configuration(from: &env) {
-                providers[module.kind] = configuration
-            } else {
-                env.problem("\(module.displayName)'s settings are required: the simulator accepts only the credentials the gateway is given")
-            }
+            if let configuration = module.configuration(from: &env) { providers[module.kind] = configuration }
+        }
+        if providers.isEmpty, env.problems.isEmpty {
+            env.problem("no provider's settings are set: the simulator accepts only the credentials the gateway is given ("
+                + modules.map(\.displayName).joined(separator: ", ") + ")")
         }
         guard env.problems.isEmpty else { throw GatewayConfig.Invalid(problems: env.problems) }
         return Settings(modules: modules, providers: providers)
