@@ -23,8 +23,10 @@ python3 scripts/spec_examples_check.py
 
 swift build --product gateway
 binary="$(swift build --show-bin-path)/gateway"
+# The provider modules' own word (their schemas, helpers, ids) against the spec.
+python3 scripts/providers_spec_check.py --binary "$binary"
 data="$(mktemp -d)"
-port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+port="$(PYTHONPATH=scripts python3 -c 'from checklib import free_port; print(free_port())')"
 # The fuzzer's ignored_auth check sends a wrong token to every operation: with the shipped limit of 5 wrong admin
 # tokens per address, every admin operation after the fifth would only answer 429 and go untested. The throttle
 # itself is tested in AdminThrottleTests.

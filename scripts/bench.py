@@ -21,23 +21,18 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checklib import Checks, free_port, log, serve_in_background  # noqa: E402
+import checklib  # noqa: E402
+from checklib import CHECKS, ROOT, Process, free_port, judge, log, serve_in_background, start_gateway  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEY = "gw_bench_partner_key_not_a_secret_0123456789"
 rows = []
-CHECKS = Checks()
-# The share of a path's answers that may be other than a success (timeouts and broken connections included).
-MAX_ERROR_SHARE = 0.02
 # The self-test's mutant: when set, every wrk run goes to this loopback port, a server that answers 503 to everything.
 ERRORS_PORT = None
 
@@ -87,37 +82,9 @@ def http(method, url, body=None, headers=None, timeout=30):
         return error.code, json.loads(error.read() or b"null")
 
 
-def wrk(url, script, seconds, connections=32, threads=1, env=None, timeout_s=None):
-    """Runs wrk and returns its report (requests, duration_us, p50_us, p99_us, errors, statuses) with `ok` (the 2xx
-    answers), `failed` (every other status, timeout and broken connection), and `rps`: successes per second."""
-    if ERRORS_PORT is not None:
-        url = urllib.parse.urlsplit(url)._replace(netloc=f"127.0.0.1:{ERRORS_PORT}").geturl()
-    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", os.path.join("scripts", "bench", script)]
-    if timeout_s:
-        command += ["--timeout", f"{timeout_s}s"]
-    command.append(url)
-    out = subprocess.run(command, cwd=ROOT, env={**os.environ, **(env or {})}, capture_output=True, text=True, check=True).stdout
-    line = next(l for l in out.splitlines() if l.startswith("WRK_JSON "))
-    report = json.loads(line[len("WRK_JSON "):])
-    statuses = report.get("statuses") or {}
-    report["ok"] = sum(n for code, n in statuses.items() if code.startswith("2"))
-    errors = report.get("errors") or {}
-    socket_errors = sum(errors.get(kind, 0) for kind in ("connect", "read", "write", "timeout"))
-    report["failed"] = max(0, report["requests"] - report["ok"]) + socket_errors
-    report["rps"] = report["ok"] / (report["duration_us"] / 1e6)
-    return report
-
-
-def judge(what, report, checks=None):
-    """A failed check unless the run's answers were successes: at least one, and no more than MAX_ERROR_SHARE of
-    them anything else. Returns the report."""
-    total = report["ok"] + report["failed"]
-    share = report["failed"] / total if total else 1.0
-    (checks or CHECKS).check(
-        f"{what}: answered with successes", report["ok"] > 0 and share <= MAX_ERROR_SHARE,
-        f"{report['ok']} of {total} answers 2xx ({share:.1%} not), statuses {report.get('statuses')}, errors {report.get('errors')}",
-    )
-    return report
+def wrk(url, script, seconds, **options):
+    """checklib's wrk run (see there), sent to the mutant's server when it runs."""
+    return checklib.wrk(url, script, seconds, redirect_port=ERRORS_PORT, **options)
 
 
 def status_mb(pid, field):
@@ -137,44 +104,19 @@ def peak_rss_mb(pid):
     return status_mb(pid, "VmHWM")
 
 
-class Process:
-    def __init__(self, command, env=None, log_path=None):
-        self.log = open(log_path or os.devnull, "w")
-        self.process = subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT)
-
-    def wait_http(self, url, limit=60):
-        deadline = time.monotonic() + limit
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.process.args[0]} exited with {self.process.returncode}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except Exception:  # noqa: BLE001 - not up yet
-                time.sleep(0.02)
-        raise RuntimeError(f"{url} did not answer within {limit} s")
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
-
-
-def start_gateway(binary, data_dir, port, extra_env=None, log_path=None):
-    env = {
-        "GATEWAY_DATA_DIR": data_dir, "GATEWAY_PORT": str(port), "GATEWAY_API_KEY": KEY, "LOG_LEVEL": "warning",
-        **(extra_env or {}),
-    }
+def timed_start(binary, data_dir, port, extra_env=None, log_path=None):
+    """The sandbox gateway with the bench's key, started; (it, the seconds from start to /readyz)."""
     started = time.monotonic()
-    gateway = Process([binary, "serve", "--sandbox"], env=env, log_path=log_path)
-    gateway.wait_http(f"http://127.0.0.1:{port}/readyz")
+    gateway = start_gateway(binary, data_dir, port, name="bench gateway", log_path=log_path, ready_within=60, every=0.02,
+                            settings={"GATEWAY_API_KEY": KEY, "LOG_LEVEL": "warning", **(extra_env or {})})
     return gateway, time.monotonic() - started
+
+
+def reference(name, command, port, work):
+    """nginx or the hello world, started and answering GET / with 200."""
+    process = Process(name, command, dict(os.environ), os.path.join(work, f"{name}.log"))
+    process.start(port, "/", limit=60, every=0.02)
+    return process
 
 
 def main():
@@ -215,18 +157,16 @@ def main():
                     f" uwsgi_temp_path {work}; scgi_temp_path {work};\n"
                     f"  server {{ listen 127.0.0.1:{nginx_port}; location / {{ return 200 'ok'; }} }} }}\n"
                 )
-            nginx = Process(["nginx", "-c", conf, "-p", work])
+            nginx = reference("nginx", ["nginx", "-c", conf, "-p", work], nginx_port, work)
             processes.append(nginx)
-            nginx.wait_http(f"http://127.0.0.1:{nginx_port}/")
             add("nginx `return 200` (reference)", judge("nginx", wrk(f"http://127.0.0.1:{nginx_port}/", "get.lua", seconds))["rps"], "req/s")
             nginx.stop()
         hello_port = free_port()
-        hello = Process([os.path.join(args.bin, "bench-hello"), str(hello_port)])
+        hello = reference("hello", [os.path.join(args.bin, "bench-hello"), str(hello_port)], hello_port, work)
         processes.append(hello)
-        hello.wait_http(f"http://127.0.0.1:{hello_port}/")
         baseline = judge("hello world", wrk(f"http://127.0.0.1:{hello_port}/", "get.lua", seconds))["rps"]
         add("Hummingbird hello world (baseline)", baseline, "req/s", baseline)
-        hello_rss = rss_mb(hello.process.pid)
+        hello_rss = rss_mb(hello.proc.pid)
         hello.stop()
 
         # The gateway, fresh, sandbox providers answering at once.
@@ -235,11 +175,11 @@ def main():
         auth = {"Authorization": f"Bearer {KEY}"}
         # The protective defaults (4 calls at once, 50 a second per provider) are raised: the figure is the gateway's.
         fast_env = {"GATEWAY_PROVIDER_CONCURRENCY": "64", "GATEWAY_PROVIDER_RATE_LIMIT": "0"}
-        gateway, start_s = start_gateway(binary, os.path.join(work, "data"), port, fast_env, log_path=os.path.join(work, "gateway.log"))
+        gateway, start_s = timed_start(binary, os.path.join(work, "data"), port, fast_env, log_path=os.path.join(work, "gateway.log"))
         processes.append(gateway)
         time.sleep(1)
         add("start to /readyz", start_s, "s")
-        add("idle RSS (sandbox)", rss_mb(gateway.process.pid), "MB", note=f"hello world {hello_rss:.1f} MB")
+        add("idle RSS (sandbox)", rss_mb(gateway.proc.pid), "MB", note=f"hello world {hello_rss:.1f} MB")
         add("GET /healthz", judge("GET /healthz", wrk(f"{base}/healthz", "get.lua", seconds))["rps"], "req/s", baseline)
         ids = []
         for i in range(25):
@@ -276,7 +216,7 @@ def main():
             "GATEWAY_SANDBOX_PROVIDER_DELAY_MS": "1000", "GATEWAY_PROVIDER_CONCURRENCY": str(concurrent * 2),
             "GATEWAY_PROVIDER_RATE_LIMIT": str(concurrent * 4),
         }
-        gateway, _ = start_gateway(binary, os.path.join(work, "slow"), port, slow_env, log_path=os.path.join(work, "slow.log"))
+        gateway, _ = timed_start(binary, os.path.join(work, "slow"), port, slow_env, log_path=os.path.join(work, "slow.log"))
         processes.append(gateway)
         report = judge(f"{concurrent} concurrent onboardings", wrk(
             f"{base}/v1/tenants", "create.lua", max(seconds, 5), connections=concurrent, threads=2,
@@ -286,7 +226,7 @@ def main():
             note=f"statuses {report['statuses']}, errors {report['errors']}")
         add(f"{concurrent} concurrent onboardings: p50 / p99 overhead over the provider's 1 s",
             (report["p99_us"] - 1_000_000) / 1000, "ms", note=f"p50 {(report['p50_us'] - 1_000_000) / 1000:.1f} ms")
-        add(f"{concurrent} concurrent onboardings: peak RSS", peak_rss_mb(gateway.process.pid), "MB")
+        add(f"{concurrent} concurrent onboardings: peak RSS", peak_rss_mb(gateway.proc.pid), "MB")
         gateway.stop()
         processes.remove(gateway)
 
@@ -300,7 +240,7 @@ def main():
         add(f"disk per tenant at {tenants:,}", loaded["bytes"] / tenants, "bytes")
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        gateway, start_s = start_gateway(binary, big, port, log_path=os.path.join(work, "big.log"))
+        gateway, start_s = timed_start(binary, big, port, log_path=os.path.join(work, "big.log"))
         processes.append(gateway)
         add(f"start to /readyz at {tenants:,} tenants", start_s, "s")
         ids_file = os.path.join(work, "ids.txt")

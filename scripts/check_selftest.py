@@ -35,23 +35,16 @@ import argparse
 import os
 import re
 import shutil
-import socket
 import stat
 import subprocess
 import sys
 import tempfile
 import time
 
+from checklib import ROOT, free_port
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
 PYTHON = sys.executable or "python3"
-
-
-def closed_port():
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def mutate(source, target, edit):
@@ -156,7 +149,7 @@ def mutants(args, work):
         None))
     add("trace_check", "tracing pointed at nothing (OTEL_EXPORTER_OTLP_ENDPOINT at a closed port)", lambda: (
         [PYTHON, os.path.join(HERE, "trace_check.py"), "--binary", args.binary, "--quick",
-         "--gateway-env", f"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:{closed_port()}"], None))
+         "--gateway-env", f"OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:{free_port()}"], None))
     add("monitoring_check", "alerts.yml: one alert reads a metric the gateway does not export", lambda: (
         [PYTHON, os.path.join(HERE, "monitoring_check.py"), "--binary", args.binary,
          "--picture", os.path.join(work, "dashboard.png"), "--alerts",

@@ -12,7 +12,6 @@ problem; the event feed read to its end; an offboarding.
 """
 import argparse
 import importlib
-import json
 import os
 import shutil
 import subprocess
@@ -20,7 +19,7 @@ import sys
 import tempfile
 import uuid
 
-from checklib import Checks, free_port, log, wait_for
+from checklib import Checks, Gateway, log, nif as company_nif, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = "onboarding_gateway_client"
@@ -77,18 +76,17 @@ def main():
 
     data = os.path.join(work, "data")
     os.makedirs(data)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    environment = dict(os.environ, GATEWAY_DATA_DIR=data, GATEWAY_PORT=str(port), LOG_LEVEL="info")
-    log_file = open(os.path.join(work, "gateway.log"), "w")
-    gateway = subprocess.Popen([args.binary, "serve", "--sandbox"], stdout=log_file, stderr=subprocess.STDOUT, env=environment)
+    gateway = Gateway(os.path.abspath(args.binary), data, settings={"LOG_LEVEL": "info"},
+                      log_path=os.path.join(work, "gateway.log"))
+    base = f"http://127.0.0.1:{gateway.port}"
     try:
+        if not gateway.start_or_fail(expect, "the gateway is ready", ready_within=30):
+            return expect.report("client check")
         probe = Client(base_url=base)
         from onboarding_gateway_client.api.public import ready
         if not wait_for(expect, "the gateway is ready", lambda: ready.sync_detailed(client=probe).status_code == 200):
             return expect.report("client check")
-        secrets = json.load(open(os.path.join(data, "sandbox-secrets.json")))
-        partner = AuthenticatedClient(base_url=base, token=secrets["api_key"], timeout=30)
+        partner = AuthenticatedClient(base_url=base, token=gateway.key, timeout=30)
         helpers = Client(base_url=base, timeout=30)
 
         def create(body):
@@ -211,12 +209,7 @@ def main():
         expect(after_offboarding.status_code == 404 and isinstance(after_offboarding.parsed, Problem),
                "no credentials after offboarding (404, a typed Problem)")
     finally:
-        gateway.terminate()
-        try:
-            gateway.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
-        log_file.close()
+        gateway.stop()
     errors = [line for line in open(os.path.join(work, "gateway.log")) if '"level":"error"' in line or '"level":"critical"' in line]
     expect(not errors, "the gateway logged no error" + (f": {errors[:3]}" if errors else ""))
     if expect.failed:
@@ -228,10 +221,7 @@ def main():
 
 def nif(run, n):
     """A valid Portuguese NIF (check digit), different for each run and n."""
-    digits = [5] + [int(c, 16) % 10 for c in run[:6]] + [n % 10]
-    total = sum(d * w for d, w in zip(digits, range(9, 1, -1)))
-    check = 11 - total % 11
-    return "".join(map(str, digits)) + str(0 if check >= 10 else check)
+    return company_nif("".join(str(int(c, 16) % 10) for c in run[:6]) + str(n % 10))
 
 
 

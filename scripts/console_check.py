@@ -17,15 +17,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import urllib.parse
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
-from checklib import Checks, free_port, log, wait_for
+from checklib import Checks, Gateway, log, serve_in_background, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 expect = Checks()
@@ -88,27 +86,22 @@ def main():
 
     work = tempfile.mkdtemp(prefix="gw-console-")
     os.makedirs(args.screenshots, exist_ok=True)
-    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Failing)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "LOG_"))}
-    environment.update(
-        GATEWAY_DATA_DIR=os.path.join(work, "data"), GATEWAY_PORT=str(port), LOG_LEVEL="info",
-        GATEWAY_EVENTS_URL=f"http://127.0.0.1:{receiver.server_address[1]}/events",
+    receiver = serve_in_background(Failing)
+    log_path = os.path.join(work, "gateway.log")
+    gateway = Gateway(os.path.abspath(args.binary), os.path.join(work, "data"), log_path=log_path, settings=dict(
+        LOG_LEVEL="info", GATEWAY_EVENTS_URL=f"http://127.0.0.1:{receiver.server_address[1]}/events",
         GATEWAY_EVENTS_SECRET="whsec_" + base64.b64encode(os.urandom(32)).decode(),
         GATEWAY_EVENTS_RETRY_SCHEDULE="0.2,0.2", GATEWAY_WORKER_INTERVAL_SECONDS="0.2",
-    )
-    log_path = os.path.join(work, "gateway.log")
-    log_file = open(log_path, "w")
-    gateway = subprocess.Popen([args.binary, "serve", "--sandbox"], stdout=log_file, stderr=subprocess.STDOUT, env=environment)
+    ))
+    port = gateway.port
+    base = f"http://127.0.0.1:{port}"
     driver = None
     admin = key = None
     try:
         api = HTTP(port)
-        wait_for(expect, "the gateway is ready", lambda: api.call("GET", "/readyz")[0] == 200)
-        secrets = json.load(open(os.path.join(work, "data", "sandbox-secrets.json")))
-        key, admin = secrets["api_key"], secrets["admin_token"]
+        if not gateway.start_or_fail(expect, "the gateway is ready", ready_within=30):
+            return expect.report("console check")
+        key, admin = gateway.secrets["api_key"], gateway.secrets["admin_token"]
         partner = {"Authorization": f"Bearer {key}"}
 
         # Tenants to look at: an active Wrapp customer, one to offboard, a MagniFinance company.
@@ -279,12 +272,7 @@ def main():
     finally:
         if driver:
             driver.quit()
-        gateway.terminate()
-        try:
-            gateway.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
-        log_file.close()
+        gateway.stop()
         receiver.shutdown()
     # The sandbox banner prints both on purpose (plain lines); no log line may carry them.
     lines = [line for line in open(log_path) if line.startswith("{")]

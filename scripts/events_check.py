@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from standardwebhooks import Webhook
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checklib import Checks, free_port, serve_in_background  # noqa: E402
+from checklib import Checks, Gateway, free_port, nif as company_nif, serve_in_background  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("tenants", nargs="?", type=int, default=100, help="tenants of the healthy run (default 100)")
@@ -83,10 +83,7 @@ class Receiver(BaseHTTPRequestHandler):
 
 
 def nif(n):
-    digits = [5] + [int(c) for c in "%07d" % n]
-    total = sum(d * (9 - i) for i, d in enumerate(digits))
-    check = 0 if total % 11 < 2 else 11 - total % 11
-    return "".join(map(str, digits)) + str(check)
+    return company_nif("%07d" % n)
 
 
 class Server(ThreadingHTTPServer):
@@ -118,7 +115,7 @@ class GoneHidden(BaseHTTPRequestHandler):
         pass
 
 
-receiver_port, gateway_port = free_port(), free_port()
+receiver_port = free_port()
 server = Server(("127.0.0.1", receiver_port), Receiver)
 threading.Thread(target=server.serve_forever, daemon=True).start()
 events_port = receiver_port
@@ -129,20 +126,14 @@ if args.mutant == "ignore-410":
 data = tempfile.mkdtemp(prefix="gw-events-")
 binary = os.path.abspath(args.binary) if args.binary else (
     subprocess.check_output(["swift", "build", "--show-bin-path"], cwd=root, text=True).strip() + "/gateway")
-env = dict(os.environ, GATEWAY_DATA_DIR=data, GATEWAY_PORT=str(gateway_port), LOG_LEVEL="warning",
-           GATEWAY_EVENTS_URL=f"http://127.0.0.1:{events_port}/events", GATEWAY_EVENTS_SECRET=secret,
-           GATEWAY_WORKER_INTERVAL_SECONDS="0.05")
-gateway = subprocess.Popen([binary, "serve", "--sandbox"], env=env, stdout=open(os.path.join(data, "gateway.log"), "w"),
-                           stderr=subprocess.STDOUT)
-base = f"http://127.0.0.1:{gateway_port}"
+gateway = Gateway(binary, data, settings=dict(
+    LOG_LEVEL="warning", GATEWAY_EVENTS_URL=f"http://127.0.0.1:{events_port}/events", GATEWAY_EVENTS_SECRET=secret,
+    GATEWAY_WORKER_INTERVAL_SECONDS="0.05"))
+base = f"http://127.0.0.1:{gateway.port}"
 try:
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/readyz", timeout=1)
-            break
-        except Exception:  # noqa: BLE001 - not up yet
-            time.sleep(0.2)
-    key = json.load(open(os.path.join(data, "sandbox-secrets.json")))["api_key"]
+    if not gateway.start_or_fail(check, "the gateway is ready"):
+        raise Stop()
+    key = gateway.key
 
     def create(i):
         body = json.dumps({"provider": "magnifinance", "external_id": f"co-{i}",
@@ -197,7 +188,7 @@ try:
 
     # 3. The endpoint answers 410 once: deliveries pause (the endpoint is disabled, nothing goes out while a backlog
     #    builds) until an operator enables it again; then the backlog drains (pure delivery throughput).
-    admin = json.load(open(os.path.join(data, "sandbox-secrets.json")))["admin_token"]
+    admin = gateway.secrets["admin_token"]
 
     def admin_call(method, path):
         request = urllib.request.Request(base + path, data=b"" if method == "POST" else None, method=method,
@@ -254,7 +245,6 @@ try:
 except Stop:
     pass
 finally:
-    gateway.terminate()
-    gateway.wait(timeout=30)
+    gateway.stop(limit=30)
     server.shutdown()
 check.report("events check")

@@ -39,19 +39,18 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import checklib  # noqa: E402
-import reliability_check as rc  # noqa: E402 - processes, simulators, tenants, creates, the report
+from checklib import (  # noqa: E402 - processes, simulators, tenants, creates, the report
+    CHECKS, FIGURES, PROVIDERS, QUICK, ROOT, TRANSIENT, Counter, Fatal, Gateway, SimulatedProviders, call,
+    check_integrity, check_one_per_external_id, check_provider_calls, cleanup_all, create, describe, free_port,
+    listed, progress, retrying, run_main, spec,
+)
 
-ROOT = rc.ROOT
-CHECKS, FIGURES = rc.CHECKS, rc.FIGURES
 CLIENT_TIMEOUT = 15.0   # no request may take this long: a timeout is a failure
 READY_LIMIT = 2.0       # /readyz answers within this while the database is away
 API_LIMIT = 5.0         # API calls answer within this while the database is away
 RECOVERY_LIMIT = 5.0    # ready again this long after the database is back (PostgreSQL: after pg_ctl start returns)
 DISK_RECOVERY_LIMIT = 10.0  # ready again this long after the filler is deleted ("a few seconds")
 PROBLEM = "application/problem+json"
-
-log = rc.log
 
 
 # MARK: - Every request, timed
@@ -95,7 +94,7 @@ class Recorder:
             answer = sample.answer = request()
             sample.status, sample.code = answer.status, answer.code
             sample.content_type, sample.retry_after = answer.headers.get("content-type"), answer.headers.get("retry-after")
-        except rc.TRANSIENT as error:
+        except TRANSIENT as error:
             sample.exception = error
             sample.error = "timeout" if isinstance(error, TimeoutError) else f"{type(error).__name__}: {error}"
         sample.ended = time.monotonic()
@@ -108,23 +107,19 @@ class Recorder:
             return list(self.samples)
 
 
-class RecordedGateway(rc.Gateway):
-    """reliability_check's gateway, with every API call and readiness probe timed (client timeout 15 s whatever the
-    caller asked), and optionally on PostgreSQL (`database_url`) with an admin token, as in production."""
+class RecordedGateway(Gateway):
+    """A gateway as the reliability check runs it, with every API call and readiness probe timed (client timeout 15 s
+    whatever the caller asked), and optionally on PostgreSQL (`database_url`) with an admin token, as in production."""
 
-    def __init__(self, binary, data_dir, port, name, providers=None, database_url=None):
-        super().__init__(binary, data_dir, port, name, providers=providers)
-        self.database_url = database_url
+    def __init__(self, binary, data_dir, name, providers=None, database_url=None):
+        settings = dict(QUICK)
+        if database_url:
+            settings.update(GATEWAY_DATABASE_URL=database_url, GATEWAY_ADMIN_TOKEN="gw_admin_" + secrets.token_hex(16))
+        super().__init__(binary, data_dir, name=name, providers=providers, settings=settings)
         self.recorder = Recorder()
 
-    def environment(self):
-        env = super().environment()
-        if self.database_url:
-            env.update(GATEWAY_DATABASE_URL=self.database_url, GATEWAY_ADMIN_TOKEN="gw_admin_" + secrets.token_hex(16))
-        return env
-
     def api(self, method, path, body=None, headers=None, timeout=None):
-        """reliability_check's API call (raising on transport failures), timed."""
+        """The gateway's API call (raising on transport failures), timed."""
         sample = self.api_sample(method, path, body, headers)
         if sample.exception is not None:
             raise sample.exception
@@ -136,7 +131,7 @@ class RecordedGateway(rc.Gateway):
 
     def ready(self):
         """GET /readyz, timed: its Sample."""
-        return self.recorder.timed("GET /readyz", lambda: rc.call(self.port, "GET", "/readyz", timeout=CLIENT_TIMEOUT))
+        return self.recorder.timed("GET /readyz", lambda: call(self.port, "GET", "/readyz", timeout=CLIENT_TIMEOUT))
 
 
 def is_api(sample):
@@ -173,28 +168,28 @@ def check_acknowledged(gateway, tenants, label):
     external_id lists, and its Idempotency-Key replays to the same tenant with the same status; nothing else exists."""
     acknowledged = [t for t in tenants if t.get("id")]
     CHECKS.check(f"{label}: every create acknowledged in the end ({len(acknowledged)} of {len(tenants)})",
-                 len(acknowledged) == len(tenants), "; ".join(rc.describe(t) for t in tenants if not t.get("id"))[:2000])
+                 len(acknowledged) == len(tenants), "; ".join(describe(t) for t in tenants if not t.get("id"))[:2000])
     problems = []
     for tenant in acknowledged:
-        read = rc.retrying(lambda: gateway.api("GET", f"/v1/tenants/{tenant['id']}"))
+        read = retrying(lambda: gateway.api("GET", f"/v1/tenants/{tenant['id']}"))
         if read.status != 200 or not isinstance(read.json, dict) or read.json.get("external_id") != tenant["external_id"]:
             problems.append(f"GET {tenant['id']} ({tenant['external_id']}) answered {read!r}")
         query = urllib.parse.urlencode({"external_id": tenant["external_id"], "provider": tenant["provider"]})
-        ids = [item.get("id") for item in rc.listed(gateway, f"/v1/tenants?{query}")]
+        ids = [item.get("id") for item in listed(gateway, f"/v1/tenants?{query}")]
         if ids != [tenant["id"]]:
             problems.append(f"external_id {tenant['external_id']} lists {ids}, acknowledged {tenant['id']}")
-        replay = rc.retrying(lambda: gateway.api("POST", "/v1/tenants", tenant["body"], {"Idempotency-Key": tenant["key"]}))
+        replay = retrying(lambda: gateway.api("POST", "/v1/tenants", tenant["body"], {"Idempotency-Key": tenant["key"]}))
         if (replay.status != tenant["ack_status"] or not isinstance(replay.json, dict) or replay.json.get("id") != tenant["id"]
                 or replay.headers.get("idempotent-replayed") != "true"):
             problems.append(f"{tenant['external_id']}: acknowledged {tenant['ack_status']} {tenant['id']}, replay answered {replay!r} "
                             f"(Idempotent-Replayed: {replay.headers.get('idempotent-replayed')})")
     CHECKS.check(f"{label}: each acknowledged tenant exists once, by id and by external_id, and its key replays to it",
                  acknowledged and not problems, "; ".join(problems[:10]) or f"{len(acknowledged)} tenants read, listed and replayed")
-    rc.check_one_per_external_id(gateway, tenants, f"{label}: ")
+    check_one_per_external_id(gateway, tenants, f"{label}: ")
 
 
 class Tenants:
-    """A thread-safe supply of new tenants, MagniFinance and Wrapp by turns."""
+    """A thread-safe supply of new tenants, of each provider by turns."""
 
     def __init__(self, prefix, seed):
         self.prefix, self.rng, self.used = prefix, random.Random(seed), set()
@@ -203,8 +198,9 @@ class Tenants:
 
     def next(self):
         with self.lock:
-            kind = ("mf_new", "wrapp_new")[len(self.all) % 2]
-            tenant = rc.spec(kind, f"{self.prefix}-{kind.replace('_', '-')}-{len(self.all)}", self.prefix, self.rng, self.used)
+            provider = PROVIDERS[len(self.all) % len(PROVIDERS)]
+            external_id = f"{self.prefix}-{provider.kind().replace('_', '-')}-{len(self.all)}"
+            tenant = spec(provider, external_id, self.prefix, self.rng, self.used)
             self.all.append(tenant)
             return tenant
 
@@ -217,7 +213,7 @@ class Postgres:
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="gw-fault-pg-", dir="/tmp")  # the postgres user must reach it
-        self.env = dict(os.environ, PGPORT=str(rc.free_port()), PGDATA_DIR=self.dir)
+        self.env = dict(os.environ, PGPORT=str(free_port()), PGDATA_DIR=self.dir)
         self.bin = sorted((os.path.join("/usr/lib/postgresql", v, "bin") for v in os.listdir("/usr/lib/postgresql")),
                           key=lambda p: [int(x) for x in p.split("/")[-2].split(".") if x.isdigit()])[-1]
 
@@ -225,14 +221,14 @@ class Postgres:
         out = subprocess.run([os.path.join(ROOT, "scripts", "postgres.sh"), "start"], env=self.env, capture_output=True,
                              text=True, timeout=120)
         if out.returncode != 0:
-            raise rc.Fatal(f"scripts/postgres.sh start failed: {out.stderr.strip()}")
+            raise Fatal(f"scripts/postgres.sh start failed: {out.stderr.strip()}")
         return out.stdout.strip()
 
     def pg_ctl(self, *args):
         command = ["runuser", "-u", "postgres", "--", os.path.join(self.bin, "pg_ctl"), "-D", os.path.join(self.dir, "data")]
         out = subprocess.run(command + list(args), capture_output=True, text=True, timeout=60)
         if out.returncode != 0:
-            raise rc.Fatal(f"pg_ctl {' '.join(args)} failed: {out.stdout} {out.stderr}")
+            raise Fatal(f"pg_ctl {' '.join(args)} failed: {out.stdout} {out.stderr}")
 
     def stop(self):
         self.pg_ctl("-m", "fast", "-w", "stop")
@@ -249,15 +245,15 @@ def postgres_outage(binary, work, seed, outage, clients=6, lead=5.0, tail=5.0):
     postgres = Postgres()
     try:
         url = postgres.start_cluster()
-        providers = rc.SimulatedProviders(binary, work, "fault")
-        gateway = RecordedGateway(binary, work, rc.free_port(), "PostgreSQL", providers=providers, database_url=url)
-        log(f"{label}: PostgreSQL in {postgres.dir} on {postgres.env['PGPORT']}, gateway {gateway.port}, simulator "
+        providers = SimulatedProviders(binary, work, "fault")
+        gateway = RecordedGateway(binary, work, "PostgreSQL gateway", providers=providers, database_url=url)
+        progress(f"{label}: PostgreSQL in {postgres.dir} on {postgres.env['PGPORT']}, gateway {gateway.port}, simulator "
             f"{providers.port}; logs in {work}")
         providers.start()
         gateway.start(ready_within=60)
         run_outage(gateway, postgres, label, seed, outage, clients, lead, tail)
-        CHECKS.check(f"{label}: the gateway stops on SIGTERM", gateway.terminate())
-        providers.terminate()
+        CHECKS.check(f"{label}: the gateway stops on SIGTERM", gateway.stop())
+        providers.stop()
     finally:
         postgres.cleanup()
         if os.path.exists(os.path.join(postgres.dir, "server.log")):
@@ -267,14 +263,14 @@ def postgres_outage(binary, work, seed, outage, clients=6, lead=5.0, tail=5.0):
 
 def run_outage(gateway, postgres, label, seed, outage, clients, lead, tail):
     tenants = Tenants(f"pg{seed}", seed)
-    counter = rc.Counter()
+    counter = Counter()
     stop = threading.Event()
     began = time.monotonic()
     deadline = began + lead + outage + 75   # every create started is retried (same key) until then
 
     def client():
         while not stop.is_set():
-            rc.create(gateway, tenants.next(), deadline, counter)
+            create(gateway, tenants.next(), deadline, counter)
             time.sleep(0.2)
 
     def prober():
@@ -288,7 +284,7 @@ def run_outage(gateway, postgres, label, seed, outage, clients, lead, tail):
             for path in ["/v1/tenants?limit=5"] + ([f"/v1/tenants/{known}"] if known else []):
                 try:
                     gateway.api("GET", path)
-                except rc.TRANSIENT:
+                except TRANSIENT:
                     pass
             time.sleep(0.5)
 
@@ -299,13 +295,13 @@ def run_outage(gateway, postgres, label, seed, outage, clients, lead, tail):
         stopping = time.monotonic()
         postgres.stop()
         down = time.monotonic()
-        log(f"{label}: PostgreSQL stopped at {down - began:.1f} s (pg_ctl took {down - stopping:.1f} s); "
+        progress(f"{label}: PostgreSQL stopped at {down - began:.1f} s (pg_ctl took {down - stopping:.1f} s); "
             f"{sum(1 for t in tenants.all if t.get('id'))} creates acknowledged so far")
         time.sleep(max(0.0, down + outage - time.monotonic()))
         starting = time.monotonic()
         postgres.start()
         up = time.monotonic()
-        log(f"{label}: PostgreSQL started again at {up - began:.1f} s (pg_ctl took {up - starting:.1f} s)")
+        progress(f"{label}: PostgreSQL started again at {up - began:.1f} s (pg_ctl took {up - starting:.1f} s)")
         # The load goes on until the gateway is ready again (or clearly is not), and `tail` seconds more.
         while time.monotonic() < up + 30 and not any(
                 s.status == 200 and s.began >= starting for s in gateway.recorder.snapshot() if not is_api(s)):
@@ -320,10 +316,9 @@ def run_outage(gateway, postgres, label, seed, outage, clients, lead, tail):
     judge_outage(samples, label, stopping, down, starting, up)
     CHECKS.check(f"{label}: the gateway ran throughout, never restarted", gateway.proc.poll() is None and gateway.starts == 1,
                  f"exit status {gateway.proc.poll()}, {gateway.starts} starts")
-    log(f"{label}: {len(tenants.all)} creates, {counter['create_retries']} retries; checking what was acknowledged")
+    progress(f"{label}: {len(tenants.all)} creates, {counter['create_retries']} retries; checking what was acknowledged")
     check_acknowledged(gateway, tenants.all, label)
-    wrapp_calls, magni_calls = gateway.simulator_calls()
-    rc.check_provider_calls(tenants.all, wrapp_calls, magni_calls, label)
+    check_provider_calls(tenants.all, gateway.simulator_calls(), label)
     check_problems(gateway.recorder.snapshot()[len(samples):], f"{label} (the checks' own requests)")
 
 
@@ -366,7 +361,7 @@ def judge_outage(samples, label, stopping, down, starting, up):
         f"{fmt(max_call)} ({len(calls_out)} calls, {statuses(calls_out)}); ready {fmt(ready_after)} after pg_ctl start returned; "
         f"creates over the phase {statuses(creates)}; all API calls {statuses(calls)}; pg_ctl stop took {down - stopping:.1f} s, "
         f"start {up - starting:.1f} s")
-    log(FIGURES[-1])
+    progress(FIGURES[-1])
 
 
 def slow(samples, limit):
@@ -403,13 +398,13 @@ def full_disk(binary, work, seed):
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mount], check=True, capture_output=True, timeout=30)
     gateway = None
     try:
-        gateway = RecordedGateway(binary, mount, rc.free_port(), "full disk")
+        gateway = RecordedGateway(binary, mount, "full-disk gateway")
         gateway.log_path = os.path.join(work, "full-disk-gateway.log")   # not on the disk that fills
-        log(f"{label}: sandbox gateway {gateway.port}, data on an 8 MB tmpfs at {mount}; log {gateway.log_path}")
+        progress(f"{label}: sandbox gateway {gateway.port}, data on an 8 MB tmpfs at {mount}; log {gateway.log_path}")
         gateway.start(ready_within=60)
         tenants = run_full_disk(gateway, mount, label, seed)
-        CHECKS.check(f"{label}: the gateway stops on SIGTERM", gateway.terminate())
-        rc.check_integrity(mount, label)
+        CHECKS.check(f"{label}: the gateway stops on SIGTERM", gateway.stop())
+        check_integrity(mount, label)
         check_rows(mount, [t for t in tenants if t.get("id")], label)
     finally:
         if gateway is not None:
@@ -425,12 +420,12 @@ def full_disk(binary, work, seed):
 
 def run_full_disk(gateway, mount, label, seed):
     tenants = Tenants(f"disk{seed}", seed + 1)
-    counter = rc.Counter()
+    counter = Counter()
     first = [tenants.next() for _ in range(4)]
     for tenant in first:
-        rc.create(gateway, tenant, time.monotonic() + 20, counter)
+        create(gateway, tenant, time.monotonic() + 20, counter)
     CHECKS.check(f"{label}: creates acknowledged before the disk fills", all(t.get("id") for t in first),
-                 "; ".join(rc.describe(t) for t in first if not t.get("id")))
+                 "; ".join(describe(t) for t in first if not t.get("id")))
 
     filler = os.path.join(mount, "filler")
     size = fill(filler)
@@ -481,9 +476,9 @@ def run_full_disk(gateway, mount, label, seed):
                  ready <= DISK_RECOVERY_LIMIT, f"after {fmt(ready)}")
     retried = [t for t in after_fill if not t.get("id")] + [tenants.next() for _ in range(2)]
     for tenant in retried:
-        rc.create(gateway, tenant, time.monotonic() + 20, counter)
+        create(gateway, tenant, time.monotonic() + 20, counter)
     CHECKS.check(f"{label}: creates succeed again once space is freed (the refused keys retried, and new ones)",
-                 all(t.get("id") for t in retried), "; ".join(rc.describe(t) for t in retried if not t.get("id")))
+                 all(t.get("id") for t in retried), "; ".join(describe(t) for t in retried if not t.get("id")))
     CHECKS.check(f"{label}: the gateway ran throughout, never restarted", gateway.proc.poll() is None and gateway.starts == 1,
                  f"exit status {gateway.proc.poll()}, {gateway.starts} starts")
     check_acknowledged(gateway, tenants.all, label)
@@ -495,7 +490,7 @@ def run_full_disk(gateway, mount, label, seed):
         f"{statuses(refused)} in max {fmt(max((s.took for s in refused), default=None))}; /readyz 503 "
         f"{fmt(probes[-1].ended - filled) if noticed else 'never'} after the fill; ready {fmt(ready)} after the filler was "
         f"deleted; all API calls {statuses([s for s in samples if is_api(s)])}")
-    log(FIGURES[-1])
+    progress(FIGURES[-1])
     return tenants.all
 
 
@@ -564,21 +559,21 @@ def main():
     if args.phase in ("disk", "all"):
         phases.append(("SQLite full disk", "disk", lambda directory: full_disk(binary, directory, args.seed)))
     for name, folder, run in phases:
-        log(f"== {name}")
+        progress(f"== {name}")
         directory = os.path.join(work, folder)
         os.makedirs(directory)
         try:
             run(directory)
         except Exception as error:  # noqa: BLE001 - report, then go on
             CHECKS.check(f"{name}: the phase ran to its end", False, f"{type(error).__name__}: {error}")
-        rc.cleanup_all()
+        cleanup_all()
     logs = sorted(os.path.join(folder, f) for folder, _, files in os.walk(work) for f in files if f.endswith(".log"))
     if CHECKS.failed:
         for path in logs:
             if path.endswith("gateway.log"):
                 print(f"\n----- warnings and errors in {path} -----\n{log_digest(path)}")
-    return rc.report("fault check", began, logs, [work], tail_lines=30)
+    return CHECKS.report("fault check", began, logs, [work], tail_lines=30)
 
 
 if __name__ == "__main__":
-    checklib.run_main(main, rc.cleanup_all)
+    run_main(main, cleanup_all)

@@ -21,20 +21,17 @@ both of the Dockerfile's stages do):
 """
 import argparse
 import filecmp
-import http.client
 import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dockerfile_tree  # noqa: E402 - the Dockerfile's stages and what their COPY lines make
-from checklib import Checks  # noqa: E402
+from checklib import Checks, Fatal, Process, free_port  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHECKS = Checks()
@@ -110,15 +107,6 @@ def libraries(binary):
         if match:
             libs[match.group(1)] = match.group(match.lastindex)
     return libs
-
-
-def readyz(port):
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-        connection.request("GET", "/readyz")
-        return connection.getresponse().status
-    except OSError:
-        return None
 
 
 def build_tree(dockerfile, binary):
@@ -250,7 +238,7 @@ def run_in(root, uid, gid, env, data, before, entry, command):
     """The runtime stage's two ways to start, as uid:gid in `root`: its ENTRYPOINT with its CMD (`serve`), and
     `serve --sandbox`."""
 
-    port = 18000 + os.getpid() % 1000
+    port = free_port()
     environment = {"PATH": "/usr/local/bin", **env, "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": str(port)}
     jail = [shutil.which("chroot") or "/usr/sbin/chroot", f"--userspec={uid}:{gid}", root]
     refused = subprocess.run(jail + entry + (command or ["serve"]), env=environment, capture_output=True, text=True,
@@ -258,25 +246,17 @@ def run_in(root, uid, gid, env, data, before, entry, command):
     check("`serve` without configuration refuses to start, saying what is missing (exit 78)",
           refused.returncode == 78 and "GATEWAY_" in refused.stderr, f"exit {refused.returncode}: {refused.stderr[-300:]}")
 
-    log = open(os.path.join(tempfile.gettempdir(), "gw-image.log"), "wb")
-    proc = subprocess.Popen(jail + entry + ["serve", "--sandbox"], env=environment, stdout=log,
-                            stderr=subprocess.STDOUT)
-    status, deadline = None, time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        status = readyz(port)
-        if status == 200:
-            break
-        time.sleep(0.3)
-    check(f"`serve --sandbox` as uid {uid} in a root of only the copied files answers /readyz", status == 200,
-          f"last status {status}, exit {proc.poll()}; log {log.name}")
-    proc.send_signal(signal.SIGTERM)
+    log = os.path.join(tempfile.gettempdir(), "gw-image.log")
+    if os.path.exists(log):
+        os.remove(log)
+    gateway = Process(f"`serve --sandbox` as uid {uid}", jail + entry + ["serve", "--sandbox"], environment, log)
     try:
-        stopped = proc.wait(timeout=20) == 0
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-        stopped = False
-    check("it stops on SIGTERM", stopped)
+        gateway.start(port, "/readyz", limit=60, every=0.3)
+        ready, detail = True, ""
+    except Fatal as error:
+        ready, detail = False, f"{error}; log {log}"
+    check(f"`serve --sandbox` as uid {uid} in a root of only the copied files answers /readyz", ready, detail)
+    check("it stops on SIGTERM", gateway.stop() and gateway.proc.returncode == 0)
     written = set()
     for directory, names, files in os.walk(root):
         if directory == root:

@@ -2,7 +2,7 @@
 """The monitoring files against the real thing: deploy/prometheus/alerts.yml passes `promtool check rules` and its
 unit tests (`promtool test rules`); deploy/prometheus/prometheus.yml passes `promtool check config`; and every query
 of deploy/grafana/dashboards/onboarding-gateway.json and of the alerts names only metrics the gateway exports, checked
-against a scrape of a running sandbox that onboarded customers of both providers and delivered events. Then a real
+against a scrape of a running sandbox that onboarded customers of every provider and delivered events. Then a real
 Prometheus (Debian's) scrapes that sandbox every second with the shipped alert rules, and runs every dashboard query:
 each must be valid PromQL and every panel must show data. The panels are drawn from those answers into a picture
 (Grafana itself does not run here), kept in artifacts/monitoring/dashboard.png.
@@ -24,12 +24,11 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import reliability_check as rc  # noqa: E402 - the gateway process, tenants, the customers' driver
-from checklib import serve_in_background  # noqa: E402
+from checklib import (  # noqa: E402 - the gateway process, tenants, the customers' driver, the report
+    CHECKS, FIGURES, HOST, QUICK, ROOT, Counter, Driver, Fatal, Gateway, Process, call, cleanup_all, converge, create, free_port,
+    kinds, provider_of, run_main, serve_in_background, spec,
+)
 import yaml  # noqa: E402
-
-ROOT = rc.ROOT
-CHECKS = rc.CHECKS
 DASHBOARD = os.path.join(ROOT, "deploy/grafana/dashboards/onboarding-gateway.json")
 ALERTS = os.path.join(ROOT, "deploy/prometheus/alerts.yml")
 PROMQL_WORDS = {
@@ -79,41 +78,38 @@ def events_receiver():
     return serve_in_background(Handler)
 
 
-class MonitoredGateway(rc.Gateway):
-    def __init__(self, binary, data_dir, port, events_port):
-        super().__init__(binary, data_dir, port, "monitored")
-        self.events_port = events_port
-
-    def environment(self):
-        env = super().environment()
-        env.update(GATEWAY_EVENTS_URL=f"http://{rc.HOST}:{self.events_port}/events",
-                   GATEWAY_EVENTS_SECRET="whsec_" + "bW9uaXRvcmluZy1jaGVjay1vbmx5LW5vdC1hLXNlY3JldA==")
-        return env
+def monitored_gateway(binary, data_dir, events_port):
+    """The sandbox, as the reliability check runs it, delivering its events to `events_port`."""
+    return Gateway(binary, data_dir, name="monitored gateway", settings=dict(
+        QUICK, GATEWAY_EVENTS_URL=f"http://{HOST}:{events_port}/events",
+        GATEWAY_EVENTS_SECRET="whsec_" + "bW9uaXRvcmluZy1jaGVjay1vbmx5LW5vdC1hLXNlY3JldA=="))
 
 
 def onboard(gateway):
-    """Customers of both providers to active (webhooks, polls, events), one every half second while 15 % of the
-    provider calls fail, and a refused create."""
+    """Customers of every provider, new and existing, to active (webhooks, polls, events), one every half second
+    while 15 % of the provider calls fail, and a refused create."""
     import random
-    rng, used, counter = random.Random(5), set(), rc.Counter()
-    kinds = ["wrapp_new", "wrapp_existing", "mf_new", "mf_existing"]
-    tenants = [rc.spec(kinds[i % 4], f"mon-{i}", "mon", rng, used) for i in range(16)]
+    rng, used, counter = random.Random(5), set(), Counter()
+    every, tenants = kinds(), []
+    for i in range(4 * len(every)):
+        provider, existing = every[i % len(every)]
+        tenants.append(spec(provider, f"mon-{i}", "mon", rng, used, existing))
     for tenant in tenants:
-        if tenant["kind"] == "mf_existing":
-            gateway.control("POST", "/sandbox/magnifinance/_control/clients", {"tax_id": tenant["tax_id"]})
+        if tenant["existing"]:
+            provider_of(tenant).make_existing(gateway, tenant)
     gateway.set_chaos(0.15, 5)
     for tenant in tenants:
-        rc.create(gateway, tenant, time.monotonic() + 60, counter)
+        create(gateway, tenant, time.monotonic() + 60, counter)
         time.sleep(0.5)
-    converged = rc.converge(rc.Driver(gateway, counter), [t for t in tenants if t.get("id")], time.monotonic() + 90, "monitoring")
-    CHECKS.check("the sandbox run onboarded customers of both providers", converged)
+    converged = converge(Driver(gateway, counter), [t for t in tenants if t.get("id")], time.monotonic() + 90, "monitoring")
+    CHECKS.check("the sandbox run onboarded customers of every provider", converged)
     gateway.set_chaos(0, 5)
     gateway.api("POST", "/v1/tenants", b'{"provider": "nope"}')
 
 
 def scrape(port):
     """Each exported metric with the label values seen: {name: {label: {values}}}."""
-    text = rc.call(port, "GET", "/metrics").body.decode()
+    text = call(port, "GET", "/metrics").body.decode()
     metrics = {}
     for line in text.splitlines():
         if line and not line.startswith("#"):
@@ -141,22 +137,22 @@ def queries():
 
 
 def prometheus_run(gateway_port, work):
-    port = rc.free_port()
+    port = free_port()
     config = os.path.join(work, "prometheus.yml")
     shutil.copy(ALERTS, os.path.join(work, "alerts.yml"))
     with open(config, "w") as f:
         yaml.safe_dump({
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"}, "rule_files": ["alerts.yml"],
-            "scrape_configs": [{"job_name": "onboarding-gateway", "static_configs": [{"targets": [f"{rc.HOST}:{gateway_port}"]}]}],
+            "scrape_configs": [{"job_name": "onboarding-gateway", "static_configs": [{"targets": [f"{HOST}:{gateway_port}"]}]}],
         }, f)
-    log = open(os.path.join(work, "prometheus.log"), "wb")
-    proc = subprocess.Popen(["prometheus", f"--config.file={config}", f"--storage.tsdb.path={work}/data",
-                             f"--web.listen-address={rc.HOST}:{port}"], stdout=log, stderr=subprocess.STDOUT)
-    return proc, port
+    prometheus = Process("prometheus", ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={work}/data",
+                                        f"--web.listen-address={HOST}:{port}"], dict(os.environ), os.path.join(work, "prometheus.log"))
+    prometheus.start(port, "/-/ready", limit=30)
+    return prometheus, port
 
 
 def prom(port, path, **params):
-    url = f"http://{rc.HOST}:{port}{path}?{urllib.parse.urlencode(params)}"
+    url = f"http://{HOST}:{port}{path}?{urllib.parse.urlencode(params)}"
     with urllib.request.urlopen(url, timeout=10) as answer:
         return json.load(answer)
 
@@ -170,7 +166,7 @@ def wait_for_scrapes(port, limit=30):
         except OSError:
             pass
         if time.monotonic() > deadline:
-            raise rc.Fatal(f"Prometheus did not scrape the gateway within {limit} s")
+            raise Fatal(f"Prometheus did not scrape the gateway within {limit} s")
         time.sleep(0.5)
 
 
@@ -210,7 +206,7 @@ def main():
     promtool(work)
     panels, alerts = queries()
     receiver = events_receiver()
-    gateway = MonitoredGateway(os.path.abspath(args.binary), work, rc.free_port(), receiver.server_address[1])
+    gateway = monitored_gateway(os.path.abspath(args.binary), work, receiver.server_address[1])
     prometheus = None
     try:
         gateway.start()
@@ -260,20 +256,19 @@ def main():
                      set(loaded) == {a for a, _ in alerts} and set(loaded.values()) == {"ok"}, json.dumps(loaded))
         try:
             draw(results, args.picture)
-            rc.FIGURES.append(f"dashboard drawn to {os.path.relpath(args.picture, ROOT)}")
+            FIGURES.append(f"dashboard drawn to {os.path.relpath(args.picture, ROOT)}")
         except ImportError:
-            rc.FIGURES.append("matplotlib missing: no picture drawn")
-        rc.FIGURES.append(f"{len(panels)} panels and {len(alerts)} alerts over {len(exported)} exported metrics")
-    except rc.Fatal as error:
+            FIGURES.append("matplotlib missing: no picture drawn")
+        FIGURES.append(f"{len(panels)} panels and {len(alerts)} alerts over {len(exported)} exported metrics")
+    except Fatal as error:
         CHECKS.check("the run completed", False, str(error))
     finally:
         if prometheus:
-            prometheus.terminate()
-            prometheus.wait(timeout=20)
-        gateway.terminate()
+            prometheus.stop()
+        gateway.stop()
         receiver.shutdown()
-    return rc.report("monitoring check", began, [gateway.log_path, os.path.join(work, "prometheus.log")], [work])
+    return CHECKS.report("monitoring check", began, [gateway.log_path, os.path.join(work, "prometheus.log")], [work])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main, cleanup_all)

@@ -23,7 +23,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checklib import Checks, free_port  # noqa: E402
+from checklib import Checks, Gateway, Process, free_port  # noqa: E402
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -68,10 +68,10 @@ if test.returncode != 0:
 
 binary = os.path.abspath(args.binary) if args.binary else (
     subprocess.check_output(["swift", "build", "--show-bin-path"], cwd=root, text=True).strip() + "/gateway")
-env = dict(os.environ, GATEWAY_DATA_DIR=os.path.join(work, "data"), GATEWAY_PORT=str(gateway_port), GATEWAY_PUBLIC_URL=public_url,
-           GATEWAY_TRUSTED_PROXIES="127.0.0.2/32", GATEWAY_WORKER_INTERVAL_SECONDS="0.1", LOG_LEVEL="warning")
-gateway = subprocess.Popen([binary, "serve", "--sandbox"], env=env, stdout=open(os.path.join(work, "gateway.log"), "w"), stderr=subprocess.STDOUT)
-nginx = subprocess.Popen(["nginx", "-c", conf, "-p", work], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+gateway = Gateway(binary, os.path.join(work, "data"), gateway_port, log_path=os.path.join(work, "gateway.log"), settings=dict(
+    GATEWAY_PUBLIC_URL=public_url, GATEWAY_TRUSTED_PROXIES="127.0.0.2/32", GATEWAY_WORKER_INTERVAL_SECONDS="0.1",
+    LOG_LEVEL="warning"))
+nginx = Process("nginx", ["nginx", "-c", conf, "-p", work], dict(os.environ), os.path.join(work, "nginx.out"))
 
 
 def call(method, path, body=None, key=None, via_proxy=True, source="127.0.0.3", headers=None, answer_headers=None):
@@ -100,15 +100,10 @@ check = Checks()
 
 
 try:
-    for _ in range(100):
-        try:
-            if call("GET", "/readyz")[0] == 200:
-                break
-        except OSError:
-            pass
-        time.sleep(0.2)
-    secrets = json.load(open(os.path.join(work, "data", "sandbox-secrets.json")))
-    key, admin = secrets["api_key"], secrets["admin_token"]
+    # The gateway, then nginx in front of it: ready when /readyz answers 200 through it.
+    if not (gateway.start_or_fail(check, "the gateway is ready") and nginx.start_or_fail(check, "nginx is ready", proxy_port)):
+        sys.exit(check.report("proxy check"))
+    key, admin = gateway.key, gateway.secrets["admin_token"]
 
     status, tenant = call("POST", "/v1/tenants", {"provider": "wrapp", "external_id": "proxy-1",
                                                    "profile": {"email": "maria@example.com", "phone": "+302101234567"}}, key)
@@ -167,9 +162,8 @@ try:
     check("utm_source" not in masked and "/onboard/***?*** " in masked, "nor query strings")
     check(f"/v1/tenants/{tenant['id']}/credentials " in masked, "other paths are logged as they are")
 finally:
-    nginx.terminate()
-    gateway.terminate()
-    gateway.wait(timeout=30)
+    nginx.stop()
+    gateway.stop(limit=30)
 
 if check.failed:
     for name in ("error.log", "access.log"):

@@ -6,10 +6,10 @@ the server GATEWAY_TEST_POSTGRES_URL names, the providers are `gateway simulate`
 is nginx (so Wrapp's webhooks come in through it, to any replica), and events go to a receiver in this script that
 verifies every signature with the reference Standard Webhooks library and fails 10 % of deliveries.
 
-Load: 60 tenants of both providers (new and existing Wrapp customers, new and existing MagniFinance companies) are
-created through nginx by 8 clients that retry with the same Idempotency-Key; 10 % of provider calls fail at random;
-customers log in (Wrapp webhooks), type in their keys, approve (MagniFinance polls). One replica is killed with
-SIGKILL while the creates run, another while the tenants converge; each is restarted a few seconds later.
+Load: 60 tenants, of every provider by turns (new and existing Wrapp customers, new and existing MagniFinance
+companies), are created through nginx by 8 clients that retry with the same Idempotency-Key; 10 % of provider calls
+fail at random; customers log in (Wrapp webhooks), type in their keys, approve (MagniFinance polls). One replica is
+killed with SIGKILL while the creates run, another while the tenants converge; each is restarted a few seconds later.
 
 Afterwards: every acknowledged create exists once and replays to the same tenant, one tenant per external_id, no
 company registered at once got a second AddPartner, the provider never saw two calls for one customer at once
@@ -37,24 +37,14 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench  # noqa: E402 - wrk runner of the benchmark suite
-import checklib  # noqa: E402
-import reliability_check as rc  # noqa: E402 - tenants, clients, the customers' driver, the checks
-from checklib import serve_in_background  # noqa: E402
+from checklib import (  # noqa: E402 - processes, tenants, clients, the customers' driver, the checks, wrk
+    CHECKS, FIGURES, HOST, PROVIDERS, QUICK_TIMINGS, ROOT, TRANSIENT, WRAPP, Counter, Driver, Fatal, Gateway, Process,
+    SimulatedProviders, SimulatorControls, call, check_acknowledged_exist, check_all_active, check_credentials,
+    check_history, check_one_per_external_id, check_provider_calls, cleanup_all, converge, create, describe, free_port,
+    judge, make_existing, progress, provider_figures, retrying, run_main, serve_in_background, spec, wrk,
+)
 
 from standardwebhooks import Webhook  # noqa: E402
-
-ROOT = rc.ROOT
-CHECKS, FIGURES = rc.CHECKS, rc.FIGURES
-
-
-def log(message):
-    rc.log(message)
-
-
-# A child process with its log file, killed when the script ends: reliability_check's, which phase B runs its
-# simulator process with too.
-Process = rc.Process
 
 
 # MARK: - The event receiver
@@ -101,7 +91,7 @@ def nginx_config(work, proxy_port, single_port, replica_ports):
     test-only log of which upstream answered each request."""
     def swap(text, old, new):
         if text.count(old) != 1:
-            raise rc.Fatal(f"deploy/nginx.conf changed: expected exactly one {old!r}")
+            raise Fatal(f"deploy/nginx.conf changed: expected exactly one {old!r}")
         return text.replace(old, new)
 
     text = open(os.path.join(ROOT, "deploy", "nginx.conf")).read()
@@ -135,66 +125,58 @@ def nginx_config(work, proxy_port, single_port, replica_ports):
 """
     text = text.rstrip()
     if not text.endswith("}"):
-        raise rc.Fatal("deploy/nginx.conf does not end with the http block's brace")
+        raise Fatal("deploy/nginx.conf does not end with the http block's brace")
     text = text[:-1] + single + "}\n"
     path = os.path.join(work, "nginx.conf")
     with open(path, "w") as f:
         f.write(text)
     test = subprocess.run(["nginx", "-t", "-c", path, "-p", work], capture_output=True, text=True)
     if test.returncode != 0:
-        raise rc.Fatal("nginx refuses the config derived from deploy/nginx.conf:\n" + test.stderr)
+        raise Fatal("nginx refuses the config derived from deploy/nginx.conf:\n" + test.stderr)
     return path
 
 
 # MARK: - The cluster
 
 
-class Cluster:
-    """The simulator, three replicas and nginx. Quacks like reliability_check's Gateway for its clients and checks:
-    `api` goes through nginx, `control` and `port` are the provider simulator (login pages, test helpers)."""
+class Cluster(SimulatorControls):
+    """The simulator, three replicas and nginx. Quacks like a Gateway for the clients and checks of checklib: `api`
+    goes through nginx, `control` and `sim_port` are the provider simulator (login pages, test helpers)."""
 
     def __init__(self, binary, work, database_url, events_port=None, replicas=3, fast=True, name="run"):
         self.work = work
         self.api_key = "gw_replica_" + secrets.token_hex(16)
         self.admin_token = "gw_admin_" + secrets.token_hex(16)
-        # The provider simulators, a process of their own that every replica shares (reliability_check's, as phase B
+        # The provider simulators, a process of their own that every replica shares (as reliability_check's phase B
         # runs it). Under load every provider call takes a while, so the kills land on calls in flight.
-        self.providers = rc.SimulatedProviders(binary, work, name, answer_delay_ms=150 if fast else 0,
-                                               log_level="info" if fast else "warning")
+        self.providers = SimulatedProviders(binary, work, name, answer_delay_ms=150 if fast else 0,
+                                            log_level="info" if fast else "warning")
         self.simulator = self.providers.process
         self.sim_port = self.providers.port
-        self.proxy_port, self.single_port = rc.free_port(), rc.free_port()
-        self.replica_ports = [rc.free_port() for _ in range(replicas)]
-        self.port = self.sim_port
+        self.proxy_port, self.single_port = free_port(), free_port()
+        self.replica_ports = [free_port() for _ in range(replicas)]
         self.secrets = {"api_key": self.api_key, **self.providers.secrets}
-        base = rc.clean_environment()
-        base.update(LOG_LEVEL="info" if fast else "warning", LOG_FORMAT="json")
-        self.replicas = []
-        for index, port in enumerate(self.replica_ports):
-            env = dict(base)
-            env.update(self.providers.gateway_environment())
-            env.update(
-                GATEWAY_HOST="127.0.0.1", GATEWAY_PORT=str(port), GATEWAY_DATA_DIR=os.path.join(work, f"replica-{index + 1}"),
-                GATEWAY_DATABASE_URL=database_url, GATEWAY_PUBLIC_URL=f"http://127.0.0.1:{self.proxy_port}",
-                GATEWAY_API_KEY=self.api_key, GATEWAY_ADMIN_TOKEN=self.admin_token, GATEWAY_ENCRYPTION_KEY=base64.b64encode(b"r" * 32).decode(),
-                GATEWAY_MIGRATIONS_DIR=os.path.join(ROOT, "migrations"),
-            )
-            if fast:
-                env.update(
-                    GATEWAY_PROVIDER_TIMEOUT_SECONDS=str(rc.PROVIDER_TIMEOUT_SECONDS), GATEWAY_POLL_FIRST_SECONDS="1",
-                    GATEWAY_POLL_MAX_SECONDS="4", GATEWAY_RETRY_FIRST_SECONDS="1", GATEWAY_RETRY_MAX_SECONDS="4",
-                    GATEWAY_SETTLE_SECONDS="4",
-                    GATEWAY_WORKER_INTERVAL_SECONDS="0.2", GATEWAY_CIRCUIT_COOLDOWN_SECONDS="8",
-                )
-            else:
-                # The figure measures the gateway and its database, not the per-replica provider limits (50 calls/s
-                # and 4 at once by default, which would cap creates at the limit).
-                env.update(GATEWAY_PROVIDER_RATE_LIMIT="0", GATEWAY_PROVIDER_CONCURRENCY="64")
-            if events_port:
-                env.update(GATEWAY_EVENTS_URL=f"http://127.0.0.1:{events_port}/events", GATEWAY_EVENTS_SECRET=Receiver.secret,
-                           GATEWAY_EVENTS_RETRY_SCHEDULE="1,1,2,2,3,3,4,4,5,5,5,5,5,5,5,5,5,5,5,5")
-            self.replicas.append(Process(f"{name}: replica {index + 1}", [binary, "serve"], env,
-                                         os.path.join(work, f"replica-{index + 1}.log")))
+        settings = dict(
+            GATEWAY_HOST=HOST, LOG_LEVEL="info" if fast else "warning", LOG_FORMAT="json",
+            GATEWAY_DATABASE_URL=database_url, GATEWAY_PUBLIC_URL=f"http://{HOST}:{self.proxy_port}",
+            GATEWAY_ADMIN_TOKEN=self.admin_token, GATEWAY_ENCRYPTION_KEY=base64.b64encode(b"r" * 32).decode(),
+            GATEWAY_MIGRATIONS_DIR=os.path.join(ROOT, "migrations"),
+        )
+        if fast:
+            settings.update(QUICK_TIMINGS, GATEWAY_CIRCUIT_COOLDOWN_SECONDS="8")
+        else:
+            # The figure measures the gateway and its database, not the per-replica provider limits (50 calls/s
+            # and 4 at once by default, which would cap creates at the limit).
+            settings.update(GATEWAY_PROVIDER_RATE_LIMIT="0", GATEWAY_PROVIDER_CONCURRENCY="64")
+        if events_port:
+            settings.update(GATEWAY_EVENTS_URL=f"http://{HOST}:{events_port}/events", GATEWAY_EVENTS_SECRET=Receiver.secret,
+                            GATEWAY_EVENTS_RETRY_SCHEDULE="1,1,2,2,3,3,4,4,5,5,5,5,5,5,5,5,5,5,5,5")
+        # As in production: `serve` on the shared simulator and database; a replica that exits at start fails the run.
+        self.replicas = [
+            Gateway(binary, os.path.join(work, f"replica-{index + 1}"), port, f"{name}: replica {index + 1}",
+                    providers=self.providers, settings=settings, log_path=os.path.join(work, f"replica-{index + 1}.log"),
+                    api_key=self.api_key, attempts=1)
+            for index, port in enumerate(self.replica_ports)]
         self.nginx_conf = nginx_config(work, self.proxy_port, self.single_port, self.replica_ports)
         self.nginx = Process(f"{name}: nginx", ["nginx", "-c", self.nginx_conf, "-p", work], dict(os.environ),
                              os.path.join(work, "nginx.out"))
@@ -203,38 +185,32 @@ class Cluster:
         self.providers.start()
         # Together, as a deploy would: their migrators meet on the advisory lock.
         with concurrent.futures.ThreadPoolExecutor(len(self.replicas)) as pool:
-            list(pool.map(lambda pr: pr[0].start(pr[1]), zip(self.replicas, self.replica_ports)))
+            list(pool.map(lambda replica: replica.start(), self.replicas))
         self.nginx.start(self.proxy_port, "/readyz", limit=20)
 
     def restart(self, index):
-        self.replicas[index].start(self.replica_ports[index], limit=60)
+        self.replicas[index].start(ready_within=60)
 
     def stop(self):
-        stopped = [replica.terminate() for replica in self.replicas]
-        self.nginx.terminate()
-        self.simulator.terminate()
+        stopped = [replica.stop() for replica in self.replicas]
+        self.nginx.stop()
+        self.simulator.stop()
         return all(stopped)
 
-    # What reliability_check's clients and checks call.
-
     def api(self, method, path, body=None, headers=None, timeout=10.0):
+        """The partner API, through nginx."""
         sent = {"Authorization": f"Bearer {self.api_key}"}
         sent.update(headers or {})
-        return rc.call(self.proxy_port, method, path, body, sent, timeout)
-
-    # The simulator's controls, as reliability_check drives them (`port` is the simulator process here).
-    control = rc.Gateway.control
-    set_chaos = rc.Gateway.set_chaos
-    simulator_calls = rc.Gateway.simulator_calls
+        return call(self.proxy_port, method, path, body, sent, timeout)
 
     def circuits(self, provider):
         """The provider's circuit as each replica reports it (GET /admin/providers, straight to the replica)."""
         states = []
         for port in self.replica_ports:
             try:
-                answer = rc.call(port, "GET", "/admin/providers", headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=5)
+                answer = call(port, "GET", "/admin/providers", headers={"Authorization": f"Bearer {self.admin_token}"}, timeout=5)
                 states.append(next((p["circuit"] for p in answer.json["data"] if p["provider"] == provider), None))
-            except (rc.TRANSIENT + (TypeError, KeyError)) as error:
+            except (TRANSIENT + (TypeError, KeyError)) as error:
                 states.append(f"{type(error).__name__}")
         return states
 
@@ -257,33 +233,31 @@ def replicas_under_load(binary, work, database_url, seed, budget):
     rng = random.Random(seed)
     receiver = serve_in_background(Receiver)
     cluster = Cluster(binary, os.path.join(work, "load"), database_url, events_port=receiver.server_address[1], name="load")
-    log(f"load: 3 replicas on ports {cluster.replica_ports}, nginx {cluster.proxy_port}, simulator {cluster.sim_port}, "
+    progress(f"load: 3 replicas on ports {cluster.replica_ports}, nginx {cluster.proxy_port}, simulator {cluster.sim_port}, "
         f"events receiver {receiver.server_address[1]}; logs in {cluster.work}")
     cluster.start()
     try:
         cluster.set_chaos(0.1, seed)
         used = set()
         tenants = []
-        pattern = ["wrapp_new", "mf_new"] * 4 + ["wrapp_existing", "mf_existing"]
+        # New customers of each provider by turns, and every fifth round customers who already were the provider's.
+        pattern = [(p, False) for p in PROVIDERS] * 4 + [(p, True) for p in PROVIDERS]
         for i in range(60):
-            kind = pattern[i % len(pattern)]
-            tenants.append(rc.spec(kind, f"rp-{kind.replace('_', '-')}-{i}", f"r{seed}", rng, used))
-        for tenant in tenants:
-            if tenant["kind"] == "mf_existing":
-                answer = cluster.control("POST", "/sandbox/magnifinance/_control/clients", {"tax_id": tenant["tax_id"]})
-                if answer.status != 200:
-                    raise rc.Fatal(f"marking an existing MagniFinance client answered {answer!r}")
+            provider, existing = pattern[i % len(pattern)]
+            external_id = f"rp-{provider.kind(existing).replace('_', '-')}-{i}"
+            tenants.append(spec(provider, external_id, f"r{seed}", rng, used, existing))
+        make_existing(cluster, tenants)
         kinds = {}
         for tenant in tenants:
             kinds[tenant["kind"]] = kinds.get(tenant["kind"], 0) + 1
-        log(f"load: {len(tenants)} tenants ({kinds}), 10 % provider faults")
+        progress(f"load: {len(tenants)} tenants ({kinds}), 10 % provider faults")
 
-        counter = rc.Counter()
+        counter = Counter()
         started = time.monotonic()
 
         def paced_create(tenant, pause):
             time.sleep(pause)
-            return rc.create(cluster, tenant, started + budget, counter)
+            return create(cluster, tenant, started + budget, counter)
 
         pool = concurrent.futures.ThreadPoolExecutor(8)
         futures = [pool.submit(paced_create, t, rng.uniform(0, 0.6)) for t in tenants]
@@ -292,17 +266,17 @@ def replicas_under_load(binary, work, database_url, seed, budget):
             cluster.replicas[1].kill9()
             killed_first = time.monotonic() - started
             finished = sum(1 for f in futures if f.done())
-            log(f"load: replica 2 killed with SIGKILL at {killed_first:.1f} s, {finished} of {len(futures)} creates finished")
+            progress(f"load: replica 2 killed with SIGKILL at {killed_first:.1f} s, {finished} of {len(futures)} creates finished")
             time.sleep(4)
             cluster.restart(1)
-            log(f"load: replica 2 back at {time.monotonic() - started:.1f} s")
+            progress(f"load: replica 2 back at {time.monotonic() - started:.1f} s")
         finally:
             pool.shutdown(wait=True)
         acknowledged = [t for t in tenants if t.get("id")]
         CHECKS.check(f"every create acknowledged ({len(acknowledged)} of {len(tenants)})", len(acknowledged) == len(tenants),
-                     "; ".join(rc.describe(t) for t in tenants if not t.get("id")))
+                     "; ".join(describe(t) for t in tenants if not t.get("id")))
 
-        driver = rc.Driver(cluster, counter, recomplete_after=8, supply_for_new=True)
+        driver = Driver(cluster, counter, recomplete_after=8, supply_for_new=True)
         second_kill = {}
 
         def kill_during_convergence():
@@ -315,28 +289,28 @@ def replicas_under_load(binary, work, database_url, seed, budget):
 
         killer = threading.Thread(target=kill_during_convergence)
         killer.start()
-        converged = rc.converge(driver, acknowledged, time.monotonic() + budget, "load")
+        converged = converge(driver, acknowledged, time.monotonic() + budget, "load")
         killer.join()
         converged_at = time.monotonic()
-        log(f"load: replica 3 killed with SIGKILL at {second_kill.get('at', 0):.1f} s "
+        progress(f"load: replica 3 killed with SIGKILL at {second_kill.get('at', 0):.1f} s "
             f"({second_kill.get('active')} of {len(acknowledged)} tenants active then), restarted 4 s later")
-        wrapp_calls, magni_calls = cluster.simulator_calls()
+        calls = cluster.simulator_calls()
         cluster.set_chaos(0, seed)
 
         check_tenants(cluster, tenants, acknowledged, counter)
-        rc.check_all_active(cluster, tenants, "replicas")
-        rc.check_history(cluster, acknowledged, "replicas")
-        rc.check_credentials(cluster, acknowledged, "replicas")
-        rc.check_provider_calls(acknowledged, wrapp_calls, magni_calls, "replicas (simulator records, across processes)")
+        check_all_active(cluster, tenants, "replicas")
+        check_history(cluster, acknowledged, "replicas")
+        check_credentials(cluster, acknowledged, "replicas")
+        check_provider_calls(acknowledged, calls, "replicas (simulator records, across processes)")
         check_events(cluster)
         check_shared_circuit(cluster, seed, rng)
 
         counts = cluster.upstream_counts()
         CHECKS.check("nginx sent requests to all three replicas", len(counts) == 3 and all(n > 0 for n in counts.values()),
                      ", ".join(f"replica on {port}: {n}" for port, n in sorted(counts.items())))
-        ready = [rc.call(port, "GET", "/readyz", timeout=5).status for port in cluster.replica_ports]
+        ready = [call(port, "GET", "/readyz", timeout=5).status for port in cluster.replica_ports]
         CHECKS.check("all three replicas ready at the end (two after a kill -9 and restart)", ready == [200, 200, 200], f"{ready}")
-        faults = wrapp_calls.get("faults_injected", 0) + magni_calls.get("faults_injected", 0)
+        faults = provider_figures(calls)[0]
         FIGURES.append(
             f"load: {len(acknowledged)} of {len(tenants)} creates acknowledged through nginx with {counter['create_retries']} "
             f"retries ({counter['create_transport_error']} transport errors, {counter['create_5xx']} 5xx, "
@@ -345,7 +319,7 @@ def replicas_under_load(binary, work, database_url, seed, budget):
             f"{faults} provider faults injected; {Receiver.deliveries} event deliveries ({Receiver.failed_on_purpose} failed on "
             f"purpose) for {len(Receiver.by_event)} events; requests per replica {sorted(counts.values())}"
         )
-        log(FIGURES[-1])
+        progress(FIGURES[-1])
     finally:
         stopped = cluster.stop()
         receiver.shutdown()
@@ -357,20 +331,20 @@ def check_shared_circuit(cluster, seed, rng):
     open; Wrapp comes back: one probe closes it on all three, and the tenants created meanwhile converge."""
     cluster.set_chaos(1.0, seed + 500)
     used = set()
-    tenants = [rc.spec("wrapp_new", f"rp-down-{i}", f"r{seed}", rng, used) for i in range(8)]
-    counter = rc.Counter()
+    tenants = [spec(WRAPP, f"rp-down-{i}", f"r{seed}", rng, used) for i in range(8)]
+    counter = Counter()
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        acknowledged = list(pool.map(lambda t: rc.create(cluster, t, time.monotonic() + 60, counter), tenants))
+        acknowledged = list(pool.map(lambda t: create(cluster, t, time.monotonic() + 60, counter), tenants))
     began = time.monotonic()
     states = []
     while time.monotonic() - began < 90 and "open" not in states:
-        states = cluster.circuits("wrapp")
+        states = cluster.circuits(WRAPP.id)
         time.sleep(0.2)
     first = time.monotonic() - began
     # Each replica keeps its own window of outcomes: without the shared circuit the other two would open only after
     # failing 18 of their own last 20 calls, many seconds later. Shared, they read it within a second.
     while time.monotonic() - began < first + 5 and not all(state == "open" for state in states):
-        states = cluster.circuits("wrapp")
+        states = cluster.circuits(WRAPP.id)
         time.sleep(0.2)
     opened = time.monotonic() - began
     CHECKS.check("a circuit one replica opens is open on all three within 5 s", all(state == "open" for state in states),
@@ -379,42 +353,37 @@ def check_shared_circuit(cluster, seed, rng):
     # While it is open nobody calls Wrapp: from a second after the first replica opened it (calls admitted before the
     # others read it may still arrive) until shortly before its 8 s cool-down ends.
     time.sleep(max(0.0, first + 1.5 - (time.monotonic() - began)))
-    before, _ = cluster.simulator_calls()
+    before = cluster.simulator_calls()[WRAPP.id]
     time.sleep(max(0.0, first + 6.5 - (time.monotonic() - began)))
-    after, _ = cluster.simulator_calls()
-    states_after = cluster.circuits("wrapp")
-    calls = {path: (after.get("calls") or {}).get(path, 0) - (before.get("calls") or {}).get(path, 0) for path in rc.WRAPP_PARTNER_PATHS}
+    after = cluster.simulator_calls()[WRAPP.id]
+    states_after = cluster.circuits(WRAPP.id)
+    calls = {path: (after.get("calls") or {}).get(path, 0) - (before.get("calls") or {}).get(path, 0) for path in WRAPP.partner_paths}
     CHECKS.check("no replica called Wrapp while the circuit was open", sum(calls.values()) == 0 and all(s == "open" for s in states_after),
                  f"partner calls from {first + 1.5:.1f} s to {first + 6.5:.1f} s: {calls}; states then {states_after}")
     cluster.set_chaos(0, seed)
     while time.monotonic() - began < 150:
-        states = cluster.circuits("wrapp")
+        states = cluster.circuits(WRAPP.id)
         if all(state == "closed" for state in states):
             break
         time.sleep(0.3)
     closed = time.monotonic() - began - opened
     CHECKS.check("once Wrapp answers again one probe closes it on all three", all(state == "closed" for state in states),
                  f"states {states} {closed:.1f} s after Wrapp came back")
-    driver = rc.Driver(cluster, counter, recomplete_after=8, supply_for_new=True)
-    converged = rc.converge(driver, [t for t in tenants if t.get("id")], time.monotonic() + 90, "circuit")
+    driver = Driver(cluster, counter, recomplete_after=8, supply_for_new=True)
+    converged = converge(driver, [t for t in tenants if t.get("id")], time.monotonic() + 90, "circuit")
     CHECKS.check("the tenants created while Wrapp was down converge", converged and all(acknowledged),
-                 "; ".join(rc.describe(t) for t in tenants if t.get("state") != "active"))
+                 "; ".join(describe(t) for t in tenants if t.get("state") != "active"))
     FIGURES.append(f"shared circuit: opened {first:.1f} s after 8 creates met a Wrapp that fails every call, open on all "
                    f"three {opened - first:.1f} s later; closed on all three {closed:.1f} s after Wrapp came back (cool-down 8 s)")
-    log(FIGURES[-1])
+    progress(FIGURES[-1])
 
 
 def check_tenants(cluster, tenants, acknowledged, counter):
-    missing = []
-    for tenant in acknowledged:
-        answer = rc.retrying(lambda: cluster.api("GET", f"/v1/tenants/{tenant['id']}"))
-        if answer.status != 200 or not isinstance(answer.json, dict) or answer.json.get("external_id") != tenant["external_id"]:
-            missing.append(f"{tenant['external_id']} -> {tenant['id']}: {answer!r}")
-    CHECKS.check("every acknowledged tenant exists", not missing, "; ".join(missing))
+    check_acknowledged_exist(cluster, acknowledged)
 
     problems = []
     for tenant in acknowledged:
-        answer = rc.retrying(lambda: cluster.api("POST", "/v1/tenants", tenant["body"], {"Idempotency-Key": tenant["key"]}, timeout=30),
+        answer = retrying(lambda: cluster.api("POST", "/v1/tenants", tenant["body"], {"Idempotency-Key": tenant["key"]}, timeout=30),
                              limit=30)
         same = isinstance(answer.json, dict) and answer.json.get("id") == tenant["id"]
         if answer.status != tenant["ack_status"] or not same or answer.headers.get("idempotent-replayed") != "true":
@@ -423,7 +392,7 @@ def check_tenants(cluster, tenants, acknowledged, counter):
     CHECKS.check("replaying every Idempotency-Key through any replica answers the kept response (same status, same tenant)", not problems,
                  "; ".join(problems) or f"{len(acknowledged)} replays")
 
-    rc.check_one_per_external_id(cluster, tenants)
+    check_one_per_external_id(cluster, tenants)
 
 
 def feed_ids(cluster):
@@ -432,15 +401,15 @@ def feed_ids(cluster):
     ids, after = [], None
     for _ in range(1000):
         path = "/v1/events?limit=100" + (f"&after={urllib.parse.quote(after, safe='')}" if after else "")
-        answer = rc.retrying(lambda: cluster.api("GET", path))
+        answer = retrying(lambda: cluster.api("GET", path))
         if answer.status != 200 or not isinstance(answer.json, dict):
-            raise rc.Fatal(f"GET {path} answered {answer!r}")
+            raise Fatal(f"GET {path} answered {answer!r}")
         page = answer.json.get("data") or []
         if not page:
             return ids
         ids.extend(event["id"] for event in page)
         after = answer.json.get("next_cursor") or page[-1]["id"]
-    raise rc.Fatal("GET /v1/events: more than 1000 pages")
+    raise Fatal("GET /v1/events: more than 1000 pages")
 
 
 def check_events(cluster, limit=90):
@@ -487,25 +456,24 @@ def figures(binary, work, database_url_for, seconds):
         try:
             run = secrets.token_hex(3)
             # A Wrapp customer whose webhook endpoint the intake figure posts to.
-            answer = cluster.api("POST", "/v1/tenants", {"provider": "wrapp", "external_id": f"fig-{run}",
-                                                          "profile": {"email": "fig@example.com", "phone": "+302101234567"}})
+            answer = cluster.api("POST", "/v1/tenants", WRAPP.create_body(f"fig-{run}")[0])
             if answer.status != 201:
-                raise rc.Fatal(f"the figure's first create answered {answer!r}")
+                raise Fatal(f"the figure's first create answered {answer!r}")
             customer = cluster.control("GET", f"/sandbox/test-helpers/wrapp/customers/fig-{run}").json
             hook_path = urllib.parse.urlsplit(customer["webhook_endpoint"]).path
             base = f"http://127.0.0.1:{cluster.proxy_port}"
             # Only successful answers count (created: 201; stored: 200), and a run whose answers were errors fails
             # (a slow answer is not an error: wrk waits up to 10 s, not its default 2 s, on a machine this loaded).
-            report = bench.judge(f"figure, {replicas} replica(s): creates through nginx", bench.wrk(
+            report = judge(f"figure, {replicas} replica(s): creates through nginx", wrk(
                 f"{base}/v1/tenants", "create.lua", seconds, connections=32, threads=2, timeout_s=10,
                 env={"BENCH_KEY": cluster.api_key, "BENCH_RUN": run}), CHECKS)
             creates = report["statuses"].get("201", 0) / (report["duration_us"] / 1e6)
-            hooks_report = bench.judge(f"figure, {replicas} replica(s): Wrapp webhooks through nginx", bench.wrk(
+            hooks_report = judge(f"figure, {replicas} replica(s): Wrapp webhooks through nginx", wrk(
                 f"{base}{hook_path}", "webhook.lua", seconds, connections=32, threads=2, timeout_s=10,
                 env={"BENCH_EXTERNAL_ID": f"fig-{run}", "BENCH_RUN": run}), CHECKS)
             hooks = hooks_report["statuses"].get("200", 0) / (hooks_report["duration_us"] / 1e6)
             results[replicas] = (creates, hooks)
-            log(f"figure, {replicas} replica(s) behind nginx: {creates:,.0f} creates/s (p99 {report['p99_us'] / 1000:.0f} ms, "
+            progress(f"figure, {replicas} replica(s) behind nginx: {creates:,.0f} creates/s (p99 {report['p99_us'] / 1000:.0f} ms, "
                 f"statuses {report['statuses']}); {hooks:,.0f} webhooks/s stored (p99 {hooks_report['p99_us'] / 1000:.0f} ms, "
                 f"statuses {hooks_report['statuses']})")
         finally:
@@ -517,7 +485,7 @@ def figures(binary, work, database_url_for, seconds):
         f"({three[0] / max(one[0], 1e-9):.2f}x); Wrapp webhooks stored/s {one[1]:,.0f} with 1, {three[1]:,.0f} with 3 "
         f"({three[1] / max(one[1], 1e-9):.2f}x)"
     )
-    log(FIGURES[-1])
+    progress(FIGURES[-1])
 
 
 # MARK: - Main
@@ -565,11 +533,11 @@ def main():
             run()
         except Exception as error:  # noqa: BLE001 - report, then go on
             CHECKS.check(f"the {name} phase ran to its end", False, f"{type(error).__name__}: {error}")
-        Process.cleanup_all()
+        cleanup_all()
 
-    rc.report("replica check", began, [process.log_path for process in Process.ALL], [work], tail_lines=30)
+    CHECKS.report("replica check", began, [process.log_path for process in Process.ALL], [work], tail_lines=30)
     return 1 if CHECKS.failed else 0
 
 
 if __name__ == "__main__":
-    checklib.run_main(main, Process.cleanup_all)
+    run_main(main, cleanup_all)

@@ -29,11 +29,11 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import reliability_check as rc  # noqa: E402 - the gateway process, tenants, the customers' driver
-from checklib import serve_in_background  # noqa: E402
+from checklib import (  # noqa: E402 - the gateway process, tenants, the customers' driver, the report
+    CHECKS, FIGURES, HOST, QUICK, WRAPP, Counter, Driver, Fatal, Gateway, call, cleanup_all, converge, create, describe,
+    kinds, progress, provider_of, run_main, serve_in_background, spec,
+)
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2  # noqa: E402
-
-CHECKS = rc.CHECKS
 SERVER, CLIENT, PRODUCER, CONSUMER = 2, 3, 4, 5
 
 
@@ -92,26 +92,24 @@ def serve(collector):
     return serve_in_background(Handler)
 
 
-class TracedGateway(rc.Gateway):
-    def __init__(self, binary, data_dir, port, receiver_port, overrides=None):
-        super().__init__(binary, data_dir, port, "traced")
-        self.receiver_port = receiver_port
-        self.overrides = dict(overrides or {})
+class TracedGateway(Gateway):
+    """The sandbox, as the reliability check runs it, exporting its spans and delivering its events to
+    `receiver_port`, logging JSON at debug."""
+
+    def __init__(self, binary, data_dir, receiver_port, overrides=None):
         self.events_secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
         self.collector_token = "collector-" + secrets.token_hex(16)
-
-    def environment(self):
-        env = super().environment()
-        env.update(
+        settings = dict(
+            QUICK,
             # Spans leave in batches every 5 s, so the last ones of the run reach the receiver only through the flush
             # at shutdown. A collector's token in the headers, which must never be logged.
-            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{rc.HOST}:{self.receiver_port}", OTEL_BSP_SCHEDULE_DELAY="5000",
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://{HOST}:{receiver_port}", OTEL_BSP_SCHEDULE_DELAY="5000",
             OTEL_EXPORTER_OTLP_HEADERS=f"authorization=Bearer {self.collector_token}",
             LOG_FORMAT="json", LOG_LEVEL="debug",
-            GATEWAY_EVENTS_URL=f"http://{rc.HOST}:{self.receiver_port}/events", GATEWAY_EVENTS_SECRET=self.events_secret,
+            GATEWAY_EVENTS_URL=f"http://{HOST}:{receiver_port}/events", GATEWAY_EVENTS_SECRET=self.events_secret,
         )
-        env.update(self.overrides)  # --gateway-env: what the check's own self-test breaks
-        return env
+        settings.update(overrides or {})  # --gateway-env: what the check's own self-test breaks
+        super().__init__(binary, data_dir, name="traced gateway", settings=settings)
 
 
 def wait_for_spans(collector, predicate, limit=20.0):
@@ -131,7 +129,7 @@ def traced_create(gateway, collector, counter):
     """A create with the caller's traceparent, followed through its spans."""
     trace, caller_span = secrets.token_hex(16), secrets.token_hex(8)
     request_id = "trace-check-" + secrets.token_hex(4)
-    tenant = rc.spec("wrapp_new", "trace-w-1", "trace", None, set())
+    tenant = spec(WRAPP, "trace-w-1", "trace", None, set())
     answer = gateway.api("POST", "/v1/tenants", tenant["body"], {
         "Idempotency-Key": tenant["key"], "traceparent": f"00-{trace}-{caller_span}-01", "X-Request-ID": request_id,
     }, timeout=30)
@@ -144,7 +142,7 @@ def traced_create(gateway, collector, counter):
         link = ((answer.json.get("next_action") or {}).get("onboarding_link") or "")
         if "/onboard/" in link:
             SECRETS["onboarding link"].add(link.rstrip("/").split("/")[-1])
-    customer = gateway.control("GET", f"/sandbox/test-helpers/wrapp/customers/{tenant['external_id']}")
+    customer = gateway.control("GET", f"/sandbox/test-helpers/{WRAPP.id}/customers/{tenant['external_id']}")
     endpoint = (customer.json or {}).get("webhook_endpoint") if isinstance(customer.json, dict) else None
     if endpoint:
         SECRETS["webhook token"].add(endpoint.rstrip("/").split("/")[-1])
@@ -164,8 +162,8 @@ def traced_create(gateway, collector, counter):
     calls = wait_for_spans(collector, lambda s: s["parent"] == server["id"] and s["kind"] == CLIENT) if server else []
     call = calls[0] if calls else None
     CHECKS.check("the provider call is a child of the HTTP span (provider, operation, attempt 1)",
-                 call is not None and call["attributes"].get("provider.name") == "wrapp"
-                 and call["attributes"].get("provider.attempt") == 1 and call["name"].startswith("wrapp "),
+                 call is not None and call["attributes"].get("provider.name") == WRAPP.id
+                 and call["attributes"].get("provider.attempt") == 1 and call["name"].startswith(WRAPP.id + " "),
                  json.dumps(calls))
     requests = wait_for_spans(collector, lambda s: s["parent"] == call["id"]) if call else []
     CHECKS.check("the provider's HTTP requests are children of the call, with method and status",
@@ -213,7 +211,7 @@ def check_deliveries(collector):
     CHECKS.check("every event delivery carries a traceparent naming its delivery span",
                  bool(deliveries) and len(matched) == len(deliveries),
                  f"{len(deliveries)} deliveries, {len(carried)} with a traceparent, {len(matched)} matching a span")
-    rc.FIGURES.append(f"{len(deliveries)} event deliveries, each with the traceparent of its span")
+    FIGURES.append(f"{len(deliveries)} event deliveries, each with the traceparent of its span")
 
 
 def secret_values(gateway, tenants):
@@ -290,43 +288,45 @@ def main():
     receiver = serve(collector)
     data_dir = tempfile.mkdtemp(prefix="gw-trace-")
     overrides = dict(item.split("=", 1) for item in args.gateway_env)
-    gateway = TracedGateway(os.path.abspath(args.binary), data_dir, rc.free_port(), receiver.server_address[1], overrides)
-    rc.log(f"trace check: OTLP and events receiver on port {receiver.server_address[1]}; data in {data_dir}")
+    gateway = TracedGateway(os.path.abspath(args.binary), data_dir, receiver.server_address[1], overrides)
+    progress(f"trace check: OTLP and events receiver on port {receiver.server_address[1]}; data in {data_dir}")
     try:
         gateway.start()
-        counter = rc.Counter()
+        counter = Counter()
         tenant, trace, server, request_id = traced_create(gateway, collector, counter)
         if args.quick:
-            CHECKS.check("the gateway stops on SIGTERM", gateway.terminate())
+            CHECKS.check("the gateway stops on SIGTERM", gateway.stop())
             gateway.cleanup()
             receiver.shutdown()
-            return rc.report("trace check (quick)", began, [gateway.log_path], [data_dir])
+            return CHECKS.report("trace check (quick)", began, [gateway.log_path], [data_dir])
         if server:
             check_queued_work(collector, trace, server, tenant)
 
-        # The rest of a day: both providers, new and existing customers, driven to active; then a refresh, a bad
+        # The rest of a day: every provider, new and existing customers, driven to active; then a refresh, a bad
         # request, an unknown (secret-looking) path, and admin calls.
         used = set()
         import random
         rng = random.Random(11)
-        others = [rc.spec("wrapp_existing", "trace-x-1", "trace", rng, used), rc.spec("mf_new", "trace-m-1", "trace", rng, used),
-                  rc.spec("mf_existing", "trace-c-1", "trace", rng, used)]
-        answer = gateway.control("POST", "/sandbox/magnifinance/_control/clients", {"tax_id": others[2]["tax_id"]})
-        CHECKS.check("an existing MagniFinance client is set up", answer.status == 200, repr(answer))
+        others = [spec(provider, f"trace-{provider.kind(existing).replace('_', '-')}-1", "trace", rng, used, existing)
+                  for provider, existing in kinds() if (provider, existing) != (WRAPP, False)]
         for other in others:
-            rc.create(gateway, other, time.monotonic() + 60, counter)
+            answer = provider_of(other).make_existing(gateway, other) if other["existing"] else None
+            if answer is not None:
+                CHECKS.check(f"an existing {provider_of(other).name} customer is set up", answer.status == 200, repr(answer))
+        for other in others:
+            create(gateway, other, time.monotonic() + 60, counter)
         live = [t for t in [tenant] + others if t.get("id")]
-        driver = rc.Driver(gateway, counter)
-        converged = rc.converge(driver, live, time.monotonic() + 90, "trace check")
-        CHECKS.check("every tenant of the run is active", converged, "; ".join(rc.describe(t) for t in live))
+        driver = Driver(gateway, counter)
+        converged = converge(driver, live, time.monotonic() + 90, "trace check")
+        CHECKS.check("every tenant of the run is active", converged, "; ".join(describe(t) for t in live))
         gateway.api("POST", f"/v1/tenants/{tenant['id']}/refresh")
         gateway.api("POST", "/v1/tenants", b'{"provider": "nope"}')
         probe = "probe-" + secrets.token_hex(12)
         SECRETS["probe path"].add(probe)
-        rc.call(gateway.port, "GET", f"/webhooks/wrapp/{probe}/extra")
+        call(gateway.port, "GET", f"/webhooks/wrapp/{probe}/extra")
         admin = {"Authorization": f"Bearer {gateway.secrets.get('admin_token')}"}
-        rc.call(gateway.port, "GET", "/admin/tenants", headers=admin)
-        rc.call(gateway.port, "GET", f"/admin/tenants/{tenant['id']}", headers=admin)
+        call(gateway.port, "GET", "/admin/tenants", headers=admin)
+        call(gateway.port, "GET", f"/admin/tenants/{tenant['id']}", headers=admin)
 
         check_webhook_spans(collector)
         check_deliveries(collector)
@@ -335,7 +335,7 @@ def main():
         # (the exporter stopping after the server) sends it.
         last_id = "trace-check-last-" + secrets.token_hex(4)
         gateway.api("GET", f"/v1/tenants/{tenant['id']}", headers={"X-Request-ID": last_id})
-        stopped = gateway.terminate()
+        stopped = gateway.stop()
         CHECKS.check("the gateway stops on SIGTERM", stopped)
         CHECKS.check("the last request's span, still in its batch at SIGTERM, is exported at shutdown",
                      bool(wait_for_spans(collector, lambda s: s["attributes"].get("request.id") == last_id, limit=5)))
@@ -349,10 +349,10 @@ def main():
         probes = [s for s in spans if s["attributes"].get("http.route") in ("/healthz", "/readyz", "/metrics")]
         CHECKS.check("probes and scrapes make no spans (the check polled /readyz at start)", not probes, json.dumps(probes[:2]))
         lines, requests, unscoped = scan_logs(gateway.log_path, secrets_seen, spans, request_id, trace, gateway.secrets)
-        rc.FIGURES.append(
+        FIGURES.append(
             f"{len(spans)} spans in {len({s['trace'] for s in spans})} traces; {lines} log lines of {requests} requests; "
             f"lines outside any request: {json.dumps(unscoped, sort_keys=True)}")
-    except rc.Fatal as error:
+    except Fatal as error:
         CHECKS.check("the run completed", False, str(error))
     finally:
         gateway.cleanup()
@@ -365,8 +365,8 @@ def main():
     told = [s for s in {gateway.collector_token, gateway.events_secret} if s in refused.stderr + refused.stdout]
     CHECKS.check("the refusal's stdout and stderr name no secret of its environment (the collector's token, the "
                  "events secret)", not told, f"{len(told)} found")
-    return rc.report("trace check", began, [gateway.log_path], [data_dir])
+    return CHECKS.report("trace check", began, [gateway.log_path], [data_dir])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main, cleanup_all)

@@ -41,9 +41,8 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-from checklib import Checks, free_port, log, wait_for
+from checklib import Checks, Gateway, log
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 expect = Checks()
@@ -290,15 +289,14 @@ def main():
     work = tempfile.mkdtemp(prefix="gw-walkthrough-")
     scratch = tempfile.mkdtemp(prefix="gw-walkthrough-scratch-")
     fresh_clone(work, texts)
-    port = free_port()
     environment = clean_environment()
     log_path = os.path.join(scratch, "gateway.log")
-    gateway = subprocess.Popen([args.binary, "serve", "--sandbox"], cwd=work, env=dict(environment, GATEWAY_PORT=str(port)),
-                               stdout=open(log_path, "w"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    # In the clone, with nothing but GATEWAY_PORT set: its data (and secrets) in the clone's data/.
+    gateway = Gateway(os.path.abspath(args.binary), None, base=environment, cwd=work, log_path=log_path)
+    port = gateway.port
     try:
-        ready = wait_for(expect, "the sandbox gateway is ready, its secrets in data/sandbox-secrets.json",
-                         lambda: urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2).status == 200
-                         and os.path.exists(os.path.join(work, "data", "sandbox-secrets.json")), limit=60)
+        ready = gateway.start_or_fail(expect, "the sandbox gateway is ready, its secrets in data/sandbox-secrets.json",
+                                      ready_within=60, every=0.3)
         if not ready:
             log(open(log_path).read()[-3000:])
             return expect.report("walkthrough check")
@@ -311,15 +309,10 @@ def main():
                                    capture_output=True, text=True).stdout
         expect(not porcelain.strip(), "git status is clean after the walkthrough (only the ignored data/ was written)",
                porcelain.strip().replace("\n", ", "))
-        code = gateway.poll()
+        code = gateway.proc.poll()
         expect(code is None, "the gateway ran to the end", "" if code is None else f"exit status {code}")
     finally:
-        gateway.terminate()
-        try:
-            gateway.wait(10)
-        except subprocess.TimeoutExpired:
-            gateway.kill()
-            gateway.wait()
+        gateway.stop(limit=10)
         if not expect.failed:
             shutil.rmtree(work, ignore_errors=True)
             shutil.rmtree(scratch, ignore_errors=True)
