@@ -116,3 +116,63 @@ import Testing
         }
     }
 }
+
+/// What a review of the first InvoiceXpress module found: refusals that are not outages, failures that are not
+/// unknown outcomes, keys kept out of failure paths too.
+@Suite struct InvoiceXpressBoundaryTests {
+    @Test func xmlRefusalsAreAnswersNotAnOutage() async throws {
+        try await SandboxHarness.run { h in
+            _ = try await h.call(.put, "/sandbox/test-helpers/invoicexpress/error-format", key: nil, json: #"{"format":"xml"}"#)
+            // More refusals than the breaker's threshold (18 of the last 20): each is the customer's answer.
+            for index in 0..<22 {
+                let refused = try await InvoiceXpressTests.create(h, "ix-xml-\(index)", taxID: nil, email: "x\(index)@example.invalid")
+                #expect(refused.string("state") == "failed", "\(refused.text)")
+            }
+            let providers = try await h.call(.get, "/admin/providers", key: h.gateway.config.adminToken)
+            let ix = (providers.json["data"] as? [[String: Any]] ?? []).first { $0["provider"] as? String == "invoicexpress" }
+            #expect(ix?["circuit"] as? String == "closed" && ix?["consecutive_failures"] as? Int == 0, "\(providers.text)")
+
+            // "Already used" in XML is an existing user, not a refusal.
+            _ = try await h.call(.post, "/sandbox/test-helpers/invoicexpress/fiscal-ids/503504564/existing-user", key: nil)
+            let existing = try await InvoiceXpressTests.create(h, "ix-xml-existing", taxID: "503504564")
+            #expect(existing.string("next_action.type") == "provide_credentials" && existing.string("provider_status") == "account_exists")
+        }
+    }
+
+    @Test func aRefusalBeforeProcessingIsNotAnUnknownOutcome() async throws {
+        try await SandboxHarness.run(environment: ["GATEWAY_SETTLE_SECONDS": "60"]) { h in
+            // A 429 (and a 401: the partner's key) made nothing: the next attempt creates, with no settling and no
+            // "outcome unknown" for a customer without a fiscal id.
+            await h.invoicexpress.add(SimulatedFault(operation: "accounts/create", status: 429, style: .error, times: 1, retryAfter: 1))
+            let created = try await InvoiceXpressTests.create(h, "ix-throttled", taxID: nil, email: "throttled@example.pt")
+            #expect(created.string("state") == "pending")
+            let id = try #require(created.string("id"))
+            await h.invoicexpress.add(SimulatedFault(operation: "accounts/create", status: 401, style: .error, times: 1))
+            #expect(await h.advance(5) == 1)
+            #expect(await h.advance(30) == 1)
+            let tenant = try await h.call(.get, "/v1/tenants/\(id)")
+            #expect(tenant.string("state") == "active" && tenant.string("provider_status") == "account_created", "\(tenant.text)")
+            #expect(await h.invoicexpress.accountsMade(for: "throttled@example.pt") == 1)
+        }
+    }
+
+    @Test func keysStayOutOfFailurePaths() async throws {
+        try await SandboxHarness.run { h in
+            let partnerKey = try #require(h.gateway.config.providers[.invoicexpress]?.values["api_key"])
+            await h.invoicexpress.add(SimulatedFault(operation: "accounts/create", status: 200, style: .reset))
+            _ = try await InvoiceXpressTests.create(h, "ix-reset", taxID: "503504564")
+            let existing = try await h.call(.post, "/sandbox/test-helpers/invoicexpress/fiscal-ids/513495886/existing-user", key: nil)
+            let name = try #require(existing.string("account_name")), key = try #require(existing.string("api_key"))
+            let id = try #require(try await InvoiceXpressTests.create(h, "ix-verify-reset", taxID: "513495886").string("id"))
+            await h.invoicexpress.add(SimulatedFault(operation: "clients", status: 200, style: .reset))
+            let put = try await h.call(.put, "/v1/tenants/\(id)/credentials", json: #"{"account_name":"\#(name)","api_key":"\#(key)"}"#)
+            #expect(put.status == 503 && !put.text.contains(key))
+            let providers = try await h.call(.get, "/admin/providers", key: h.gateway.config.adminToken).text
+            for secret in [partnerKey, key] + (await h.invoicexpress.passwordsSeen) {
+                #expect(!h.logs.text.contains(secret), "a secret was logged")
+                #expect(!providers.contains(secret), "a secret is in the providers' recent errors")
+            }
+            #expect(!h.logs.text.contains(name) && !providers.contains(name), "the customer's account name stays out of the logs and the shared records")
+        }
+    }
+}

@@ -263,7 +263,10 @@ public final class OnboardingService: Sendable {
     /// A provider call that answers a `ProviderAnswer`.
     func ask(_ lease: TenantLease, _ kind: ProviderKind, _ operation: String, _ body: @escaping @Sendable () async -> ProviderAnswer) async throws(OnboardingError) -> ProviderAnswer {
         try await call(lease, kind, operation, whenOpen: { reason, retryAfter in
-            ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter))
+            // The circuit or the rate held the call back: the provider was not asked, so nothing was submitted.
+            var answer = ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter))
+            answer.nothingSubmitted = true
+            return answer
         }, failure: { answer in
             if case .unavailable(let reason, _) = answer.finding { return reason }
             return nil

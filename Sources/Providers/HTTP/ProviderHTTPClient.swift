@@ -25,11 +25,21 @@ public struct ProviderResponse: Sendable {
         headers.first { $0.name.caseInsensitiveCompare(name) == .orderedSame }?.value
     }
 
-    /// True when the body is an HTML page (a proxy's or framework's error page) rather than JSON.
+    /// True when the body is an HTML page (a proxy's or framework's error page) rather than JSON or XML.
     public var isHTML: Bool {
         if header("Content-Type")?.lowercased().contains("text/html") == true { return true }
+        return startsWithMarkup && !isXML
+    }
+
+    /// True when the body is an XML document (a provider's v1 error format), by its type or its first bytes.
+    public var isXML: Bool {
+        if let type = header("Content-Type")?.lowercased(), type.contains("/xml") || type.contains("+xml") { return true }
         let start = body.prefix(64).drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }
-        return start.first == UInt8(ascii: "<")
+        return start.starts(with: Array("<?xml".utf8))
+    }
+
+    private var startsWithMarkup: Bool {
+        body.prefix(64).drop { $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }.first == UInt8(ascii: "<")
     }
 
     /// `Retry-After` in seconds (either form of the header), when present and readable, capped at `retryAfterCap`.
@@ -94,6 +104,24 @@ public struct ProviderHTTPClient: Sendable {
     }
 
     /// The same client, reporting each request's health to `observe`.
+    /// The same client, unheard by the circuit breaker: for requests to a host the customer named (their own account),
+    /// whose typos must not pause a provider for everyone.
+    public func unobserved() -> ProviderHTTPClient {
+        var copy = self
+        copy.observe = nil
+        return copy
+    }
+
+    /// The same client, tracing `*.` and the rest of the host instead of its first label: for hosts named after a
+    /// customer's account (`{account}.app.invoicexpress.com`), which is the customer's to keep out of traces.
+    public func maskingFirstHostLabel() -> ProviderHTTPClient {
+        var copy = self
+        copy.masksFirstHostLabel = true
+        return copy
+    }
+
+    var masksFirstHostLabel = false
+
     public func observed(by observe: @escaping @Sendable (_ healthy: Bool, _ operation: String, _ reason: String?) async -> Void) -> ProviderHTTPClient {
         var copy = self
         copy.observe = observe
@@ -131,7 +159,8 @@ public struct ProviderHTTPClient: Sendable {
             case .failure(.timedOut): await observe(false, path, "no answer in time")
             case .failure(.unreachable): await observe(false, path, "could not be reached")
             case .success(let response):
-                let readable = response.body.isEmpty || (try? JSONSerialization.jsonObject(with: response.body)) != nil
+                // An XML error (a provider's v1 format) is an answer like a JSON one, not a sick provider.
+                let readable = response.body.isEmpty || response.isXML || (try? JSONSerialization.jsonObject(with: response.body)) != nil
                 if response.status >= 500 || response.status == 429 || response.isHTML || !readable {
                     let shape = response.isHTML ? "an HTML page" : readable ? "an error" : "an unreadable body"
                     await observe(false, path, "\(response.status) with \(shape)")
@@ -151,7 +180,9 @@ public struct ProviderHTTPClient: Sendable {
         await withSpan("HTTP \(method.rawValue)", ofKind: .client) { span in
             span.attributes["http.request.method"] = method.rawValue
             if let components = URLComponents(string: url) {
-                span.attributes["server.address"] = components.host
+                span.attributes["server.address"] = masksFirstHostLabel
+                    ? components.host.map { host in host.split(separator: ".").count > 2 ? "*." + host.split(separator: ".").dropFirst().joined(separator: ".") : "*" }
+                    : components.host
                 span.attributes["server.port"] = components.port
             }
             let result = await exchange()

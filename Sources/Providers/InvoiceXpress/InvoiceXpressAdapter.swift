@@ -17,21 +17,46 @@ struct InvoiceXpressAdapter: OnboardingProvider {
     let http: ProviderHTTPClient
     let random: any Randomness
 
-    /// The answers' field names, as our request's dotted names, for the messages InvoiceXpress is known to give.
+    /// The answers' field names, as our request's dotted names, for the messages InvoiceXpress is known to give
+    /// (first match wins: "first name" before a company's name).
     static let messageFields: [(needle: String, field: String)] = [
-        ("email", "profile.email"), ("organization", "profile.company.legal_name"), ("name", "profile.company.legal_name"),
-        ("vat", "profile.company.tax_id"), ("fiscal", "profile.company.tax_id"), ("phone", "profile.phone"),
+        ("email", "profile.email"), ("first name", "profile.contact_name"), ("last name", "profile.contact_name"),
+        ("organization", "profile.company.legal_name"), ("company", "profile.company.legal_name"),
+        ("vat", "profile.company.tax_id"), ("fiscal", "profile.company.tax_id"), ("nif", "profile.company.tax_id"), ("phone", "profile.phone"),
     ]
 
+    /// RFC 3986's unreserved characters, ASCII only: a key is percent-encoded byte by byte.
+    static let unreserved = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
+
     func url(account: String, path: String, key: String) -> String {
-        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
-        return baseURL().replacingOccurrences(of: "{account}", with: account) + path + (path.contains("?") ? "&" : "?")
-            + "api_key=" + (key.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")
+        baseURL().replacingOccurrences(of: "{account}", with: account) + path + (path.contains("?") ? "&" : "?")
+            + "api_key=" + (key.addingPercentEncoding(withAllowedCharacters: Self.unreserved) ?? "")
+    }
+
+    /// Text from a transport error or the provider, with both keys taken out (as sent and as encoded) before it goes
+    /// to a log line or an operator's page.
+    func scrubbed(_ text: String?, keys: [String]) -> String? {
+        guard var text else { return nil }
+        for key in keys where !key.isEmpty {
+            text = text.replacingOccurrences(of: key, with: "***")
+            if let encoded = key.addingPercentEncoding(withAllowedCharacters: Self.unreserved) { text = text.replacingOccurrences(of: encoded, with: "***") }
+        }
+        return text
+    }
+
+    func scrubbed(_ answer: ProviderAnswer, keys: [String]) -> ProviderAnswer {
+        var answer = answer
+        answer.diagnostic = scrubbed(answer.diagnostic, keys: keys)
+        return answer
     }
 
     // MARK: - OnboardingProvider
 
     func submit(_ tenant: ProviderTenant, previousAttempts: Int) async -> ProviderAnswer {
+        scrubbed(await create(tenant, previousAttempts: previousAttempts), keys: [partnerKey])
+    }
+
+    private func create(_ tenant: ProviderTenant, previousAttempts: Int) async -> ProviderAnswer {
         let taxID = tenant.profile.company?.taxID.flatMap { $0.isEmpty ? nil : $0 }
         // After an attempt whose outcome was lost, a create without a fiscal id could open a second account: nothing
         // tells ours from none. The customer (who got InvoiceXpress's welcome email if it was made) gives the key.
@@ -39,10 +64,13 @@ struct InvoiceXpressAdapter: OnboardingProvider {
             return ProviderAnswer(.actionRequired(NextAction(type: .provideCredentials), providerStatus: "outcome_unknown"))
         }
         guard let body = try? JSONSerialization.data(withJSONObject: ["account": accountFields(tenant.profile, taxID: taxID)]) else {
-            return ProviderAnswer(.unavailable(reason: "the account could not be encoded", retryAfter: nil))
+            return Self.notSent(ProviderAnswer(.unavailable(reason: "the account could not be encoded", retryAfter: nil)))
         }
         let answer: ProviderResponse
         switch await http.send(.POST, url(account: partnerAccount, path: "/api/accounts/create.json", key: partnerKey), json: body) {
+        case .failure(.unreachable(let detail)) where detail.lowercased().contains("connection refused"):
+            // Refused before anything was sent: nothing was created, nothing to settle.
+            return Self.notSent(Self.unavailable(.unreachable(detail)))
         case .failure(let failure):
             return Self.unavailable(failure)
         case .success(let response):
@@ -54,24 +82,45 @@ struct InvoiceXpressAdapter: OnboardingProvider {
             return ProviderAnswer(.ready(providerStatus: "account_created"), credentials: credentials)
         case 422:
             let message = Self.errorMessage(answer)
-            if message.lowercased().contains("already used") {
+            if Self.fiscalIDTaken(message) {
                 // Someone's account holds this fiscal id: an existing InvoiceXpress user, or (after a lost outcome) the
                 // account our earlier call made. Either way its owner gives the key; no second account is made.
                 return ProviderAnswer(.actionRequired(NextAction(type: .provideCredentials), providerStatus: "account_exists"), diagnostic: message)
             }
             let lowered = message.lowercased()
+            if lowered.contains("password") {
+                // The password is ours, not the customer's: not their refusal. Ask again (a new one is made each time).
+                return Self.notSent(ProviderAnswer(.unavailable(reason: "InvoiceXpress refused the generated password", retryAfter: nil), diagnostic: message))
+            }
+            // A refusal, read or not: an unreadable one names no field but `profile`.
             let field = Self.messageFields.first { lowered.contains($0.needle) }?.field ?? "profile"
-            guard !message.isEmpty else { return Self.failure(answer) }
             return ProviderAnswer(.rejected(
                 TenantError(code: "provider_rejected", message: "InvoiceXpress refused the account's details.", errors: [
                     FieldError(field: field, code: "provider_rejected", message: "InvoiceXpress refused this value."),
                 ], at: Date()),
                 providerStatus: "rejected"
             ), diagnostic: message)
+        case 400..<500:
+            // 401 (the partner's key), 429, any other refusal before processing: nothing was created. Ask again later.
+            return Self.notSent(Self.failure(answer))
         default:
-            // 401 (the partner's key), 429, 5xx, anything else: not the customer's answer. Ask again later.
+            // 5xx and anything else: the account may or may not exist. Unknown, so it settles.
             return Self.failure(answer)
         }
+    }
+
+    /// "Vat Number is already used in another account", or the same in Portuguese (the account language is `pt`).
+    static func fiscalIDTaken(_ message: String) -> Bool {
+        let text = message.lowercased()
+        let aboutTaxID = ["vat", "fiscal", "nif", "contribuinte"].contains { text.contains($0) }
+        let taken = ["already used", "already in use", "already taken", "utilizad", "em uso", "já existe", "already exists"].contains { text.contains($0) }
+        return aboutTaxID && taken
+    }
+
+    static func notSent(_ answer: ProviderAnswer) -> ProviderAnswer {
+        var answer = answer
+        answer.nothingSubmitted = true
+        return answer
     }
 
     /// No status endpoint exists: an account, once made or typed in, is ready; without one the customer still has to
@@ -88,9 +137,14 @@ struct InvoiceXpressAdapter: OnboardingProvider {
         guard let name = credentials.fields["account_name"]?.stringValue, InvoiceXpressModule.isAccountName(name),
             let key = credentials.fields["api_key"]?.stringValue, !key.isEmpty
         else { return .invalid(reason: "not InvoiceXpress credentials") }
-        switch await http.send(.GET, url(account: name, path: "/clients.json?page=1&per_page=1", key: key)) {
-        case .failure(let failure):
-            return .unavailable(reason: Self.unavailable(failure).diagnostic ?? "InvoiceXpress could not be reached", retryAfter: nil)
+        // The customer's host: unheard by the breaker (a typo there is not an outage) and out of traces.
+        switch await http.unobserved().maskingFirstHostLabel().send(.GET, url(account: name, path: "/clients.json?page=1&per_page=1", key: key)) {
+        case .failure(.timedOut):
+            return .unavailable(reason: "InvoiceXpress did not answer in time", retryAfter: nil)
+        case .failure:
+            // A name that does not resolve, or an account host that is down: said without the detail, which could
+            // carry the URL.
+            return .unavailable(reason: "the account's InvoiceXpress address could not be reached", retryAfter: nil)
         case .success(let response):
             switch response.status {
             case 200:
@@ -134,15 +188,15 @@ struct InvoiceXpressAdapter: OnboardingProvider {
     /// `{"account": {"id", "name", "url", "api_key", …}}` as credentials; nil when the key or a usable name is missing.
     static func credentials(fromCreated body: Data) -> ProviderCredentials? {
         guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let account = object["account"] as? [String: Any],
-            let key = account["api_key"] as? String, !key.isEmpty, key.count <= 256,
-            let name = account["name"] as? String, InvoiceXpressModule.isAccountName(name)
+            let key = account["api_key"] as? String, !key.isEmpty, key.utf8.count <= 256, key.allSatisfy({ $0.isASCII && !$0.isWhitespace }),
+            let name = (account["name"] as? String)?.lowercased(), InvoiceXpressModule.isAccountName(name)
         else { return nil }
         var fields: [String: JSONValue] = [
             "account_name": .string(name), "api_key": .string(key), "account_url": .string("https://\(name).app.invoicexpress.com"),
         ]
-        if let id = account["id"] as? String, !id.isEmpty, id.count <= 64 {
+        if let id = account["id"] as? String, !id.isEmpty, id.utf8.count <= 64 {
             fields["account_id"] = .string(id)
-        } else if let id = account["id"] as? NSNumber, let whole = Int64(exactly: id.doubleValue) {
+        } else if let id = account["id"] as? NSNumber, String(cString: id.objCType) != "c", let whole = Int64(exactly: id.doubleValue), (1...Int64(1) << 53).contains(whole) {
             fields["account_id"] = .string(String(whole))
         }
         return ProviderCredentials(provider: .invoicexpress, fields: fields)
@@ -151,16 +205,65 @@ struct InvoiceXpressAdapter: OnboardingProvider {
     /// The one message of an error answer: JSON `{"errors": {"error": "…"}}` (v2) or XML `<errors><error>…</error></errors>`
     /// (v1), at most 300 characters.
     static func errorMessage(_ response: ProviderResponse) -> String {
+        bounded(rawErrorMessage(response))
+    }
+
+    /// At most 300 bytes of text, cut on a character.
+    static func bounded(_ text: String) -> String {
+        var result = ""
+        for character in text where result.utf8.count + character.utf8.count <= 300 { result.append(character) }
+        return result
+    }
+
+    static func rawErrorMessage(_ response: ProviderResponse) -> String {
         if let object = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any] {
-            if let errors = object["errors"] as? [String: Any], let text = errors["error"] as? String { return String(text.prefix(300)) }
-            if let errors = object["errors"] as? [Any], let text = errors.first as? String { return String(text.prefix(300)) }
-            if let text = object["error"] as? String { return String(text.prefix(300)) }
-            return ""
+            let first = { (value: Any?) -> String? in
+                if let text = value as? String { return text }
+                if let list = value as? [Any] { return list.lazy.compactMap { ($0 as? String) ?? (($0 as? [String: Any]).flatMap { ($0["error"] ?? $0["message"]) as? String }) }.first }
+                return nil
+            }
+            if let errors = object["errors"] as? [String: Any], let text = first(errors["error"]) ?? first(errors["message"]) { return text }
+            if let text = first(object["errors"]) { return text }
+            return first(object["error"]) ?? first(object["message"]) ?? ""
         }
-        let text = String(decoding: response.body.prefix(4096), as: UTF8.self)
-        guard let start = text.range(of: "<error>"), let end = text.range(of: "</error>", range: start.upperBound..<text.endIndex) else { return "" }
-        return String(text[start.upperBound..<end.lowerBound].prefix(300))
-            .replacingOccurrences(of: "&amp;", with: "&").replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+        guard response.isXML else { return "" }
+        let text = String(decoding: response.body.prefix(8192), as: UTF8.self)
+        // The `error` element (not `errors`), attributes or not.
+        guard let open = text.firstMatch(of: /<error(?:\s[^>]*)?>/), let end = text.range(of: "</error>", range: open.range.upperBound..<text.endIndex)
+        else { return "" }
+        var inner = String(text[open.range.upperBound..<end.lowerBound])
+        if inner.hasPrefix("<![CDATA["), inner.hasSuffix("]]>") { return String(inner.dropFirst(9).dropLast(3)) }
+        inner = decodeEntities(inner)
+        return inner
+    }
+
+    /// XML's five entities and numeric references, decoded in one pass (`&amp;lt;` stays `&lt;`).
+    static func decodeEntities(_ text: String) -> String {
+        var result = ""
+        var rest = Substring(text)
+        while let amp = rest.firstIndex(of: "&") {
+            result += rest[..<amp]
+            let tail = rest[amp...]
+            guard let semicolon = tail.prefix(12).firstIndex(of: ";") else { result += "&"; rest = tail.dropFirst(); continue }
+            let name = tail[tail.index(after: amp)..<semicolon]
+            let named = ["amp": "&", "lt": "<", "gt": ">", "quot": "\"", "apos": "'"]
+            var decoded: String?
+            if let plain = named[String(name)] {
+                decoded = plain
+            } else if name.hasPrefix("#x"), let code = UInt32(name.dropFirst(2), radix: 16), let scalar = Unicode.Scalar(code) {
+                decoded = String(Character(scalar))
+            } else if name.hasPrefix("#"), let code = UInt32(name.dropFirst()), let scalar = Unicode.Scalar(code) {
+                decoded = String(Character(scalar))
+            }
+            if let decoded {
+                result += decoded
+                rest = tail[tail.index(after: semicolon)...]
+            } else {
+                result += "&"
+                rest = tail.dropFirst()
+            }
+        }
+        return result + rest
     }
 
     static func failure(_ response: ProviderResponse) -> ProviderAnswer {
