@@ -6,7 +6,9 @@ openapi-python-client (any warning fails the check), then drives a sandbox gatew
 
 Through the generated code: a new Wrapp customer (login completed with the test helper, key by webhook), a Wrapp
 customer who already had an account (credentials supplied), a new MagniFinance company and an existing client
-(approved with the test helper), each driven to `active`; credentials read as typed objects of the right variant;
+(approved with the test helper), a new InvoiceXpress company (an account made at once) and one that already used
+InvoiceXpress (account name and key typed in), each driven to `active`; credentials read as typed objects of the
+right variant, InvoiceXpress's compared with the simulator's account (test helper);
 a lapsed subscription; a provider fault and what the partner sees of it; a validation error parsed as a typed
 problem; the event feed read to its end; an offboarding.
 """
@@ -60,17 +62,17 @@ def main():
     from onboarding_gateway_client.api.events import list_events, list_tenant_events
     from onboarding_gateway_client.api.sandbox import (
         approve_sandbox_magni_finance_partnership, clear_sandbox_provider_faults, complete_sandbox_wrapp_login,
-        get_sandbox_magni_finance_company, get_sandbox_wrapp_customer, inject_sandbox_provider_fault,
-        mark_sandbox_magni_finance_existing_client, mark_sandbox_wrapp_customer_pre_existing,
-        set_sandbox_wrapp_subscription,
+        get_sandbox_invoice_xpress_account, get_sandbox_magni_finance_company, get_sandbox_wrapp_customer,
+        inject_sandbox_provider_fault, make_sandbox_invoice_xpress_existing_user, mark_sandbox_magni_finance_existing_client,
+        mark_sandbox_wrapp_customer_pre_existing, set_sandbox_wrapp_subscription,
     )
     from onboarding_gateway_client.api.tenants import (
         create_tenant, get_credentials, get_tenant, offboard_tenant, refresh_tenant, supply_credentials,
     )
     from onboarding_gateway_client.models import (
-        Company, CreateTenant, EventType, MagniFinanceCredentials, NextActionType, Problem, Profile, Provider,
-        SandboxFault, SandboxFaultStyle, SandboxOperation, SandboxPartnership, SandboxSubscription, SupplyCredentials,
-        Tenant, TenantState, WrappCredentials,
+        Company, CreateTenant, EventType, InvoiceXpressCredentials, MagniFinanceCredentials, NextActionType, Problem,
+        Profile, Provider, SandboxFault, SandboxFaultStyle, SandboxInvoiceXpressAccount, SandboxOperation,
+        SandboxPartnership, SandboxSubscription, SupplyCredentials, Tenant, TenantState, WrappCredentials,
     )
     log(f"generated {client_module.__name__} in {work}")
 
@@ -161,6 +163,46 @@ def main():
         settles(approval.id, TenantState.ACTIVE, refresh=True)
         expect(isinstance(get_credentials.sync(approval.id, client=partner), MagniFinanceCredentials), "approved client: tokens")
 
+        # 4b. A new InvoiceXpress company: an account of its own at once, its name and key the typed credentials, the
+        # same the simulated InvoiceXpress holds for that account.
+        account_created = create(CreateTenant(provider=Provider.INVOICEXPRESS, external_id=f"ix-new-{run}", profile=Profile(
+            email="rui@example.pt", contact_name="Rui Costa",
+            company=Company(tax_id=nif(run, 3), legal_name="Exemplo Dois Lda", country="PT"))))
+        ix_new = account_created.parsed
+        expect(account_created.status_code == 201 and ix_new.state == TenantState.ACTIVE and ix_new.credentials_available,
+               "InvoiceXpress: 201, active at once, credentials_available")
+        ix_credentials = get_credentials.sync(ix_new.id, client=partner)
+        expect(isinstance(ix_credentials, InvoiceXpressCredentials) and ix_credentials.provider == "invoicexpress"
+               and bool(ix_credentials.account_name) and bool(ix_credentials.api_key)
+               and ix_credentials.account_url == f"https://{ix_credentials.account_name}.app.invoicexpress.com",
+               "InvoiceXpress credentials: an InvoiceXpressCredentials (provider invoicexpress) with account_name, "
+               "account_url and api_key")
+        if isinstance(ix_credentials, InvoiceXpressCredentials):
+            account = get_sandbox_invoice_xpress_account.sync(ix_credentials.account_name, client=helpers)
+            expect(isinstance(account, SandboxInvoiceXpressAccount) and account.account_name == ix_credentials.account_name
+                   and account.api_key == ix_credentials.api_key and account.fiscal_id == nif(run, 3)
+                   and account.created_by_partner, "InvoiceXpress credentials: the simulator's account (test helper) "
+                   "has that name, that key and the company's fiscal id")
+
+        # 4c. A company that already uses InvoiceXpress: asked for credentials, types in its account name and key.
+        ix_tax_id = nif(run, 4)
+        existing_user = make_sandbox_invoice_xpress_existing_user.sync(ix_tax_id, client=helpers)
+        expect(isinstance(existing_user, SandboxInvoiceXpressAccount) and not existing_user.created_by_partner,
+               "test helper: an existing InvoiceXpress user holds the fiscal id")
+        ix_old = create(CreateTenant(provider=Provider.INVOICEXPRESS, external_id=f"ix-existing-{run}", profile=Profile(
+            email="joana@example.pt", contact_name="Joana Lima",
+            company=Company(tax_id=ix_tax_id, legal_name="Exemplo Tres Lda", country="PT")))).parsed
+        expect(ix_old.state == TenantState.ACTION_REQUIRED and ix_old.next_action.type_ == NextActionType.PROVIDE_CREDENTIALS
+               and ix_old.provider_status == "account_exists",
+               "existing InvoiceXpress user: action_required, provide_credentials, provider_status account_exists")
+        typed_in = supply_credentials.sync(ix_old.id, client=partner, idempotency_key=str(uuid.uuid4()), body=SupplyCredentials(
+            account_name=existing_user.account_name, api_key=existing_user.api_key))
+        expect(isinstance(typed_in, Tenant) and typed_in.state == TenantState.ACTIVE, "typed-in account name and key: active")
+        kept = get_credentials.sync(ix_old.id, client=partner)
+        expect(isinstance(kept, InvoiceXpressCredentials) and kept.provider == "invoicexpress"
+               and kept.account_name == existing_user.account_name and kept.api_key == existing_user.api_key,
+               "InvoiceXpress credentials: the account name and key typed in, as an InvoiceXpressCredentials")
+
         # 5. A lapsed Wrapp subscription suspends the tenant.
         set_sandbox_wrapp_subscription.sync(wrapp_id, client=helpers, body=SandboxSubscription(active=False))
         settles(new_wrapp.id, TenantState.SUSPENDED, refresh=True)
@@ -196,8 +238,8 @@ def main():
                 break
             after = page.next_cursor
         available = {e.data.tenant.id for e in seen if e.type_ == EventType.TENANT_CREDENTIALS_AVAILABLE}
-        expect({new_wrapp.id, old.id, company.id, approval.id} <= available,
-               f"the feed ({len(seen)} events in {pages} pages) has credentials_available for all four")
+        expect({new_wrapp.id, old.id, company.id, approval.id, ix_new.id, ix_old.id} <= available,
+               f"the feed ({len(seen)} events in {pages} pages) has credentials_available for all six")
         expect(len({e.id for e in seen}) == len(seen), "no event twice in the feed")
         history = list_tenant_events.sync(new_wrapp.id, client=partner)
         expect([e.type_ for e in history.data][:1] == [EventType.TENANT_CREATED], "a tenant's history starts with tenant.created")

@@ -3,7 +3,7 @@
 
 Phase 1, PostgreSQL outage: a throwaway PostgreSQL on loopback (scripts/postgres.sh, a fresh cluster and database),
 one gateway on it as in production (`gateway serve`, providers in a `gateway simulate` process of their own). Six
-clients create MagniFinance and Wrapp tenants, each with an Idempotency-Key, retrying the same key on 5xx and
+clients create Wrapp, MagniFinance and InvoiceXpress tenants (of each provider by turns), each with an Idempotency-Key, retrying the same key on 5xx and
 timeouts, for the whole phase; a prober asks `/readyz` every 0.1 s and a reader lists and reads tenants. After 5 s
 PostgreSQL is stopped (`pg_ctl stop -m fast`) for 30 s, then started again. Asserted: while it is down `/readyz`
 answers 503 within 2 s, API calls answer `503 storage_unavailable` (problem+json, `Retry-After`) within 5 s and no

@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
 """Reliability check of the built gateway, its worker and the sandbox simulators, over real HTTP on 127.0.0.1.
 
-Phase A, random faults: every provider's simulator fails half of the partner-API calls at random (500 JSON, 502
-HTML, malformed JSON in a 200, 429, connection reset, and a late success that takes effect after the gateway gave
-up). 15 tenants of each provider (11 new customers, 4 who already were the provider's) are created concurrently and
-their customers act (Wrapp logins, keys typed in for people who already had a Wrapp account, MagniFinance
-approvals). Every tenant must become active, none may ever be failed, the stored credentials must be the provider's,
-no company registered at once may get a second AddPartner, and no two provider calls for one customer may run at
-once.
+Phase A, random faults: every provider's simulator that takes random faults (Wrapp's, MagniFinance's) fails half of
+the partner-API calls at random (500 JSON, 502 HTML, malformed JSON in a 200, 429, connection reset, and a late
+success that takes effect after the gateway gave up). InvoiceXpress's simulator has no random faults: it gets its
+scripted faults instead (500, 502 HTML, garbage in a 200, 429, resets, on its creates and key checks; through the
+public faults helper). 15 tenants of each provider (11 new customers, 4 who already were the provider's) are created
+concurrently and their customers act (Wrapp logins, keys typed in for people who already had a Wrapp or an
+InvoiceXpress account, MagniFinance approvals). Every tenant must become active, none may ever be failed, the stored
+credentials must be the provider's, no company registered at once may get a second AddPartner, and no two provider
+calls for one customer may run at once (asserted from the simulators' call records: InvoiceXpress's keeps none).
 
 Phase B, kill -9: 60 new customers, of each provider by turns, are created by 6 clients that retry with the same
 Idempotency-Key while the gateway is killed with SIGKILL 10 times and restarted on the same data. The providers are
-`gateway simulate`, a process of its own (as replica_check.py runs it), so the simulators' users, partnerships and
-call records survive every kill: each new MagniFinance company must have reached AddPartner exactly once over the
-whole run (none seen fails, as does a second one after a crash). Nothing acknowledged may be lost or doubled,
-everything converges, and SQLite's integrity check passes.
+`gateway simulate`, a process of its own (as replica_check.py runs it), so the simulators' users, partnerships,
+accounts and call records survive every kill: each new MagniFinance company must have reached AddPartner exactly once
+over the whole run (none seen fails, as does a second one after a crash). An InvoiceXpress create whose outcome a kill
+hid is asked for credentials (its fiscal id is "already used"): the customer types in the account the first create
+made. Nothing acknowledged may be lost or doubled, everything converges, and SQLite's integrity check passes.
 
     python3 scripts/reliability_check.py --binary .build/debug/gateway [--seed 7] [--phase a|b|all]
     python3 scripts/reliability_check.py --phase b --kills 3 --tenants-b 20            # phase B alone, quickly

@@ -6,14 +6,15 @@ the server GATEWAY_TEST_POSTGRES_URL names, the providers are `gateway simulate`
 is nginx (so Wrapp's webhooks come in through it, to any replica), and events go to a receiver in this script that
 verifies every signature with the reference Standard Webhooks library and fails 10 % of deliveries.
 
-Load: 60 tenants, of every provider by turns (new and existing Wrapp customers, new and existing MagniFinance
-companies), are created through nginx by 8 clients that retry with the same Idempotency-Key; 10 % of provider calls
-fail at random; customers log in (Wrapp webhooks), type in their keys, approve (MagniFinance polls). One replica is
+Load: 60 tenants, of every provider by turns (new and existing Wrapp customers, new and existing MagniFinance and
+InvoiceXpress companies), are created through nginx by 8 clients that retry with the same Idempotency-Key; 10 % of
+provider calls fail at random (InvoiceXpress's simulator has no random faults: it gets its scripted ones); customers
+log in (Wrapp webhooks), type in their keys (Wrapp, InvoiceXpress), approve (MagniFinance polls). One replica is
 killed with SIGKILL while the creates run, another while the tenants converge; each is restarted a few seconds later.
 
 Afterwards: every acknowledged create exists once and replays to the same tenant, one tenant per external_id, no
 company registered at once got a second AddPartner, the provider never saw two calls for one customer at once
-(across replicas), every tenant is active and never was failed, the stored credentials are the provider's, every
+(across replicas; from the simulators' call records, which InvoiceXpress's does not keep), every tenant is active and never was failed, the stored credentials are the provider's, every
 event of the feed was delivered at least once and always under one webhook-id, and all three replicas served.
 
 Then the figure: creates per second and Wrapp webhook intake per second with 1 and with 3 replicas behind the same

@@ -10,9 +10,14 @@ takes its deliveries, and the gateway logs JSON at debug. Then:
   webhook request's trace.
 - Event deliveries carry a `traceparent` naming their delivery span.
 - No span carries a secret: partner key, admin token, provider credentials, webhook tokens, onboarding links.
-- The log scan: over the whole run (creates of both providers, customers logging in and approving, refresh, a bad
-  request, an unknown path, admin calls), every line written inside a request's trace or about a tenant carries a
-  request id, every line with a request id carries the trace id of that request, and no line holds a secret.
+- The log scan: over the whole run (creates of every provider, customers logging in, approving and typing in keys,
+  refresh, a bad request, an unknown path, admin calls), every line written inside a request's trace or about a
+  tenant carries a request id, every line with a request id carries the trace id of that request, and no line holds
+  a secret.
+- InvoiceXpress sends keys in its URLs (`?api_key=`): the partner's (INVOICEXPRESS_API_KEY, the sandbox's
+  `invoicexpress_api_key`) on every create, a customer's on the check of a key typed in. The run makes a new
+  InvoiceXpress customer (an account made at once) and an existing one (a key typed in and checked), and both scans
+  name those keys: none may appear in a log line or a span.
 
     python3 scripts/trace_check.py --binary .build/debug/gateway
 """
@@ -30,7 +35,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checklib import (  # noqa: E402 - the gateway process, tenants, the customers' driver, the report
-    CHECKS, FIGURES, HOST, QUICK, WRAPP, Counter, Driver, Fatal, Gateway, call, cleanup_all, converge, create, describe,
+    CHECKS, FIGURES, HOST, INVOICEXPRESS, QUICK, WRAPP, Counter, Driver, Fatal, Gateway, call, cleanup_all, converge, create, describe,
     kinds, progress, provider_of, run_main, serve_in_background, spec,
 )
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2  # noqa: E402
@@ -123,6 +128,14 @@ def wait_for_spans(collector, predicate, limit=20.0):
 
 
 SECRETS = {"onboarding link": set(), "webhook token": set(), "probe path": set()}
+# InvoiceXpress's keys travel in its URLs: scanned for by name as well (they are in the secrets too).
+INVOICEXPRESS_KEYS = {"partner": set(), "customer": set()}
+
+
+def invoicexpress_leaks(texts):
+    """Which InvoiceXpress keys (partner's, customers') appear in any of `texts`."""
+    keys = [(kind, key) for kind, values in INVOICEXPRESS_KEYS.items() for key in values]
+    return sorted({kind for text in texts for kind, key in keys if key in text})
 
 
 def traced_create(gateway, collector, counter):
@@ -224,6 +237,18 @@ def secret_values(gateway, tenants):
         answer = gateway.api("GET", f"/v1/tenants/{tenant['id']}/credentials")
         if answer.status == 200 and isinstance(answer.json, dict):
             found += [v for v in json.dumps(answer.json).split('"') if len(v) >= 16 and " " not in v]
+            if tenant["provider"] == INVOICEXPRESS.id and answer.json.get("api_key"):
+                INVOICEXPRESS_KEYS["customer"].add(answer.json["api_key"])
+    partner_key = gateway.secrets.get("invoicexpress_api_key")
+    if partner_key:
+        INVOICEXPRESS_KEYS["partner"].add(partner_key)
+    CHECKS.check("the secret scans know the partner's InvoiceXpress key (INVOICEXPRESS_API_KEY, the sandbox's "
+                 "invoicexpress_api_key)", bool(partner_key) and partner_key in found,
+                 "" if partner_key else f"sandbox-secrets.json has {sorted(gateway.secrets)}")
+    customers = INVOICEXPRESS_KEYS["customer"]
+    CHECKS.check("the secret scans know the api_key of every InvoiceXpress customer of the run",
+                 len(customers) >= 2 and customers <= set(found),
+                 f"{len(customers)} keys (a new customer's and an existing one's expected)")
     return [s for s in set(found) if len(s) >= 12]
 
 
@@ -271,6 +296,11 @@ def scan_logs(path, secrets_seen, spans, traced_request, traced_trace, gateway_s
     CHECKS.check("log scan: the traced request's lines, its queued work's included, all carry the caller's trace id",
                  by_request.get(traced_request) == {traced_trace}, str(by_request.get(traced_request)))
     CHECKS.check("log scan: no line holds a secret", not leaks, json.dumps(leaks[:5]))
+    ix_leaks = invoicexpress_leaks([raw for raw, _ in parsed] + plain)
+    CHECKS.check("log scan: no line (JSON or not) holds an InvoiceXpress key, the partner's or a customer's",
+                 lines > 0 and INVOICEXPRESS_KEYS["partner"] and INVOICEXPRESS_KEYS["customer"] and not ix_leaks,
+                 f"found: {ix_leaks}" if ix_leaks else f"{len(INVOICEXPRESS_KEYS['customer'])} customer keys and the partner's "
+                 f"looked for in {lines + len(plain)} lines")
     return lines, len(by_request), unscoped
 
 
@@ -319,6 +349,10 @@ def main():
         driver = Driver(gateway, counter)
         converged = converge(driver, live, time.monotonic() + 90, "trace check")
         CHECKS.check("every tenant of the run is active", converged, "; ".join(describe(t) for t in live))
+        invoicexpress = [t for t in live if t["provider"] == INVOICEXPRESS.id]
+        CHECKS.check("the run made InvoiceXpress customers, new (an account made at once) and existing (a key typed "
+                     "in and checked), both active", {t["existing"] for t in invoicexpress if t.get("state") == "active"}
+                     == {False, True}, "; ".join(describe(t) for t in invoicexpress) or "none created")
         gateway.api("POST", f"/v1/tenants/{tenant['id']}/refresh")
         gateway.api("POST", "/v1/tenants", b'{"provider": "nope"}')
         probe = "probe-" + secrets.token_hex(12)
@@ -343,6 +377,11 @@ def main():
         leaked = [s for s in spans if any(secret in json.dumps(s) for secret in secrets_seen)]
         CHECKS.check("no span carries a secret (keys, tokens, credentials, webhook and onboarding paths)", not leaked,
                      json.dumps(leaked[:3]))
+        ix_spans = [s for s in spans if s["attributes"].get("provider.name") == INVOICEXPRESS.id]
+        ix_leaks = invoicexpress_leaks(json.dumps(s) for s in spans)
+        CHECKS.check("no span carries an InvoiceXpress key, the partner's or a customer's (the run made InvoiceXpress "
+                     "provider calls, traced)", ix_spans and INVOICEXPRESS_KEYS["customer"] and not ix_leaks,
+                     f"found: {ix_leaks}" if ix_leaks else f"{len(ix_spans)} InvoiceXpress provider-call spans of {len(spans)}")
         as_sent = [s for s in spans for v in [s["name"], *map(str, s["attributes"].values())]
                    if ("/onboard/" in v or "/webhooks/" in v) and "{" not in v and "***" not in v]
         CHECKS.check("no span names a secret-bearing path as sent", not as_sent, json.dumps(as_sent[:3]))

@@ -6,7 +6,7 @@ customers' side of onboarding (onboarding.py), what must hold after a run (invar
 """
 from .report import CHECKS, FIGURES, Checks, Fatal, log, log_tail, progress, run_main
 from .net import HOST, TRANSIENT, Answer, call, free_port, quietly, retrying, serve_in_background, wait_for
-from .providers import MAGNIFINANCE, PROVIDER_BY_ID, PROVIDERS, WRAPP, kinds, nif, random_nif
+from .providers import INVOICEXPRESS, MAGNIFINANCE, PROVIDER_BY_ID, PROVIDERS, WRAPP, kinds, nif, random_nif
 from .gateway import (
     CALLER_TIMEOUT_MS, GATEWAYS, LATE_DELAY_MS, PROVIDER_TIMEOUT_SECONDS, QUICK, QUICK_TIMINGS, ROOT, Gateway, Process,
     SimulatedProviders, SimulatorControls, clean_environment, cleanup_all, start_gateway,
@@ -21,7 +21,7 @@ from .loadtest import MAX_ERROR_SHARE, judge, wrk
 __all__ = [
     "CHECKS", "FIGURES", "Checks", "Fatal", "log", "log_tail", "progress", "run_main",
     "HOST", "TRANSIENT", "Answer", "call", "free_port", "quietly", "retrying", "serve_in_background", "wait_for",
-    "MAGNIFINANCE", "PROVIDER_BY_ID", "PROVIDERS", "WRAPP", "kinds", "nif", "random_nif",
+    "INVOICEXPRESS", "MAGNIFINANCE", "PROVIDER_BY_ID", "PROVIDERS", "WRAPP", "kinds", "nif", "random_nif",
     "CALLER_TIMEOUT_MS", "GATEWAYS", "LATE_DELAY_MS", "PROVIDER_TIMEOUT_SECONDS", "QUICK", "QUICK_TIMINGS", "ROOT", "Gateway",
     "Process", "SimulatedProviders", "SimulatorControls", "clean_environment", "cleanup_all", "start_gateway",
     "Counter", "Driver", "converge", "create", "describe", "listed", "make_existing", "note", "provider_of", "spec",

@@ -151,17 +151,35 @@ class SimulatorControls:
                 time.sleep(0.3)
 
     def set_chaos(self, rate, seed):
-        """Every provider's simulator fails `rate` of the partner-API calls at random (0: none)."""
-        for offset, provider in enumerate(PROVIDERS):
+        """Every provider's simulator that takes random faults (`chaos`) fails `rate` of the partner-API calls at
+        random (0: none). One that does not (InvoiceXpress: its simulator has no /_control/chaos) gets its scripted
+        faults through the public faults helper instead when `rate` is above 0, and has them cleared at 0."""
+        for offset, provider in enumerate(PROVIDERS):   # each provider's seed is its place in PROVIDERS
+            if not provider.chaos:
+                self.script_faults(provider, rate > 0)
+                continue
             answer = self.control("POST", f"{provider.sandbox_path}/_control/chaos", {
                 "rate": rate, "seed": seed + offset, "late_delay_ms": LATE_DELAY_MS, "caller_timeout_ms": CALLER_TIMEOUT_MS,
             })
             if answer.status != 200:
                 raise Fatal(f"POST {provider.sandbox_path}/_control/chaos answered {answer!r}")
 
+    def script_faults(self, provider, on):
+        """Clears the provider's scripted faults, then (`on`) puts its `fault_script` on its simulator, through the
+        sandbox's public faults helper."""
+        path = f"{provider.helpers_path}/faults"
+        answer = self.control("DELETE", path)
+        if answer.status != 200:
+            raise Fatal(f"DELETE {path} answered {answer!r}")
+        for fault in provider.fault_script if on else ():
+            answer = self.control("POST", path, fault)
+            if answer.status != 200:
+                raise Fatal(f"POST {path} {fault} answered {answer!r}")
+
     def simulator_calls(self):
-        """{provider id: its simulator's call records}."""
-        records = {p.id: self.control("GET", f"{p.sandbox_path}/_control/calls") for p in PROVIDERS}
+        """{provider id: its simulator's call records}, of every provider whose simulator keeps them (`call_records`;
+        InvoiceXpress's has no /_control/calls, so it has no entry)."""
+        records = {p.id: self.control("GET", f"{p.sandbox_path}/_control/calls") for p in PROVIDERS if p.call_records}
         if any(a.status != 200 or not isinstance(a.json, dict) for a in records.values()):
             raise Fatal(f"the simulators' /_control/calls answered {records!r}")
         return {provider: answer.json for provider, answer in records.items()}
@@ -256,7 +274,7 @@ class SimulatedProviders:
             settings = provider.simulator_settings()
             self.credentials.update(settings)
             self.secrets.update(provider.check_secrets(settings))
-        self.urls = {p.id: f"http://{HOST}:{self.port}{p.sandbox_path}" for p in PROVIDERS}
+        self.urls = {p.id: p.base_url(f"http://{HOST}:{self.port}") for p in PROVIDERS}
         env = clean_environment()
         env.update(self.credentials, LOG_LEVEL=log_level, LOG_FORMAT="json")
         delay = ["--answer-delay-ms", str(answer_delay_ms)] if answer_delay_ms else []

@@ -6,12 +6,20 @@ how to make a valid create body for a unique customer, new or one who already wa
 `make_existing`: the sandbox test helper to call before such a create); how its customers reach active through the
 sandbox's test helpers (`customer_credentials`: what a customer asked for credentials types in, `approve`: what
 approves a customer waiting for approval; a login page is pressed by the driver whatever the provider); which
-settings point a gateway at a simulator of it (`simulator_settings`, `base_url_setting`); and what its simulator's
-call records (`/_control/calls`) must show (`concurrency_record`, `partner_paths`, `check_calls`).
+settings point a gateway at a simulator of it (`simulator_settings`, `base_url_setting`, `base_url`); and what its
+simulator's call records (`/_control/calls`) must show (`concurrency_record`, `partner_paths`, `check_calls`).
+
+Not every simulator has the test controls under /sandbox/<id>/_control/: `chaos` says whether it takes random faults
+(`/_control/chaos`), `call_records` whether it keeps call records (`/_control/calls`). The checks leave a provider
+without them out of what needs them (gateway.SimulatorControls, invariants.check_provider_calls) and say so; a
+provider without chaos has scripted faults (`fault_script`) put on its simulator through the public faults helper
+(POST /sandbox/test-helpers/<id>/faults) where a check asks for random ones.
 
 Adding a provider to the sandbox means adding one class here and its entry in PROVIDERS.
 """
+import json
 import secrets
+import time
 import urllib.parse
 
 from .net import call
@@ -42,11 +50,23 @@ class Provider:
     base_url_setting = None      # where a gateway finds the provider's API
     concurrency_record = None    # the field of /_control/calls: most calls in flight for one customer
     partner_paths = None         # the simulator paths that are partner-API calls (None: every path it counts)
+    chaos = True                 # its simulator takes random faults (POST /_control/chaos)
+    call_records = True          # its simulator keeps call records (GET /_control/calls)
+    fault_script = ()            # without chaos: faults (bodies of POST /sandbox/test-helpers/<id>/faults) instead
 
     @property
     def sandbox_path(self):
         """Its simulated API, on the sandbox gateway or on `gateway simulate`."""
         return f"/sandbox/{self.id}"
+
+    @property
+    def helpers_path(self):
+        """Its sandbox test helpers, on the sandbox gateway or on `gateway simulate`."""
+        return f"/sandbox/test-helpers/{self.id}"
+
+    def base_url(self, root):
+        """Its `base_url_setting` for a simulator served at `root` (http://host:port)."""
+        return root + self.sandbox_path
 
     def kind(self, existing=False):
         return f"{self.kind_prefix}_{'existing' if existing else 'new'}"
@@ -173,9 +193,104 @@ class MagniFinance(Provider):
                      f"{len(new_companies)} companies, {seen} AddPartner calls seen" if new_companies else "no new company to check")
 
 
-WRAPP, MAGNIFINANCE = Wrapp(), MagniFinance()
+class InvoiceXpress(Provider):
+    """A new company gets an account of its own at once (active, with the account's name and key); a company that
+    already used InvoiceXpress (the test helper opens an account holding its fiscal id before the create) is asked
+    for credentials and types in the account name and key the helper answered.
+
+    Its simulator has no random faults (setChaos does nothing) and no /_control endpoints at all (`/_control` would
+    be an account's name): `chaos` and `call_records` are False, so no check asks it for chaos or call records, and
+    none can assert on its calls (one create per fiscal id is the simulator's own rule: a second answers "already
+    used"). Where a check asks for random faults, `fault_script` goes through the public faults helper instead: only
+    faults answered before the operation, so none makes an account whose key the gateway would not learn."""
+    id, name, kind_prefix, customer = "invoicexpress", "InvoiceXpress", "ix", "company"
+    settings_prefix, base_url_setting = "INVOICEXPRESS_", "INVOICEXPRESS_BASE_URL"
+    chaos = call_records = False
+    fault_script = (
+        {"operation": "accounts/create", "status": 500, "times": 2},
+        {"operation": "accounts/create", "status": 502, "style": "html", "times": 2},
+        {"operation": "accounts/create", "status": 200, "style": "garbage", "times": 1},
+        {"operation": "accounts/create", "status": 429, "retry_after": 1, "times": 1},
+        {"operation": "accounts/create", "status": 500, "style": "reset", "times": 1},
+        {"operation": "clients", "status": 503, "times": 2},
+        {"operation": "clients", "status": 500, "style": "reset", "times": 1},
+    )
+
+    def base_url(self, root):
+        # A template: each account lives under its own name, as at {name}.app.invoicexpress.com.
+        return root + self.sandbox_path + "/{account}"
+
+    def create_body(self, external_id, existing=False, rng=None, used=None):
+        tax_id = random_nif(rng, used)
+        return {"provider": self.id, "external_id": external_id, "profile": {
+            "email": f"{external_id}@example.pt", "contact_name": "Rui Costa",
+            "company": {"tax_id": tax_id, "legal_name": f"Fiabilidade {external_id} Lda", "country": "PT"},
+        }}, {"tax_id": tax_id}
+
+    def account(self, gateway, name):
+        return gateway.control("GET", f"{self.helpers_path}/accounts/" + urllib.parse.quote(name, safe=""))
+
+    def make_existing(self, gateway, tenant):
+        answer = gateway.control("POST", f"{self.helpers_path}/fiscal-ids/{tenant['tax_id']}/existing-user")
+        if answer.status == 200 and isinstance(answer.json, dict):
+            tenant["account"] = {"account_name": answer.json.get("account_name"), "api_key": answer.json.get("api_key")}
+        return answer
+
+    def customer_credentials(self, gateway, tenant):
+        """An existing user types in what the helper answered. A new company asked for credentials (the outcome of
+        the gateway's create was lost, so it answered "already used" when asked again) types in the account the
+        partner's create made, as InvoiceXpress's welcome email names it."""
+        if tenant.get("account"):
+            return dict(tenant["account"])
+        name = self.find_account(gateway, tenant)
+        if name is None:
+            return None
+        answer = self.account(gateway, name)
+        if answer.status != 200 or not isinstance(answer.json, dict):
+            return None
+        return {"account_name": name, "api_key": answer.json["api_key"]}
+
+    def find_account(self, gateway, tenant):
+        """The name of the account that holds the tenant's fiscal id (the one the partner's create made, whose
+        outcome a kill hid), as the sandbox's helper answers it, or None. A name found is kept."""
+        if tenant.get("account_name"):
+            return tenant["account_name"]
+        answer = gateway.control("GET", f"{self.helpers_path}/fiscal-ids/{tenant['tax_id']}")
+        if answer.status == 200 and isinstance(answer.json, dict) and answer.json.get("fiscal_id") == tenant["tax_id"]:
+            tenant["account_name"] = answer.json["account_name"]
+            return tenant["account_name"]
+        return None
+
+    def compare_credentials(self, gateway, tenant, credentials):
+        name = credentials.get("account_name")
+        if not isinstance(name, str) or not name:
+            return False, f"{tenant['external_id']}: stored InvoiceXpress credentials without an account_name ({sorted(credentials)})"
+        found = self.account(gateway, name)
+        if found.status != 200 or not isinstance(found.json, dict):
+            return False, f"{tenant['external_id']}: the simulator has no account {name} ({found!r})"
+        record = found.json
+        wrong = [what for what, ok in (
+            ("api_key", credentials.get("api_key") == record.get("api_key")),
+            ("account_name", record.get("account_name") == name),
+            ("the fiscal id", record.get("fiscal_id") == tenant.get("tax_id")),
+            ("account_url", credentials.get("account_url") == f"https://{name}.app.invoicexpress.com"),
+            ("provider", credentials.get("provider") == self.id),
+        ) if not ok]
+        if wrong:
+            return True, f"{tenant['external_id']}: stored {', '.join(wrong)} not the simulator's account {name}"
+        return True, None
+
+    def simulator_settings(self):
+        return {"INVOICEXPRESS_ACCOUNT_NAME": "ix-partner-" + secrets.token_hex(4),
+                "INVOICEXPRESS_API_KEY": "ix-partner-" + secrets.token_hex(12)}
+
+    def check_secrets(self, settings):
+        return {"invoicexpress_api_key": settings["INVOICEXPRESS_API_KEY"]}
+
+
+WRAPP, MAGNIFINANCE, INVOICEXPRESS = Wrapp(), MagniFinance(), InvoiceXpress()
 # Every provider of the sandbox, in the order its simulators' seeds are given.
-PROVIDERS = (WRAPP, MAGNIFINANCE)
+PROVIDERS = (WRAPP, MAGNIFINANCE, INVOICEXPRESS)
 PROVIDER_BY_ID = {p.id: p for p in PROVIDERS}
 
 

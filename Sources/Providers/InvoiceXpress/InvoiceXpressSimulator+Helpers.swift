@@ -42,6 +42,12 @@ extension InvoiceXpressSimulator {
                 guard let account = await self.rotateKey(request["account_name"]) else { return Self.unknownAccount }
                 return .encoding(AccountAnswer(account))
             },
+            SandboxHelper(.get, "fiscal-ids/{fiscal_id}") { request in
+                guard let account = await self.account(fiscalID: request["fiscal_id"]) else {
+                    return .notFound("The simulated InvoiceXpress has no account with this fiscal id.")
+                }
+                return .encoding(AccountAnswer(account))
+            },
             SandboxHelper(.post, "fiscal-ids/{fiscal_id}/existing-user") { request in
                 let fiscalID = request["fiscal_id"]
                 guard TaxIdentifiers.isValidPortugueseNIF(fiscalID) else {
