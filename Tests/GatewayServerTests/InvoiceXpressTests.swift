@@ -70,14 +70,16 @@ import Testing
     }
 
     @Test func aLostOutcomeSettlesWithoutASecondAccount() async throws {
-        try await SandboxHarness.run(environment: ["GATEWAY_SETTLE_SECONDS": "0", "GATEWAY_CREATE_WAIT_SECONDS": "5"]) { h in
-            // Made at InvoiceXpress, answered after the gateway gave up (2 s).
-            await h.invoicexpress.add(SimulatedFault(operation: "accounts/create", status: 200, style: .lateSuccess, delayMilliseconds: 2600))
+        // The gateway gives up after 3 s; the late answers come at 6 s, so a loaded machine cannot blur the two.
+        try await SandboxHarness.run(environment: [
+            "GATEWAY_SETTLE_SECONDS": "0", "GATEWAY_CREATE_WAIT_SECONDS": "8", "GATEWAY_PROVIDER_TIMEOUT_SECONDS": "3",
+        ]) { h in
+            // Made at InvoiceXpress, answered after the gateway gave up.
+            await h.invoicexpress.add(SimulatedFault(operation: "accounts/create", status: 200, style: .lateSuccess, delayMilliseconds: 6000))
             let created = try await Self.create(h, "ix-lost", taxID: "503504564")
             #expect(created.string("state") == "pending", "\(created.text)")
             let id = try #require(created.string("id"))
-            try await Task.sleep(for: .milliseconds(900))
-            #expect(await h.invoicexpress.accountsMade(for: "503504564") == 1, "the late call made the account")
+            #expect(await h.eventually(15) { await h.invoicexpress.accountsMade(for: "503504564") == 1 }, "the late call made the account")
             let settled = await h.eventually(10) {
                 await h.advance(60)
                 return (try? await h.call(.get, "/v1/tenants/\(id)").string("state")) == "action_required"
@@ -88,9 +90,9 @@ import Testing
             #expect(await h.invoicexpress.accountsMade(for: "503504564") == 1, "no second account")
 
             // Without a fiscal id nothing tells ours from none: no second create at all.
-            await h.invoicexpress.add(SimulatedFault(operation: "accounts/create", status: 200, style: .lateSuccess, delayMilliseconds: 2600))
+            await h.invoicexpress.add(SimulatedFault(operation: "accounts/create", status: 200, style: .lateSuccess, delayMilliseconds: 6000))
             let bare = try #require(try await Self.create(h, "ix-lost-bare", taxID: nil, email: "bare@example.pt").string("id"))
-            try await Task.sleep(for: .milliseconds(900))
+            #expect(await h.eventually(15) { await h.invoicexpress.accountsMade(for: "bare@example.pt") == 1 }, "the late call made the account")
             _ = await h.eventually(10) {
                 await h.advance(60)
                 return (try? await h.call(.get, "/v1/tenants/\(bare)").string("state")) == "action_required"
@@ -140,7 +142,8 @@ import Testing
     }
 
     @Test func aRefusalBeforeProcessingIsNotAnUnknownOutcome() async throws {
-        try await SandboxHarness.run(environment: ["GATEWAY_SETTLE_SECONDS": "60"]) { h in
+        // A generous timeout: on a loaded machine a slow answer must not pass for an unknown outcome here.
+        try await SandboxHarness.run(environment: ["GATEWAY_SETTLE_SECONDS": "60", "GATEWAY_PROVIDER_TIMEOUT_SECONDS": "20"]) { h in
             // A 429 (and a 401: the partner's key) made nothing: the next attempt creates, with no settling and no
             // "outcome unknown" for a customer without a fiscal id.
             await h.invoicexpress.add(SimulatedFault(operation: "accounts/create", status: 429, style: .error, times: 1, retryAfter: 1))
