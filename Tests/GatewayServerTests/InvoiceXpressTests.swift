@@ -151,7 +151,8 @@ import Testing
             #expect(created.string("state") == "pending")
             let id = try #require(created.string("id"))
             await h.invoicexpress.add(SimulatedFault(operation: "accounts/create", status: 401, style: .error, times: 1))
-            #expect(await h.advance(5) == 1)
+            // The first retry is due 5 s later, give or take the schedule's 20 % jitter; the second 10 s after that.
+            #expect(await h.advance(7) == 1)
             #expect(await h.advance(30) == 1)
             let tenant = try await h.call(.get, "/v1/tenants/\(id)")
             #expect(tenant.string("state") == "active" && tenant.string("provider_status") == "account_created", "\(tenant.text)")

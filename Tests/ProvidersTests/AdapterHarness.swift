@@ -12,7 +12,9 @@ struct Adapters {
     let wrappSimulator: WrappSimulator
     let magniSimulator: MagniFinanceSimulator
 
-    init(_ harness: SandboxHarness, timeout: TimeInterval = 1, wrappKey: String? = nil, magniToken: String? = nil) throws {
+    /// `timeout` is generous by default: a loaded test machine must not turn an answer into a timeout; tests of timeouts
+    /// pass their own.
+    init(_ harness: SandboxHarness, timeout: TimeInterval = 10, wrappKey: String? = nil, magniToken: String? = nil) throws {
         self.harness = harness
         let base = harness.gateway.address.loopbackURL
         let config = harness.gateway.config
