@@ -68,13 +68,15 @@ import Testing
     @Test func aSlowAnswerTimesOut() async throws {
         try await SandboxHarness.run { harness in
             let adapters = try Adapters(harness, timeout: 0.3)
-            await adapters.wrappSimulator.add(SimulatedFault(operation: "embedded_check_user", status: 200, delayMilliseconds: 1500))
+            // The answer would come after 5 s; the call gives up at 0.3 s. The bound sits far from both, so a loaded
+            // machine does not decide the outcome.
+            await adapters.wrappSimulator.add(SimulatedFault(operation: "embedded_check_user", status: 200, delayMilliseconds: 5000))
             let started = Date()
             guard case .unavailable(let reason, _) = await adapters.wrapp.check(Adapters.wrappTenant()).finding else {
                 Issue.record("expected a timeout"); return
             }
             #expect(reason.contains("in time"))
-            #expect(Date().timeIntervalSince(started) < 1.4)
+            #expect(Date().timeIntervalSince(started) < 4, "gave up at its timeout, not when the provider answered")
         }
     }
 
