@@ -201,7 +201,8 @@ struct SandboxSecretsFileTests {
         let key = Data(repeating: 7, count: 32).base64EncodedString()
         let directory = try Self.directory("""
             {"api_key":"gw_sandbox_old-key-0123456789abcdef","admin_token":"gwadmin_sandbox_old-0123456789abcdef","encryption_key":"\(key)",
-             "wrapp_partner_key":"sandbox-partner-old","magnifinance_token":"sandbox-ippn-old","magnifinance_password":"sandbox-pw-old"}
+             "wrapp_partner_key":"sandbox-partner-old","magnifinance_token":"sandbox-ippn-old","magnifinance_password":"sandbox-pw-old",
+             "later_version":{"kept":true}}
             """)
         let config = try Gateway.prepare(try GatewayConfig.load(environment: ["GATEWAY_DATA_DIR": directory.path], sandbox: true))
         #expect(config.apiKey == "gw_sandbox_old-key-0123456789abcdef" && config.encryptionKeys == [Data(repeating: 7, count: 32)])
@@ -209,9 +210,14 @@ struct SandboxSecretsFileTests {
         #expect(config.providers[.magnifinance]?["token"] == "sandbox-ippn-old" && config.providers[.magnifinance]?["password"] == "sandbox-pw-old")
         let again = try Gateway.prepare(try GatewayConfig.load(environment: ["GATEWAY_DATA_DIR": directory.path], sandbox: true))
         #expect(again.providers[.wrapp]?["partner_api_key"] == "sandbox-partner-old", "nothing is remade")
+        // The provider added since got its secret; a value a later version wrote is still there.
+        let file = try String(contentsOf: directory.appendingPathComponent("sandbox-secrets.json"), encoding: .utf8)
+        #expect(file.contains("invoicexpress_api_key") && file.contains("later_version"))
     }
 
-    @Test("a file that cannot be read stops the start instead of being replaced by new keys", arguments: ["{not json", #"{"api_key": 5}"#, "[]"])
+    @Test("a file that cannot be read stops the start instead of being replaced by new keys", arguments: [
+        "{not json", #"{"api_key": 5, "admin_token": "t", "encryption_key": "k"}"#, "[]", #"{"api_key": "a", "admin_token": "t"}"#,
+    ])
     func unreadableFileStops(_ contents: String) throws {
         let directory = try Self.directory(contents)
         #expect(throws: (any Error).self) { try Gateway.prepare(try GatewayConfig.load(environment: ["GATEWAY_DATA_DIR": directory.path], sandbox: true)) }

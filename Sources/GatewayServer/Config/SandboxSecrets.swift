@@ -17,7 +17,7 @@ struct SandboxSecrets {
     struct Unreadable: Error, CustomStringConvertible {
         var path: String
         var description: String {
-            "\(path) cannot be read as the sandbox's secrets (a JSON object of strings). It holds the key to the sandbox's stored "
+            "\(path) cannot be read as the sandbox's secrets (a JSON object with api_key, admin_token and encryption_key). It holds the key to the sandbox's stored "
                 + "credentials: fix or restore it, or move it away to start a new sandbox (its stored credentials will not open)."
         }
     }
@@ -25,14 +25,18 @@ struct SandboxSecrets {
     static func loadOrCreate(in directory: String, modules: [any ProviderModule], random: any Randomness) throws -> SandboxSecrets {
         let path = URL(fileURLWithPath: directory).appendingPathComponent("sandbox-secrets.json").path
         var stored: [String: String] = [:]
+        // Everything the file holds, written back as it was beside what is added (a later version's values too).
+        var file: [String: JSONValue] = [:]
         if FileManager.default.fileExists(atPath: path) {
-            // The file holds the key that opens every stored secret: one that cannot be read stops the start, never
-            // gets replaced by new keys. Values that are not text (a later version's) are kept out of the way, not lost.
+            // The file holds the key that opens every stored secret: one that cannot be read, or that lacks one of the
+            // gateway's own three, stops the start, never gets replaced by new keys. A provider's secret it lacks (a
+            // provider added since) is made.
             guard let data = FileManager.default.contents(atPath: path),
-                case .object(let values)? = try? JSONDecoder().decode(JSONValue.self, from: data)
+                case .object(let values)? = try? JSONDecoder().decode(JSONValue.self, from: data),
+                coreKeys.allSatisfy({ values[$0]?.stringValue?.isEmpty == false })
             else { throw Unreadable(path: path) }
+            file = values
             stored = values.compactMapValues(\.stringValue)
-            if stored.count != values.count { throw Unreadable(path: path) }
         }
         var changed = false
         func value(_ name: String, _ make: () -> String) -> String {
@@ -49,7 +53,8 @@ struct SandboxSecrets {
             _ = module.sandboxConfiguration { name, prefix in value(name) { prefix + random.token(bits: 128) } }
         }
         if changed {
-            let data = try JSONEncoder.gateway.encode(stored)
+            for (name, value) in stored { file[name] = .string(value) }
+            let data = try JSONEncoder.gateway.encode(file)
             // Written whole, then renamed: a start that dies half way never leaves a file that loses the keys.
             let temporary = path + ".tmp"
             guard FileManager.default.createFile(atPath: temporary, contents: data, attributes: [.posixPermissions: 0o600]) else {
