@@ -17,9 +17,7 @@ provider without chaos has scripted faults (`fault_script`) put on its simulator
 
 Adding a provider to the sandbox means adding one class here and its entry in PROVIDERS.
 """
-import json
 import secrets
-import time
 import urllib.parse
 
 from .net import call
