@@ -31,11 +31,23 @@ public enum JSONValue: Sendable, Hashable, Codable {
         switch self {
         case .null: try container.encodeNil()
         case .bool(let value): try container.encode(value)
-        case .number(let value): try container.encode(value)
+        case .number(let value):
+            // Whole numbers as integers (`200`, never `200.0`), within the range a Double holds exactly.
+            if value == value.rounded(), abs(value) <= 9_007_199_254_740_992 { try container.encode(Int64(value)) } else { try container.encode(value) }
         case .string(let value): try container.encode(value)
         case .array(let value): try container.encode(value)
         case .object(let value): try container.encode(value)
         }
+    }
+
+    /// A string, or `null` when there is none.
+    public init(_ text: String?) {
+        self = text.map(JSONValue.string) ?? .null
+    }
+
+    /// A whole number, or `null` when there is none.
+    public init(_ number: Int?) {
+        self = number.map { .number(Double($0)) } ?? .null
     }
 
     public var stringValue: String? {

@@ -35,7 +35,11 @@ extension OnboardingService {
         let voids = correction.profile != nil
         let corrected = try await commit(tenantID: tenantID, voids: voids) { context in
             var tenant = context.tenant
-            guard tenant.state != .offboarded else { throw OnboardingError.invalidState(.offboarded, action: "corrected") }
+            // The commands table says when a correction is allowed; erasure needs nothing of the provider.
+            let capabilities = self.registry.definition(tenant.provider)?.capabilities ?? ProviderCapabilities()
+            guard TenantCommands.refusal(.correct, in: tenant.state, capabilities: capabilities) == nil else {
+                throw OnboardingError.invalidState(tenant.state, action: "corrected")
+            }
             var resubmits = false
             if let change = correction.profile {
                 let profile = change(tenant.profile)
