@@ -98,6 +98,8 @@ import Testing
                 return (try? await h.call(.get, "/v1/tenants/\(bare)").string("state")) == "action_required"
             }
             #expect(try await h.call(.get, "/v1/tenants/\(bare)").string("provider_status") == "outcome_unknown")
+            _ = await h.advance(3600)
+            #expect(try await h.call(.get, "/v1/tenants/\(bare)").string("provider_status") == "outcome_unknown", "a later check keeps what InvoiceXpress said")
             #expect(await h.invoicexpress.createCalls["bare@example.pt"] == 1, "created once, never again")
         }
     }
@@ -138,6 +140,18 @@ import Testing
             _ = try await h.call(.post, "/sandbox/test-helpers/invoicexpress/fiscal-ids/503504564/existing-user", key: nil)
             let existing = try await InvoiceXpressTests.create(h, "ix-xml-existing", taxID: "503504564")
             #expect(existing.string("next_action.type") == "provide_credentials" && existing.string("provider_status") == "account_exists")
+        }
+    }
+
+    @Test(arguments: ["html", "garbage"]) func anUnreadable422IsNotTheCustomersRefusal(_ style: String) async throws {
+        try await SandboxHarness.run { h in
+            // A proxy's or a firewall's 422 page says nothing of the customer's data.
+            await h.invoicexpress.add(SimulatedFault(operation: "accounts/create", status: 422, style: style == "html" ? .html : .garbage))
+            let created = try await InvoiceXpressTests.create(h, "ix-422-\(style)", taxID: "503504564")
+            #expect(created.string("state") == "pending" && created.string("last_error.code") == "provider_unavailable", "\(created.text)")
+            let id = try #require(created.string("id"))
+            #expect(await h.advance(7) == 1)
+            #expect(try await h.call(.get, "/v1/tenants/\(id)").string("state") == "active")
         }
     }
 

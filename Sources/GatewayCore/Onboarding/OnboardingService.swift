@@ -321,7 +321,7 @@ public final class OnboardingService: Sendable {
         }
         return ProviderTenant(
             tenantID: tenant.id, externalID: tenant.externalID, profile: tenant.profile, hasCredentials: tenant.credentialsAvailable,
-            webhookURL: webhookURL
+            webhookURL: webhookURL, providerStatus: tenant.providerStatus
         )
     }
 

@@ -8,10 +8,14 @@ public struct ProviderTenant: Sendable, Equatable {
     public var profile: Profile
     /// Whether the gateway holds credentials for the customer (a provider's status can depend on it).
     public var hasCredentials: Bool
+    /// What the provider said last (`provider_status`): a fact of the provider's own, for one without a status
+    /// endpoint to repeat rather than overwrite.
+    public var providerStatus: String?
     /// Where the provider should POST its webhook for this tenant (`receivesWebhooks`), built from `GATEWAY_PUBLIC_URL`.
     public var webhookURL: String?
 
-    public init(tenantID: String, externalID: String, profile: Profile, hasCredentials: Bool, webhookURL: String? = nil) {
+    public init(tenantID: String, externalID: String, profile: Profile, hasCredentials: Bool, webhookURL: String? = nil, providerStatus: String? = nil) {
+        self.providerStatus = providerStatus
         self.tenantID = tenantID
         self.externalID = externalID
         self.profile = profile

@@ -16,8 +16,10 @@ struct SandboxSecrets {
 
     struct Unreadable: Error, CustomStringConvertible {
         var path: String
+        /// The keys missing or not text, when the file was a JSON object.
+        var missing: [String] = []
         var description: String {
-            "\(path) cannot be read as the sandbox's secrets (a JSON object with api_key, admin_token and encryption_key). It holds the key to the sandbox's stored "
+            (missing.isEmpty ? "" : "\(path) lacks \(missing.joined(separator: ", ")). ") + "\(path) cannot be read as the sandbox's secrets (a JSON object with api_key, admin_token and encryption_key). It holds the key to the sandbox's stored "
                 + "credentials: fix or restore it, or move it away to start a new sandbox (its stored credentials will not open)."
         }
     }
@@ -32,9 +34,10 @@ struct SandboxSecrets {
             // gateway's own three, stops the start, never gets replaced by new keys. A provider's secret it lacks (a
             // provider added since) is made.
             guard let data = FileManager.default.contents(atPath: path),
-                case .object(let values)? = try? JSONDecoder().decode(JSONValue.self, from: data),
-                coreKeys.allSatisfy({ values[$0]?.stringValue?.isEmpty == false })
+                case .object(let values)? = try? JSONDecoder().decode(JSONValue.self, from: data)
             else { throw Unreadable(path: path) }
+            let missing = coreKeys.filter { values[$0]?.stringValue?.isEmpty != false }
+            guard missing.isEmpty else { throw Unreadable(path: path, missing: missing) }
             file = values
             stored = values.compactMapValues(\.stringValue)
         }

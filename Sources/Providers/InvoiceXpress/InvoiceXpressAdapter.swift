@@ -87,12 +87,15 @@ struct InvoiceXpressAdapter: OnboardingProvider {
                 // account our earlier call made. Either way its owner gives the key; no second account is made.
                 return ProviderAnswer(.actionRequired(NextAction(type: .provideCredentials), providerStatus: "account_exists"), diagnostic: message)
             }
+            // An HTML page or a body with no error in it (a proxy's, a firewall's) is not InvoiceXpress refusing the
+            // customer: nothing was made, ask again later.
+            guard !message.isEmpty else { return Self.notSent(Self.failure(answer)) }
             let lowered = message.lowercased()
             if lowered.contains("password") {
                 // The password is ours, not the customer's: not their refusal. Ask again (a new one is made each time).
                 return Self.notSent(ProviderAnswer(.unavailable(reason: "InvoiceXpress refused the generated password", retryAfter: nil), diagnostic: message))
             }
-            // A refusal, read or not: an unreadable one names no field but `profile`.
+            // A refusal: a message that names no known field is put under `profile`.
             let field = Self.messageFields.first { lowered.contains($0.needle) }?.field ?? "profile"
             return ProviderAnswer(.rejected(
                 TenantError(code: "provider_rejected", message: "InvoiceXpress refused the account's details.", errors: [
@@ -124,11 +127,11 @@ struct InvoiceXpressAdapter: OnboardingProvider {
     }
 
     /// No status endpoint exists: an account, once made or typed in, is ready; without one the customer still has to
-    /// give their key.
+    /// give their key, and what InvoiceXpress said last (`account_exists`, `outcome_unknown`) still stands.
     func check(_ tenant: ProviderTenant) async -> ProviderAnswer {
         tenant.hasCredentials
             ? ProviderAnswer(.ready(providerStatus: "account_active"))
-            : ProviderAnswer(.waiting(providerStatus: "awaiting_credentials"))
+            : ProviderAnswer(.waiting(providerStatus: tenant.providerStatus ?? "awaiting_credentials"))
     }
 
     /// One authenticated read of the account's clients: `200` is the key working for that account; `401`, `403` or
