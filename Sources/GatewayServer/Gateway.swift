@@ -111,6 +111,7 @@ public struct Gateway: Sendable {
         settings.circuit.failureThreshold = config.circuitFailures
         settings.circuit.coolDown = config.circuitCoolDown
         settings.approvalExpiry = config.approvalExpiry
+        settings.tokenMargin = config.accessTokenMargin
         let service = OnboardingService(
             store: store, registry: ProviderRegistry(modules: config.modules), providers: providers, settings: settings, clock: clock, observer: metrics, sharedCircuits: store.sharedCircuits, logger: logger
         )
@@ -145,6 +146,11 @@ public struct Gateway: Sendable {
         HealthController(isReady: { await store.isReady() }, openAPI: openAPI).add(to: router)
         router.group("v1/tenants").add(middleware: partnerAuth).add(middleware: idempotency)
             .addRoutes(TenantsController(service: service, render: render, revocations: store, clock: clock).endpoints)
+        // Not under the Idempotency-Key middleware: a kept answer would store a token, or a provider's answer, for a day.
+        var proxyHTTP = ProviderHTTPClient.live(timeout: config.providerTimeout, connectionsPerHost: config.maxConcurrentCallsPerProvider)
+        proxyHTTP.retryAfterCap = config.schedule.maxRetryAfter
+        router.group("v1/tenants").add(middleware: partnerAuth)
+            .addRoutes(ProxyController(service: service, http: proxyHTTP, metrics: metrics).endpoints)
         router.group("v1/events").add(middleware: partnerAuth)
             .addRoutes(EventsController(service: service, feed: store, render: render).endpoints)
         let signInLimiter = SignInLimiter(limit: config.adminAuthFailures)

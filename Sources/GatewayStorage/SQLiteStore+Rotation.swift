@@ -7,6 +7,7 @@ extension SQLiteStore {
     /// The sealed columns, how to find a row again, and the context each value is bound to.
     static let sealedColumns: [(table: String, key: String, column: String, context: @Sendable (Row) -> String)] = [
         ("tenant_credentials", "tenant_id", "sealed", { "credentials:\($0["tenant_id"] as String)" }),
+        ("tenant_credentials", "tenant_id", "token_sealed", { "access-token:\($0["tenant_id"] as String)" }),
         ("tenants", "id", "webhook_token_sealed", { "webhook-token:\($0["id"] as String)" }),
         ("webhook_inbox", "id", "payload_sealed", { "webhook:\($0["tenant_id"] as String)" }),
         ("gateway_secrets", "name", "sealed", { "gateway-secret:\($0["name"] as String)" }),

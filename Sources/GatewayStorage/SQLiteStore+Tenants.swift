@@ -120,12 +120,14 @@ extension SQLiteStore: TenantStore {
                 try db.execute(
                     cached: """
                         UPDATE tenants SET state = ?, next_action = ?, provider_status = ?, profile = ?, metadata = ?,
-                            credentials_available = ?, last_error = ?, updated_at = ?, state_changed_at = ?, evidence_at = ?
+                            credentials_available = ?, last_error = ?, updated_at = ?, state_changed_at = ?, evidence_at = ?,
+                            provider_details = ?, credential_check = ?
                         WHERE id = ?
                         """,
                     arguments: [
                         t.state.rawValue, try t.nextAction.map(json), t.providerStatus, try json(t.profile), try json(t.metadata),
-                        t.credentialsAvailable, try t.lastError.map(json), t.updatedAt.unix, t.stateChangedAt.unix, t.evidenceAt?.unix, t.id,
+                        t.credentialsAvailable, try t.lastError.map(json), t.updatedAt.unix, t.stateChangedAt.unix, t.evidenceAt?.unix,
+                        try t.providerDetails.map(json), try t.credentialCheck.map(json), t.id,
                     ]
                 )
             }
@@ -135,7 +137,8 @@ extension SQLiteStore: TenantStore {
                 try db.execute(
                     cached: """
                         INSERT INTO tenant_credentials (tenant_id, sealed, key_id, updated_at) VALUES (?, ?, ?, ?)
-                        ON CONFLICT (tenant_id) DO UPDATE SET sealed = excluded.sealed, key_id = excluded.key_id, updated_at = excluded.updated_at
+                        ON CONFLICT (tenant_id) DO UPDATE SET sealed = excluded.sealed, key_id = excluded.key_id, updated_at = excluded.updated_at,
+                            token_sealed = NULL, token_expires_at = NULL
                         """,
                     arguments: [tenantID, sealed, box.currentKeyID, update.tenant.updatedAt.unix]
                 )
@@ -208,7 +211,7 @@ extension SQLiteStore: TenantStore {
         try db.execute(
             cached: """
                 UPDATE tenant_events SET tenant = json_set(tenant, '$.profile', json('{}'), '$.metadata', json('{}'),
-                    '$.next_action', NULL, '$.last_error', NULL, '$.provider_status', NULL)
+                    '$.next_action', NULL, '$.last_error', NULL, '$.provider_status', NULL, '$.provider_details', NULL)
                 WHERE tenant_id = ?
                 """,
             arguments: [tenantID]
@@ -231,7 +234,9 @@ extension SQLiteStore: TenantStore {
             metadata: try decode([String: String].self, row["metadata"]) ?? [:],
             credentialsAvailable: row["credentials_available"], lastError: try decode(TenantError.self, row["last_error"]),
             createdAt: Date(unix: row["created_at"]), updatedAt: Date(unix: row["updated_at"]),
-            stateChangedAt: Date(unix: row["state_changed_at"]), evidenceAt: (row["evidence_at"] as Double?).map(Date.init(unix:))
+            stateChangedAt: Date(unix: row["state_changed_at"]), evidenceAt: (row["evidence_at"] as Double?).map(Date.init(unix:)),
+            providerDetails: try? decode(ProviderDetails.self, row["provider_details"]),
+            credentialCheck: try? decode(CredentialCheckRecord.self, row["credential_check"])
         )
     }
 
@@ -260,6 +265,29 @@ extension SQLiteStore: TenantStore {
                     arguments: ["dlv_" + event.id.dropFirst(4), db.lastInsertedRowID, event.tenantID, event.createdAt.unix, event.createdAt.unix]
                 )
             }
+        }
+    }
+
+    public func accessToken(tenantID: String) async throws -> IssuedToken? {
+        try readNow { [self] db in
+            guard let sealed = try String.fetchOne(db, cached: "SELECT token_sealed FROM tenant_credentials WHERE tenant_id = ?", arguments: [tenantID])
+            else { return nil }
+            // A cache: a token sealed under a key no longer configured is no token (the next request logs in again).
+            return try? decoder.decode(IssuedToken.self, from: try box.open(sealed, context: "access-token:\(tenantID)"))
+        }
+    }
+
+    public func saveAccessToken(_ token: IssuedToken, lease: TenantLease) async throws {
+        let sealed = try box.seal(try encoder.encode(token), context: "access-token:\(lease.tenantID)")
+        try await writes.write { db in
+            guard try Bool.fetchOne(
+                db, cached: "SELECT 1 FROM tenants WHERE id = ? AND lease_token = ? AND generation = ? AND state <> 'offboarded'",
+                arguments: [lease.tenantID, lease.token, lease.generation]
+            ) != nil else { throw LeaseLost(tenantID: lease.tenantID) }
+            try db.execute(
+                cached: "UPDATE tenant_credentials SET token_sealed = ?, token_expires_at = ? WHERE tenant_id = ?",
+                arguments: [sealed, token.expiresAt?.unix, lease.tenantID]
+            )
         }
     }
 

@@ -89,7 +89,9 @@ public struct SQLiteTableSource: TableSource {
             let known = Set(box.keyIDs)
             // A sealed value is "v1.<key id>.<base64>"; the key id is the text between the first two dots. An empty
             // value was erased (a processed webhook's payload).
-            let sealedColumns = [("tenant_credentials", "sealed"), ("tenants", "webhook_token_sealed"), ("webhook_inbox", "payload_sealed")]
+            let sealedColumns = [
+                ("tenant_credentials", "sealed"), ("tenant_credentials", "token_sealed"), ("tenants", "webhook_token_sealed"), ("webhook_inbox", "payload_sealed"),
+            ]
             for (table, column) in sealedColumns {
                 let keyIDs = try String.fetchAll(db, sql: """
                     SELECT DISTINCT substr(\(column), 4, instr(substr(\(column), 4), '.') - 1) FROM \(table) WHERE \(column) IS NOT NULL AND \(column) <> ''

@@ -312,6 +312,7 @@ extension PostgresStore: EventFeed {
 extension PostgresStore {
     static let sealedColumns: [(table: String, key: String, keyType: String, column: String, context: @Sendable (String, String?) -> String)] = [
         ("tenant_credentials", "tenant_id", "text", "sealed", { key, _ in "credentials:\(key)" }),
+        ("tenant_credentials", "tenant_id", "text", "token_sealed", { key, _ in "access-token:\(key)" }),
         ("tenants", "id", "text", "webhook_token_sealed", { key, _ in "webhook-token:\(key)" }),
         ("webhook_inbox", "id", "bigint", "payload_sealed", { _, tenant in "webhook:\(tenant ?? "")" }),
         ("gateway_secrets", "name", "text", "sealed", { key, _ in "gateway-secret:\(key)" }),

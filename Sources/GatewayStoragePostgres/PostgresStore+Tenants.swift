@@ -139,12 +139,14 @@ extension PostgresStore: TenantStore {
                 try await self.rows(
                     """
                     UPDATE tenants SET state = $1, next_action = $2, provider_status = $3, profile = $4, metadata = $5,
-                        credentials_available = $6, last_error = $7, updated_at = $8, state_changed_at = $9, evidence_at = $10
+                        credentials_available = $6, last_error = $7, updated_at = $8, state_changed_at = $9, evidence_at = $10,
+                        provider_details = $12, credential_check = $13
                     WHERE id = $11
                     """,
                     [
                         t.state.rawValue, try t.nextAction.map(self.json), t.providerStatus, try self.json(t.profile), try self.json(t.metadata),
                         t.credentialsAvailable, try t.lastError.map(self.json), t.updatedAt.unix, t.stateChangedAt.unix, t.evidenceAt?.unix, t.id,
+                        try t.providerDetails.map(self.json), try t.credentialCheck.map(self.json),
                     ],
                     on: connection
                 )
@@ -155,7 +157,8 @@ extension PostgresStore: TenantStore {
                 try await self.rows(
                     """
                     INSERT INTO tenant_credentials (tenant_id, sealed, key_id, updated_at) VALUES ($1, $2, $3, $4)
-                    ON CONFLICT (tenant_id) DO UPDATE SET sealed = excluded.sealed, key_id = excluded.key_id, updated_at = excluded.updated_at
+                    ON CONFLICT (tenant_id) DO UPDATE SET sealed = excluded.sealed, key_id = excluded.key_id, updated_at = excluded.updated_at,
+                        token_sealed = NULL, token_expires_at = NULL
                     """,
                     [tenantID, sealed, self.box.currentKeyID, update.tenant.updatedAt.unix], on: connection
                 )
@@ -204,7 +207,7 @@ extension PostgresStore: TenantStore {
             // History keeps its shape (ids, states, times, sources); the customer's data leaves every snapshot.
             """
             UPDATE tenant_events SET tenant = (tenant::jsonb || jsonb_build_object('profile', '{}'::jsonb, 'metadata', '{}'::jsonb,
-                'next_action', NULL, 'last_error', NULL, 'provider_status', NULL))::text
+                'next_action', NULL, 'last_error', NULL, 'provider_status', NULL, 'provider_details', NULL))::text
             WHERE tenant_id = $1
             """,
         ] {
@@ -232,7 +235,9 @@ extension PostgresStore: TenantStore {
             metadata: try decode([String: String].self, try row.get("metadata")) ?? [:],
             credentialsAvailable: try row.get("credentials_available"), lastError: try decode(TenantError.self, try row.get("last_error")),
             createdAt: Date(unix: try row.get("created_at")), updatedAt: Date(unix: try row.get("updated_at")),
-            stateChangedAt: Date(unix: try row.get("state_changed_at")), evidenceAt: try row.get("evidence_at", Double?.self).map(Date.init(unix:))
+            stateChangedAt: Date(unix: try row.get("state_changed_at")), evidenceAt: try row.get("evidence_at", Double?.self).map(Date.init(unix:)),
+            providerDetails: try? decode(ProviderDetails.self, try row.get("provider_details", String?.self)),
+            credentialCheck: try? decode(CredentialCheckRecord.self, try row.get("credential_check", String?.self))
         )
     }
 
@@ -265,6 +270,27 @@ extension PostgresStore: TenantStore {
                     ["dlv_" + event.id.dropFirst(4), seq, event.tenantID, event.createdAt.unix, event.createdAt.unix], on: connection
                 )
             }
+        }
+    }
+
+    public func accessToken(tenantID: String) async throws -> IssuedToken? {
+        guard let sealed = try await row("SELECT token_sealed FROM tenant_credentials WHERE tenant_id = $1", [tenantID])?.get("token_sealed", String?.self)
+        else { return nil }
+        // A cache: a token sealed under a key no longer configured is no token (the next request logs in again).
+        return try? decoder.decode(IssuedToken.self, from: try box.open(sealed, context: "access-token:\(tenantID)"))
+    }
+
+    public func saveAccessToken(_ token: IssuedToken, lease: TenantLease) async throws {
+        let sealed = try box.seal(try encoder.encode(token), context: "access-token:\(lease.tenantID)")
+        try await transaction { connection in
+            guard try await self.row(
+                "SELECT 1 AS one FROM tenants WHERE id = $1 AND lease_token = $2 AND generation = $3 AND state <> 'offboarded' FOR NO KEY UPDATE",
+                [lease.tenantID, lease.token, lease.generation], on: connection
+            ) != nil else { throw LeaseLost(tenantID: lease.tenantID) }
+            try await self.rows(
+                "UPDATE tenant_credentials SET token_sealed = $1, token_expires_at = $2 WHERE tenant_id = $3",
+                [sealed, token.expiresAt?.unix, lease.tenantID], on: connection
+            )
         }
     }
 

@@ -88,11 +88,11 @@ import Providers
         #expect(decision.work == .check(.maintenance, retryAfter: nil), "Wrapp readiness can lapse, so it is re-checked")
     }
 
-    @Test func magniFinanceActiveNeedsNoFurtherWork() throws {
+    @Test func magniFinanceActiveIsCheckedDailyForItsCredentials() throws {
         let tenant = Self.tenant(.actionRequired, provider: .magnifinance)
         let decision = try TenantStateMachine.decide(tenant, Self.observe(.ready(providerStatus: "access_granted"), credentials: true))
         #expect(decision.tenant.state == .active)
-        #expect(decision.work == .none)
+        #expect(decision.work == .check(.maintenance, retryAfter: nil), "its credentials' health is watched (a partnership can be withdrawn)")
     }
 
     @Test func aLapseWhileOnboardingKeepsTheCustomerOnTheirLinkOrAsksForOne() throws {

@@ -16,7 +16,10 @@ import Testing
             let tokens = try #require(credentials["access_tokens"] as? [[String: Any]])
             #expect(tokens.count == 1 && (tokens[0]["token"] as? String)?.hasPrefix("sandbox-token-") == true)
             #expect(tokens[0]["description"] as? String == "Token 1")
-            #expect(try await h.store.queued(tenantID: id).isEmpty, "nothing left to do")
+            // Nothing left but the daily credential check (a company can withdraw the partnership).
+            let queued = try await h.store.queued(tenantID: id)
+            #expect(queued.count == 1 && queued[0].kind == .check)
+            #expect(queued.first.map { $0.runAt.timeIntervalSince(h.clock.now()) > 0.7 * 86_400 } == true)
         }
     }
 

@@ -13,6 +13,7 @@ extension Tenant: Codable {
         case createdAt = "created_at"
         case updatedAt = "updated_at"
         case stateChangedAt = "state_changed_at"
+        case providerDetails = "provider_details"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -30,7 +31,8 @@ extension Tenant: Codable {
             lastError: try c.decodeIfPresent(TenantError.self, forKey: .lastError),
             createdAt: try c.decode(Date.self, forKey: .createdAt),
             updatedAt: try c.decode(Date.self, forKey: .updatedAt),
-            stateChangedAt: try c.decode(Date.self, forKey: .stateChangedAt)
+            stateChangedAt: try c.decode(Date.self, forKey: .stateChangedAt),
+            providerDetails: try c.decodeIfPresent(ProviderDetails.self, forKey: .providerDetails)
         )
     }
 
@@ -53,6 +55,7 @@ extension Tenant: Codable {
         try c.encode(createdAt, forKey: .createdAt)
         try c.encode(updatedAt, forKey: .updatedAt)
         try c.encode(stateChangedAt, forKey: .stateChangedAt)
+        try c.encode(providerDetails, forKey: .providerDetails)
     }
 }
 

@@ -47,6 +47,9 @@ public struct TenantError: Codable, Sendable, Equatable {
     public var errors: [FieldError]
     public var at: Date
 
+    /// `last_error.code` of a tenant whose stored credentials the provider refused.
+    public static let credentialsRevoked = "credentials_revoked"
+
     public init(code: String, message: String, errors: [FieldError] = [], at: Date) {
         self.code = code
         self.message = message
@@ -72,13 +75,23 @@ public struct Tenant: Sendable, Equatable {
     public var stateChangedAt: Date
     /// The time of the newest provider evidence applied; older evidence is stale and cannot move the tenant.
     public var evidenceAt: Date?
+    /// What the provider reports about the ready customer (`provider_details`), with when it was read.
+    public var providerDetails: ProviderDetails?
+    /// The last credential health check (the console's and the admin API's; not in the partner's tenant).
+    public var credentialCheck: CredentialCheckRecord?
+
+    /// The stored credentials were refused by the provider (`suspended`, `credentials_revoked`).
+    public var credentialsRevoked: Bool { lastError?.code == TenantError.credentialsRevoked }
 
     public init(
         id: String, provider: ProviderKind, externalID: String, state: TenantState,
         nextAction: NextAction? = nil, providerStatus: String? = nil, profile: Profile,
         metadata: [String: String] = [:], credentialsAvailable: Bool = false, lastError: TenantError? = nil,
-        createdAt: Date, updatedAt: Date, stateChangedAt: Date, evidenceAt: Date? = nil
+        createdAt: Date, updatedAt: Date, stateChangedAt: Date, evidenceAt: Date? = nil, providerDetails: ProviderDetails? = nil,
+        credentialCheck: CredentialCheckRecord? = nil
     ) {
+        self.providerDetails = providerDetails
+        self.credentialCheck = credentialCheck
         self.id = id
         self.provider = provider
         self.externalID = externalID

@@ -14,6 +14,10 @@ public struct TenantEvent: Sendable, Equatable {
         case created = "tenant.created"
         case stateChanged = "tenant.state_changed"
         case credentialsAvailable = "tenant.credentials_available"
+        /// The provider refused the stored credentials: the tenant is `suspended`, `last_error.code` `credentials_revoked`.
+        case credentialsInvalid = "tenant.credentials_invalid"
+        /// Credentials refused earlier work again (the customer re-linked, or new ones were supplied).
+        case credentialsRestored = "tenant.credentials_restored"
         case offboarded = "tenant.offboarded"
     }
 

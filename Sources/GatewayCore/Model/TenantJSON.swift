@@ -67,6 +67,8 @@ public enum TenantJSON {
         profile(tenant.profile, &out)
         key("provider", &out)
         string(tenant.provider.rawValue, &out)
+        key("provider_details", &out)
+        if let details = tenant.providerDetails { providerDetails(details, &out) } else { out.append(contentsOf: "null".utf8) }
         key("provider_status", &out)
         if let status = tenant.providerStatus { string(status, &out) } else { out.append(contentsOf: "null".utf8) }
         key("state", &out)
@@ -75,6 +77,24 @@ public enum TenantJSON {
         date(tenant.stateChangedAt, &out)
         key("updated_at", &out)
         date(tenant.updatedAt, &out)
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// The provider's details and `read_at`, keys sorted by their UTF-8 bytes.
+    static func providerDetails(_ details: ProviderDetails, _ out: inout [UInt8]) {
+        var entries: [(String, ProviderDetails.Value?)] = details.values.map { ($0.key, $0.value) }
+        entries.append(("read_at", nil))
+        out.append(UInt8(ascii: "{"))
+        for (index, (name, value)) in entries.sorted(by: { $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) }).enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            string(name, &out)
+            out.append(UInt8(ascii: ":"))
+            switch value {
+            case nil: date(details.readAt, &out)
+            case .string(let text)?: string(text, &out)
+            case .bool(let flag)?: out.append(contentsOf: flag ? "true".utf8 : "false".utf8)
+            }
+        }
         out.append(UInt8(ascii: "}"))
     }
 

@@ -32,6 +32,14 @@ public enum OnboardingError: Error, Sendable, Equatable {
     case internalFailure
     /// A stored tenant names a provider this build does not register: a 500 that names the row in the log.
     case unknownProvider(tenantID: String, provider: ProviderKind)
+    /// The provider hands out no short-lived tokens (its credentials are the only secret there is).
+    case accessTokensNotSupported(ProviderKind)
+    /// The provider's API cannot be called through the gateway.
+    case proxyNotSupported(ProviderKind)
+    /// The tenant's stored credentials were refused by the provider (`suspended`, `credentials_revoked`).
+    case credentialsRevoked
+    /// The provider refused the stored credentials just now; a credential check follows.
+    case credentialsRefused
 
     public var code: String {
         switch self {
@@ -54,6 +62,9 @@ public enum OnboardingError: Error, Sendable, Equatable {
         case .companyAlreadyOnboarded: "company_already_onboarded"
         case .storageFailure: "storage_unavailable"
         case .internalFailure, .unknownProvider: "internal_error"
+        case .accessTokensNotSupported: "access_tokens_not_supported"
+        case .proxyNotSupported: "proxy_not_supported"
+        case .credentialsRevoked, .credentialsRefused: "credentials_revoked"
         }
     }
 
@@ -82,6 +93,13 @@ public enum OnboardingError: Error, Sendable, Equatable {
             "Another live tenant of this provider already holds this company. Offboard that tenant first, or ask an operator to transfer the company (docs/providers.md)."
         case .storageFailure: "The gateway cannot reach or write its database right now. Try again shortly."
         case .internalFailure, .unknownProvider: "Something went wrong on our side; the request id helps us find it."
+        case .accessTokensNotSupported(let provider):
+            "\(provider.rawValue) has no short-lived tokens: its credentials are the only secret, so use the provider proxy (or credentials:read)."
+        case .proxyNotSupported(let provider): "\(provider.rawValue) cannot be called through the gateway's provider proxy."
+        case .credentialsRevoked:
+            "The provider refused this tenant's stored credentials: the customer must reconnect (see the tenant's next_action)."
+        case .credentialsRefused:
+            "The provider refused this tenant's stored credentials just now; the gateway is checking them, and the tenant will say what the customer must do."
         }
     }
 }

@@ -174,10 +174,21 @@ extension OnboardingService {
     }
 
     /// One status check with the provider and its outcome committed, under `lease`.
+    /// An onboarded tenant whose provider watches credential health has its stored credentials checked as well (the
+    /// broker's check answers what `check` would, plus its verdict on the credentials and any details).
     func check(_ tenant: Tenant, lease: TenantLease, source: ChangeSource) async throws(OnboardingError) -> Tenant {
         let adapter = try provider(for: tenant.provider)
         let view = try await providerView(of: tenant)
         let askedAt = clock.now()
+        if try definition(of: tenant).capabilities.watchesCredentialHealth, [.active, .suspended].contains(tenant.state), tenant.credentialsAvailable,
+           let broker = adapter.broker, let credentials = try await storage({ try await store.credentials(tenantID: tenant.id) }) {
+            let answer = try await ask(lease, tenant.provider, "credential_check") { await broker.checkCredentials(credentials, for: view) }
+            log(answer, tenant: tenant, operation: "credential_check")
+            if case .refused(let reason, _)? = answer.verdict, !tenant.credentialsRevoked {
+                logger.warning("the provider refused the stored credentials", metadata: ["tenant.id": "\(tenant.id)", "reason": "\(reason)"])
+            }
+            return try await apply(answer, lease: lease, source: source, at: askedAt)
+        }
         let answer = try await status(lease, of: tenant, view: view, adapter: adapter)
         log(answer, tenant: tenant, operation: "check")
         return try await apply(answer, lease: lease, source: source, at: askedAt)

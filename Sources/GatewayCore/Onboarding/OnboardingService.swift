@@ -41,6 +41,11 @@ public final class OnboardingService: Sendable {
         /// the stores classify their own; the gateway passes theirs.
         public var isStorageOutage: @Sendable (any Error) -> Bool = { $0 is StorageUnavailable }
         public var circuit = ProviderHealth.Settings()
+        /// An access token is handed out while more than this much of its life is left; with less, the provider is
+        /// logged in to again (`GATEWAY_ACCESS_TOKEN_MARGIN_SECONDS`).
+        public var tokenMargin: TimeInterval = 3600
+        /// A proxied `401` asks for a credential check at most this often per tenant.
+        public var suspectCheckInterval: TimeInterval = 60
 
         public init(publicURL: @escaping @Sendable () -> String) {
             self.publicURL = publicURL
@@ -62,6 +67,8 @@ public final class OnboardingService: Sendable {
     let logger: Logger
     /// Names this gateway process as a lease holder.
     let owner: String
+    /// The logins for access tokens in flight in this process, one per tenant.
+    let tokenFlights = SingleFlight<IssuedToken>()
 
     public init(
         store: any TenantStore, registry: ProviderRegistry, providers: [any OnboardingProvider], settings: Settings,
@@ -346,7 +353,8 @@ public final class OnboardingService: Sendable {
             }
             let finding = ApprovalExpiry.apply(expiry, to: answer.finding, tenant: context.tenant, at: at)
             let capabilities = try self.definition(of: context.tenant).capabilities
-            return (try TenantStateMachine.decide(context.tenant, .finding(finding, source: source, at: at, credentials: offer), capabilities: capabilities), source)
+            let observation = Observation.finding(finding, source: source, at: at, credentials: offer, verdict: answer.verdict, details: answer.details)
+            return (try TenantStateMachine.decide(context.tenant, observation, capabilities: capabilities), source)
         } adjust: { update in
             if settlesSubmission {
                 if answer.finding.isUnavailable, !answer.nothingSubmitted { update.submissionUnsettledAt = now } else { update.clearsSubmission = true }

@@ -206,6 +206,14 @@ public protocol TenantStore: Sendable {
         tenantID: String, fence: TenantLease?, voids: Bool, _ change: @escaping @Sendable (TenantContext) throws -> TenantUpdate?
     ) async throws -> Tenant?
 
+    /// The access token kept for the tenant's current credentials, opened; nil when there is none, or it can no longer
+    /// be opened (it is a cache: the caller logs in again).
+    func accessToken(tenantID: String) async throws -> IssuedToken?
+    /// Keeps an access token beside the tenant's credentials (sealed), fenced by `lease`: `LeaseLost` when the lease
+    /// was taken over or the conversation voided (an offboarding), and nothing is written. Replacing the credentials
+    /// drops it.
+    func saveAccessToken(_ token: IssuedToken, lease: TenantLease) async throws
+
     /// Takes the tenant's lease if it is free (or ran out). Each acquisition gets a new fencing token.
     func acquireLease(tenantID: String, owner: String, now: Date, until: Date) async throws -> LeaseAttempt
     /// Extends a lease before a provider call; false when it is no longer the holder's (taken over, or voided).

@@ -33,6 +33,10 @@ public struct ProviderAnswer: Sendable, Equatable {
     /// A submission's answer that says for sure the provider took nothing (429, the connection refused): the recorded
     /// intent is dropped, so the next attempt is a first one, not a reconcile.
     public var nothingSubmitted = false
+    /// A credential health check's verdict on the stored credentials (`CredentialBroker.checkCredentials`).
+    public var verdict: CredentialVerdict?
+    /// What the provider reports about the ready customer (`provider_details`).
+    public var details: ProviderDetails?
 
     public init(_ finding: Finding, credentials: ProviderCredentials? = nil, diagnostic: String? = nil) {
         self.finding = finding

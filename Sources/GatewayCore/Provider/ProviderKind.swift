@@ -49,12 +49,24 @@ public struct ProviderCapabilities: Sendable, Equatable {
     public var credentialsBelongToCompany = false
     /// The adapter is asked something before a first submission (`preflight`).
     public var checksBeforeSubmitting = false
+    /// Short-lived access tokens are handed out (`POST …/access-token`, the adapter's `CredentialBroker`), never the
+    /// long-lived secret.
+    public var issuesAccessTokens = false
+    /// Calls go through the provider proxy (`/v1/tenants/{id}/provider/…`) with the credentials injected.
+    public var proxiesCalls = false
+    /// Active tenants' credentials are re-checked on a schedule; an explicit refusal suspends the tenant
+    /// (`credentials_revoked`).
+    public var watchesCredentialHealth = false
 
     public init(
         receivesWebhooks: Bool = false, readinessCanLapse: Bool = false, acceptsTypedCredentials: Bool = false,
         hasOnboardingURL: Bool = false, submissionIsIdempotent: Bool = false, credentialsBelongToCompany: Bool = false,
-        checksBeforeSubmitting: Bool = false
+        checksBeforeSubmitting: Bool = false, issuesAccessTokens: Bool = false, proxiesCalls: Bool = false,
+        watchesCredentialHealth: Bool = false
     ) {
+        self.issuesAccessTokens = issuesAccessTokens
+        self.proxiesCalls = proxiesCalls
+        self.watchesCredentialHealth = watchesCredentialHealth
         self.receivesWebhooks = receivesWebhooks
         self.readinessCanLapse = readinessCanLapse
         self.acceptsTypedCredentials = acceptsTypedCredentials
@@ -70,7 +82,8 @@ public struct ProviderCapabilities: Sendable, Equatable {
             ("receives_webhooks", receivesWebhooks), ("readiness_can_lapse", readinessCanLapse),
             ("accepts_typed_credentials", acceptsTypedCredentials), ("has_onboarding_url", hasOnboardingURL),
             ("submission_is_idempotent", submissionIsIdempotent), ("credentials_belong_to_company", credentialsBelongToCompany),
-            ("checks_before_submitting", checksBeforeSubmitting),
+            ("checks_before_submitting", checksBeforeSubmitting), ("issues_access_tokens", issuesAccessTokens),
+            ("proxies_calls", proxiesCalls), ("watches_credential_health", watchesCredentialHealth),
         ].filter(\.1).map(\.0)
     }
 }

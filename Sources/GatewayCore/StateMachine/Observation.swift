@@ -62,16 +62,28 @@ public struct Observation: Sendable, Equatable {
     public var at: Date
     /// Verified credentials that arrived with this observation; the decision says whether they are kept.
     public var credentials: CredentialOffer?
+    /// A credential health check's verdict on the stored credentials, when one was made.
+    public var verdict: CredentialVerdict?
+    /// What the provider reports about the ready customer, when it was read.
+    public var details: ProviderDetails?
 
-    public init(_ kind: Kind, source: ChangeSource, at: Date, credentials: CredentialOffer? = nil) {
+    public init(
+        _ kind: Kind, source: ChangeSource, at: Date, credentials: CredentialOffer? = nil, verdict: CredentialVerdict? = nil,
+        details: ProviderDetails? = nil
+    ) {
+        self.verdict = verdict
+        self.details = details
         self.kind = kind
         self.source = source
         self.at = at
         self.credentials = credentials
     }
 
-    public static func finding(_ finding: Finding, source: ChangeSource, at: Date, credentials: CredentialOffer? = nil) -> Observation {
-        Observation(.finding(finding), source: source, at: at, credentials: credentials)
+    public static func finding(
+        _ finding: Finding, source: ChangeSource, at: Date, credentials: CredentialOffer? = nil, verdict: CredentialVerdict? = nil,
+        details: ProviderDetails? = nil
+    ) -> Observation {
+        Observation(.finding(finding), source: source, at: at, credentials: credentials, verdict: verdict, details: details)
     }
 
     public static func command(_ command: Command, source: ChangeSource, at: Date) -> Observation {

@@ -21,8 +21,76 @@ public enum TenantStateMachine {
         case .command(let command):
             return try apply(command, to: tenant, observation, capabilities)
         case .finding(let finding):
-            return apply(finding, to: tenant, observation, capabilities)
+            let decision = apply(finding, to: tenant, observation, capabilities)
+            return credentialHealth(decision, from: tenant, observation, capabilities)
         }
+    }
+
+    // MARK: - Credential health
+
+    /// What a credential health check's verdict (and the provider's details) add to a finding's decision:
+    /// - an explicit refusal of an onboarded tenant's stored credentials suspends it (`credentials_revoked`, with the
+    ///   module's next action) and emits `credentials_invalid` once;
+    /// - while refused, only proof that credentials work again (a check that works, or new verified credentials kept)
+    ///   lets a finding move the tenant on, and that emits `credentials_restored`; a poll that reports the customer
+    ///   ready says nothing about the key;
+    /// - an unknown verdict changes nothing but the record of the check.
+    static func credentialHealth(_ decision: Decision, from tenant: Tenant, _ observation: Observation, _ capabilities: ProviderCapabilities) -> Decision {
+        guard tenant.state != .offboarded, observation.verdict != nil || observation.details != nil || tenant.credentialsRevoked else {
+            return decision
+        }
+        var decision = decision
+        let at = observation.at
+        if let verdict = observation.verdict {
+            decision.tenant.credentialCheck = CredentialCheckRecord(verdict, at: at)
+        }
+        if let details = observation.details {
+            decision.tenant.providerDetails = details
+        }
+        let onboarded = [.active, .suspended].contains(tenant.state) && tenant.credentialsAvailable
+        switch observation.verdict {
+        case .refused(let reason, let action)? where onboarded:
+            var next = decision.tenant
+            next.state = .suspended
+            next.nextAction = action
+            next.lastError = TenantError(
+                code: TenantError.credentialsRevoked,
+                message: "The provider refused the stored credentials (\(reason)). The customer must reconnect: see next_action.", at: at
+            )
+            var events: [PlannedEvent] = []
+            if tenant.state != .suspended {
+                next.stateChangedAt = at
+                events.append(PlannedEvent(.stateChanged, previousState: tenant.state))
+            }
+            if !tenant.credentialsRevoked { events.append(PlannedEvent(.credentialsInvalid)) }
+            if !events.isEmpty || next.nextAction != tenant.nextAction { next.updatedAt = at }
+            return Decision(
+                tenant: next, events: events, work: .check(.awaiting, retryAfter: nil), changed: true,
+                resetsBackoff: !events.isEmpty, credentials: nil
+            )
+        default:
+            break
+        }
+        if tenant.credentialsRevoked {
+            let works = observation.verdict == .working || decision.credentials != nil
+            guard works else {
+                // Still refused as far as anyone knows: the finding moves nothing; the check is recorded.
+                var kept = tenant
+                kept.credentialCheck = decision.tenant.credentialCheck
+                kept.providerDetails = decision.tenant.providerDetails
+                return Decision(tenant: kept, events: [], work: .check(.awaiting, retryAfter: nil), changed: kept != tenant, resetsBackoff: false)
+            }
+            if decision.tenant.credentialsRevoked {
+                decision.tenant.lastError = nil
+                if decision.tenant.nextAction?.type == .provideCredentials { decision.tenant.nextAction = nil }
+            }
+            decision.tenant.updatedAt = at
+            decision.events.append(PlannedEvent(.credentialsRestored))
+            decision.changed = true
+            return decision
+        }
+        if decision.tenant != tenant { decision.changed = true }
+        return decision
     }
 
     // MARK: - Commands
@@ -54,6 +122,8 @@ public enum TenantStateMachine {
             next.profile = Profile()
             next.metadata = [:]
             next.providerStatus = nil
+            next.providerDetails = nil
+            next.credentialCheck = nil
             next.state = .offboarded
             next.stateChangedAt = observation.at
             next.updatedAt = observation.at
@@ -151,7 +221,8 @@ public enum TenantStateMachine {
     /// empty place and never replaces credentials a tenant has (only the partner's `PUT …/credentials` does).
     static func keptCredentials(_ offer: CredentialOffer?, for tenant: Tenant) -> ProviderCredentials? {
         guard let offer, offer.isNew, tenant.state != .offboarded else { return nil }
-        if offer.origin == .webhook, tenant.credentialsAvailable { return nil }
+        // Credentials the provider refused are no place to keep: a verified webhook key (the customer re-linked) fills it.
+        if offer.origin == .webhook, tenant.credentialsAvailable, !tenant.credentialsRevoked { return nil }
         return offer.credentials
     }
 
@@ -170,7 +241,7 @@ public enum TenantStateMachine {
         switch state ?? tenant.state {
         case .pending: .submit(retryAfter: nil)
         case .actionRequired, .suspended: .check(.awaiting, retryAfter: nil)
-        case .active: capabilities.readinessCanLapse ? .check(.maintenance, retryAfter: nil) : .none
+        case .active: capabilities.readinessCanLapse || capabilities.watchesCredentialHealth ? .check(.maintenance, retryAfter: nil) : .none
         case .failed, .offboarded: .none
         }
     }

@@ -33,6 +33,10 @@ public enum Scope: String, Sendable, CaseIterable {
     case tenantsRead = "tenants:read"
     case tenantsWrite = "tenants:write"
     case credentialsRead = "credentials:read"
+    /// Short-lived access tokens (`POST …/access-token`), never the long-lived secret.
+    case tokensIssue = "tokens:issue"
+    /// Calls through the provider proxy (`…/provider/{path}`).
+    case providerProxy = "provider:proxy"
 }
 
 /// The per-request context: Hummingbird's core storage plus the request id and the authenticated principal.

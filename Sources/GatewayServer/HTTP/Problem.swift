@@ -72,7 +72,7 @@ extension Problem {
         case .validationFailed: .unprocessableContent
         case .tenantNotFound, .credentialsNotAvailable, .webhookTokenUnknown: .notFound
         case .tenantExists, .invalidState, .onboardingLinkNotSupported, .tenantBusy, .tenantChanged, .profileFrozen, .providerUserUnknown,
-             .companyAlreadyOnboarded: .conflict
+             .companyAlreadyOnboarded, .accessTokensNotSupported, .proxyNotSupported, .credentialsRevoked, .credentialsRefused: .conflict
         case .providerNotConfigured, .credentialsRejected, .webhookRejected: .unprocessableContent
         case .providerUnavailable: .serviceUnavailable
         case .webhookMalformed: .badRequest
@@ -92,6 +92,7 @@ extension Problem {
         let headers: HTTPFields = switch error {
         case .tenantBusy: [.retryAfter: "1"]
         case .storageFailure: [.retryAfter: "5"]
+        case .providerUnavailable: [.retryAfter: "5"]
         default: [:]
         }
         self.init(status, code: error.code, detail: error.detail, errors: errors, headers: headers)

@@ -45,6 +45,14 @@ final class GatewayMetrics: ProviderCallObserver, Sendable {
         }
     }
 
+    /// One call through the provider proxy: the provider, the route template (never the provider path, which is the
+    /// caller's and unbounded), and the status answered (the provider's, or the gateway's own refusal).
+    func proxyCall(provider: ProviderKind, status: Int, duration: Duration) {
+        let labels = [("provider", provider.rawValue), ("route", ProxyController.routeTemplate), ("status", String(status))]
+        Counter(label: "provider_proxy_requests_total", dimensions: labels, factory: factory).increment()
+        Timer(label: "provider_proxy_duration_seconds", dimensions: [("provider", provider.rawValue)], factory: factory).recordNanoseconds(duration.nanoseconds)
+    }
+
     func webhookReceived(provider: String, outcome: String) {
         Counter(label: "webhooks_received_total", dimensions: [("provider", provider), ("outcome", outcome)], factory: factory).increment()
     }

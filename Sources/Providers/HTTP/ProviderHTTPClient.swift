@@ -172,6 +172,22 @@ public struct ProviderHTTPClient: Sendable {
         return result
     }
 
+    /// One request of the provider proxy, sent as given (headers and body are the caller's, already filtered), never
+    /// observed by the circuit breaker (a partner's calls are not the onboarding's health). A redirect is answered as
+    /// it came, never followed: the caller refuses it. Traced like every request: method, host, status.
+    public func forward(
+        _ method: HTTPMethod, _ url: String, headers: [(String, String)], body: Data?, masksHost: Bool = false
+    ) async -> Result<ProviderResponse, TransportFailure> {
+        var copy = self
+        copy.masksFirstHostLabel = masksHost || masksFirstHostLabel
+        return await copy.traced(method, url) {
+            if let transport {
+                return await transport(method, url, headers, body)
+            }
+            return await copy.exchange(method, url, headers: headers, json: body, raw: true)
+        }
+    }
+
     /// A client span for the request (a child of the provider call's span): method, host and status, or why there
     /// was no answer. Never the path or query (they may hold a customer's identifiers), headers or bodies.
     private func traced(
@@ -202,15 +218,17 @@ public struct ProviderHTTPClient: Sendable {
     }
 
     private func exchange(
-        _ method: HTTPMethod, _ url: String, headers: [(String, String)], json: Data?
+        _ method: HTTPMethod, _ url: String, headers: [(String, String)], json: Data?, raw: Bool = false
     ) async -> Result<ProviderResponse, TransportFailure> {
         var request = HTTPClientRequest(url: url)
         request.method = method
-        request.headers.add(name: "Accept", value: "application/json")
+        if !raw || !headers.contains(where: { $0.0.lowercased() == "accept" }) { request.headers.add(name: "Accept", value: "application/json") }
         request.headers.add(name: "User-Agent", value: "onboarding-gateway")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let json {
-            request.headers.add(name: "Content-Type", value: "application/json")
+            if !raw || !headers.contains(where: { $0.0.lowercased() == "content-type" }) {
+                request.headers.add(name: "Content-Type", value: "application/json")
+            }
             request.body = .bytes(ByteBuffer(bytes: json))
         }
         let deadline = NIODeadline.now() + .milliseconds(Int64(timeout * 1000))

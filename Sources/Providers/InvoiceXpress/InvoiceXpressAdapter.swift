@@ -288,3 +288,35 @@ struct InvoiceXpressAdapter: OnboardingProvider {
         }
     }
 }
+
+// MARK: - Credentials ready to use
+
+extension InvoiceXpressAdapter: CredentialBroker {
+    /// No token exists but the account's API key, the long-lived secret: none is handed out (the capability is off);
+    /// the proxy adds the key instead.
+    func proxyTarget(for credentials: ProviderCredentials, token: IssuedToken?) -> ProxyTarget? {
+        guard let name = credentials.fields["account_name"]?.stringValue, InvoiceXpressModule.isAccountName(name),
+            let key = credentials.fields["api_key"]?.stringValue, !key.isEmpty
+        else { return nil }
+        var target = ProxyTarget(
+            baseURL: baseURL().replacingOccurrences(of: "{account}", with: name), query: [("api_key", key)],
+            credentialHeaders: ["api_key", "x-api-key"], credentialQuery: ["api_key"]
+        )
+        target.hostNamesCustomer = true
+        return target
+    }
+
+    /// `check` (an account with a key is ready) and one read of the account's clients with the stored key
+    /// (`verify`): `401`, `403` or `404` is a refusal, and the customer types in a key that works. One request a day
+    /// per active tenant.
+    func checkCredentials(_ credentials: ProviderCredentials, for tenant: ProviderTenant) async -> ProviderAnswer {
+        var answer = await check(tenant)
+        switch await verify(credentials, for: tenant) {
+        case .valid: answer.verdict = .working
+        case .invalid(let reason): answer.verdict = .refused(reason: reason, nextAction: NextAction(type: .provideCredentials))
+        case .customerUnknown: answer.verdict = .unknown(reason: "InvoiceXpress knows no such account yet")
+        case .unavailable(let reason, _): answer.verdict = .unknown(reason: reason)
+        }
+        return answer
+    }
+}

@@ -17,7 +17,11 @@ public struct InvoiceXpressModule: ProviderModule {
     public let displayName = "InvoiceXpress"
     /// Creating twice is not known to be harmless (and without a `fiscal_id` it would open a second account), so an
     /// unknown outcome settles and is never submitted again blindly.
-    public let capabilities = ProviderCapabilities(acceptsTypedCredentials: true, submissionIsIdempotent: false)
+    public let capabilities = ProviderCapabilities(
+        acceptsTypedCredentials: true, submissionIsIdempotent: false,
+        // The API key is the only secret InvoiceXpress has: no token is handed out, the proxy adds the key.
+        proxiesCalls: true, watchesCredentialHealth: true
+    )
 
     public var withoutOnboardingURL: String {
         "the account is created at once; a customer who already uses InvoiceXpress types in their account name and API key"

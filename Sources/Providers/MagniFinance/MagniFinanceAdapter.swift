@@ -133,7 +133,7 @@ public struct MagniFinanceAdapter: OnboardingProvider {
         ), providerStatus: "partner_elsewhere"))
     }
 
-    private func ready(_ tokens: [MagniFinanceAccessToken]) -> ProviderAnswer {
+    func ready(_ tokens: [MagniFinanceAccessToken]) -> ProviderAnswer {
         ProviderAnswer(.ready(providerStatus: "access_granted"), credentials: .magnifinance(accessTokens: tokens))
     }
 
@@ -262,5 +262,54 @@ public struct MagniFinanceAdapter: OnboardingProvider {
     static func diagnostic(_ failure: TransportFailure) -> String? {
         if case .unreachable(let detail) = failure { return detail }
         return nil
+    }
+}
+
+// MARK: - Credentials ready to use
+
+extension MagniFinanceAdapter: CredentialBroker {
+    /// The company's first access token, as it is: MagniFinance's tokens do not expire. The partner presents it with
+    /// the IPPN email (`tokenUse`).
+    public func accessToken(with credentials: ProviderCredentials) async -> TokenAnswer {
+        guard let token = MagniFinanceCredentials(credentials)?.accessTokens.first?.token else {
+            return .refused(reason: "no MagniFinance access token is stored")
+        }
+        return .issued(IssuedToken(token: token, expiresAt: nil))
+    }
+
+    public var tokenUse: [String: String] { ["Email": configuration.email, "Token": "{token}"] }
+
+    /// Calls for the company carry the IPPN email and the company's access token; never the IPPN password.
+    public func proxyTarget(for credentials: ProviderCredentials, token: IssuedToken?) -> ProxyTarget? {
+        guard let token = MagniFinanceCredentials(credentials)?.accessTokens.first?.token else { return nil }
+        return ProxyTarget(
+            baseURL: configuration.baseURL(), headers: [("Email", configuration.email), ("Token", token)],
+            credentialHeaders: ["email", "token", "password"]
+        )
+    }
+
+    /// GetPartnerAccessTokens, as `check`: tokens listed are working credentials (fresher ones replace the stored);
+    /// "partnership not found" for an onboarded company means it withdrew the partnership: refused, and the company
+    /// approves again (`await_approval`). One request a day per active tenant.
+    public func checkCredentials(_ credentials: ProviderCredentials, for tenant: ProviderTenant) async -> ProviderAnswer {
+        guard let taxID = tenant.profile.company?.taxID else {
+            var answer = ProviderAnswer(.waiting(providerStatus: tenant.providerStatus ?? "access_granted"))
+            answer.verdict = .unknown(reason: "no tax id to ask for")
+            return answer
+        }
+        switch await accessTokens(taxID: taxID) {
+        case .granted(let tokens):
+            var answer = ready(tokens)
+            answer.verdict = .working
+            return answer
+        case .notGranted:
+            var answer = ProviderAnswer(.waiting(providerStatus: "access_withdrawn"))
+            answer.verdict = .refused(reason: "MagniFinance lists no access for the company any more", nextAction: NextAction(type: .awaitApproval))
+            return answer
+        case .unavailable(let reason, let retryAfter, let diagnostic):
+            var answer = ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter), diagnostic: diagnostic)
+            answer.verdict = .unknown(reason: reason)
+            return answer
+        }
     }
 }

@@ -16,7 +16,8 @@ public struct MagniFinanceModule: ProviderModule {
     public let capabilities = ProviderCapabilities(
         // GetPartnerAccessTokens answers for any tax id that is a partner of our IPPN account, whoever asks: tokens
         // found before this tenant's first AddPartner are someone else's (`preflight`).
-        credentialsBelongToCompany: true, checksBeforeSubmitting: true
+        credentialsBelongToCompany: true, checksBeforeSubmitting: true,
+        issuesAccessTokens: true, proxiesCalls: true, watchesCredentialHealth: true
     )
 
     public var withoutOnboardingURL: String { "the company approves the partnership by email" }

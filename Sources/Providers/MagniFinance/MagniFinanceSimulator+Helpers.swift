@@ -41,6 +41,13 @@ extension MagniFinanceSimulator: ProviderSimulator {
                 await self.markExistingClient(taxID)
                 return .encoding(CompanyAnswer(await self.company(taxID)))
             },
+            SandboxHelper(.post, "companies/{tax_id}/withdraw") { request in
+                guard let taxID = Self.taxID(request) else { return Self.invalidTaxID }
+                guard await self.withdraw(taxID) else {
+                    return .notFound("The simulated MagniFinance has no granted partnership for this tax id.")
+                }
+                return .encoding(CompanyAnswer(await self.company(taxID)))
+            },
             SandboxHelper(.post, "companies/{tax_id}/approve") { request in
                 guard let taxID = Self.taxID(request) else { return Self.invalidTaxID }
                 guard await self.approve(taxID) else {

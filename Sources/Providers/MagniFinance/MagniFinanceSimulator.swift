@@ -102,6 +102,16 @@ public actor MagniFinanceSimulator {
     public func markExistingClient(_ taxID: String) { existingClients.insert(taxID) }
     public func partner(_ taxID: String) -> Partner? { partners[taxID] }
 
+    /// The company withdraws the partnership: its tokens stop working, and it is no longer listed until it approves
+    /// again (which grants new tokens).
+    @discardableResult
+    public func withdraw(_ taxID: String) -> Bool {
+        guard partners[taxID]?.granted == true else { return false }
+        partners[taxID]?.granted = false
+        partners[taxID]?.tokens = []
+        return true
+    }
+
     /// The client approves the partnership email.
     @discardableResult
     public func approve(_ taxID: String) -> Bool {
@@ -116,6 +126,14 @@ public actor MagniFinanceSimulator {
     public func handle(_ request: SimulatedRequest) async -> SimulatedResponse {
         let parts = request.path.split(separator: "/").map(String.init)
         if parts.first == "_control" { return control(request, parts: Array(parts.dropFirst())) }
+        // Document calls for a company carry the IPPN email and the company's access token (not the IPPN token).
+        if parts.first == "client", request.headers["email"] == email, let companyToken = request.headers["token"], companyToken != token {
+            calls["client", default: 0] += 1
+            guard let (taxID, _) = partners.first(where: { $0.value.granted && $0.value.tokens.contains(companyToken) }) else {
+                return envelope(status: 401, error: (1, "AuthenticationError"), message: "Invalid credentials")
+            }
+            return envelope(status: 200, object: ["TaxId": taxID, "CountryCode": "PT", "Name": "Company \(taxID)"])
+        }
         guard request.headers["email"] == email, request.headers["token"] == token else {
             return envelope(status: 401, error: (1, "AuthenticationError"), message: "Invalid credentials")
         }

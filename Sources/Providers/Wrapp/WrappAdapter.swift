@@ -126,6 +126,16 @@ public struct WrappAdapter: OnboardingProvider, WebhookInterpreting {
     /// One `/login`: valid, an explicit refusal, or unknown; `mayRepeat` when it is unknown for a reason that may
     /// pass at once (not a `429`, nor anything with `Retry-After`).
     func login(_ fields: [String: String]) async -> (check: CredentialCheck, mayRepeat: Bool) {
+        let (answer, mayRepeat) = await jwtLogin(fields)
+        switch answer {
+        case .issued: return (.valid, false)
+        case .refused(let reason): return (.invalid(reason: reason), false)
+        case .unavailable(let reason, let retryAfter): return (.unavailable(reason: reason, retryAfter: retryAfter), mayRepeat)
+        }
+    }
+
+    /// One `/login`, with the JWT it gives and when that expires (its `exp`, bounded; 23 h when it cannot be read).
+    func jwtLogin(_ fields: [String: String]) async -> (answer: TokenAnswer, mayRepeat: Bool) {
         let body = try? JSONSerialization.data(withJSONObject: fields)
         switch await http.send(.POST, configuration.baseURL() + "/login", headers: partnerHeaders, json: body) {
         case .failure(let failure):
@@ -134,12 +144,12 @@ public struct WrappAdapter: OnboardingProvider, WebhookInterpreting {
             if response.status == 200, !response.isHTML,
                 let object = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any],
                 let data = object["data"] as? [String: Any], let attributes = data["attributes"] as? [String: Any],
-                let jwt = attributes["jwt"] as? String, !jwt.isEmpty
+                let jwt = attributes["jwt"] as? String, !jwt.isEmpty, jwt.utf8.count <= 8192
             {
-                return (.valid, false)
+                return (.issued(IssuedToken(token: jwt, expiresAt: Self.expiry(ofJWT: jwt, now: Date()))), false)
             }
             if Self.isExplicitRefusal(response) {
-                return (.invalid(reason: ErrorBody(response).summary), false)
+                return (.refused(reason: ErrorBody(response).summary), false)
             }
             let retryAfter = response.retryAfter()
             return (
@@ -147,6 +157,22 @@ public struct WrappAdapter: OnboardingProvider, WebhookInterpreting {
                 response.status != 429 && retryAfter == nil
             )
         }
+    }
+
+    /// When a JWT expires: its `exp` claim, believed only between a minute and a week from now (it is the provider's
+    /// number); otherwise 23 h, an hour inside the 24 h Wrapp documents.
+    static func expiry(ofJWT jwt: String, now: Date) -> Date {
+        let fallback = now.addingTimeInterval(23 * 3600)
+        let parts = jwt.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[1].utf8.count <= 4096 else { return fallback }
+        var text = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while text.utf8.count % 4 != 0 { text += "=" }
+        guard let data = Data(base64Encoded: text), let claims = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+            let exp = (claims["exp"] as? NSNumber)?.doubleValue, exp.isFinite
+        else { return fallback }
+        let lifetime = exp - now.timeIntervalSince1970
+        guard lifetime >= 60, lifetime <= 7 * 86_400 else { return fallback }
+        return Date(timeIntervalSince1970: exp)
     }
 
     /// `401`/`403`, or `{"errors": [{"title": "Not valid user"}]}` with any 4xx or 200: Wrapp says no.
@@ -217,6 +243,117 @@ public struct WrappAdapter: OnboardingProvider, WebhookInterpreting {
             else { return .failure(.malformed(status: response.status)) }
             return .success(url)
         }
+    }
+}
+
+// MARK: - Credentials ready to use
+
+extension WrappAdapter: CredentialBroker {
+    /// A JWT from `/login` with the stored key; the Invoice API takes it as `Authorization: Bearer`.
+    public func accessToken(with credentials: ProviderCredentials) async -> TokenAnswer {
+        guard let typed = WrappCredentials(credentials) else { return .refused(reason: "not Wrapp credentials") }
+        return await jwtLogin(["api_key": typed.apiKey, "wrapp_user_id": typed.wrappUserID]).answer
+    }
+
+    public var tokenUse: [String: String] { ["Authorization": "Bearer {token}"] }
+    public var proxyNeedsToken: Bool { true }
+
+    /// The Invoice API lives under the same base as the Partners API; calls carry the JWT, never the partner key.
+    public func proxyTarget(for credentials: ProviderCredentials, token: IssuedToken?) -> ProxyTarget? {
+        guard let token else { return nil }
+        return ProxyTarget(
+            baseURL: configuration.baseURL(), headers: [("Authorization", "Bearer \(token.token)")],
+            credentialHeaders: ["authorization", "x-partner-api-key"]
+        )
+    }
+
+    /// `embedded_check_user` for the customer's standing (as `check`), then `/login` with the stored key (only its
+    /// explicit refusal is a refusal), then `/tenant_details` with the JWT: it must name this customer, and says
+    /// whether they may invoice, their plan and next payment. Three requests a day per active tenant.
+    public func checkCredentials(_ credentials: ProviderCredentials, for tenant: ProviderTenant) async -> ProviderAnswer {
+        var answer = await check(tenant)
+        guard let typed = WrappCredentials(credentials) else {
+            answer.verdict = .refused(reason: "not Wrapp credentials", nextAction: NextAction(type: .provideCredentials))
+            return answer
+        }
+        let jwt: String
+        switch await jwtLogin(["api_key": typed.apiKey, "wrapp_user_id": typed.wrappUserID]).answer {
+        case .refused:
+            answer.verdict = .refused(reason: "Wrapp /login refused the stored key", nextAction: NextAction(type: .provideCredentials))
+            return answer
+        case .unavailable(let reason, _):
+            answer.verdict = .unknown(reason: reason)
+            return answer
+        case .issued(let token):
+            jwt = token.token
+        }
+        switch await tenantDetails(jwt: jwt) {
+        case .success(let object):
+            if let named = object["partner_user_id"].flatMap({ ($0 as? String) ?? ($0 as? NSNumber)?.stringValue }), named != tenant.externalID {
+                answer.verdict = .refused(reason: "the stored key belongs to another Wrapp user", nextAction: NextAction(type: .provideCredentials))
+                return answer
+            }
+            answer.verdict = .working
+            answer.details = Self.details(from: object, readAt: Date())
+        case .failure(let reason):
+            // The key logged in: it works, whatever the details read said.
+            answer.verdict = .working
+            answer.diagnostic = reason.description
+        }
+        return answer
+    }
+
+    /// `GET /tenant_details` with the JWT: the object, or why it could not be read.
+    func tenantDetails(jwt: String) async -> Result<[String: Any], TenantDetailsFailure> {
+        switch await http.send(.GET, configuration.baseURL() + "/tenant_details", headers: [("Authorization", "Bearer \(jwt)")]) {
+        case .failure(let failure):
+            return .failure(TenantDetailsFailure(WrappFailure.transport(failure).reason))
+        case .success(let response):
+            guard response.status == 200, !response.isHTML, let object = try? JSONSerialization.jsonObject(with: response.body) as? [String: Any] else {
+                return .failure(TenantDetailsFailure("Wrapp /tenant_details answered \(response.status) with \(ErrorBody(response).shape)"))
+            }
+            // Some answers wrap it as JSON:API (`data.attributes`).
+            if let data = object["data"] as? [String: Any], let attributes = data["attributes"] as? [String: Any] { return .success(attributes) }
+            return .success(object)
+        }
+    }
+
+    struct TenantDetailsFailure: Error, CustomStringConvertible {
+        var description: String
+        init(_ description: String) { self.description = description }
+    }
+
+    /// What `tenant_details` says that a partner can act on, each value checked: booleans as booleans, the plan's name
+    /// as short text, the next payment's date as `YYYY-MM-DD` and its amount as a decimal number's text.
+    static func details(from object: [String: Any], readAt: Date) -> ProviderDetails {
+        var values: [String: ProviderDetails.Value] = [:]
+        for key in ["issue_invoice_status", "has_plan"] {
+            if let flag = object[key] as? Bool { values[key] = .bool(flag) }
+        }
+        if let name = object["plan_name"] as? String, !name.isEmpty {
+            values["plan_name"] = .string(String(name.unicodeScalars.filter { $0.value >= 0x20 && $0.value != 0x7F }.prefix(100).map(Character.init)))
+        }
+        if let date = object["next_payment_date"] as? String, let day = Self.day(date) {
+            values["next_payment_date"] = .string(day)
+        }
+        let amount = (object["next_payment_amount"] as? String) ?? (object["next_payment_amount"] as? NSNumber).map { "\($0)" }
+        if let amount, amount.utf8.count <= 20, let number = Double(amount), number.isFinite, number >= 0,
+           amount.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }) {
+            values["next_payment_amount"] = .string(amount)
+        }
+        return ProviderDetails(values: values, readAt: readAt)
+    }
+
+    /// `2027-01-15` (or the day of `2027-01-15T…`), when it is a real calendar day.
+    static func day(_ text: String) -> String? {
+        let day = String(text.prefix(10))
+        guard text.utf8.count <= 40, day.utf8.count == 10 else { return nil }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd"
+        guard let date = formatter.date(from: day), formatter.string(from: date) == day else { return nil }
+        return day
     }
 }
 

@@ -16,7 +16,8 @@ public struct WrappModule: ProviderModule {
     public let capabilities = ProviderCapabilities(
         receivesWebhooks: true, readinessCanLapse: true, acceptsTypedCredentials: true, hasOnboardingURL: true,
         // `external_login` answers the same user again.
-        submissionIsIdempotent: true
+        submissionIsIdempotent: true,
+        issuesAccessTokens: true, proxiesCalls: true, watchesCredentialHealth: true
     )
 
     // MARK: - Rules

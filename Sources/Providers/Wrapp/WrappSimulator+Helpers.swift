@@ -40,6 +40,12 @@ extension WrappSimulator: ProviderSimulator {
                 }
                 return Self.customer(await self.markPreExisting(id))
             },
+            SandboxHelper(.post, "customers/{partner_user_id}/revoke-key") { request in
+                guard let user = await self.user(request["partner_user_id"]) else { return Self.unknownCustomer }
+                guard user.loggedIn else { return .conflict("This customer has not logged in at Wrapp yet: complete the login first.") }
+                guard let rotated = await self.revokeKey(user.partnerUserID) else { return Self.unknownCustomer }
+                return Self.customer(rotated)
+            },
             SandboxHelper(.put, "customers/{partner_user_id}/subscription", takesBody: true) { request in
                 guard case .object(let body)? = request.body else {
                     return .invalid([FieldError(field: "active", code: "required", message: "This field is required.")])

@@ -37,6 +37,12 @@ public actor WrappSimulator {
     let sendWebhook: WebhookSender
     private var users: [String: User] = [:]
     private var loginTokens: [String: String] = [:]
+    /// JWTs from `/login`: whose, for which key (a rotated key voids them), until when.
+    private var jwts: [String: (partnerUserID: String, apiKey: String, expires: Date)] = [:]
+    /// How long a JWT lasts (Wrapp: 24 h).
+    private var jwtLifetime: TimeInterval = 86_400
+    /// Invoices made through the Invoice API, per customer.
+    private var invoices: [String: [[String: Any]]] = [:]
     private var faults = FaultScript()
     private var chaos = RandomFaults()
     private var inFlight = InFlightCalls()
@@ -138,6 +144,10 @@ public actor WrappSimulator {
         case ("GET", "login", 2): return loginPage(token: parts[1])
         case ("POST", "login", 3) where parts[2] == "complete": return await completePage(token: parts[1])
         case (_, "_control", _): return control(request, parts: Array(parts.dropFirst()))
+        case (_, "tenant_details", _), (_, "invoices", _), (_, "moved", _):
+            calls[request.path, default: 0] += 1
+            if answerDelay > .zero { try? await Task.sleep(for: answerDelay) }
+            return invoiceAPI(request, parts: parts)
         default: break
         }
         calls[request.path, default: 0] += 1
@@ -247,9 +257,74 @@ public actor WrappSimulator {
             user.loggedIn && user.apiKey == apiKey
                 && (user.wrappUserID == json["wrapp_user_id"] as? String || user.email == json["email"] as? String)
         }
-        guard match != nil else { return .json(401, ["errors": [["title": "Not valid user"]]]) }
-        return .json(200, ["data": ["type": "jwt", "attributes": ["jwt": "sandbox-jwt-\(Self.randomHex(16))"]]])
+        guard let match else { return .json(401, ["errors": [["title": "Not valid user"]]]) }
+        let expires = Date().addingTimeInterval(jwtLifetime)
+        let jwt = Self.jwt(subject: match.wrappUserID, expires: expires)
+        jwts[jwt] = (match.partnerUserID, match.apiKey, expires)
+        return .json(200, ["data": ["type": "jwt", "attributes": ["jwt": jwt]]])
     }
+
+    /// A JWT's shape (header, claims with `exp`, a signature), as Wrapp's are; the simulator keeps what it issued.
+    static func jwt(subject: String, expires: Date) -> String {
+        func part(_ object: [String: Any]) -> String {
+            let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+            return data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+        }
+        return part(["alg": "HS256", "typ": "JWT"]) + "." + part(["sub": subject, "exp": Int(expires.timeIntervalSince1970), "jti": randomHex(8)])
+            + "." + randomHex(16)
+    }
+
+    /// The Invoice API (same host): `Authorization: Bearer <JWT>` from `/login`, refused once the JWT expired or the
+    /// customer rotated their key. `GET /tenant_details`, `GET /invoices`, `POST /invoices`; `GET /moved` answers a
+    /// redirect to another host (no Wrapp API does: it is there for tests of the proxy).
+    private func invoiceAPI(_ request: SimulatedRequest, parts: [String]) -> SimulatedResponse {
+        lastInvoiceAPIRequest = (request.headers, request.query)
+        let bearer = request.headers["authorization"].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+        guard let bearer, let grant = jwts[bearer], grant.expires > Date(), let user = users[grant.partnerUserID], user.apiKey == grant.apiKey else {
+            return .json(401, ["errors": [["title": "Unauthorized"]]])
+        }
+        switch (request.method, parts.joined(separator: "/")) {
+        case ("GET", "tenant_details"):
+            return .json(200, [
+                "wrapp_user_id": user.wrappUserID, "partner_user_id": user.partnerUserID, "email": user.email,
+                "issue_invoice_status": user.subscriptionActive, "has_plan": user.subscriptionActive,
+                "plan_name": user.subscriptionActive ? "Sandbox Pro" : NSNull(), "next_payment_date": "2027-01-15", "next_payment_amount": "19.90",
+            ] as [String: Any])
+        case ("GET", "invoices"):
+            return .json(200, ["data": invoices[user.partnerUserID] ?? []])
+        case ("POST", "invoices"):
+            guard let body = request.jsonObject() else { return .json(422, ["errors": [["title": "Invalid JSON"]]]) }
+            var invoice = body
+            invoice["id"] = "inv_" + Self.randomHex(6)
+            invoices[user.partnerUserID, default: []].append(invoice)
+            return .json(201, ["data": invoice])
+        case ("GET", "moved"):
+            return SimulatedResponse(status: 302, headers: ["Location": "https://elsewhere.example/collect"], body: Data())
+        default:
+            return .notFound
+        }
+    }
+
+    /// The customer rotates (revokes) their API key at Wrapp: `/login` refuses the old one and its JWTs stop working.
+    @discardableResult
+    public func revokeKey(_ partnerUserID: String) -> User? {
+        guard users[partnerUserID] != nil else { return nil }
+        users[partnerUserID]?.apiKey = "sandbox-api-key-\(Self.randomHex(16))"
+        return users[partnerUserID]
+    }
+
+    /// The headers (lower-cased names) and query of the last Invoice API request: what a proxy really sent.
+    public private(set) var lastInvoiceAPIRequest: (headers: [String: String], query: [String: String])?
+
+    /// Every JWT issued so far stops working (as if they expired), the keys still do.
+    public func expireJWTs() { jwts.removeAll() }
+
+    /// How long JWTs issued from now on last (tests of renewal).
+    public func setJWTLifetime(seconds: TimeInterval) { jwtLifetime = max(1, seconds) }
+
+    /// `/login` calls so far (each makes a JWT when it succeeds).
+    public var loginCalls: Int { calls["/login"] ?? 0 }
 
     private func loginPage(token: String) -> SimulatedResponse {
         guard let partnerUserID = loginTokens[token], let user = users[partnerUserID] else {

@@ -1,0 +1,157 @@
+import Foundation
+import Synchronization
+
+/// A token handed out for a tenant: what the partner's invoicing service presents to the provider.
+public struct AccessTokenGrant: Sendable {
+    public var provider: ProviderKind
+    public var token: IssuedToken
+    /// Header name to value, `{token}` standing for the token.
+    public var use: [String: String]
+}
+
+/// What the provider proxy needs for one call: where it may go, and the credentials it adds.
+public struct ProxyGrant: Sendable {
+    public var tenant: Tenant
+    public var target: ProxyTarget
+    /// The token the call carries, when the provider takes one (to tell a stale one from a refused key on a `401`).
+    public var token: IssuedToken?
+}
+
+/// One piece of work per key in flight in this process: callers that come while it runs wait for its result instead
+/// of starting their own (a thousand token requests for one tenant make one login).
+final class SingleFlight<Value: Sendable>: Sendable {
+    private let flights = Mutex<[String: Task<Value, any Error>]>([:])
+
+    func run(_ key: String, _ body: @escaping @Sendable () async throws -> Value) async throws -> Value {
+        let task = flights.withLock { flights -> Task<Value, any Error> in
+            if let running = flights[key] { return running }
+            // Not the caller's task: a caller that goes away does not cancel the login the others wait for. The entry
+            // is removed when the work ends (that waits for this lock, so it always comes after the insertion).
+            let task = Task<Value, any Error> {
+                defer { self.flights.withLock { $0[key] = nil } }
+                return try await body()
+            }
+            flights[key] = task
+            return task
+        }
+        return try await task.value
+    }
+}
+
+extension OnboardingService {
+    /// A token for the tenant's credentials: the one kept, while more than `tokenMargin` of its life is left, else a
+    /// fresh login. Audited like a credential read. The long-lived secret never leaves the gateway this way.
+    public func accessToken(tenantID: String, actor: Actor) async throws(OnboardingError) -> AccessTokenGrant {
+        let tenant = try await tenant(id: tenantID)
+        let broker = try broker(for: tenant, needs: \.issuesAccessTokens, otherwise: .accessTokensNotSupported(tenant.provider))
+        let token = try await token(for: tenant, broker: broker, replacing: nil)
+        let entry = AuditEntry(at: clock.now(), actor: actor, action: "access_token.issued", tenantID: tenantID)
+        try await storage { try await store.audit(entry) }
+        return AccessTokenGrant(provider: tenant.provider, token: token, use: broker.tokenUse)
+    }
+
+    /// Where one proxied call goes and what it carries. `replacing`: the token a call just had refused with a `401`;
+    /// a fresh login replaces it (unless another caller already did).
+    public func proxyGrant(tenantID: String, replacing failed: IssuedToken? = nil) async throws(OnboardingError) -> ProxyGrant {
+        let tenant = try await tenant(id: tenantID)
+        let broker = try broker(for: tenant, needs: \.proxiesCalls, otherwise: .proxyNotSupported(tenant.provider))
+        guard let credentials = try await storage({ try await store.credentials(tenantID: tenantID) }) else { throw .credentialsNotAvailable }
+        let token = broker.proxyNeedsToken ? try await self.token(for: tenant, broker: broker, replacing: failed?.token) : nil
+        guard let target = broker.proxyTarget(for: credentials, token: token) else { throw .credentialsNotAvailable }
+        return ProxyGrant(tenant: tenant, target: target, token: token)
+    }
+
+    /// A provider refused the tenant's credentials where the gateway was not looking (a proxied call's second `401`):
+    /// its credential check is made due now, at most once per `suspectCheckInterval`. The check, not this, decides.
+    public func credentialsSuspect(_ tenant: Tenant) async {
+        guard registry.definition(tenant.provider)?.capabilities.watchesCredentialHealth == true, [.active, .suspended].contains(tenant.state)
+        else { return }
+        let now = clock.now()
+        if let checked = tenant.credentialCheck?.at, now.timeIntervalSince(checked) < settings.suspectCheckInterval { return }
+        do {
+            try await store.expedite(tenantID: tenant.id, now: now)
+            logger.info("credential check asked for: the provider refused a call", metadata: ["tenant.id": "\(tenant.id)"])
+        } catch {
+            logger.warning("could not ask for a credential check", metadata: ["tenant.id": "\(tenant.id)", "error": "\(String(describing: error))"])
+        }
+    }
+
+    /// The tenant's broker, when its provider can do what is asked and the tenant has credentials that work.
+    func broker(
+        for tenant: Tenant, needs capability: KeyPath<ProviderCapabilities, Bool>, otherwise refusal: OnboardingError
+    ) throws(OnboardingError) -> any CredentialBroker {
+        guard try definition(of: tenant).capabilities[keyPath: capability] else { throw refusal }
+        guard let broker = try provider(for: tenant.provider).broker else { throw refusal }
+        guard tenant.state != .offboarded, tenant.credentialsAvailable else { throw .credentialsNotAvailable }
+        if tenant.credentialsRevoked { throw .credentialsRevoked }
+        return broker
+    }
+
+    /// The kept token, or one fresh login: one per tenant at a time in this process (`tokenFlights`), and across
+    /// replicas under the tenant's lease, where the kept token is read again first (another replica may have just
+    /// logged in).
+    func token(for tenant: Tenant, broker: any CredentialBroker, replacing failed: String?) async throws(OnboardingError) -> IssuedToken {
+        let margin = settings.tokenMargin
+        if let kept = try await storage({ try await store.accessToken(tenantID: tenant.id) }), kept.usable(at: clock.now(), margin: margin), kept.token != failed {
+            return kept
+        }
+        do {
+            return try await tokenFlights.run(tenant.id) { [self] () async throws -> IssuedToken in
+                try await self.login(tenant, broker: broker, replacing: failed)
+            }
+        } catch let error as OnboardingError {
+            throw error
+        } catch {
+            throw .internalFailure
+        }
+    }
+
+    private func login(_ tenant: Tenant, broker: any CredentialBroker, replacing failed: String?) async throws(OnboardingError) -> IssuedToken {
+        let margin = settings.tokenMargin
+        let token = try await withLease(tenantID: tenant.id, wait: settings.leaseWait) { lease throws(OnboardingError) -> IssuedToken in
+            if let kept = try await storage({ try await store.accessToken(tenantID: tenant.id) }), kept.usable(at: clock.now(), margin: margin), kept.token != failed {
+                return kept
+            }
+            // Read again under the lease: the credentials may have been replaced, or the tenant offboarded, meanwhile.
+            let current = try await self.tenant(id: tenant.id)
+            guard current.state != .offboarded, current.credentialsAvailable,
+                let credentials = try await storage({ try await store.credentials(tenantID: tenant.id) })
+            else { throw .credentialsNotAvailable }
+            if current.credentialsRevoked { throw .credentialsRevoked }
+            let answer = try await call(lease, tenant.provider, "access_token", whenOpen: { reason, retryAfter in
+                TokenAnswer.unavailable(reason: reason, retryAfter: retryAfter)
+            }, failure: { answer in
+                if case .unavailable(let reason, _) = answer { return reason }
+                return nil
+            }) { await broker.accessToken(with: credentials) }
+            switch answer {
+            case .issued(var token):
+                // Its life counted on the gateway's own clock from now (the provider's clock may differ from ours).
+                let now = clock.now()
+                token.expiresAt = token.expiresAt.map { now.addingTimeInterval(max(0, $0.timeIntervalSinceNow)) }
+                token.issuedAt = now
+                do {
+                    try await store.saveAccessToken(token, lease: lease)
+                } catch is LeaseLost {
+                    throw .tenantChanged
+                } catch {
+                    throw storageError(error)
+                }
+                logger.info("access token renewed", metadata: ["tenant.id": "\(tenant.id)", "provider": "\(tenant.provider.rawValue)"])
+                return token
+            case .refused(let reason):
+                logger.warning("the provider refused the stored credentials", metadata: ["tenant.id": "\(tenant.id)", "reason": "\(reason)"])
+                await credentialsSuspect(current)
+                throw .credentialsRefused
+            case .unavailable(let reason, _):
+                throw .providerUnavailable(reason: reason)
+            }
+        }
+        if let token { return token }
+        // Someone else holds the tenant past the wait: a kept token that has not expired still serves.
+        if let kept = try await storage({ try await store.accessToken(tenantID: tenant.id) }), kept.usable(at: clock.now(), margin: 0), kept.token != failed {
+            return kept
+        }
+        throw .tenantBusy
+    }
+}

@@ -1,0 +1,231 @@
+import Foundation
+import GatewayCore
+import HTTPTypes
+import Hummingbird
+import NIOHTTP1
+import Providers
+import Tracing
+
+/// Credentials ready to use: `POST /v1/tenants/{id}/access-token` (scope `tokens:issue`) and the provider proxy,
+/// `/v1/tenants/{id}/provider/{path}` (scope `provider:proxy`). Neither ever answers the long-lived secret.
+///
+/// The proxy reaches only the tenant's provider API under its configured base URL: the path is taken segment by
+/// segment, decoded once and encoded again, and `.`, `..`, empty segments, encoded slashes, control characters and
+/// absolute URLs are refused. Only content negotiation, conditional and idempotency headers are sent on (never
+/// hop-by-hop, credential, cookie or forwarding headers); the module's credentials are added. Redirects are refused, never followed. A `401` on a call that carried
+/// a token gets one fresh login and one retry; a `401` that stands asks for a credential check. Anything else
+/// (`429` and its `Retry-After` included) is the provider's answer, passed through; nothing is retried otherwise.
+struct ProxyController {
+    static let routeTemplate = "/v1/tenants/{id}/provider/{path}"
+    /// The largest body sent on, and the longest path and query taken.
+    static let maxBodyBytes = 1 << 20
+    static let maxPathBytes = 2048
+    static let maxQueryBytes = 4096
+
+    let service: OnboardingService
+    let http: ProviderHTTPClient
+    let metrics: GatewayMetrics
+
+    var endpoints: RouteCollection<GatewayRequestContext> {
+        let routes = RouteCollection(context: GatewayRequestContext.self)
+            .post(":id/access-token", use: accessToken)
+        for method in [HTTPRequest.Method.get, .post, .put, .patch, .delete] {
+            routes.on(":id/provider/**", method: method, use: forward)
+        }
+        return routes
+    }
+
+    // MARK: - Access tokens
+
+    struct AccessTokenResource: Encodable {
+        var provider: String
+        var token: String
+        var expiresAt: Date?
+        var use: [String: [String: String]]
+
+        enum CodingKeys: String, CodingKey {
+            case provider, token, use
+            case expiresAt = "expires_at"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(provider, forKey: .provider)
+            try c.encode(token, forKey: .token)
+            try c.encode(expiresAt, forKey: .expiresAt)
+            try c.encode(use, forKey: .use)
+        }
+    }
+
+    @Sendable func accessToken(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        try context.require(.tokensIssue)
+        let grant = try await service.accessToken(tenantID: context.parameters.require("id"), actor: context.actor)
+        let resource = AccessTokenResource(
+            provider: grant.provider.rawValue, token: grant.token.token, expiresAt: grant.token.expiresAt, use: ["headers": grant.use]
+        )
+        return try .json(resource, headers: [.cacheControl: "no-store"])
+    }
+
+    // MARK: - Proxy
+
+    @Sendable func forward(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        try context.require(.providerProxy)
+        let tenantID = try context.parameters.require("id")
+        let path = try Self.providerPath(request.uri.path, tenantID: tenantID)
+        let query = try Self.callerQuery(request.uri.query)
+        var request = request
+        let body = try await request.collectBody(upTo: Self.maxBodyBytes)
+        let bytes = body.readableBytes > 0 ? Data(body.readableBytesView) : nil
+
+        var grant = try await service.proxyGrant(tenantID: tenantID)
+        let started = ContinuousClock.now
+        let method = HTTPMethod(rawValue: request.method.rawValue)
+        return try await withSpan("provider proxy", ofKind: .client) { span in
+            span.attributes["provider.name"] = grant.tenant.provider.rawValue
+            span.attributes["http.route"] = Self.routeTemplate
+            span.attributes["tenant.id"] = tenantID
+            var response = try await send(method, path: path, query: query, request: request, body: bytes, grant: grant)
+            if response.status == 401, let used = grant.token {
+                // The token may only have expired (or been rotated): one fresh login, one retry. A refused login is the
+                // provider's answer too, and the 401 stands.
+                do {
+                    grant = try await service.proxyGrant(tenantID: tenantID, replacing: used)
+                    span.attributes["provider.proxy.relogin"] = true
+                    response = try await send(method, path: path, query: query, request: request, body: bytes, grant: grant)
+                } catch OnboardingError.credentialsRefused {}
+            }
+            if response.status == 401 {
+                await service.credentialsSuspect(grant.tenant)
+            }
+            span.attributes["http.response.status_code"] = response.status
+            if response.status >= 500 { span.setStatus(SpanStatus(code: .error)) }
+            metrics.proxyCall(provider: grant.tenant.provider, status: response.status, duration: ContinuousClock.now - started)
+            return try Self.passThrough(response, target: grant.target)
+        }
+    }
+
+    private func send(
+        _ method: HTTPMethod, path: [String], query: [(String, String)], request: Request, body: Data?, grant: ProxyGrant
+    ) async throws -> ProviderResponse {
+        let target = grant.target
+        let url = try Self.url(target: target, path: path, query: query)
+        var headers = Self.forwardedHeaders(request.headers, dropping: target.credentialHeaders)
+        headers += target.headers.map { ($0.name, $0.value) }
+        switch await http.forward(method, url, headers: headers, body: body, masksHost: target.hostNamesCustomer) {
+        case .success(let response):
+            if (300..<400).contains(response.status), response.status != 304 {
+                let host = response.header("Location").flatMap { URL(string: $0)?.host } ?? "no Location"
+                metrics.proxyCall(provider: grant.tenant.provider, status: 502, duration: .zero)
+                throw Problem(
+                    .badGateway, code: "provider_redirect_refused",
+                    detail: "The provider answered \(response.status) to \(host); the proxy never follows a redirect (credentials would go with it)."
+                )
+            }
+            return response
+        case .failure(.timedOut):
+            metrics.proxyCall(provider: grant.tenant.provider, status: 504, duration: .zero)
+            throw Problem(.gatewayTimeout, code: "provider_timeout", detail: "The provider did not answer in time.")
+        case .failure(.unreachable):
+            metrics.proxyCall(provider: grant.tenant.provider, status: 502, duration: .zero)
+            throw Problem(.badGateway, code: "provider_unreachable", detail: "The provider could not be reached, or its answer was too large to pass on.")
+        }
+    }
+
+    // MARK: - What may go through
+
+    /// The provider path's segments, each decoded once: nothing can step out of the base URL.
+    static func providerPath(_ rawPath: String, tenantID: String) throws -> [String] {
+        let prefix = "/v1/tenants/\(tenantID)/provider/"
+        guard rawPath.hasPrefix(prefix) else { throw invalidPath("The path must continue after /provider/.") }
+        let tail = rawPath.dropFirst(prefix.count)
+        guard !tail.isEmpty else { throw invalidPath("Name the provider path after /provider/.") }
+        guard tail.utf8.count <= maxPathBytes else { throw invalidPath("The provider path is longer than \(maxPathBytes) bytes.") }
+        var segments: [String] = []
+        for (index, raw) in tail.split(separator: "/", omittingEmptySubsequences: false).enumerated() {
+            guard let segment = String(raw).removingPercentEncoding else { throw invalidPath("A path segment is not valid percent-encoding.") }
+            if index == 0, segment.contains(":") || raw.isEmpty {
+                throw invalidPath("An absolute URL is refused: give a path under the provider's API.")
+            }
+            guard !segment.isEmpty else { throw invalidPath("Empty path segments (//) are refused.") }
+            guard segment != ".", segment != ".." else { throw invalidPath("Dot segments (. and ..) are refused.") }
+            guard !segment.unicodeScalars.contains(where: { $0 == "/" || $0 == "\\" || $0.value < 0x20 || $0.value == 0x7F }) else {
+                throw invalidPath("Encoded slashes, backslashes and control characters are refused in a path segment.")
+            }
+            segments.append(segment)
+        }
+        return segments
+    }
+
+    static func invalidPath(_ message: String) -> Problem {
+        Problem.validation(field: "path", code: "invalid_provider_path", message: message)
+    }
+
+    /// The caller's query, parsed and bounded; the credential parameters are dropped where the target is known.
+    static func callerQuery(_ raw: String?) throws -> [(String, String)] {
+        guard let raw, !raw.isEmpty else { return [] }
+        guard raw.utf8.count <= maxQueryBytes else {
+            throw Problem.validation(field: "query", code: "too_long", message: "The query is longer than \(maxQueryBytes) bytes.")
+        }
+        var items: [(String, String)] = []
+        for pair in raw.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let decode = { (text: Substring) in String(text).replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
+            guard let name = decode(parts[0]), let value = parts.count > 1 ? decode(parts[1]) : "" else {
+                throw Problem.validation(field: "query", code: "invalid", message: "The query is not valid percent-encoding.")
+            }
+            items.append((name, value))
+        }
+        return items
+    }
+
+    /// RFC 3986 unreserved characters: everything else in a segment or query value is percent-encoded again.
+    static let unreserved = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
+
+    /// The target URL: the base, the re-encoded segments, the caller's query without credential names, then the
+    /// module's. Checked once more: same scheme, host and port as the base, under its path.
+    static func url(target: ProxyTarget, path: [String], query: [(String, String)]) throws -> String {
+        let encode = { (text: String) in text.addingPercentEncoding(withAllowedCharacters: unreserved) ?? "" }
+        var url = target.baseURL + "/" + path.map(encode).joined(separator: "/")
+        let kept = query.filter { !target.credentialQuery.contains($0.0.lowercased()) } + target.query.map { ($0.name, $0.value) }
+        if !kept.isEmpty { url += "?" + kept.map { encode($0.0) + "=" + encode($0.1) }.joined(separator: "&") }
+        guard let base = URLComponents(string: target.baseURL), let built = URLComponents(string: url),
+            built.scheme == base.scheme, built.host == base.host, built.port == base.port, built.percentEncodedPath.hasPrefix(base.percentEncodedPath)
+        else { throw invalidPath("The path does not stay under the provider's API.") }
+        return url
+    }
+
+    /// What a caller's request may carry on to the provider: content negotiation, conditional requests and an
+    /// idempotency key. Everything else stays here: hop-by-hop headers (and those a `Connection` header names, which
+    /// the HTTP layer may have taken out before this sees them), the caller's `Authorization` (the gateway's own key),
+    /// any credential header, cookies, forwarding and tracing headers.
+    static let forwardedRequestHeaders: Set<String> = [
+        "accept", "accept-language", "content-type", "content-language", "if-match", "if-none-match", "if-modified-since",
+        "if-unmodified-since", "idempotency-key", "prefer",
+    ]
+
+    static func forwardedHeaders(_ fields: HTTPFields, dropping credentials: Set<String>) -> [(String, String)] {
+        fields.compactMap { field in
+            let name = field.name.canonicalName
+            guard forwardedRequestHeaders.contains(name), !credentials.contains(name) else { return nil }
+            return (field.name.rawName, field.value)
+        }
+    }
+
+    static let droppedResponseHeaders: Set<String> = [
+        "connection", "keep-alive", "proxy-authenticate", "proxy-connection", "te", "trailer", "trailers", "transfer-encoding", "upgrade",
+        "content-length", "set-cookie", "set-cookie2", "x-request-id", "authorization", "x-api-key", "x-partner-api-key", "api_key", "email", "token", "password",
+    ]
+
+    /// The provider's answer as it came (status, body, headers), without hop-by-hop, cookies or credential headers.
+    static func passThrough(_ response: ProviderResponse, target: ProxyTarget) throws -> Response {
+        var fields = HTTPFields()
+        for (name, value) in response.headers {
+            let lower = name.lowercased()
+            guard !droppedResponseHeaders.contains(lower), !target.credentialHeaders.contains(lower), let field = HTTPField.Name(name) else { continue }
+            fields.append(HTTPField(name: field, value: value))
+        }
+        if fields[.cacheControl] == nil { fields[.cacheControl] = "no-store" }
+        let status = (100...599).contains(response.status) ? HTTPResponse.Status(code: response.status) : .badGateway
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: response.body)))
+    }
+}

@@ -1,0 +1,346 @@
+import AsyncHTTPClient
+import Foundation
+import GatewayCore
+import GatewayTesting
+import HTTPTypes
+import NIOCore
+import Providers
+import Testing
+
+/// Issue 22 through HTTP: access tokens (reused until their margin, one login however many ask, on one store or two),
+/// the provider proxy (only the provider's API, no redirect, no caller credentials, one re-login on a 401), and
+/// credential health (a revoked key suspends, new credentials restore, transient faults change nothing).
+@Suite struct CredentialsReadyTests {
+    // MARK: - Access tokens
+
+    @Test func aTokenIsReusedUntilItsMarginThenRenewed() async throws {
+        try await SandboxHarness.run { h in
+            let id = try await h.activeWrapp("tok-1")
+            let key = try await h.partnerKey(["tenants:read", "tokens:issue"])
+            let logins = await h.wrapp.loginCalls
+
+            let first = try await h.call(.post, "/v1/tenants/\(id)/access-token", key: key)
+            #expect(first.status == 200)
+            #expect(first.headers[.cacheControl] == "no-store")
+            #expect(first.string("provider") == "wrapp")
+            let token = try #require(first.string("token"))
+            #expect(token.split(separator: ".").count == 3, "a JWT")
+            #expect(first.value("use.headers.Authorization") as? String == "Bearer {token}")
+            let expires = try #require(first.string("expires_at").flatMap { ISO8601DateFormatter().date(from: $0) })
+            #expect(abs(expires.timeIntervalSinceNow - 86_400) < 120, "the JWT's own exp")
+            #expect(await h.wrapp.loginCalls == logins + 1)
+
+            // Handed out again, untouched, while more than the margin (1 h) of its life is left.
+            h.clock.advance(22.5 * 3600)
+            let again = try await h.call(.post, "/v1/tenants/\(id)/access-token", key: key)
+            #expect(again.string("token") == token)
+            #expect(await h.wrapp.loginCalls == logins + 1)
+
+            // Inside the margin: one fresh login, then that token is the one kept.
+            h.clock.advance(1 * 3600)
+            let renewed = try await h.call(.post, "/v1/tenants/\(id)/access-token", key: key)
+            let fresh = try #require(renewed.string("token"))
+            #expect(fresh != token)
+            #expect(await h.wrapp.loginCalls == logins + 2)
+            #expect(try await h.call(.post, "/v1/tenants/\(id)/access-token", key: key).string("token") == fresh)
+            #expect(await h.wrapp.loginCalls == logins + 2)
+
+            // Least privilege: the long-lived key is not this key's to read; every token handed out is audited.
+            #expect(try await h.call(.get, "/v1/tenants/\(id)/credentials", key: key).status == 403)
+            let audit = try await h.store.auditEntries(tenantID: id).filter { $0.action == "access_token.issued" }
+            #expect(audit.count == 4)
+            // Sealed at rest, never logged.
+            let bytes = try await h.databaseBytes()
+            for secret in [token, fresh] {
+                #expect(bytes.range(of: Data(secret.utf8)) == nil, "a token is stored in plaintext")
+                #expect(!h.logs.text.contains(secret), "a token was logged")
+            }
+        }
+    }
+
+    @Test func scopesAndProvidersRefuseWhatTheyMust() async throws {
+        try await SandboxHarness.run { h in
+            let id = try await h.activeWrapp("tok-2")
+            let reader = try await h.partnerKey(["tenants:read", "credentials:read"])
+            #expect(try await h.call(.post, "/v1/tenants/\(id)/access-token", key: reader).status == 403)
+            #expect(try await h.call(.get, "/v1/tenants/\(id)/provider/tenant_details", key: reader).status == 403)
+            let pending = try #require(try await h.createWrapp("tok-3").string("id"))
+            let none = try await h.call(.post, "/v1/tenants/\(pending)/access-token")
+            #expect(none.status == 404)
+            #expect(none["code"] as? String == "credentials_not_available")
+            #expect(try await h.call(.post, "/v1/tenants/ten_nope/access-token").status == 404)
+        }
+    }
+
+    /// A thousand requests for one tenant's token at once make one `/login`: one flight per process, and across
+    /// replicas the tenant's lease with the kept token read again under it.
+    @Test(arguments: TestDatabase.all) func aThousandConcurrentTokenRequestsMakeOneLogin(_ database: TestDatabase) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-test-\(UUID().uuidString)")
+        try await SandboxHarness.run(database: database, directory: directory) { h in
+            let id = try await h.activeWrapp("burst-1")
+            let logins = await h.wrapp.loginCalls
+            // A login that takes a while, so the requests really arrive while it is in flight.
+            await h.wrapp.setAnswerDelay(milliseconds: 300)
+            let client = HTTPClient(configuration: .init(connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 250)))
+            let first = h.gateway.address.loopbackURL
+            do {
+                if database == .postgres {
+                    // A second replica on the same database (and the same simulated Wrapp): one login between the two.
+                    try await SandboxHarness.run(database: database, directory: directory, simulators: h.gateway.simulators) { other in
+                        try await Self.burst(client: client, replicas: [first, other.gateway.address.loopbackURL], tenantID: id, key: h.apiKey, count: 1000)
+                    }
+                } else {
+                    try await Self.burst(client: client, replicas: [first], tenantID: id, key: h.apiKey, count: 1000)
+                }
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+            try await client.shutdown()
+            #expect(await h.wrapp.loginCalls == logins + 1, "one /login for a thousand requests")
+        }
+    }
+
+    static func burst(client: HTTPClient, replicas: [String], tenantID: String, key: String, count: Int) async throws {
+        let tokens = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+            for index in 0..<count {
+                group.addTask {
+                    var request = HTTPClientRequest(url: replicas[index % replicas.count] + "/v1/tenants/\(tenantID)/access-token")
+                    request.method = .POST
+                    request.headers.add(name: "Authorization", value: "Bearer \(key)")
+                    let response = try await client.execute(request, timeout: .seconds(60))
+                    let body = try await response.body.collect(upTo: 1 << 16)
+                    let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
+                    return (Int(response.status.code), object?["token"] as? String)
+                }
+            }
+            var answers: [(Int, String?)] = []
+            for try await answer in group { answers.append(answer) }
+            return answers
+        }
+        #expect(tokens.allSatisfy { $0.0 == 200 }, "statuses: \(Set(tokens.map(\.0)))")
+        #expect(Set(tokens.compactMap(\.1)).count == 1, "every request got the same token")
+    }
+
+    // MARK: - Proxy
+
+    @Test func theProxyReachesOnlyTheProviderAPI() async throws {
+        try await SandboxHarness.run { h in
+            let id = try await h.activeWrapp("proxy-1")
+            let key = try await h.partnerKey(["tenants:read", "provider:proxy"])
+            let details = try await h.call(.get, "/v1/tenants/\(id)/provider/tenant_details", key: key)
+            #expect(details.status == 200)
+            #expect(details["partner_user_id"] as? String == "proxy-1")
+            #expect(details.headers[.cacheControl] == "no-store")
+
+            let before = await h.wrapp.calls
+            for escape in [
+                "%2e%2e/admin/api-keys", "invoices/%2E%2E/%2e%2e/x", ".%2e/x", "a%2Fb", "a%5Cb", "a%00b", "https:%2F%2Felsewhere.example/x",
+                "https://elsewhere.example/x", "invoices//x", "./invoices",
+            ] {
+                let refused = try await h.call(.get, "/v1/tenants/\(id)/provider/\(escape)", key: key)
+                #expect(refused.status == 422, "\(escape): \(refused.status)")
+                let error = (refused["errors"] as? [[String: Any]])?.first
+                #expect(error?["code"] as? String == "invalid_provider_path", "\(escape)")
+            }
+            // A path the router itself cuts short reaches no route at all.
+            #expect(try await h.call(.get, "/v1/tenants/\(id)/provider/", key: key).status != 200)
+            #expect(await h.wrapp.calls == before, "nothing refused reached the provider")
+
+            // A redirect is refused, never followed: the JWT would go with it.
+            let moved = try await h.call(.get, "/v1/tenants/\(id)/provider/moved", key: key)
+            #expect(moved.status == 502)
+            #expect(moved["code"] as? String == "provider_redirect_refused")
+        }
+    }
+
+    @Test func theProxyAddsTheTokenAndDropsWhatTheCallerSent() async throws {
+        try await SandboxHarness.run { h in
+            let id = try await h.activeWrapp("proxy-2")
+            let key = try await h.partnerKey(["provider:proxy"])
+            var headers: HTTPFields = [:]
+            headers[HTTPField.Name("X-Partner-API-Key")!] = "stolen-partner-key"
+            headers[.cookie] = "session=abc"
+            headers[.connection] = "X-Hop"
+            headers[HTTPField.Name("X-Hop")!] = "1"
+            headers[HTTPField.Name("X-Forwarded-For")!] = "10.0.0.1"
+            headers[HTTPField.Name("Idempotency-Key")!] = "inv-1"
+            let made = try await h.call(.post, "/v1/tenants/\(id)/provider/invoices?series=A&api_key=x", key: key, json: #"{"total":"12.30"}"#, headers: headers)
+            #expect(made.status == 201)
+            #expect(made.value("data.total") as? String == "12.30")
+            let seen = try #require(await h.wrapp.lastInvoiceAPIRequest)
+            #expect(seen.headers["authorization"]?.hasPrefix("Bearer ") == true)
+            #expect(seen.headers["authorization"]?.contains(key) == false, "our API key never goes to the provider")
+            for dropped in ["x-partner-api-key", "cookie", "x-hop", "x-forwarded-for"] {
+                #expect(seen.headers[dropped] == nil, "\(dropped) was sent on")
+            }
+            #expect(seen.headers["idempotency-key"] == "inv-1")
+            #expect(seen.headers["content-type"] == "application/json")
+            #expect(seen.query["series"] == "A")
+            let listed = try await h.call(.get, "/v1/tenants/\(id)/provider/invoices", key: key)
+            #expect((listed.json["data"] as? [[String: Any]])?.count == 1)
+            #expect(!h.logs.text.contains("stolen-partner-key"))
+        }
+    }
+
+    /// A JWT that stopped working (expired, rotated) is not the customer's refusal: one fresh login, one retry.
+    @Test func aProxied401MakesOneReloginAndOneRetry() async throws {
+        try await SandboxHarness.run { h in
+            let id = try await h.activeWrapp("proxy-3")
+            let key = try await h.partnerKey(["provider:proxy"])
+            #expect(try await h.call(.get, "/v1/tenants/\(id)/provider/tenant_details", key: key).status == 200)
+            let logins = await h.wrapp.loginCalls
+            let reads = await h.wrapp.calls["/tenant_details"] ?? 0
+            await h.wrapp.expireJWTs()
+            let retried = try await h.call(.get, "/v1/tenants/\(id)/provider/tenant_details", key: key)
+            #expect(retried.status == 200)
+            #expect(await h.wrapp.loginCalls == logins + 1, "one fresh login")
+            #expect(await h.wrapp.calls["/tenant_details"] == reads + 2, "the call, then one retry")
+            #expect(try await h.tenant(id).string("state") == "active")
+        }
+    }
+
+    @Test func magniFinanceTokensAndProxyCarryTheCompanysToken() async throws {
+        try await SandboxHarness.run { h in
+            let created = try await h.createMagni("mf-1", taxID: "513495886")
+            let id = try #require(created.string("id"))
+            #expect(created.string("state") == "active")
+            let company = try #require(await h.magni.partner("513495886")?.tokens.first)
+            let token = try await h.call(.post, "/v1/tenants/\(id)/access-token")
+            #expect(token.status == 200)
+            #expect(token.string("token") == company)
+            #expect(token.value("expires_at") is NSNull)
+            #expect(token.value("use.headers.Token") as? String == "{token}")
+            #expect(token.value("use.headers.Email") as? String == h.gateway.config.providers[.magnifinance]?.values["email"])
+            let client = try await h.call(.get, "/v1/tenants/\(id)/provider/client?countryCode=PT&taxId=513495886")
+            #expect(client.status == 200)
+            #expect(client.value("Object.TaxId") as? String == "513495886")
+        }
+    }
+
+    @Test func invoiceXpressHandsOutNoTokenButProxiesWithTheKey() async throws {
+        try await SandboxHarness.run { h in
+            let created = try await h.call(.post, "/v1/tenants", json: """
+                {"provider":"invoicexpress","external_id":"ix-1","profile":{"email":"ana@example.pt","contact_name":"Ana Silva",
+                 "company":{"legal_name":"Ana Lda","tax_id":"513495886","country":"PT"}}}
+                """)
+            let id = try #require(created.string("id"))
+            #expect(created.string("state") == "active")
+            let token = try await h.call(.post, "/v1/tenants/\(id)/access-token")
+            #expect(token.status == 409)
+            #expect(token["code"] as? String == "access_tokens_not_supported")
+            let clients = try await h.call(.get, "/v1/tenants/\(id)/provider/clients.json?page=1&api_key=guess")
+            #expect(clients.status == 200, "\(clients.text)")
+        }
+    }
+
+    // MARK: - Credential health
+
+    @Test(arguments: TestDatabase.all) func aRevokedKeySuspendsAndNewCredentialsRestore(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
+            let id = try await h.activeWrapp("health-1")
+            let key = try await h.partnerKey(["tenants:read", "tokens:issue", "provider:proxy"])
+            #expect(try await h.call(.get, "/v1/tenants/\(id)/provider/tenant_details", key: key).status == 200)
+
+            // The customer rotates their key at Wrapp: the proxied call's 401 stands (the re-login is refused too)...
+            let rotated = try #require(await h.wrapp.revokeKey("health-1"))
+            let refused = try await h.call(.get, "/v1/tenants/\(id)/provider/tenant_details", key: key)
+            #expect(refused.status == 401)
+            #expect(try await h.tenant(id).string("state") == "active", "a 401 alone decides nothing")
+            // ...and asks for a credential check now, which sees the refusal.
+            #expect(await h.step() == 1)
+            let suspended = try await h.tenant(id)
+            #expect(suspended.string("state") == "suspended")
+            #expect(suspended.string("last_error.code") == "credentials_revoked")
+            #expect(suspended.string("next_action.type") == "provide_credentials")
+            let blocked = try await h.call(.post, "/v1/tenants/\(id)/access-token", key: key)
+            #expect(blocked.status == 409)
+            #expect(blocked["code"] as? String == "credentials_revoked")
+            // Checked again later, still refused: no second event.
+            #expect(await h.advance(3600) == 1)
+
+            let supplied = try await h.call(.put, "/v1/tenants/\(id)/credentials", json: #"{"wrapp_user_id":"\#(rotated.wrappUserID)","api_key":"\#(rotated.apiKey)"}"#)
+            #expect(supplied.status == 200, "\(supplied.text)")
+            #expect(supplied.string("state") == "active")
+            #expect(supplied.value("last_error") is NSNull)
+            let types = try await h.events(id).compactMap { $0["type"] as? String }
+            #expect(types.filter { $0 == "tenant.credentials_invalid" }.count == 1)
+            #expect(types.last == "tenant.credentials_restored")
+            let invalid = try #require(try await h.events(id).first { $0["type"] as? String == "tenant.credentials_invalid" })
+            #expect((invalid["data"] as? [String: Any]).flatMap { ($0["tenant"] as? [String: Any])?["state"] as? String } == "suspended")
+            // The new key gets a token of its own (the old one went with the old key).
+            #expect(try await h.call(.post, "/v1/tenants/\(id)/access-token", key: key).status == 200)
+            #expect(try await h.call(.get, "/v1/tenants/\(id)/provider/tenant_details", key: key).status == 200)
+        }
+    }
+
+    @Test func aDailyCheckReadsProviderDetailsAndAWithdrawnPartnershipSuspends() async throws {
+        try await SandboxHarness.run { h in
+            let wrapp = try await h.activeWrapp("health-2")
+            #expect(await h.advance(86_400 * 1.25) >= 1)
+            let checked = try await h.tenant(wrapp)
+            #expect(checked.string("state") == "active")
+            #expect(checked.value("provider_details.plan_name") as? String == "Sandbox Pro")
+            #expect(checked.value("provider_details.issue_invoice_status") as? Bool == true)
+            #expect(checked.string("provider_details.read_at") != nil)
+
+            let magni = try #require(try await h.createMagni("health-3", taxID: "503504564").string("id"))
+            #expect(await h.magni.withdraw("503504564"))
+            _ = await h.advance(86_400 * 1.25)
+            let withdrawn = try await h.tenant(magni)
+            #expect(withdrawn.string("state") == "suspended")
+            #expect(withdrawn.string("last_error.code") == "credentials_revoked")
+            #expect(withdrawn.string("next_action.type") == "await_approval")
+            #expect(await h.magni.approve("503504564"))
+            _ = await h.advance(3600)
+            let restored = try await h.tenant(magni)
+            #expect(restored.string("state") == "active")
+            let types = try await h.events(magni).compactMap { $0["type"] as? String }
+            #expect(types.suffix(3) == ["tenant.state_changed", "tenant.credentials_available", "tenant.credentials_restored"] || types.contains("tenant.credentials_restored"))
+            let token = try await h.call(.post, "/v1/tenants/\(magni)/access-token")
+            #expect(token.string("token") == (await h.magni.partner("503504564")?.tokens.first), "the company's new token")
+        }
+    }
+
+    /// Half the provider's answers fail (5xx, HTML, garbage, 429, resets, late): checks repeat for days, and no
+    /// tenant is suspended, no event is emitted.
+    @Test func transientFaultsDuringHealthChecksChangeNoState() async throws {
+        try await SandboxHarness.run { h in
+            var ids: [String] = []
+            for index in 0..<4 { ids.append(try await h.activeWrapp("flaky-\(index)")) }
+            ids.append(try #require(try await h.createMagni("flaky-mf", taxID: "502011475").string("id")))
+            let eventsBefore = try await h.call(.get, "/v1/events?limit=100").json["data"] as? [[String: Any]] ?? []
+            await h.wrapp.setChaos(rate: 0.5, seed: 7, lateDelayMilliseconds: 2500, callerTimeoutMilliseconds: 2000)
+            await h.magni.setChaos(rate: 0.5, seed: 7, lateDelayMilliseconds: 2500, callerTimeoutMilliseconds: 2000)
+            var ran = 0
+            for _ in 0..<6 { ran += await h.advance(86_400 * 1.25) }
+            #expect(ran >= 6 * ids.count, "the checks ran")
+            #expect(await h.wrapp.faultsInjected + h.magni.faultsInjected > 5, "faults were served")
+            for id in ids {
+                let tenant = try await h.tenant(id)
+                #expect(tenant.string("state") == "active", "\(id)")
+                #expect(tenant.value("last_error") is NSNull)
+            }
+            let eventsAfter = try await h.call(.get, "/v1/events?limit=100").json["data"] as? [[String: Any]] ?? []
+            #expect(eventsAfter.count == eventsBefore.count, "no event")
+        }
+    }
+}
+
+extension SandboxHarness {
+    /// A Wrapp tenant taken to `active` the way a customer does it; its id.
+    func activeWrapp(_ externalID: String) async throws -> String {
+        let id = try #require(try await createWrapp(externalID).string("id"))
+        #expect(await wrapp.completeOnboarding(externalID) == 200)
+        await step()
+        #expect(try await tenant(id).string("state") == "active")
+        return id
+    }
+
+    /// A partner key with these scopes, made through the admin API.
+    func partnerKey(_ scopes: [String]) async throws -> String {
+        let list = scopes.map { "\"\($0)\"" }.joined(separator: ",")
+        let made = try await call(.post, "/admin/api-keys", key: gateway.config.adminToken, json: #"{"name":"k-\#(UUID().uuidString.prefix(8))","scopes":[\#(list)]}"#)
+        return try #require(made.string("key"))
+    }
+}
