@@ -256,8 +256,11 @@ import Testing
             let blocked = try await h.call(.post, "/v1/tenants/\(id)/access-token", key: key)
             #expect(blocked.status == 409)
             #expect(blocked["code"] as? String == "credentials_revoked")
-            // Checked again later, still refused: no second event.
+            // Checked again later, still refused: no second event. The console says what the check found.
             #expect(await h.advance(3600) == 1)
+            let (cookie, _) = try await ConsoleTests.signIn(h)
+            let page = try await h.call(.get, "/console/tenants/\(id)", key: nil, headers: [.cookie: cookie]).text
+            #expect(page.contains("<strong>refused</strong>"))
 
             let supplied = try await h.call(.put, "/v1/tenants/\(id)/credentials", json: #"{"wrapp_user_id":"\#(rotated.wrappUserID)","api_key":"\#(rotated.apiKey)"}"#)
             #expect(supplied.status == 200, "\(supplied.text)")
@@ -283,6 +286,11 @@ import Testing
             #expect(checked.value("provider_details.plan_name") as? String == "Sandbox Pro")
             #expect(checked.value("provider_details.issue_invoice_status") as? Bool == true)
             #expect(checked.string("provider_details.read_at") != nil)
+            // The console shows the check's result and the details.
+            let (cookie, _) = try await ConsoleTests.signIn(h)
+            let page = try await h.call(.get, "/console/tenants/\(wrapp)", key: nil, headers: [.cookie: cookie]).text
+            #expect(page.contains("Credential health") && page.contains("<strong>working</strong>"))
+            #expect(page.contains("plan_name=Sandbox Pro"))
 
             let magni = try #require(try await h.createMagni("health-3", taxID: "503504564").string("id"))
             #expect(await h.magni.withdraw("503504564"))

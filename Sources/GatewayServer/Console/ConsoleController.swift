@@ -263,6 +263,24 @@ struct ConsoleController {
             let fields = error.errors.map { "\($0.field): \($0.message)" }.joined(separator: "; ")
             facts.append(("Last error", "<code>\(error.code)</code> \(error.message)\(fields.isEmpty ? "" : " (\(fields))") — \(ConsoleTime.format(error.at))"))
         }
+        if service.registry.definition(tenant.provider)?.capabilities.watchesCredentialHealth == true, tenant.credentialsAvailable {
+            // The last credential check: what the daily check (or a proxied 401's) found, and when.
+            if let check = tenant.credentialCheck {
+                let reason = check.reason.map { " — \($0)" } ?? ""
+                facts.append(("Credential health", "<strong>\(check.result)</strong>\(reason) — checked \(ConsoleTime.format(check.at)) (\(ConsoleTime.ago(check.at, now: now)))"))
+            } else {
+                facts.append(("Credential health", "not checked yet (the first check comes within a day of activation)"))
+            }
+        }
+        if let details = tenant.providerDetails {
+            let values = details.values.sorted { $0.key < $1.key }.map { key, value -> String in
+                switch value {
+                case .string(let text): "\(key)=\(text)"
+                case .bool(let flag): "\(key)=\(flag)"
+                }
+            }.joined(separator: ", ")
+            facts.append(("Provider details", "\(values) — read \(ConsoleTime.format(details.readAt))"))
+        }
         if let email = tenant.profile.email { facts.append(("Email", "\(email)")) }
         if let phone = tenant.profile.phone { facts.append(("Phone", "\(phone)")) }
         if let company = tenant.profile.company {
