@@ -60,7 +60,13 @@ import Providers
             providerStatus: maybe(&random),
             profile: Profile(email: maybe(&random), phone: maybe(&random), contactName: maybe(&random), company: company),
             metadata: metadata, credentialsAvailable: Bool.random(using: &random), lastError: lastError,
-            createdAt: date(&random), updatedAt: date(&random), stateChangedAt: date(&random)
+            createdAt: date(&random), updatedAt: date(&random), stateChangedAt: date(&random),
+            providerDetails: Bool.random(using: &random) ? ProviderDetails(
+                values: Dictionary((0..<Int.random(in: 0...4, using: &random)).map { _ in
+                    (text(&random), Bool.random(using: &random) ? ProviderDetails.Value.string(text(&random)) : .bool(Bool.random(using: &random)))
+                }, uniquingKeysWith: { first, _ in first }),
+                readAt: date(&random)
+            ) : nil
         )
     }
 }
