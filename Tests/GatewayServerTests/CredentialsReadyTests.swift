@@ -45,13 +45,25 @@ import Testing
             #expect(try await h.call(.post, "/v1/tenants/\(id)/access-token", key: key).string("token") == fresh)
             #expect(await h.wrapp.loginCalls == logins + 2)
 
+            // A token the provider refused (it expired early, the customer logged out everywhere) is not handed out
+            // again when the caller says so; saying it again later changes nothing once another is kept.
+            await h.wrapp.expireJWTs()
+            let replaced = try await h.call(.post, "/v1/tenants/\(id)/access-token", key: key, json: #"{"replace":"\#(fresh)"}"#)
+            let third = try #require(replaced.string("token"))
+            #expect(third != fresh)
+            #expect(await h.wrapp.loginCalls == logins + 3)
+            #expect(try await h.call(.post, "/v1/tenants/\(id)/access-token", key: key, json: #"{"replace":"\#(fresh)"}"#).string("token") == third)
+            #expect(await h.wrapp.loginCalls == logins + 3)
+            let bad = try await h.call(.post, "/v1/tenants/\(id)/access-token", key: key, json: #"{"replace":"","other":1}"#)
+            #expect(bad.status == 422)
+
             // Least privilege: the long-lived key is not this key's to read; every token handed out is audited.
             #expect(try await h.call(.get, "/v1/tenants/\(id)/credentials", key: key).status == 403)
             let audit = try await h.store.auditEntries(tenantID: id).filter { $0.action == "access_token.issued" }
-            #expect(audit.count == 4)
+            #expect(audit.count == 6)
             // Sealed at rest, never logged.
             let bytes = try await h.databaseBytes()
-            for secret in [token, fresh] {
+            for secret in [token, fresh, third] {
                 #expect(bytes.range(of: Data(secret.utf8)) == nil, "a token is stored in plaintext")
                 #expect(!h.logs.text.contains(secret), "a token was logged")
             }

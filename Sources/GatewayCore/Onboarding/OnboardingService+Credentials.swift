@@ -41,10 +41,12 @@ final class SingleFlight<Value: Sendable>: Sendable {
 extension OnboardingService {
     /// A token for the tenant's credentials: the one kept, while more than `tokenMargin` of its life is left, else a
     /// fresh login. Audited like a credential read. The long-lived secret never leaves the gateway this way.
-    public func accessToken(tenantID: String, actor: Actor) async throws(OnboardingError) -> AccessTokenGrant {
+    /// `replacing`: a token the provider refused; it is not handed out again (a fresh login, unless another caller
+    /// already made one).
+    public func accessToken(tenantID: String, replacing refused: String? = nil, actor: Actor) async throws(OnboardingError) -> AccessTokenGrant {
         let tenant = try await tenant(id: tenantID)
         let broker = try broker(for: tenant, needs: \.issuesAccessTokens, otherwise: .accessTokensNotSupported(tenant.provider))
-        let token = try await token(for: tenant, broker: broker, replacing: nil)
+        let token = try await token(for: tenant, broker: broker, replacing: refused)
         let entry = AuditEntry(at: clock.now(), actor: actor, action: "access_token.issued", tenantID: tenantID)
         try await storage { try await store.audit(entry) }
         return AccessTokenGrant(provider: tenant.provider, token: token, use: broker.tokenUse)
@@ -130,6 +132,11 @@ extension OnboardingService {
                 let now = clock.now()
                 token.expiresAt = token.expiresAt.map { now.addingTimeInterval(max(0, $0.timeIntervalSinceNow)) }
                 token.issuedAt = now
+                if token.token == failed {
+                    // The provider gives the very token that was refused (a token that does not expire): the
+                    // credentials themselves are in doubt.
+                    await credentialsSuspect(current)
+                }
                 do {
                     try await store.saveAccessToken(token, lease: lease)
                 } catch is LeaseLost {

@@ -57,9 +57,27 @@ struct ProxyController {
         }
     }
 
+    /// No body, or `{"replace": "<token>"}`: the token the provider just refused (it expired early, or was revoked);
+    /// a fresh login replaces it, unless the token kept is already another one.
     @Sendable func accessToken(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         try context.require(.tokensIssue)
-        let grant = try await service.accessToken(tenantID: context.parameters.require("id"), actor: context.actor)
+        var replace: String?
+        var request = request
+        let body = try await request.collectBody(upTo: 16 * 1024)
+        if body.readableBytes > 0 {
+            if let type = request.headers[.contentType], !type.lowercased().contains("json") {
+                throw Problem(.unsupportedMediaType, code: "unsupported_media_type", detail: "Send the body as application/json.")
+            }
+            guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {
+                throw Problem(.badRequest, code: "malformed_json", detail: "The body is not a JSON object.")
+            }
+            let reader = FieldReader(object)
+            reader.allowOnly(["replace"])
+            replace = reader.string("replace", required: false)
+            if let text = replace, text.isEmpty || text.utf8.count > 8192 { reader.fail("replace", "invalid", "The token the provider refused, 1 to 8192 bytes.") }
+            guard reader.errors.isEmpty else { throw Problem.validation(reader.errors) }
+        }
+        let grant = try await service.accessToken(tenantID: context.parameters.require("id"), replacing: replace, actor: context.actor)
         let resource = AccessTokenResource(
             provider: grant.provider.rawValue, token: grant.token.token, expiresAt: grant.token.expiresAt, use: ["headers": grant.use]
         )

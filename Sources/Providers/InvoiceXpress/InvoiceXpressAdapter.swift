@@ -155,7 +155,8 @@ struct InvoiceXpressAdapter: OnboardingProvider {
                     return .unavailable(reason: "InvoiceXpress answered 200 with an unexpected body", retryAfter: nil)
                 }
                 return .valid
-            case 401, 403, 404: return .invalid(reason: "InvoiceXpress refused the key (\(response.status))")
+            // A refusal is InvoiceXpress's own answer, not a page from something in front of it.
+            case 401, 403, 404 where !response.isHTML: return .invalid(reason: "InvoiceXpress refused the key (\(response.status))")
             default: return .unavailable(reason: "InvoiceXpress answered \(response.status)", retryAfter: response.retryAfter())
             }
         }

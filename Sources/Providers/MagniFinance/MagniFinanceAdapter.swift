@@ -200,7 +200,9 @@ public struct MagniFinanceAdapter: OnboardingProvider {
         return .unavailable("MagniFinance AddPartner failed: \(envelope.summary)", nil, diagnostic: envelope.humanReadable)
     }
 
-    func accessTokens(taxID: String) async -> TokensResult {
+    /// `explicitOnly`: "not granted" only when MagniFinance says so (`PartnershipNotFound`); a bare 404 without its
+    /// envelope (something in front of it) is unavailable. A credential check suspends on nothing less.
+    func accessTokens(taxID: String, explicitOnly: Bool = false) async -> TokensResult {
         var components = URLComponents(string: configuration.baseURL() + "/partner/accessTokens")
         components?.queryItems = [URLQueryItem(name: "partnerTaxId", value: taxID)]
         guard let url = components?.string else { return .unavailable("bad MagniFinance base URL", nil) }
@@ -214,10 +216,10 @@ public struct MagniFinanceAdapter: OnboardingProvider {
             return .unavailable("MagniFinance accessTokens answered \(response.status)", response.retryAfter())
         }
         guard let envelope = MagniFinanceEnvelope(response.body) else {
-            return response.status == 404 ? .notGranted : .unavailable("MagniFinance accessTokens answered an unreadable body", nil)
+            return response.status == 404 && !explicitOnly ? .notGranted : .unavailable("MagniFinance accessTokens answered an unreadable body", nil)
         }
         if envelope.isError || !(200..<300).contains(response.status) {
-            if envelope.isPartnershipNotFound || response.status == 404 { return .notGranted }
+            if envelope.isPartnershipNotFound || (response.status == 404 && !explicitOnly) { return .notGranted }
             return .unavailable("MagniFinance accessTokens failed: \(envelope.summary)", nil)
         }
         let tokens = (envelope.object as? [Any] ?? []).compactMap { entry -> MagniFinanceAccessToken? in
@@ -297,7 +299,7 @@ extension MagniFinanceAdapter: CredentialBroker {
             answer.verdict = .unknown(reason: "no tax id to ask for")
             return answer
         }
-        switch await accessTokens(taxID: taxID) {
+        switch await accessTokens(taxID: taxID, explicitOnly: true) {
         case .granted(let tokens):
             var answer = ready(tokens)
             answer.verdict = .working

@@ -278,7 +278,13 @@ extension WrappAdapter: CredentialBroker {
         }
         let jwt: String
         switch await jwtLogin(["api_key": typed.apiKey, "wrapp_user_id": typed.wrappUserID]).answer {
-        case .refused:
+        case .refused(let reason):
+            // `/login` carries our partner key too: when Wrapp just refused the partner's own calls, its 401 is about
+            // that key, not the customer's, and must not suspend every tenant.
+            if case .unavailable = answer.finding {
+                answer.verdict = .unknown(reason: "Wrapp refused /login while the partner's own calls were failing: \(reason)")
+                return answer
+            }
             answer.verdict = .refused(reason: "Wrapp /login refused the stored key", nextAction: NextAction(type: .provideCredentials))
             return answer
         case .unavailable(let reason, _):
