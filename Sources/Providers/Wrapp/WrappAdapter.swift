@@ -161,7 +161,7 @@ public struct WrappAdapter: OnboardingProvider, WebhookInterpreting {
 
     /// When a JWT expires: its `exp` claim, believed only between a minute and a week from now (it is the provider's
     /// number); otherwise 23 h, an hour inside the 24 h Wrapp documents.
-    static func expiry(ofJWT jwt: String, now: Date) -> Date {
+    public static func expiry(ofJWT jwt: String, now: Date) -> Date {
         let fallback = now.addingTimeInterval(23 * 3600)
         let parts = jwt.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[1].utf8.count <= 4096 else { return fallback }
@@ -331,7 +331,7 @@ extension WrappAdapter: CredentialBroker {
 
     /// What `tenant_details` says that a partner can act on, each value checked: booleans as booleans, the plan's name
     /// as short text, the next payment's date as `YYYY-MM-DD` and its amount as a decimal number's text.
-    static func details(from object: [String: Any], readAt: Date) -> ProviderDetails {
+    public static func details(from object: [String: Any], readAt: Date) -> ProviderDetails {
         var values: [String: ProviderDetails.Value] = [:]
         for key in ["issue_invoice_status", "has_plan"] {
             if let flag = object[key] as? Bool { values[key] = .bool(flag) }

@@ -1,0 +1,69 @@
+import Foundation
+import GatewayCore
+import GatewayTesting
+import Providers
+import Testing
+
+/// The adapters as credential brokers: provider numbers and text bounded before use, and a refusal counted only
+/// when it is the customer's.
+@Suite struct CredentialBrokerTests {
+    static let now = Date(timeIntervalSince1970: 1_800_000_000)
+
+    static func jwt(_ claims: String) -> String {
+        let encode = { (text: String) in
+            Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+        }
+        return encode(#"{"alg":"HS256"}"#) + "." + encode(claims) + ".sig"
+    }
+
+    @Test func aJWTsExpiryIsBelievedOnlyWithinBounds() {
+        let fallback = Self.now.addingTimeInterval(23 * 3600)
+        let exp = Self.now.timeIntervalSince1970
+        #expect(WrappAdapter.expiry(ofJWT: Self.jwt(#"{"exp":\#(Int(exp) + 3600)}"#), now: Self.now) == Self.now.addingTimeInterval(3600))
+        for claims in [
+            #"{"exp":\#(Int(exp) + 30)}"#, #"{"exp":\#(Int(exp) - 3600)}"#, #"{"exp":\#(Int(exp) + 30 * 86_400)}"#, #"{"exp":1e300}"#,
+            #"{"exp":"soon"}"#, #"{}"#, "not json",
+        ] {
+            #expect(WrappAdapter.expiry(ofJWT: Self.jwt(claims), now: Self.now) == fallback, "\(claims)")
+        }
+        #expect(WrappAdapter.expiry(ofJWT: "opaque-token", now: Self.now) == fallback)
+        #expect(WrappAdapter.expiry(ofJWT: "a.\(String(repeating: "A", count: 5000)).c", now: Self.now) == fallback)
+    }
+
+    @Test func tenantDetailsAreReadByTypeAndBounded() {
+        let details = WrappAdapter.details(from: [
+            "issue_invoice_status": true, "has_plan": "yes", "plan_name": "Pro\u{0}\u{7}" + String(repeating: "x", count: 500),
+            "next_payment_date": "2027-02-30", "next_payment_amount": "1e9", "email": "kept@out.example", "partner_user_id": "p",
+        ], readAt: Self.now)
+        #expect(details.values["issue_invoice_status"] == .bool(true))
+        #expect(details.values["has_plan"] == nil, "a string is not a boolean")
+        guard case .string(let name)? = details.values["plan_name"] else { Issue.record("no plan name"); return }
+        #expect(name.count == 100 && name.hasPrefix("Pro") && !name.unicodeScalars.contains { $0.value < 0x20 })
+        #expect(details.values["next_payment_date"] == nil, "not a real day")
+        #expect(details.values["next_payment_amount"] == nil, "not decimal text")
+        #expect(details.values["email"] == nil, "only named fields")
+        let good = WrappAdapter.details(from: ["next_payment_date": "2027-01-15T00:00:00Z", "next_payment_amount": 19.9], readAt: Self.now)
+        #expect(good.values["next_payment_date"] == .string("2027-01-15"))
+        #expect(good.values["next_payment_amount"] == .string("19.9"))
+    }
+
+    /// `/login` carries the partner key: when Wrapp refuses the partner's own calls, its 401 says nothing of the
+    /// customer's key, and no tenant may be suspended for it. With the partner key working, a wrong key is refused.
+    @Test func aLoginRefusedWhileThePartnerKeyFailsIsNoRefusal() async throws {
+        try await SandboxHarness.run { harness in
+            let tenant = Adapters.wrappTenant("cust-broker", hasCredentials: true)
+            let good = try Adapters(harness)
+            _ = await good.wrapp.submit(tenant, previousAttempts: 0)
+            await good.wrappSimulator.logIn("cust-broker")
+            let guessed = ProviderCredentials.wrapp(wrappUserID: "nobody", apiKey: "guessed")
+            let refused = await good.wrapp.checkCredentials(guessed, for: tenant)
+            guard case .refused(_, let action)? = refused.verdict else { Issue.record("expected refused, got \(String(describing: refused.verdict))"); return }
+            #expect(action?.type == .provideCredentials)
+
+            let wrongPartner = try Adapters(harness, wrappKey: "revoked-partner-key")
+            let unknown = await wrongPartner.wrapp.checkCredentials(guessed, for: tenant)
+            guard case .unknown? = unknown.verdict else { Issue.record("expected unknown, got \(String(describing: unknown.verdict))"); return }
+        }
+    }
+}
