@@ -8,7 +8,9 @@ Through the generated code: a new Wrapp customer (login completed with the test 
 customer who already had an account (credentials supplied), a new MagniFinance company and an existing client
 (approved with the test helper), a new InvoiceXpress company (an account made at once) and one that already used
 InvoiceXpress (account name and key typed in), each driven to `active`; credentials read as typed objects of the
-right variant, InvoiceXpress's compared with the simulator's account (test helper);
+right variant, InvoiceXpress's compared with the simulator's account (test helper); credentials ready to use, with a
+key made through the admin API that has `tokens:issue` and `provider:proxy` but not `credentials:read` (a Wrapp access
+token, a call through the provider proxy, the long-lived credentials refused);
 a lapsed subscription; a provider fault and what the partner sees of it; a validation error parsed as a typed
 problem; the event feed read to its end; an offboarding.
 """
@@ -20,8 +22,9 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from datetime import datetime, timezone
 
-from checklib import Checks, Gateway, log, nif as company_nif, wait_for
+from checklib import Checks, Gateway, call, log, nif as company_nif, wait_for
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = "onboarding_gateway_client"
@@ -59,6 +62,7 @@ def main():
     sys.path.insert(0, work)
     client_module = importlib.import_module(PACKAGE)
     from onboarding_gateway_client import AuthenticatedClient, Client
+    from onboarding_gateway_client.api.admin import create_api_key
     from onboarding_gateway_client.api.events import list_events, list_tenant_events
     from onboarding_gateway_client.api.sandbox import (
         approve_sandbox_magni_finance_partnership, clear_sandbox_provider_faults, complete_sandbox_wrapp_login,
@@ -67,12 +71,13 @@ def main():
         mark_sandbox_wrapp_customer_pre_existing, set_sandbox_wrapp_subscription,
     )
     from onboarding_gateway_client.api.tenants import (
-        create_tenant, get_credentials, get_tenant, offboard_tenant, refresh_tenant, supply_credentials,
+        create_tenant, get_credentials, get_tenant, issue_access_token, offboard_tenant, refresh_tenant, supply_credentials,
     )
     from onboarding_gateway_client.models import (
-        Company, CreateTenant, EventType, InvoiceXpressCredentials, MagniFinanceCredentials, NextActionType, Problem,
-        Profile, Provider, SandboxFault, SandboxFaultStyle, SandboxInvoiceXpressAccount, SandboxOperation,
-        SandboxPartnership, SandboxSubscription, SupplyCredentials, Tenant, TenantState, WrappCredentials,
+        AccessToken, ApiKey, Company, CreateApiKey, CreateTenant, EventType, InvoiceXpressCredentials,
+        MagniFinanceCredentials, NextActionType, Problem, Profile, Provider, SandboxFault, SandboxFaultStyle,
+        SandboxInvoiceXpressAccount, SandboxOperation, SandboxPartnership, SandboxSubscription, Scope, SupplyCredentials,
+        Tenant, TenantState, WrappCredentials,
     )
     log(f"generated {client_module.__name__} in {work}")
 
@@ -123,6 +128,49 @@ def main():
         credentials = get_credentials.sync(new_wrapp.id, client=partner)
         expect(isinstance(credentials, WrappCredentials) and credentials.api_key == login.api_key
                and credentials.wrapp_user_id == login.wrapp_user_id, "Wrapp credentials: a WrappCredentials with the customer's key")
+
+        # 1b. Credentials ready to use. A key for the partner's invoicing service, made through the admin API, may issue
+        # access tokens and call through the provider proxy but not read the long-lived credentials. A Wrapp tenant
+        # onboarded like the one above: its token through the generated client, a proxied Wrapp call in plain HTTP
+        # (the generated client encodes every `/` of the {path} parameter, so a provider path of several segments
+        # cannot go through it), and its credentials refused to that key.
+        admin = AuthenticatedClient(base_url=base, token=gateway.secrets["admin_token"], timeout=30)
+        scopes = [Scope.TENANTSREAD, Scope.TOKENSISSUE, Scope.PROVIDERPROXY]
+        made = create_api_key.sync_detailed(client=admin, body=CreateApiKey(name=f"invoicing-{run}", scopes=scopes))
+        issued_key = made.parsed.key if isinstance(made.parsed, ApiKey) and isinstance(made.parsed.key, str) else None
+        if not expect(made.status_code == 201 and bool(issued_key) and sorted(made.parsed.scopes) == sorted(scopes),
+                      "admin API: a key with tenants:read, tokens:issue and provider:proxy (201, the key shown once)"):
+            log(f"      answered {made.status_code}: {made.content[:300]!r}")
+        invoicing = AuthenticatedClient(base_url=base, token=issued_key or "", timeout=30)
+        linked_id = f"wrapp-tokens-{run}"
+        linked = create(CreateTenant(provider=Provider.WRAPP, external_id=linked_id,
+                                     profile=Profile(email="giorgos@example.com", phone="+302101234570"))).parsed
+        complete_sandbox_wrapp_login.sync(linked_id, client=helpers)
+        settles(linked.id, TenantState.ACTIVE)
+
+        answered = issue_access_token.sync_detailed(linked.id, client=invoicing)
+        token = answered.parsed
+        authorization = (token.use.headers.additional_properties.get("Authorization") or "") if isinstance(token, AccessToken) else ""
+        if not expect(answered.status_code == 200 and isinstance(token, AccessToken) and token.provider == Provider.WRAPP
+                      and bool(token.token) and isinstance(token.expires_at, datetime)
+                      and token.expires_at > datetime.now(timezone.utc) and "{token}" in authorization,
+                      "access token (tokens:issue): a typed AccessToken for wrapp, a token, expires_at in the future, "
+                      "use.headers.Authorization a template with {token}"):
+            log(f"      answered {answered.status_code}: {answered.content[:300]!r}")
+        expect(answered.headers.get("cache-control") == "no-store", "access token: answered with Cache-Control: no-store",
+               f"Cache-Control: {answered.headers.get('cache-control')!r}")
+
+        proxied = call(gateway.port, "GET", f"/v1/tenants/{linked.id}/provider/tenant_details",
+                       headers={"Authorization": f"Bearer {issued_key}"}, timeout=30)
+        details = proxied.json if isinstance(proxied.json, dict) else {}
+        expect(proxied.status == 200 and details.get("partner_user_id") == linked_id,
+               "provider proxy (provider:proxy): GET …/provider/tenant_details answers 200 from Wrapp, naming the "
+               "tenant's external_id as partner_user_id", "" if proxied.status == 200 else f"answered {proxied!r}")
+
+        refused = get_credentials.sync_detailed(linked.id, client=invoicing)
+        expect(refused.status_code == 403 and isinstance(refused.parsed, Problem) and refused.parsed.code == "forbidden",
+               "GET …/credentials with that key (no credentials:read): 403 forbidden, a typed Problem",
+               f"answered {refused.status_code}")
 
         # 2. A Wrapp customer who already had an account: no webhook; the app supplies what the customer types in.
         existing_id = f"wrapp-existing-{run}"

@@ -67,6 +67,11 @@ import Testing
                 #expect(bytes.range(of: Data(secret.utf8)) == nil, "a token is stored in plaintext")
                 #expect(!h.logs.text.contains(secret), "a token was logged")
             }
+            // Offboarding erases the kept token with the credentials.
+            #expect(try await h.store.accessToken(tenantID: id) != nil)
+            #expect(try await h.call(.delete, "/v1/tenants/\(id)").status == 200)
+            #expect(try await h.store.accessToken(tenantID: id) == nil)
+            #expect(try await h.call(.post, "/v1/tenants/\(id)/access-token", key: key).status == 404)
         }
     }
 
@@ -278,6 +283,7 @@ import Testing
             #expect(supplied.status == 200, "\(supplied.text)")
             #expect(supplied.string("state") == "active")
             #expect(supplied.value("last_error") is NSNull)
+            #expect(try await h.store.accessToken(tenantID: id) == nil, "the old key's token went with it")
             let types = try await h.events(id).compactMap { $0["type"] as? String }
             #expect(types.filter { $0 == "tenant.credentials_invalid" }.count == 1)
             #expect(types.last == "tenant.credentials_restored")
