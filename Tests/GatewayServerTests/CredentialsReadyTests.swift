@@ -217,6 +217,60 @@ import Testing
         }
     }
 
+    /// The provider's refusals are its answer: a `429` and its `Retry-After` come back as they are, and nothing is
+    /// tried again by the proxy (a `POST` above all); a body over 1 MiB never leaves.
+    @Test func theProxyPassesTheProvidersAnswersThroughAndNeverRetriesThem() async throws {
+        try await SandboxHarness.run { h in
+            let id = try await h.activeWrapp("proxy-4")
+            #expect(try await h.call(.get, "/v1/tenants/\(id)/provider/invoices").status == 200)
+            await h.wrapp.add(SimulatedFault(operation: "invoices", status: 429, style: .message, retryAfter: 7))
+            let limited = try await h.call(.post, "/v1/tenants/\(id)/provider/invoices", json: #"{"total":"1.00"}"#)
+            #expect(limited.status == 429)
+            #expect(limited.headers[.retryAfter] == "7")
+            await h.wrapp.add(SimulatedFault(operation: "invoices", status: 503, style: .html))
+            let unavailable = try await h.call(.post, "/v1/tenants/\(id)/provider/invoices", json: #"{"total":"1.00"}"#)
+            #expect(unavailable.status == 503)
+            #expect(unavailable.headers[.contentType]?.contains("text/html") == true, "the provider's own page")
+            #expect(await h.wrapp.calls["/invoices"] == 3, "each call reached Wrapp once, none was repeated")
+            let listed = try await h.call(.get, "/v1/tenants/\(id)/provider/invoices")
+            #expect((listed.json["data"] as? [[String: Any]])?.isEmpty == true, "no invoice was made behind the caller's back")
+
+            let huge = "{\"x\":\"" + String(repeating: "a", count: (1 << 20) + 16) + "\"}"
+            let tooLarge = try await h.call(.post, "/v1/tenants/\(id)/provider/invoices", json: huge)
+            #expect(tooLarge.status == 413)
+            #expect(await h.wrapp.calls["/invoices"] == 4, "the large body never went")
+        }
+    }
+
+    /// A `401` that stands asks for one credential check, which decides (here: the key works, so nothing changes);
+    /// more of them within a minute of that check ask for none. Once the tenant is revoked, calls are refused up front.
+    @Test func standing401sAskForAtMostOneCheckAMinute() async throws {
+        try await SandboxHarness.run { h in
+            let id = try await h.activeWrapp("proxy-5")
+            #expect(try await h.call(.get, "/v1/tenants/\(id)/provider/invoices").status == 200)
+            // A 401 of Wrapp's own for this one route: it stands after the fresh login.
+            await h.wrapp.add(SimulatedFault(operation: "invoices", status: 401, style: .message, times: 2))
+            #expect(try await h.call(.get, "/v1/tenants/\(id)/provider/invoices").status == 401)
+            #expect(await h.step() == 1, "the credential check was made due")
+            #expect(try await h.tenant(id).string("state") == "active", "the check found the key working")
+            await h.wrapp.add(SimulatedFault(operation: "invoices", status: 401, style: .message, times: 2))
+            #expect(try await h.call(.get, "/v1/tenants/\(id)/provider/invoices").status == 401)
+            #expect(await h.step() == 0, "checked under a minute ago: no second check")
+
+            await h.wrapp.revokeKey("proxy-5")
+            h.clock.advance(120)
+            #expect(try await h.call(.get, "/v1/tenants/\(id)/provider/tenant_details").status == 401)
+            #expect(await h.step() == 1)
+            #expect(try await h.tenant(id).string("state") == "suspended")
+            let logins = await h.wrapp.loginCalls
+            for _ in 0..<5 {
+                #expect(try await h.call(.get, "/v1/tenants/\(id)/provider/tenant_details").status == 409, "refused up front once revoked")
+            }
+            #expect(await h.step() == 0, "no check is due again")
+            #expect(await h.wrapp.loginCalls == logins, "a revoked tenant's calls cost Wrapp nothing")
+        }
+    }
+
     @Test func magniFinanceTokensAndProxyCarryTheCompanysToken() async throws {
         try await SandboxHarness.run { h in
             let created = try await h.createMagni("mf-1", taxID: "513495886")

@@ -147,6 +147,12 @@ public actor WrappSimulator {
         case (_, let first, _) where !["external_login", "embedded_check_user", "login"].contains(first):
             calls[request.path, default: 0] += 1
             if answerDelay > .zero { try? await Task.sleep(for: answerDelay) }
+            // Scripted faults apply here too (`operation` is the path, e.g. `invoices`): a proxy passes them through.
+            if let fault = faults.take(parts.joined(separator: "/")) {
+                faultsInjected += 1
+                if let delay = fault.delayMilliseconds { try? await Task.sleep(for: .milliseconds(delay)) }
+                if fault.style != .lateSuccess { return fault.response() }
+            }
             return invoiceAPI(request, parts: parts)
         default: break
         }
