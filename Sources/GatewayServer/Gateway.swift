@@ -147,10 +147,12 @@ public struct Gateway: Sendable {
         router.group("v1/tenants").add(middleware: partnerAuth).add(middleware: idempotency)
             .addRoutes(TenantsController(service: service, render: render, revocations: store, clock: clock).endpoints)
         // Not under the Idempotency-Key middleware: a kept answer would store a token, or a provider's answer, for a day.
-        var proxyHTTP = ProviderHTTPClient.live(timeout: config.providerTimeout, connectionsPerHost: config.maxConcurrentCallsPerProvider)
-        proxyHTTP.retryAfterCap = config.schedule.maxRetryAfter
+        // Its own connection pool, and its own cap on calls at once: a partner's invoicing burst never makes the
+        // onboarding's calls (and the circuit breaker that hears them) wait for a connection.
+        var proxyHTTP = ProviderHTTPClient.live(timeout: config.providerTimeout, connectionsPerHost: config.proxyMaxConcurrent, pool: "proxy")
+        proxyHTTP.maxResponseBytes = ProxyController.maxAnswerBytes
         router.group("v1/tenants").add(middleware: partnerAuth)
-            .addRoutes(ProxyController(service: service, http: proxyHTTP, metrics: metrics).endpoints)
+            .addRoutes(ProxyController(service: service, http: proxyHTTP, metrics: metrics, slots: ProxySlots(limit: config.proxyMaxConcurrent)).endpoints)
         router.group("v1/events").add(middleware: partnerAuth)
             .addRoutes(EventsController(service: service, feed: store, render: render).endpoints)
         let signInLimiter = SignInLimiter(limit: config.adminAuthFailures)

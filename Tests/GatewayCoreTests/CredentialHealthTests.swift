@@ -32,7 +32,7 @@ import Testing
         #expect(decision.tenant.lastError?.code == "credentials_revoked")
         #expect(decision.tenant.nextAction?.type == .provideCredentials)
         #expect(decision.events.map(\.type) == [.stateChanged, .credentialsInvalid])
-        #expect(decision.work == .check(.awaiting, retryAfter: nil), "checked again, backing off")
+        #expect(decision.work == .check(.maintenance, retryAfter: nil), "checked again daily: a dead key is not tried hourly")
         #expect(decision.tenant.credentialCheck?.result == "refused")
 
         let again = try TenantStateMachine.decide(decision.tenant, Self.observe(Self.ready, Self.refused, at: 3600), capabilities: Self.wrapp)
@@ -78,6 +78,18 @@ import Testing
         // A working tenant's key is never replaced by a webhook's.
         let webhook = CredentialOffer(key, origin: .webhook, isNew: true)
         #expect(try TenantStateMachine.decide(Self.active(), Self.observe(Self.ready, nil, credentials: webhook), capabilities: Self.wrapp).credentials == nil)
+    }
+
+    @Test func aLateVerdictMovesNothing() throws {
+        var tenant = Self.active()
+        tenant.evidenceAt = Self.t0.addingTimeInterval(600)
+        let late = try TenantStateMachine.decide(tenant, Self.observe(Self.ready, Self.refused, at: 60), capabilities: Self.wrapp)
+        #expect(late.tenant.state == .active)
+        #expect(late.events.isEmpty)
+        let revoked = Self.active(revoked: true)
+        var newer = revoked
+        newer.evidenceAt = Self.t0.addingTimeInterval(600)
+        #expect(try TenantStateMachine.decide(newer, Self.observe(Self.ready, .working, at: 60), capabilities: Self.wrapp).tenant.state == .suspended)
     }
 
     @Test func aRefusalDoesNotTouchATenantStillOnboardingOrOffboarded() throws {

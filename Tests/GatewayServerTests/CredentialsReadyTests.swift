@@ -48,6 +48,11 @@ import Testing
             // A token the provider refused (it expired early, the customer logged out everywhere) is not handed out
             // again when the caller says so; saying it again later changes nothing once another is kept.
             await h.wrapp.expireJWTs()
+            // (A token under a minute old is not replaced on a caller's word: another login would change nothing.)
+            let young = try await h.call(.post, "/v1/tenants/\(id)/access-token", key: key, json: #"{"replace":"\#(fresh)"}"#)
+            #expect(young.string("token") == fresh)
+            #expect(await h.wrapp.loginCalls == logins + 2)
+            h.clock.advance(61)
             let replaced = try await h.call(.post, "/v1/tenants/\(id)/access-token", key: key, json: #"{"replace":"\#(fresh)"}"#)
             let third = try #require(replaced.string("token"))
             #expect(third != fresh)
@@ -60,7 +65,7 @@ import Testing
             // Least privilege: the long-lived key is not this key's to read; every token handed out is audited.
             #expect(try await h.call(.get, "/v1/tenants/\(id)/credentials", key: key).status == 403)
             let audit = try await h.store.auditEntries(tenantID: id).filter { $0.action == "access_token.issued" }
-            #expect(audit.count == 6)
+            #expect(audit.count == 7)
             // Sealed at rest, never logged.
             let bytes = try await h.databaseBytes()
             for secret in [token, fresh, third] {
@@ -208,6 +213,7 @@ import Testing
             #expect(try await h.call(.get, "/v1/tenants/\(id)/provider/tenant_details", key: key).status == 200)
             let logins = await h.wrapp.loginCalls
             let reads = await h.wrapp.calls["/tenant_details"] ?? 0
+            h.clock.advance(61)
             await h.wrapp.expireJWTs()
             let retried = try await h.call(.get, "/v1/tenants/\(id)/provider/tenant_details", key: key)
             #expect(retried.status == 200)
@@ -248,12 +254,15 @@ import Testing
         try await SandboxHarness.run { h in
             let id = try await h.activeWrapp("proxy-5")
             #expect(try await h.call(.get, "/v1/tenants/\(id)/provider/invoices").status == 200)
-            // A 401 of Wrapp's own for this one route: it stands after the fresh login.
+            // A 401 of Wrapp's own for this one route: it stands after the fresh login and the retry.
+            h.clock.advance(61)
             await h.wrapp.add(SimulatedFault(operation: "invoices", status: 401, style: .message, times: 2))
             #expect(try await h.call(.get, "/v1/tenants/\(id)/provider/invoices").status == 401)
+            #expect(await h.wrapp.pendingFaults == 0, "the call and its one retry")
             #expect(await h.step() == 1, "the credential check was made due")
             #expect(try await h.tenant(id).string("state") == "active", "the check found the key working")
-            await h.wrapp.add(SimulatedFault(operation: "invoices", status: 401, style: .message, times: 2))
+            h.clock.advance(10)
+            await h.wrapp.add(SimulatedFault(operation: "invoices", status: 401, style: .message, times: 1))
             #expect(try await h.call(.get, "/v1/tenants/\(id)/provider/invoices").status == 401)
             #expect(await h.step() == 0, "checked under a minute ago: no second check")
 
@@ -327,8 +336,9 @@ import Testing
             let blocked = try await h.call(.post, "/v1/tenants/\(id)/access-token", key: key)
             #expect(blocked.status == 409)
             #expect(blocked["code"] as? String == "credentials_revoked")
-            // Checked again later, still refused: no second event. The console says what the check found.
-            #expect(await h.advance(3600) == 1)
+            // Checked again the next day, still refused: no second event. The console says what the check found.
+            #expect(await h.advance(3600) == 0, "a key known dead is not tried hourly")
+            #expect(await h.advance(86_400 * 1.25) == 1)
             let (cookie, _) = try await ConsoleTests.signIn(h)
             let page = try await h.call(.get, "/console/tenants/\(id)", key: nil, headers: [.cookie: cookie]).text
             #expect(page.contains("<strong>refused</strong>"))
@@ -372,13 +382,32 @@ import Testing
             #expect(withdrawn.string("last_error.code") == "credentials_revoked")
             #expect(withdrawn.string("next_action.type") == "await_approval")
             #expect(await h.magni.approve("503504564"))
-            _ = await h.advance(3600)
+            _ = await h.advance(86_400 * 1.25)
             let restored = try await h.tenant(magni)
             #expect(restored.string("state") == "active")
             let types = try await h.events(magni).compactMap { $0["type"] as? String }
             #expect(types.suffix(3) == ["tenant.state_changed", "tenant.credentials_available", "tenant.credentials_restored"] || types.contains("tenant.credentials_restored"))
             let token = try await h.call(.post, "/v1/tenants/\(magni)/access-token")
             #expect(token.string("token") == (await h.magni.partner("503504564")?.tokens.first), "the company's new token")
+        }
+    }
+
+    /// A customer who re-links at Wrapp after revoking their key: the webhook's key, verified and bound to them, may
+    /// take the place of the refused one (never of a working one), and the tenant is restored.
+    @Test func aRelinkWebhookRestoresARevokedTenant() async throws {
+        try await SandboxHarness.run { h in
+            let id = try await h.activeWrapp("relink-1")
+            await h.wrapp.revokeKey("relink-1")
+            _ = await h.advance(86_400 * 1.25)
+            #expect(try await h.tenant(id).string("state") == "suspended")
+            #expect(await h.wrapp.completeOnboarding("relink-1") == 200, "Wrapp posts the user's (new) key again")
+            await h.step()
+            let restored = try await h.tenant(id)
+            #expect(restored.string("state") == "active")
+            let types = try await h.events(id).compactMap { $0["type"] as? String }
+            #expect(types.last == "tenant.credentials_restored")
+            let credentials = try await h.call(.get, "/v1/tenants/\(id)/credentials")
+            #expect(credentials.json["api_key"] as? String == (await h.wrapp.user("relink-1"))?.apiKey)
         }
     }
 

@@ -21,10 +21,14 @@ import Testing
         let fallback = Self.now.addingTimeInterval(23 * 3600)
         let exp = Self.now.timeIntervalSince1970
         #expect(WrappAdapter.expiry(ofJWT: Self.jwt(#"{"exp":\#(Int(exp) + 3600)}"#), now: Self.now) == Self.now.addingTimeInterval(3600))
-        for claims in [
-            #"{"exp":\#(Int(exp) + 30)}"#, #"{"exp":\#(Int(exp) - 3600)}"#, #"{"exp":\#(Int(exp) + 30 * 86_400)}"#, #"{"exp":1e300}"#,
-            #"{"exp":"soon"}"#, #"{}"#, "not json",
+        // Readable but out of bounds: held to a minute, or a week, from now.
+        for (claims, held) in [
+            (#"{"exp":\#(Int(exp) + 30)}"#, 60.0), (#"{"exp":\#(Int(exp) - 3600)}"#, 60), (#"{"exp":\#(Int(exp) + 30 * 86_400)}"#, 7 * 86_400),
+            (#"{"exp":1e300}"#, 7 * 86_400), (#"{"exp":-1e300}"#, 60),
         ] {
+            #expect(WrappAdapter.expiry(ofJWT: Self.jwt(claims), now: Self.now) == Self.now.addingTimeInterval(held), "\(claims)")
+        }
+        for claims in [#"{"exp":"soon"}"#, #"{}"#, "not json"] {
             #expect(WrappAdapter.expiry(ofJWT: Self.jwt(claims), now: Self.now) == fallback, "\(claims)")
         }
         #expect(WrappAdapter.expiry(ofJWT: "opaque-token", now: Self.now) == fallback)

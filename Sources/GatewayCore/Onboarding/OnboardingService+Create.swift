@@ -180,14 +180,23 @@ extension OnboardingService {
         let adapter = try provider(for: tenant.provider)
         let view = try await providerView(of: tenant)
         let askedAt = clock.now()
-        if try definition(of: tenant).capabilities.watchesCredentialHealth, [.active, .suspended].contains(tenant.state), tenant.credentialsAvailable,
+        // Active, or suspended because its credentials were refused (a lapsed subscription needs no key check).
+        let watched = tenant.state == .active || (tenant.state == .suspended && tenant.credentialsRevoked)
+        if try definition(of: tenant).capabilities.watchesCredentialHealth, watched, tenant.credentialsAvailable,
            let broker = adapter.broker, let credentials = try await storage({ try await store.credentials(tenantID: tenant.id) }) {
             let answer = try await ask(lease, tenant.provider, "credential_check") { await broker.checkCredentials(credentials, for: view) }
             log(answer, tenant: tenant, operation: "credential_check")
             if case .refused(let reason, _)? = answer.verdict, !tenant.credentialsRevoked {
                 logger.warning("the provider refused the stored credentials", metadata: ["tenant.id": "\(tenant.id)", "reason": "\(reason)"])
             }
-            return try await apply(answer, lease: lease, source: source, at: askedAt)
+            let checked = try await apply(answer, lease: lease, source: source, at: askedAt)
+            if let token = answer.issuedToken, answer.verdict == .working, checked.state == .active {
+                // The check's login made a token: kept, so the partner's next request needs no login of its own.
+                do { try await store.saveAccessToken(received(token), lease: lease) } catch {
+                    logger.info("the credential check's token was not kept", metadata: ["tenant.id": "\(tenant.id)"])
+                }
+            }
+            return checked
         }
         let answer = try await status(lease, of: tenant, view: view, adapter: adapter)
         log(answer, tenant: tenant, operation: "check")
@@ -299,6 +308,8 @@ extension OnboardingService {
             let askedAt = clock.now()
             var answer = try await status(lease, of: tenant, view: view, adapter: adapter)
             answer.credentials = credentials
+            // Just proven with the provider: credentials refused earlier work again, even when they are the same ones.
+            answer.verdict = .working
             return try await apply(answer, lease: lease, source: .api, at: askedAt, origin: .partner)
         }
         guard let updated else { throw .tenantBusy }

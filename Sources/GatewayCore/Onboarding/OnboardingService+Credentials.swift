@@ -58,7 +58,7 @@ extension OnboardingService {
         let tenant = try await tenant(id: tenantID)
         let broker = try broker(for: tenant, needs: \.proxiesCalls, otherwise: .proxyNotSupported(tenant.provider))
         guard let credentials = try await storage({ try await store.credentials(tenantID: tenantID) }) else { throw .credentialsNotAvailable }
-        let token = broker.proxyNeedsToken ? try await self.token(for: tenant, broker: broker, replacing: failed?.token) : nil
+        let token = broker.tokensNeedLogin ? try await self.token(for: tenant, broker: broker, replacing: failed?.token) : nil
         guard let target = broker.proxyTarget(for: credentials, token: token) else { throw .credentialsNotAvailable }
         return ProxyGrant(tenant: tenant, target: target, token: token)
     }
@@ -84,7 +84,9 @@ extension OnboardingService {
     ) throws(OnboardingError) -> any CredentialBroker {
         guard try definition(of: tenant).capabilities[keyPath: capability] else { throw refusal }
         guard let broker = try provider(for: tenant.provider).broker else { throw refusal }
-        guard tenant.state != .offboarded, tenant.credentialsAvailable else { throw .credentialsNotAvailable }
+        // Only an onboarded tenant's credentials are used: a company's tokens never serve a tenant that is still
+        // onboarding or was refused.
+        guard [.active, .suspended].contains(tenant.state), tenant.credentialsAvailable else { throw .credentialsNotAvailable }
         if tenant.credentialsRevoked { throw .credentialsRevoked }
         return broker
     }
@@ -93,8 +95,17 @@ extension OnboardingService {
     /// replicas under the tenant's lease, where the kept token is read again first (another replica may have just
     /// logged in).
     func token(for tenant: Tenant, broker: any CredentialBroker, replacing failed: String?) async throws(OnboardingError) -> IssuedToken {
-        let margin = settings.tokenMargin
-        if let kept = try await storage({ try await store.accessToken(tenantID: tenant.id) }), kept.usable(at: clock.now(), margin: margin), kept.token != failed {
+        guard broker.tokensNeedLogin else {
+            // The token is part of the credentials (MagniFinance): read, never asked for, never kept twice.
+            guard let credentials = try await storage({ try await store.credentials(tenantID: tenant.id) }) else { throw .credentialsNotAvailable }
+            switch await broker.accessToken(with: credentials) {
+            case .issued(let token):
+                if token.token == failed { await credentialsSuspect(tenant) }
+                return token
+            case .refused, .unavailable: throw .credentialsNotAvailable
+            }
+        }
+        if let kept = try await storage({ try await store.accessToken(tenantID: tenant.id) }), keep(kept, replacing: failed) {
             return kept
         }
         do {
@@ -108,15 +119,37 @@ extension OnboardingService {
         }
     }
 
+    /// Whether the kept token is handed out: usable for more than the margin, and not the one a caller says the
+    /// provider refused. A refused token under a minute old is handed out all the same: it was just made, so another
+    /// login would make the same answer, and a caller repeating `replace` cannot make a login each time.
+    func keep(_ kept: IssuedToken, replacing failed: String?) -> Bool {
+        let now = clock.now()
+        guard kept.usable(at: now, margin: settings.tokenMargin) else { return false }
+        guard kept.token == failed else { return true }
+        return kept.issuedAt.map { now.timeIntervalSince($0) < Self.freshTokenAge } ?? false
+    }
+
+    /// A token this young is not replaced on a caller's word.
+    static let freshTokenAge: TimeInterval = 60
+
+    /// A token as the provider gave it, its life counted on the gateway's own clock from now (the provider's clock, and
+    /// the adapter's, may differ from ours).
+    func received(_ token: IssuedToken) -> IssuedToken {
+        let now = clock.now()
+        var token = token
+        token.expiresAt = token.expiresAt.map { now.addingTimeInterval(max(0, $0.timeIntervalSinceNow)) }
+        token.issuedAt = now
+        return token
+    }
+
     private func login(_ tenant: Tenant, broker: any CredentialBroker, replacing failed: String?) async throws(OnboardingError) -> IssuedToken {
-        let margin = settings.tokenMargin
         let token = try await withLease(tenantID: tenant.id, wait: settings.leaseWait) { lease throws(OnboardingError) -> IssuedToken in
-            if let kept = try await storage({ try await store.accessToken(tenantID: tenant.id) }), kept.usable(at: clock.now(), margin: margin), kept.token != failed {
+            if let kept = try await storage({ try await store.accessToken(tenantID: tenant.id) }), keep(kept, replacing: failed) {
                 return kept
             }
             // Read again under the lease: the credentials may have been replaced, or the tenant offboarded, meanwhile.
             let current = try await self.tenant(id: tenant.id)
-            guard current.state != .offboarded, current.credentialsAvailable,
+            guard [.active, .suspended].contains(current.state), current.credentialsAvailable,
                 let credentials = try await storage({ try await store.credentials(tenantID: tenant.id) })
             else { throw .credentialsNotAvailable }
             if current.credentialsRevoked { throw .credentialsRevoked }
@@ -127,16 +160,8 @@ extension OnboardingService {
                 return nil
             }) { await broker.accessToken(with: credentials) }
             switch answer {
-            case .issued(var token):
-                // Its life counted on the gateway's own clock from now (the provider's clock may differ from ours).
-                let now = clock.now()
-                token.expiresAt = token.expiresAt.map { now.addingTimeInterval(max(0, $0.timeIntervalSinceNow)) }
-                token.issuedAt = now
-                if token.token == failed {
-                    // The provider gives the very token that was refused (a token that does not expire): the
-                    // credentials themselves are in doubt.
-                    await credentialsSuspect(current)
-                }
+            case .issued(let given):
+                let token = received(given)
                 do {
                     try await store.saveAccessToken(token, lease: lease)
                 } catch is LeaseLost {

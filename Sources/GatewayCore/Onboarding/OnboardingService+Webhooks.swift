@@ -53,8 +53,9 @@ extension OnboardingService {
         var view = try await providerView(of: tenant)
         var credentials: ProviderCredentials?
         if let offered = notice.credentials {
-            if tenant.credentialsAvailable {
-                // An unsigned payload never replaces a key the tenant has; only PUT …/credentials does.
+            if tenant.credentialsAvailable, !tenant.credentialsRevoked {
+                // An unsigned payload never replaces a key the tenant has; only PUT …/credentials does. Credentials the
+                // provider refused are no key at all: a verified one (the customer re-linked) may take their place.
                 try await settleUnkept(tenant, action: "webhook.credentials_ignored", reason: "the tenant already has credentials")
                 return try await finish("credentials_ignored")
             }

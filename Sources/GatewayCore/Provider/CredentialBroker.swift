@@ -187,8 +187,9 @@ public protocol CredentialBroker: Sendable {
     /// How the partner presents the token: header name to value, `{token}` standing for the token.
     var tokenUse: [String: String] { get }
 
-    /// Whether proxied calls need a token from `accessToken` (else the credentials go as they are).
-    var proxyNeedsToken: Bool { get }
+    /// Whether tokens come from a login with the credentials (kept, renewed, and carried by proxied calls); else
+    /// `accessToken` reads them from the credentials, with no provider call, and proxied calls carry the credentials.
+    var tokensNeedLogin: Bool { get }
 
     /// Where the proxy sends the tenant's calls and what it adds; nil when the credentials cannot be used so.
     func proxyTarget(for credentials: ProviderCredentials, token: IssuedToken?) -> ProxyTarget?
@@ -205,7 +206,7 @@ extension CredentialBroker {
     }
 
     public var tokenUse: [String: String] { [:] }
-    public var proxyNeedsToken: Bool { false }
+    public var tokensNeedLogin: Bool { false }
 }
 
 extension OnboardingProvider {

@@ -37,6 +37,9 @@ public struct ProviderAnswer: Sendable, Equatable {
     public var verdict: CredentialVerdict?
     /// What the provider reports about the ready customer (`provider_details`).
     public var details: ProviderDetails?
+    /// A token a credential check logged in for (it is kept, rather than thrown away, in case the provider voids
+    /// older ones at each login).
+    public var issuedToken: IssuedToken?
 
     public init(_ finding: Finding, credentials: ProviderCredentials? = nil, diagnostic: String? = nil) {
         self.finding = finding

@@ -39,6 +39,8 @@ public enum TenantStateMachine {
         guard tenant.state != .offboarded, observation.verdict != nil || observation.details != nil || tenant.credentialsRevoked else {
             return decision
         }
+        // Stale evidence says nothing about the credentials now (a late answer must not suspend or restore).
+        if let evidenceAt = tenant.evidenceAt, observation.at < evidenceAt.addingTimeInterval(-clockResolution) { return decision }
         var decision = decision
         let at = observation.at
         if let verdict = observation.verdict {
@@ -64,8 +66,9 @@ public enum TenantStateMachine {
             }
             if !tenant.credentialsRevoked { events.append(PlannedEvent(.credentialsInvalid)) }
             if !events.isEmpty || next.nextAction != tenant.nextAction { next.updatedAt = at }
+            // Checked again daily (a key known dead is not tried every hour); new credentials or a re-link restore at once.
             return Decision(
-                tenant: next, events: events, work: .check(.awaiting, retryAfter: nil), changed: true,
+                tenant: next, events: events, work: .check(.maintenance, retryAfter: nil), changed: true,
                 resetsBackoff: !events.isEmpty, credentials: nil
             )
         default:
@@ -78,7 +81,7 @@ public enum TenantStateMachine {
                 var kept = tenant
                 kept.credentialCheck = decision.tenant.credentialCheck
                 kept.providerDetails = decision.tenant.providerDetails
-                return Decision(tenant: kept, events: [], work: .check(.awaiting, retryAfter: nil), changed: kept != tenant, resetsBackoff: false)
+                return Decision(tenant: kept, events: [], work: .check(.maintenance, retryAfter: nil), changed: kept != tenant, resetsBackoff: false)
             }
             if decision.tenant.credentialsRevoked {
                 decision.tenant.lastError = nil

@@ -58,6 +58,8 @@ public struct GatewayConfig: Sendable {
     /// An access token is handed out while more than this much of its life is left; then the provider is logged in to
     /// again (`GATEWAY_ACCESS_TOKEN_MARGIN_SECONDS`, 1 h of a Wrapp JWT's 24 h).
     public var accessTokenMargin: TimeInterval = 3600
+    /// Provider proxy calls in flight at once per provider (`GATEWAY_PROXY_MAX_CONCURRENT`); more answer `503`.
+    public var proxyMaxConcurrent = 32
     /// Transient failures among a provider's last 20 calls that open its circuit, and its first cool-down.
     public var circuitFailures = 18
     public var circuitCoolDown: TimeInterval = 30
@@ -209,6 +211,7 @@ public struct GatewayConfig: Sendable {
         let leaseWait = env.number("GATEWAY_LEASE_WAIT_SECONDS", default: 5, range: 0...60)
         let approvalExpiry = env.number("GATEWAY_APPROVAL_EXPIRY_SECONDS", default: 30 * 86_400, range: 60...31_536_000)
         let accessTokenMargin = env.number("GATEWAY_ACCESS_TOKEN_MARGIN_SECONDS", default: 3600, range: 0...43_200)
+        let proxyMaxConcurrent = env.wholeNumber("GATEWAY_PROXY_MAX_CONCURRENT", default: 32, range: 1...1024)
         let circuitFailures = env.wholeNumber("GATEWAY_CIRCUIT_FAILURES", default: 18, range: 1...20)
         let circuitCoolDown = env.number("GATEWAY_CIRCUIT_COOLDOWN_SECONDS", default: 30, range: 1...3600)
         var retrySchedule = DeliverySchedule.delays
@@ -233,6 +236,7 @@ public struct GatewayConfig: Sendable {
         config.leaseWait = leaseWait
         config.approvalExpiry = approvalExpiry
         config.accessTokenMargin = accessTokenMargin
+        config.proxyMaxConcurrent = proxyMaxConcurrent
         config.circuitFailures = circuitFailures
         config.circuitCoolDown = circuitCoolDown
         config.eventsRetrySchedule = retrySchedule

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import NIOHTTP1
 import Providers
+import Synchronization
 import Tracing
 
 /// Credentials ready to use: `POST /v1/tenants/{id}/access-token` (scope `tokens:issue`) and the provider proxy,
@@ -21,10 +22,13 @@ struct ProxyController {
     static let maxBodyBytes = 1 << 20
     static let maxPathBytes = 2048
     static let maxQueryBytes = 4096
+    /// The largest provider answer passed on (a PDF fits); larger answers `502`.
+    static let maxAnswerBytes = 8 << 20
 
     let service: OnboardingService
     let http: ProviderHTTPClient
     let metrics: GatewayMetrics
+    let slots: ProxySlots
 
     var endpoints: RouteCollection<GatewayRequestContext> {
         let routes = RouteCollection(context: GatewayRequestContext.self)
@@ -96,6 +100,16 @@ struct ProxyController {
         let bytes = body.readableBytes > 0 ? Data(body.readableBytesView) : nil
 
         var grant = try await service.proxyGrant(tenantID: tenantID)
+        let provider = grant.tenant.provider
+        guard slots.take(provider) else {
+            metrics.proxyCall(provider: provider, status: 503, duration: .zero)
+            throw Problem(
+                .serviceUnavailable, code: "proxy_busy",
+                detail: "Too many calls to this provider are going through the proxy at once; try again in a moment.",
+                headers: [.retryAfter: "1"]
+            )
+        }
+        defer { slots.give(provider) }
         let started = ContinuousClock.now
         let method = HTTPMethod(rawValue: request.method.rawValue)
         return try await withSpan("provider proxy", ofKind: .client) { span in
@@ -104,13 +118,14 @@ struct ProxyController {
             span.attributes["tenant.id"] = tenantID
             var response = try await send(method, path: path, query: query, request: request, body: bytes, grant: grant)
             if response.status == 401, let used = grant.token {
-                // The token may only have expired (or been rotated): one fresh login, one retry. A refused login is the
-                // provider's answer too, and the 401 stands.
-                do {
-                    grant = try await service.proxyGrant(tenantID: tenantID, replacing: used)
+                // The token may only have expired (or been rotated): one fresh login, one retry. Whatever stops that
+                // (a refused login, a busy tenant, a provider that cannot be reached), the provider's 401 stands; so
+                // does it when the token is the one just used (it was fresh: the login would change nothing).
+                if let renewed = try? await service.proxyGrant(tenantID: tenantID, replacing: used), renewed.token?.token != used.token {
+                    grant = renewed
                     span.attributes["provider.proxy.relogin"] = true
                     response = try await send(method, path: path, query: query, request: request, body: bytes, grant: grant)
-                } catch OnboardingError.credentialsRefused {}
+                }
             }
             if response.status == 401 {
                 await service.credentialsSuspect(grant.tenant)
@@ -229,21 +244,47 @@ struct ProxyController {
         }
     }
 
-    static let droppedResponseHeaders: Set<String> = [
-        "connection", "keep-alive", "proxy-authenticate", "proxy-connection", "te", "trailer", "trailers", "transfer-encoding", "upgrade",
-        "content-length", "set-cookie", "set-cookie2", "x-request-id", "authorization", "x-api-key", "x-partner-api-key", "api_key", "email", "token", "password",
+    /// What of the provider's answer reaches the caller: its content and caching validators, its rate-limit and
+    /// authentication hints. Nothing else lands on the gateway's origin (cookies, CORS, HSTS, security policies,
+    /// credential headers, hop-by-hop headers), and the answer is never cached.
+    static let passedResponseHeaders: Set<String> = [
+        "content-type", "content-language", "content-disposition", "content-encoding", "etag", "last-modified", "retry-after",
+        "www-authenticate", "ratelimit", "ratelimit-policy", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset",
+        "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset",
     ]
 
-    /// The provider's answer as it came (status, body, headers), without hop-by-hop, cookies or credential headers.
+    /// The provider's answer as it came (status, body, the headers above), with `Cache-Control: no-store`.
     static func passThrough(_ response: ProviderResponse, target: ProxyTarget) throws -> Response {
         var fields = HTTPFields()
         for (name, value) in response.headers {
             let lower = name.lowercased()
-            guard !droppedResponseHeaders.contains(lower), !target.credentialHeaders.contains(lower), let field = HTTPField.Name(name) else { continue }
+            guard passedResponseHeaders.contains(lower), !target.credentialHeaders.contains(lower), let field = HTTPField.Name(name) else { continue }
             fields.append(HTTPField(name: field, value: value))
         }
-        if fields[.cacheControl] == nil { fields[.cacheControl] = "no-store" }
-        let status = (100...599).contains(response.status) ? HTTPResponse.Status(code: response.status) : .badGateway
+        fields[.cacheControl] = "no-store"
+        let status = (200...599).contains(response.status) ? HTTPResponse.Status(code: response.status) : .badGateway
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: response.body)))
+    }
+}
+
+/// Provider proxy calls in flight, per provider, up to a limit (`GATEWAY_PROXY_MAX_CONCURRENT`).
+final class ProxySlots: Sendable {
+    private let inFlight = Mutex<[ProviderKind: Int]>([:])
+    let limit: Int
+
+    init(limit: Int) {
+        self.limit = limit
+    }
+
+    func take(_ provider: ProviderKind) -> Bool {
+        inFlight.withLock { counts in
+            guard counts[provider, default: 0] < limit else { return false }
+            counts[provider, default: 0] += 1
+            return true
+        }
+    }
+
+    func give(_ provider: ProviderKind) {
+        inFlight.withLock { $0[provider, default: 1] -= 1 }
     }
 }

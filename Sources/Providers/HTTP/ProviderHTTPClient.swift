@@ -99,8 +99,8 @@ public struct ProviderHTTPClient: Sendable {
     /// Over a process-wide AsyncHTTPClient (living as long as the process) whose pool keeps up to
     /// `connectionsPerHost` connections to each provider's host. AsyncHTTPClient's default is 8: with more calls
     /// allowed at once, the rest would queue for a connection inside the client, unseen and past their deadline.
-    public static func live(timeout: TimeInterval, connectionsPerHost: Int = 8) -> ProviderHTTPClient {
-        ProviderHTTPClient(client: SharedClients.client(connectionsPerHost: max(8, connectionsPerHost)), timeout: timeout)
+    public static func live(timeout: TimeInterval, connectionsPerHost: Int = 8, pool: String = "onboarding") -> ProviderHTTPClient {
+        ProviderHTTPClient(client: SharedClients.client(connectionsPerHost: max(8, connectionsPerHost), pool: pool), timeout: timeout)
     }
 
     /// The same client, reporting each request's health to `observe`.
@@ -260,11 +260,13 @@ public struct ProviderHTTPClient: Sendable {
 /// AsyncHTTPClient's own spans record the full URL and path, which may hold a customer's identifiers or a webhook
 /// token; `ProviderHTTPClient` makes the span of each request instead.
 public enum SharedClients {
-    private static let clients = Mutex<[Int: HTTPClient]>([:])
+    private static let clients = Mutex<[String: HTTPClient]>([:])
 
-    public static func client(connectionsPerHost: Int = 8) -> HTTPClient {
+    /// `pool` keeps traffic apart: the provider proxy's calls (`"proxy"`) never queue the onboarding's for a connection.
+    public static func client(connectionsPerHost: Int = 8, pool: String = "onboarding") -> HTTPClient {
         clients.withLock { clients in
-            if let client = clients[connectionsPerHost] { return client }
+            let key = "\(pool)/\(connectionsPerHost)"
+            if let client = clients[key] { return client }
             var configuration = HTTPClient.Configuration.singletonConfiguration
             configuration.tracing.tracer = nil
             // Never follow a redirect: AsyncHTTPClient would resend our headers (the partner key, IPPN secrets) and
@@ -272,7 +274,7 @@ public enum SharedClients {
             configuration.redirectConfiguration = .disallow
             configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerHost
             let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-            clients[connectionsPerHost] = client
+            clients[key] = client
             return client
         }
     }

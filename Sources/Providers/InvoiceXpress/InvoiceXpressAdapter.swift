@@ -156,7 +156,8 @@ struct InvoiceXpressAdapter: OnboardingProvider {
                 }
                 return .valid
             // A refusal is InvoiceXpress's own answer, not a page from something in front of it.
-            case 401, 403, 404 where !response.isHTML: return .invalid(reason: "InvoiceXpress refused the key (\(response.status))")
+            case 401 where !response.isHTML, 403 where !response.isHTML, 404 where !response.isHTML:
+                return .invalid(reason: "InvoiceXpress refused the key (\(response.status))")
             default: return .unavailable(reason: "InvoiceXpress answered \(response.status)", retryAfter: response.retryAfter())
             }
         }

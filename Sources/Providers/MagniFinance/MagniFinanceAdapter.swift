@@ -222,9 +222,15 @@ public struct MagniFinanceAdapter: OnboardingProvider {
             if envelope.isPartnershipNotFound || (response.status == 404 && !explicitOnly) { return .notGranted }
             return .unavailable("MagniFinance accessTokens failed: \(envelope.summary)", nil)
         }
-        let tokens = (envelope.object as? [Any] ?? []).compactMap { entry -> MagniFinanceAccessToken? in
+        let entries = envelope.object as? [Any]
+        let tokens = (entries ?? []).compactMap { entry -> MagniFinanceAccessToken? in
             guard let item = entry as? [String: Any], let token = item["AccessToken"] as? String, !token.isEmpty else { return nil }
             return MagniFinanceAccessToken(token: token, description: item["Description"] as? String)
+        }
+        // A success whose object is not a list, or a list with no token we can read, is a shape we do not know: a
+        // credential check must not take it for a withdrawn partnership (one format change would suspend everyone).
+        if explicitOnly, tokens.isEmpty, entries == nil || entries?.isEmpty == false {
+            return .unavailable("MagniFinance accessTokens answered a list it does not usually give", nil)
         }
         return tokens.isEmpty ? .notGranted : .granted(tokens)
     }

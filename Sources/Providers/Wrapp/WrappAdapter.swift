@@ -159,8 +159,8 @@ public struct WrappAdapter: OnboardingProvider, WebhookInterpreting {
         }
     }
 
-    /// When a JWT expires: its `exp` claim, believed only between a minute and a week from now (it is the provider's
-    /// number); otherwise 23 h, an hour inside the 24 h Wrapp documents.
+    /// When a JWT expires: its `exp` claim, held between a minute and a week from now (it is the provider's number);
+    /// when it cannot be read, 23 h, an hour inside the 24 h Wrapp documents.
     public static func expiry(ofJWT jwt: String, now: Date) -> Date {
         let fallback = now.addingTimeInterval(23 * 3600)
         let parts = jwt.split(separator: ".", omittingEmptySubsequences: false)
@@ -170,9 +170,10 @@ public struct WrappAdapter: OnboardingProvider, WebhookInterpreting {
         guard let data = Data(base64Encoded: text), let claims = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
             let exp = (claims["exp"] as? NSNumber)?.doubleValue, exp.isFinite
         else { return fallback }
-        let lifetime = exp - now.timeIntervalSince1970
-        guard lifetime >= 60, lifetime <= 7 * 86_400 else { return fallback }
-        return Date(timeIntervalSince1970: exp)
+        // A readable exp is believed within a minute and a week from now: a past or imminent one is not stretched to a
+        // day (every call would fail with it), a far one is not kept for months.
+        let lifetime = min(max(exp - now.timeIntervalSince1970, 60), 7 * 86_400)
+        return now.addingTimeInterval(lifetime)
     }
 
     /// `401`/`403`, or `{"errors": [{"title": "Not valid user"}]}` with any 4xx or 200: Wrapp says no.
@@ -256,7 +257,7 @@ extension WrappAdapter: CredentialBroker {
     }
 
     public var tokenUse: [String: String] { ["Authorization": "Bearer {token}"] }
-    public var proxyNeedsToken: Bool { true }
+    public var tokensNeedLogin: Bool { true }
 
     /// The Invoice API lives under the same base as the Partners API; calls carry the JWT, never the partner key.
     public func proxyTarget(for credentials: ProviderCredentials, token: IssuedToken?) -> ProxyTarget? {
@@ -292,6 +293,7 @@ extension WrappAdapter: CredentialBroker {
             return answer
         case .issued(let token):
             jwt = token.token
+            answer.issuedToken = token
         }
         switch await tenantDetails(jwt: jwt) {
         case .success(let object):
