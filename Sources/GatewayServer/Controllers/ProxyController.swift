@@ -67,7 +67,8 @@ struct ProxyController {
         try context.require(.tokensIssue)
         var replace: String?
         var request = request
-        let body = try await request.collectBody(upTo: 16 * 1024)
+        // Room for the longest `replace` (8,192 characters) however JSON escapes them (`\u00e9` is six bytes for one).
+        let body = try await request.collectBody(upTo: 64 * 1024)
         if body.readableBytes > 0 {
             if let type = request.headers[.contentType], !type.lowercased().contains("json") {
                 throw Problem(.unsupportedMediaType, code: "unsupported_media_type", detail: "Send the body as application/json.")
@@ -78,7 +79,7 @@ struct ProxyController {
             let reader = FieldReader(object)
             reader.allowOnly(["replace"])
             replace = reader.string("replace", required: false)
-            if let text = replace, text.isEmpty || text.utf8.count > 8192 { reader.fail("replace", "invalid", "The token the provider refused, 1 to 8192 bytes.") }
+            if let text = replace, text.isEmpty || text.count > 8192 { reader.fail("replace", "invalid", "The token the provider refused, 1 to 8,192 characters.") }
             guard reader.errors.isEmpty else { throw Problem.validation(reader.errors) }
         }
         let grant = try await service.accessToken(tenantID: context.parameters.require("id"), replacing: replace, actor: context.actor)
