@@ -248,6 +248,31 @@ import Testing
         }
     }
 
+    /// What the provider's answer may carry to the caller is an allowlist: no cookie, no CORS or HSTS on the gateway's
+    /// origin, never cached; and no more calls at once than the proxy's cap, so a burst never starves onboarding.
+    @Test func theProxyPassesOnlySafeHeadersAndCapsCallsAtOnce() async throws {
+        try await SandboxHarness.run(environment: ["GATEWAY_PROXY_MAX_CONCURRENT": "1"]) { h in
+            let id = try await h.activeWrapp("proxy-6")
+            let answer = try await h.call(.get, "/v1/tenants/\(id)/provider/headers")
+            #expect(answer.status == 200)
+            #expect(answer.headers[.setCookie] == nil)
+            #expect(answer.headers[HTTPField.Name("Access-Control-Allow-Origin")!] == nil)
+            #expect(answer.headers[HTTPField.Name("Strict-Transport-Security")!] == nil)
+            #expect(answer.headers[.cacheControl] == "no-store", "never cached, whatever the provider says")
+            #expect(answer.headers[.eTag] == "\"v1\"")
+            #expect(answer.headers[HTTPField.Name("X-RateLimit-Remaining")!] == "41")
+
+            await h.wrapp.setAnswerDelay(milliseconds: 600)
+            async let first = h.callOnNewConnection(.get, "/v1/tenants/\(id)/provider/invoices")
+            try await Task.sleep(for: .milliseconds(150))
+            let second = try await h.callOnNewConnection(.get, "/v1/tenants/\(id)/provider/invoices")
+            #expect(second.status == 503)
+            #expect(second["code"] as? String == "proxy_busy")
+            #expect(second.headers[.retryAfter] == "1")
+            #expect(try await first.status == 200)
+        }
+    }
+
     /// A `401` that stands asks for one credential check, which decides (here: the key works, so nothing changes);
     /// more of them within a minute of that check ask for none. Once the tenant is revoked, calls are refused up front.
     @Test func standing401sAskForAtMostOneCheckAMinute() async throws {

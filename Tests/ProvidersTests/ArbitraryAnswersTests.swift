@@ -72,6 +72,16 @@ import Testing
             answers.append(await magni.check(tenant))
         }
         _ = await wrapp.verify(.wrapp(wrappUserID: "u-1", apiKey: "k"), for: Self.tenant)
+        // A credential check never takes a server error or a page for the customer's refusal.
+        let stored = { var t = Self.tenant; t.hasCredentials = true; return t }()
+        let wrappCheck = await wrapp.checkCredentials(.wrapp(wrappUserID: "u-1", apiKey: "k"), for: stored)
+        let magniCheck = await magni.checkCredentials(.magnifinance(accessTokens: [.init(token: "t-1", description: nil)]), for: stored)
+        if status >= 500 || status == 429 || Self.contentTypes[kind % Self.contentTypes.count].contains("html") {
+            for verdict in [wrappCheck.verdict, magniCheck.verdict] {
+                if case .refused? = verdict { Issue.record("a \(status) answer read as a refusal") }
+            }
+        }
+        _ = await wrapp.accessToken(with: .wrapp(wrappUserID: "u-1", apiKey: "k"))
         _ = await wrapp.onboardingURL(for: Self.tenant)
         _ = wrapp.interpretWebhook(answer.body)
         _ = answer.retryAfter()

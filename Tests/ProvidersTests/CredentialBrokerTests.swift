@@ -52,6 +52,32 @@ import Testing
         #expect(good.values["next_payment_amount"] == .string("19.9"))
     }
 
+    /// MagniFinance's withdrawal is its `PartnershipNotFound` envelope (or a readable empty list); a bare 404, a list
+    /// of a shape we do not know, or a success that is not a list is unknown: one format change must not suspend
+    /// every company.
+    @Test func magniFinanceRefusesOnlyInItsOwnWords() async {
+        let cases: [(status: Int, body: String, refused: Bool)] = [
+            (200, #"{"IsError":true,"IsSuccess":false,"Type":1,"ErrorValue":{"Value":38,"Name":"PartnershipNotFound"}}"#, true),
+            (200, #"{"IsError":false,"IsSuccess":true,"Type":0,"Object":[]}"#, true),
+            (404, "", false),
+            (404, "<html><body>Not Found</body></html>", false),
+            (200, #"{"IsError":false,"IsSuccess":true,"Type":0,"Object":"granted"}"#, false),
+            (200, #"{"IsError":false,"IsSuccess":true,"Type":0,"Object":[{"Token":"renamed-field"}]}"#, false),
+        ]
+        for (status, body, refused) in cases {
+            let answer = ProviderResponse(status: status, headers: [("Content-Type", body.hasPrefix("<") ? "text/html" : "application/json")], body: Data(body.utf8))
+            let http = ProviderHTTPClient.answering { _, _, _, _ in .success(answer) }
+            let magni = MagniFinanceAdapter(configuration: .init(baseURL: { "http://127.0.0.1:9" }, email: "ippn@example.com", token: "t", password: "p"), http: http)
+            let tenant = ProviderTenant(
+                tenantID: "ten_1", externalID: "e", profile: Profile(company: Company(taxID: "513495886", country: "PT")), hasCredentials: true
+            )
+            let check = await magni.checkCredentials(.magnifinance(accessTokens: [.init(token: "t-1", description: nil)]), for: tenant)
+            var wasRefused = false
+            if case .refused? = check.verdict { wasRefused = true }
+            #expect(wasRefused == refused, "\(status) \(body)")
+        }
+    }
+
     /// `/login` carries the partner key: when Wrapp refuses the partner's own calls, its 401 says nothing of the
     /// customer's key, and no tenant may be suspended for it. With the partner key working, a wrong key is refused.
     @Test func aLoginRefusedWhileThePartnerKeyFailsIsNoRefusal() async throws {

@@ -282,8 +282,9 @@ public actor WrappSimulator {
     }
 
     /// The Invoice API (same host): `Authorization: Bearer <JWT>` from `/login`, refused once the JWT expired or the
-    /// customer rotated their key. `GET /tenant_details`, `GET /invoices`, `POST /invoices`; `GET /moved` answers a
-    /// redirect to another host (no Wrapp API does: it is there for tests of the proxy).
+    /// customer rotated their key. `GET /tenant_details`, `GET /invoices`, `POST /invoices`; for tests of the proxy,
+    /// `GET /moved` answers a redirect to another host and `GET /headers` headers a proxy must not pass on (no Wrapp
+    /// API does either).
     private func invoiceAPI(_ request: SimulatedRequest, parts: [String]) -> SimulatedResponse {
         lastInvoiceAPIRequest = (request.headers, request.query)
         let bearer = request.headers["authorization"].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
@@ -307,6 +308,13 @@ public actor WrappSimulator {
             return .json(201, ["data": invoice])
         case ("GET", "moved"):
             return SimulatedResponse(status: 302, headers: ["Location": "https://elsewhere.example/collect"], body: Data())
+        case ("GET", "headers"):
+            // Headers a provider may send that must not land on the gateway's origin, beside ones that may.
+            return SimulatedResponse(status: 200, headers: [
+                "Content-Type": "application/json", "Set-Cookie": "wrapp_session=abc; Path=/", "Access-Control-Allow-Origin": "*",
+                "Strict-Transport-Security": "max-age=63072000", "Cache-Control": "public, max-age=600", "ETag": "\"v1\"",
+                "X-RateLimit-Remaining": "41",
+            ], body: Data(#"{"ok":true}"#.utf8))
         default:
             return .notFound
         }
