@@ -2,7 +2,8 @@
 """The monitoring files against the real thing: deploy/prometheus/alerts.yml passes `promtool check rules` and its
 unit tests (`promtool test rules`); deploy/prometheus/prometheus.yml passes `promtool check config`; and every query
 of deploy/grafana/dashboards/onboarding-gateway.json and of the alerts names only metrics the gateway exports, checked
-against a scrape of a running sandbox that onboarded customers of every provider and delivered events. Then a real
+against a scrape of a running sandbox that onboarded customers of every provider, delivered events and made a
+call through the provider proxy (provider_proxy_requests_total exported, labelled by route template). Then a real
 Prometheus (Debian's) scrapes that sandbox every second with the shipped alert rules, and runs every dashboard query:
 each must be valid PromQL and every panel must show data. The panels are drawn from those answers into a picture
 (Grafana itself does not run here), kept in artifacts/monitoring/dashboard.png.
@@ -25,7 +26,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checklib import (  # noqa: E402 - the gateway process, tenants, the customers' driver, the report
-    CHECKS, FIGURES, HOST, QUICK, ROOT, Counter, Driver, Fatal, Gateway, Process, call, cleanup_all, converge, create, free_port,
+    CHECKS, FIGURES, HOST, QUICK, ROOT, WRAPP, Counter, Driver, Fatal, Gateway, Process, call, cleanup_all, converge, create, free_port,
     kinds, provider_of, run_main, serve_in_background, spec,
 )
 import yaml  # noqa: E402
@@ -105,6 +106,26 @@ def onboard(gateway):
     CHECKS.check("the sandbox run onboarded customers of every provider", converged)
     gateway.set_chaos(0, 5)
     gateway.api("POST", "/v1/tenants", b'{"provider": "nope"}')
+    return tenants
+
+
+def proxied_call(gateway, tenants):
+    """One GET through the provider proxy for an active Wrapp tenant: then provider_proxy_requests_total is exported,
+    labelled by provider, route template (never the provider path) and status."""
+    wrapp = next((t for t in tenants if t["provider"] == WRAPP.id and t.get("id")
+                  and (gateway.api("GET", f"/v1/tenants/{t['id']}").json or {}).get("state") == "active"), None)
+    if wrapp is None:
+        CHECKS.check("an active Wrapp tenant to call the provider proxy for", False)
+        return
+    answer = gateway.api("GET", f"/v1/tenants/{wrapp['id']}/provider/tenant_details")
+    CHECKS.check("a GET tenant_details through the provider proxy answers 200", answer.status == 200, repr(answer))
+    lines = [line for line in call(gateway.port, "GET", "/metrics").body.decode().splitlines()
+             if line.startswith("provider_proxy_requests_total{")]
+    labelled = [line for line in lines if 'provider="wrapp"' in line and 'status="200"' in line
+                and 'route="/v1/tenants/{id}/provider/{path}"' in line]
+    CHECKS.check("/metrics has provider_proxy_requests_total for it (provider wrapp, the route template, status 200), "
+                 "and no provider path in any of its labels", labelled and not any("tenant_details" in line for line in lines),
+                 "\n".join(lines) or "no provider_proxy_requests_total line")
 
 
 def scrape(port):
@@ -213,7 +234,8 @@ def main():
         prometheus, prom_port = prometheus_run(gateway.port, work)
         wait_for_scrapes(prom_port)
         start = time.time()
-        onboard(gateway)
+        tenants = onboard(gateway)
+        proxied_call(gateway, tenants)
         time.sleep(3)  # the deliveries of the last events
         metrics = scrape(gateway.port)
         exported = set(metrics)

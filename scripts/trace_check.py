@@ -18,6 +18,12 @@ takes its deliveries, and the gateway logs JSON at debug. Then:
   `invoicexpress_api_key`) on every create, a customer's on the check of a key typed in. The run makes a new
   InvoiceXpress customer (an account made at once) and an existing one (a key typed in and checked), and both scans
   name those keys: none may appear in a log line or a span.
+- The provider proxy: a Wrapp customer taken to active through the sandbox helpers (complete-login), then a
+  `POST /v1/tenants/{id}/access-token` and a proxied `GET /v1/tenants/{id}/provider/tenant_details?…`. Neither the
+  token handed out nor the customer's Wrapp api_key appears in a log line or a span (name or attribute); the
+  access-token request's server span holds no token; a "provider proxy" span (provider.name, the route template,
+  status 200) is a child of the proxied request's server span, and its child client span (HTTP GET) names no path
+  or query.
 
     python3 scripts/trace_check.py --binary .build/debug/gateway
 """
@@ -186,6 +192,96 @@ def traced_create(gateway, collector, counter):
     return tenant, trace, server, request_id
 
 
+PROXY_ROUTE = "/v1/tenants/{id}/provider/{path}"
+# What the proxied run handed out or used: none may appear in a log line or a span.
+PROXY_SECRETS = {"access token": set(), "customer's Wrapp api_key": set()}
+
+
+def named_leaks(texts, named):
+    """Which kinds of `named` ({kind: values}) appear in any of `texts`."""
+    pairs = [(kind, v) for kind, values in named.items() for v in values]
+    return sorted({kind for text in texts for kind, v in pairs if v in text})
+
+
+def proxied_wrapp(gateway, counter, used):
+    """A new Wrapp customer taken to active through the sandbox helpers (complete-login, then Wrapp's webhook), then a
+    token from POST …/access-token and a proxied GET tenant_details. Returns what the span checks need."""
+    tenant = spec(WRAPP, "trace-w-proxy", "trace", None, used)
+    found = {"tenant": tenant, "marker": "probe" + secrets.token_hex(8),
+             "token_request": "trace-check-token-" + secrets.token_hex(4), "proxy_request": "trace-check-proxy-" + secrets.token_hex(4)}
+    if not create(gateway, tenant, time.monotonic() + 60, counter):
+        CHECKS.check("the proxied Wrapp tenant is created", False, tenant.get("create_error") or tenant.get("last_answer", ""))
+        return found
+    helper = f"{WRAPP.helpers_path}/customers/{tenant['external_id']}"
+    login = gateway.control("POST", f"{helper}/complete-login")
+    CHECKS.check("the proxied Wrapp customer logs in through the sandbox helper (complete-login)", login.status == 200,
+                 str(login.status) if login.status == 200 else repr(login))
+    deadline, state = time.monotonic() + 60, None
+    while time.monotonic() < deadline:
+        answer = gateway.api("GET", f"/v1/tenants/{tenant['id']}")
+        state = (answer.json or {}).get("state") if isinstance(answer.json, dict) else None
+        if state == "active":
+            break
+        time.sleep(0.3)
+    tenant["state"] = state
+    CHECKS.check("the proxied Wrapp tenant becomes active (Wrapp's webhook brought the key)", state == "active", f"state {state}")
+    customer = gateway.control("GET", helper)
+    api_key = (customer.json or {}).get("api_key") if isinstance(customer.json, dict) else None
+    CHECKS.check("the sandbox helper names the Wrapp customer's api_key", bool(api_key), "" if api_key else repr(customer))
+    if api_key:
+        PROXY_SECRETS["customer's Wrapp api_key"].add(api_key)
+    issued = gateway.api("POST", f"/v1/tenants/{tenant['id']}/access-token", headers={"X-Request-ID": found["token_request"]})
+    token = (issued.json or {}).get("token") if isinstance(issued.json, dict) else None
+    CHECKS.check("POST /v1/tenants/{id}/access-token answers 200 with a Wrapp token",
+                 issued.status == 200 and bool(token) and issued.json.get("provider") == WRAPP.id,
+                 f"{issued.status} {issued.code or ''}")
+    if token:
+        PROXY_SECRETS["access token"].add(token)
+        found["token"] = token
+    proxied = gateway.api("GET", f"/v1/tenants/{tenant['id']}/provider/tenant_details?check={found['marker']}",
+                          headers={"X-Request-ID": found["proxy_request"]})
+    CHECKS.check("the proxied GET tenant_details answers 200, naming the customer",
+                 proxied.status == 200 and isinstance(proxied.json, dict)
+                 and proxied.json.get("partner_user_id") == tenant["external_id"], repr(proxied))
+    return found
+
+
+def check_proxy_spans(spans, proxied):
+    """The access-token and proxied requests' spans, after the flush at shutdown."""
+    def server(request_id):
+        return next((s for s in spans if s["kind"] == SERVER and s["attributes"].get("request.id") == request_id), None)
+
+    issued = server(proxied["token_request"])
+    CHECKS.check("the access-token request has a server span that holds no token",
+                 issued is not None and proxied.get("token") and proxied["token"] not in json.dumps(issued),
+                 json.dumps(issued) if issued else "no server span with its request id")
+    outer = server(proxied["proxy_request"])
+    proxies = [s for s in spans if s["name"] == "provider proxy" and outer is not None and s["parent"] == outer["id"]]
+    span = proxies[0] if proxies else None
+    CHECKS.check(f'a "provider proxy" span, child of the proxied request\'s server span: provider.name wrapp, '
+                 f'http.route {PROXY_ROUTE}, http.response.status_code 200',
+                 len(proxies) == 1 and span["attributes"].get("provider.name") == WRAPP.id
+                 and span["attributes"].get("http.route") == PROXY_ROUTE
+                 and span["attributes"].get("http.response.status_code") == 200,
+                 json.dumps(proxies) if proxies else f"server span: {json.dumps(outer)}; "
+                 f"provider proxy spans: {json.dumps([s for s in spans if s['name'] == 'provider proxy'][:3])}")
+    children = [s for s in spans if span is not None and s["parent"] == span["id"]]
+    requests = [s for s in children if s["kind"] == CLIENT and s["name"] == "HTTP GET"]
+    url_keys = {"url.full", "url.path", "url.query", "http.url", "http.target", "url.template"}
+    named = [s for s in requests for k, v in s["attributes"].items()
+             if k in url_keys or any(part in str(v) for part in ("tenant_details", proxied["marker"], "?", "/"))]
+    CHECKS.check("the proxy span has a child client span (HTTP GET, method and status) whose attributes name no path "
+                 "or query", len(requests) == 1 and requests[0]["attributes"].get("http.request.method") == "GET"
+                 and requests[0]["attributes"].get("http.response.status_code") == 200 and not named,
+                 json.dumps(children))
+    marked = [s for s in spans if proxied["marker"] in json.dumps(s)]
+    CHECKS.check("no span holds the proxied request's query", not marked, json.dumps(marked[:3]))
+    leaks = named_leaks((json.dumps(s) for s in spans), PROXY_SECRETS)
+    CHECKS.check("no span (name or attribute) holds the access token handed out or the customer's Wrapp api_key",
+                 all(PROXY_SECRETS.values()) and not leaks,
+                 f"found: {leaks}" if leaks else f"{len(spans)} spans looked at")
+
+
 def check_queued_work(collector, trace, server, tenant):
     """The customer has not logged in yet: the worker polls Wrapp for them (first after GATEWAY_POLL_FIRST_SECONDS)."""
     jobs = wait_for_spans(collector, lambda s: s["trace"] == trace and s["kind"] == CONSUMER, limit=30)
@@ -301,6 +397,10 @@ def scan_logs(path, secrets_seen, spans, traced_request, traced_trace, gateway_s
                  lines > 0 and INVOICEXPRESS_KEYS["partner"] and INVOICEXPRESS_KEYS["customer"] and not ix_leaks,
                  f"found: {ix_leaks}" if ix_leaks else f"{len(INVOICEXPRESS_KEYS['customer'])} customer keys and the partner's "
                  f"looked for in {lines + len(plain)} lines")
+    proxy_leaks = named_leaks([raw for raw, _ in parsed] + plain, PROXY_SECRETS)
+    CHECKS.check("log scan: no line (JSON or not) holds the access token handed out or the proxied customer's Wrapp "
+                 "api_key", lines > 0 and all(PROXY_SECRETS.values()) and not proxy_leaks,
+                 f"found: {proxy_leaks}" if proxy_leaks else f"looked for in {lines + len(plain)} lines")
     return lines, len(by_request), unscoped
 
 
@@ -353,6 +453,9 @@ def main():
         CHECKS.check("the run made InvoiceXpress customers, new (an account made at once) and existing (a key typed "
                      "in and checked), both active", {t["existing"] for t in invoicexpress if t.get("state") == "active"}
                      == {False, True}, "; ".join(describe(t) for t in invoicexpress) or "none created")
+        proxied = proxied_wrapp(gateway, counter, used)
+        if proxied["tenant"].get("id"):
+            live.append(proxied["tenant"])
         gateway.api("POST", f"/v1/tenants/{tenant['id']}/refresh")
         gateway.api("POST", "/v1/tenants", b'{"provider": "nope"}')
         probe = "probe-" + secrets.token_hex(12)
@@ -365,6 +468,7 @@ def main():
         check_webhook_spans(collector)
         check_deliveries(collector)
         secrets_seen = secret_values(gateway, live)
+        secrets_seen += [v for values in PROXY_SECRETS.values() for v in values if len(v) >= 12]
         # The last request, then SIGTERM at once: its span is still in the batch, and only the flush at shutdown
         # (the exporter stopping after the server) sends it.
         last_id = "trace-check-last-" + secrets.token_hex(4)
@@ -382,6 +486,7 @@ def main():
         CHECKS.check("no span carries an InvoiceXpress key, the partner's or a customer's (the run made InvoiceXpress "
                      "provider calls, traced)", ix_spans and INVOICEXPRESS_KEYS["customer"] and not ix_leaks,
                      f"found: {ix_leaks}" if ix_leaks else f"{len(ix_spans)} InvoiceXpress provider-call spans of {len(spans)}")
+        check_proxy_spans(spans, proxied)
         as_sent = [s for s in spans for v in [s["name"], *map(str, s["attributes"].values())]
                    if ("/onboard/" in v or "/webhooks/" in v) and "{" not in v and "***" not in v]
         CHECKS.check("no span names a secret-bearing path as sent", not as_sent, json.dumps(as_sent[:3]))
