@@ -105,6 +105,22 @@ import Testing
         #expect(!late.changed)
     }
 
+    /// Ten thousand tenants activated in the same second are checked over a spread of about ten hours a day later,
+    /// never together: the daily check's ±20 % jitter, drawn per tenant, and redrawn at each check.
+    @Test func dailyChecksOfTenantsActivatedTogetherAreSpreadOut() {
+        let schedule = WorkSchedule()
+        var generator = SystemRandomNumberGenerator()
+        let delays = (0..<10_000).compactMap { _ in
+            schedule.delay(for: .check(.maintenance, retryAfter: nil), attempts: 0, unit: Double.random(in: 0..<1, using: &generator))
+        }
+        #expect(delays.allSatisfy { $0 >= 0.8 * 86_400 && $0 <= 1.2 * 86_400 })
+        var perTenMinutes: [Int: Int] = [:]
+        for delay in delays { perTenMinutes[Int(delay / 600), default: 0] += 1 }
+        // 34,560 s of spread in 58 slots of ten minutes: about 174 a slot; none near a herd.
+        #expect(perTenMinutes.count >= 55)
+        #expect(perTenMinutes.values.max()! < 300, "\(perTenMinutes.values.max()!) checks in one ten-minute slot")
+    }
+
     @Test func aShortLivedTokenIsKeptForHalfItsLife() {
         let issued = Date(timeIntervalSince1970: 1_000)
         let short = IssuedToken(token: "t", expiresAt: issued.addingTimeInterval(600), issuedAt: issued)
