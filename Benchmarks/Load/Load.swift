@@ -92,7 +92,8 @@ struct Load {
                 ? .wrapp(wrappUserID: "\(100_000 + index)", apiKey: "load-key-\(UUID().uuidString)")
                 : .magnifinance(accessTokens: [MagniFinanceAccessToken(token: "load-\(UUID().uuidString)", description: "Exemplo")])
             tenant = try await step(store, tenant, to: .active, at: at.addingTimeInterval(60), ids: ids, lease: lease, credentials: credentials,
-                                    work: provider == .wrapp ? ScheduledWork(kind: .check, runAt: at.addingTimeInterval(86_460), attempts: 0) : nil)
+                                    // Every active tenant's credentials are re-checked daily (issue 22), whatever its provider.
+                                    work: ScheduledWork(kind: .check, runAt: at.addingTimeInterval(86_460), attempts: 0))
             events += 2
         }
         try await store.releaseLease(lease)
