@@ -38,6 +38,11 @@ import Testing
         let again = try TenantStateMachine.decide(decision.tenant, Self.observe(Self.ready, Self.refused, at: 3600), capabilities: Self.wrapp)
         #expect(again.events.isEmpty, "credentials_invalid is said once")
         #expect(again.tenant.state == .suspended)
+        // Refused since then: when it was found, since when it is suspended and when it last changed all stay.
+        #expect(again.tenant.stateChangedAt == decision.tenant.stateChangedAt)
+        #expect(again.tenant.updatedAt == decision.tenant.updatedAt)
+        #expect(again.tenant.lastError == decision.tenant.lastError)
+        #expect(again.tenant.credentialCheck?.at == Self.t0.addingTimeInterval(3600), "only the check's record moves")
     }
 
     @Test func unknownVerdictsAndTransientFindingsChangeNothing() throws {
@@ -78,6 +83,20 @@ import Testing
         // A working tenant's key is never replaced by a webhook's.
         let webhook = CredentialOffer(key, origin: .webhook, isNew: true)
         #expect(try TenantStateMachine.decide(Self.active(), Self.observe(Self.ready, nil, credentials: webhook), capabilities: Self.wrapp).credentials == nil)
+    }
+
+    @Test func newProviderDetailsAreAVisibleChangeANewReadTimeIsNot() throws {
+        let details = ProviderDetails(values: ["has_plan": .bool(true)], readAt: Self.t0.addingTimeInterval(60))
+        let first = try TenantStateMachine.decide(Self.active(), .finding(Self.ready, source: .poll, at: Self.t0.addingTimeInterval(60), verdict: .working, details: details), capabilities: Self.wrapp)
+        #expect(first.tenant.updatedAt == Self.t0.addingTimeInterval(60))
+        var reread = details
+        reread.readAt = Self.t0.addingTimeInterval(7200)
+        let same = try TenantStateMachine.decide(first.tenant, .finding(Self.ready, source: .poll, at: Self.t0.addingTimeInterval(7200), verdict: .working, details: reread), capabilities: Self.wrapp)
+        #expect(same.tenant.updatedAt == first.tenant.updatedAt, "read again, unchanged")
+        #expect(same.tenant.providerDetails?.readAt == Self.t0.addingTimeInterval(7200))
+        let lapsed = ProviderDetails(values: ["has_plan": .bool(false)], readAt: Self.t0.addingTimeInterval(9000))
+        let changed = try TenantStateMachine.decide(same.tenant, .finding(Self.ready, source: .poll, at: Self.t0.addingTimeInterval(9000), verdict: .working, details: lapsed), capabilities: Self.wrapp)
+        #expect(changed.tenant.updatedAt == Self.t0.addingTimeInterval(9000))
     }
 
     @Test func aLateVerdictMovesNothing() throws {

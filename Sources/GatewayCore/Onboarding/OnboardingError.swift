@@ -99,7 +99,7 @@ public enum OnboardingError: Error, Sendable, Equatable {
         case .credentialsRevoked:
             "The provider refused this tenant's stored credentials: the customer must reconnect (see the tenant's next_action)."
         case .credentialsRefused:
-            "The provider refused this tenant's stored credentials just now; the gateway is checking them, and the tenant will say what the customer must do."
+            "The provider refused this tenant's stored credentials just now; the gateway checks them shortly, and the tenant will say what the customer must do."
         }
     }
 }

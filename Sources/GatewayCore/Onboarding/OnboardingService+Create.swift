@@ -184,13 +184,15 @@ extension OnboardingService {
         let watched = tenant.state == .active || (tenant.state == .suspended && tenant.credentialsRevoked)
         if try definition(of: tenant).capabilities.watchesCredentialHealth, watched, tenant.credentialsAvailable,
            let broker = adapter.broker, let credentials = try await storage({ try await store.credentials(tenantID: tenant.id) }) {
-            let answer = try await ask(lease, tenant.provider, "credential_check") { await broker.checkCredentials(credentials, for: view) }
+            var answer = try await ask(lease, tenant.provider, "credential_check") { await broker.checkCredentials(credentials, for: view) }
+            // Read when it was asked, on the gateway's clock.
+            answer.details?.readAt = askedAt
             log(answer, tenant: tenant, operation: "credential_check")
             if case .refused(let reason, _)? = answer.verdict, !tenant.credentialsRevoked {
                 logger.warning("the provider refused the stored credentials", metadata: ["tenant.id": "\(tenant.id)", "reason": "\(reason)"])
             }
             let checked = try await apply(answer, lease: lease, source: source, at: askedAt)
-            if let token = answer.issuedToken, answer.verdict == .working, checked.state == .active {
+            if let token = answer.issuedToken, answer.verdict == .working, [.active, .suspended].contains(checked.state), !checked.credentialsRevoked {
                 // The check's login made a token: kept, so the partner's next request needs no login of its own.
                 do { try await store.saveAccessToken(received(token), lease: lease) } catch {
                     logger.info("the credential check's token was not kept", metadata: ["tenant.id": "\(tenant.id)"])

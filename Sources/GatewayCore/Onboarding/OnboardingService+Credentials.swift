@@ -64,15 +64,32 @@ extension OnboardingService {
     }
 
     /// A provider refused the tenant's credentials where the gateway was not looking (a proxied call's second `401`):
-    /// its credential check is made due now, at most once per `suspectCheckInterval`. The check, not this, decides.
+    /// its credential check is made due, now, or (never dropped, only put off) `suspectCheckInterval` after the last
+    /// check, 15 times that after a check that found them working (a route the customer's plan does not allow may
+    /// answer 401 all day). The check, not this, decides. In this process, one request for a check per
+    /// `suspectCheckInterval` (a burst of 401s makes one, not one each).
     public func credentialsSuspect(_ tenant: Tenant) async {
         guard registry.definition(tenant.provider)?.capabilities.watchesCredentialHealth == true, [.active, .suspended].contains(tenant.state)
         else { return }
         let now = clock.now()
-        if let checked = tenant.credentialCheck?.at, now.timeIntervalSince(checked) < settings.suspectCheckInterval { return }
+        var due = now
+        if let check = tenant.credentialCheck {
+            let wait = check.result == "working" ? 15 * settings.suspectCheckInterval : settings.suspectCheckInterval
+            due = max(now, check.at.addingTimeInterval(wait))
+        }
+        // Asked already, for a check no later than this one that has not run yet: nothing to add. (A check's time is
+        // stored to the second: one that ran in the same second as it was asked for counts as run.)
+        let lastCheck = tenant.credentialCheck.map { $0.at.addingTimeInterval(1) } ?? .distantPast
+        let asked = suspicions.withLock { asked -> Bool in
+            if let earlier = asked[tenant.id], earlier <= due, earlier > lastCheck { return false }
+            if asked.count > 10_000 { asked = asked.filter { $0.value > now } }
+            asked[tenant.id] = due
+            return true
+        }
+        guard asked else { return }
         do {
-            try await store.expedite(tenantID: tenant.id, now: now)
-            logger.info("credential check asked for: the provider refused a call", metadata: ["tenant.id": "\(tenant.id)"])
+            try await store.expedite(tenantID: tenant.id, now: due)
+            logger.info("credential check asked for: the provider refused a call", metadata: ["tenant.id": "\(tenant.id)", "due": "\(due)"])
         } catch {
             logger.warning("could not ask for a credential check", metadata: ["tenant.id": "\(tenant.id)", "error": "\(String(describing: error))"])
         }
@@ -106,10 +123,13 @@ extension OnboardingService {
             }
         }
         if let kept = try await storage({ try await store.accessToken(tenantID: tenant.id) }), keep(kept, replacing: failed) {
+            // A refused token too young to replace: the credentials themselves are in doubt.
+            if kept.token == failed { await credentialsSuspect(tenant) }
             return kept
         }
+        let token: IssuedToken
         do {
-            return try await tokenFlights.run(tenant.id) { [self] () async throws -> IssuedToken in
+            token = try await tokenFlights.run(tenant.id) { [self] () async throws -> IssuedToken in
                 try await self.login(tenant, broker: broker, replacing: failed)
             }
         } catch let error as OnboardingError {
@@ -117,6 +137,9 @@ extension OnboardingService {
         } catch {
             throw .internalFailure
         }
+        // A caller that joined another's flight may get back the very token it asked to replace: not as an answer.
+        if let failed, token.token == failed, !keep(token, replacing: failed) { throw .tenantBusy }
+        return token
     }
 
     /// Whether the kept token is handed out: usable for more than the margin, and not the one a caller says the
@@ -167,7 +190,8 @@ extension OnboardingService {
                 } catch is LeaseLost {
                     throw .tenantChanged
                 } catch {
-                    throw storageError(error)
+                    // It is a cache: a token that could not be kept still serves the callers waiting for it.
+                    logger.warning("an access token could not be kept", metadata: ["tenant.id": "\(tenant.id)", "error": "\(String(describing: error))"])
                 }
                 logger.info("access token renewed", metadata: ["tenant.id": "\(tenant.id)", "provider": "\(tenant.provider.rawValue)"])
                 return token
@@ -180,8 +204,9 @@ extension OnboardingService {
             }
         }
         if let token { return token }
-        // Someone else holds the tenant past the wait: a kept token that has not expired still serves.
-        if let kept = try await storage({ try await store.accessToken(tenantID: tenant.id) }), kept.usable(at: clock.now(), margin: 0), kept.token != failed {
+        // Someone else holds the tenant past the wait: a kept token with a minute or more of life left still serves.
+        if let kept = try await storage({ try await store.accessToken(tenantID: tenant.id) }), kept.token != failed,
+           kept.expiresAt.map({ $0.timeIntervalSince(clock.now()) >= 60 }) ?? true {
             return kept
         }
         throw .tenantBusy

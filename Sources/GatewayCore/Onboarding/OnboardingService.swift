@@ -69,6 +69,8 @@ public final class OnboardingService: Sendable {
     let owner: String
     /// The logins for access tokens in flight in this process, one per tenant.
     let tokenFlights = SingleFlight<IssuedToken>()
+    /// The credential check this process last asked for, per tenant, on a provider's `401`: when it is due.
+    let suspicions = Mutex<[String: Date]>([:])
 
     public init(
         store: any TenantStore, registry: ProviderRegistry, providers: [any OnboardingProvider], settings: Settings,

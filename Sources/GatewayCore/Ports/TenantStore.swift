@@ -225,7 +225,8 @@ public protocol TenantStore: Sendable {
     /// `settle` has passed since it became so, nothing is recorded and the answer says until when to wait. Without
     /// `marks`, it only says what earlier submissions left.
     func recordSubmission(_ lease: TenantLease, at: Date, settle: TimeInterval, marks: Bool) async throws -> SubmissionRecord
-    /// Makes the tenant's own work due now (queueing a check if it has none), for a request that found it busy.
+    /// Makes the tenant's own work due by `now` (queueing a check if it has none), for a request that found it busy, or
+    /// a provider's `401` that asks for a credential check (which may pass a later time).
     func expedite(tenantID: String, now: Date) async throws
 
     func credentials(tenantID: String) async throws -> ProviderCredentials?

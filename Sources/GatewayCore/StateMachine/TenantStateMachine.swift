@@ -46,8 +46,11 @@ public enum TenantStateMachine {
         if let verdict = observation.verdict {
             decision.tenant.credentialCheck = CredentialCheckRecord(verdict, at: at)
         }
+        // New values are a visible change (a plan lapses, a payment date moves); a new `read_at` alone is not.
+        let detailsChanged = observation.details.map { $0.values != tenant.providerDetails?.values } ?? false
         if let details = observation.details {
             decision.tenant.providerDetails = details
+            if detailsChanged { decision.tenant.updatedAt = at }
         }
         let onboarded = [.active, .suspended].contains(tenant.state) && tenant.credentialsAvailable
         switch observation.verdict {
@@ -55,7 +58,8 @@ public enum TenantStateMachine {
             var next = decision.tenant
             next.state = .suspended
             next.nextAction = action
-            next.lastError = TenantError(
+            // Refused once is refused since then: the time it was first found, and since when it is suspended, stay.
+            next.lastError = tenant.credentialsRevoked ? tenant.lastError : TenantError(
                 code: TenantError.credentialsRevoked,
                 message: "The provider refused the stored credentials (\(reason)). The customer must reconnect: see next_action.", at: at
             )
@@ -63,13 +67,17 @@ public enum TenantStateMachine {
             if tenant.state != .suspended {
                 next.stateChangedAt = at
                 events.append(PlannedEvent(.stateChanged, previousState: tenant.state))
+            } else {
+                next.stateChangedAt = tenant.stateChangedAt
             }
             if !tenant.credentialsRevoked { events.append(PlannedEvent(.credentialsInvalid)) }
-            if !events.isEmpty || next.nextAction != tenant.nextAction { next.updatedAt = at }
-            // Checked again daily (a key known dead is not tried every hour); new credentials or a re-link restore at once.
+            let visible = !events.isEmpty || next.nextAction != tenant.nextAction || next.providerStatus != tenant.providerStatus || detailsChanged
+            next.updatedAt = visible ? at : tenant.updatedAt
+            // A key known dead is checked again daily, not hourly (new credentials or a re-link restore at once); a
+            // company that must approve again has no other way to say it has, so it is checked as any approval is.
+            let work: WorkPlan = action?.type == .awaitApproval ? .check(.awaiting, retryAfter: nil) : .check(.maintenance, retryAfter: nil)
             return Decision(
-                tenant: next, events: events, work: .check(.maintenance, retryAfter: nil), changed: true,
-                resetsBackoff: !events.isEmpty, credentials: nil
+                tenant: next, events: events, work: work, changed: true, resetsBackoff: !events.isEmpty, credentials: nil
             )
         default:
             break
@@ -81,7 +89,9 @@ public enum TenantStateMachine {
                 var kept = tenant
                 kept.credentialCheck = decision.tenant.credentialCheck
                 kept.providerDetails = decision.tenant.providerDetails
-                return Decision(tenant: kept, events: [], work: .check(.maintenance, retryAfter: nil), changed: kept != tenant, resetsBackoff: false)
+                if detailsChanged { kept.updatedAt = at }
+                let work: WorkPlan = tenant.nextAction?.type == .awaitApproval ? .check(.awaiting, retryAfter: nil) : .check(.maintenance, retryAfter: nil)
+                return Decision(tenant: kept, events: [], work: work, changed: kept != tenant, resetsBackoff: false)
             }
             if decision.tenant.credentialsRevoked {
                 decision.tenant.lastError = nil

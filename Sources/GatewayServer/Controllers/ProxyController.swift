@@ -10,9 +10,9 @@ import Tracing
 /// Credentials ready to use: `POST /v1/tenants/{id}/access-token` (scope `tokens:issue`) and the provider proxy,
 /// `/v1/tenants/{id}/provider/{path}` (scope `provider:proxy`). Neither ever answers the long-lived secret.
 ///
-/// The proxy reaches only the tenant's provider API under its configured base URL: the path is taken segment by
-/// segment, decoded once and encoded again, and `.`, `..`, empty segments, encoded slashes, control characters and
-/// absolute URLs are refused. Only content negotiation, conditional and idempotency headers are sent on (never
+/// The proxy reaches only the tenant's provider API under its configured base URL: the path is decoded once, split
+/// into segments and each encoded again, and `.`, `..`, empty segments, control characters, `?`, `#`, doubly encoded
+/// characters and absolute URLs are refused. Only content negotiation, conditional and idempotency headers are sent on (never
 /// hop-by-hop, credential, cookie or forwarding headers); the module's credentials are added. Redirects are refused, never followed. A `401` on a call that carried
 /// a token gets one fresh login and one retry; a `401` that stands asks for a credential check. Anything else
 /// (`429` and its `Retry-After` included) is the provider's answer, passed through; nothing is retried otherwise.
@@ -117,7 +117,7 @@ struct ProxyController {
             span.attributes["provider.name"] = grant.tenant.provider.rawValue
             span.attributes["http.route"] = Self.routeTemplate
             span.attributes["tenant.id"] = tenantID
-            var response = try await send(method, path: path, query: query, request: request, body: bytes, grant: grant)
+            var response = try await send(method, path: path, query: query, request: request, body: bytes, grant: grant, started: started)
             if response.status == 401, let used = grant.token {
                 // The token may only have expired (or been rotated): one fresh login, one retry. Whatever stops that
                 // (a refused login, a busy tenant, a provider that cannot be reached), the provider's 401 stands; so
@@ -125,7 +125,7 @@ struct ProxyController {
                 if let renewed = try? await service.proxyGrant(tenantID: tenantID, replacing: used), renewed.token?.token != used.token {
                     grant = renewed
                     span.attributes["provider.proxy.relogin"] = true
-                    response = try await send(method, path: path, query: query, request: request, body: bytes, grant: grant)
+                    response = try await send(method, path: path, query: query, request: request, body: bytes, grant: grant, started: started)
                 }
             }
             if response.status == 401 {
@@ -138,8 +138,10 @@ struct ProxyController {
         }
     }
 
+    /// One request to the provider; a refusal of ours (a redirect, no answer) is counted with the time since `started`.
     private func send(
-        _ method: HTTPMethod, path: [String], query: [(String, String)], request: Request, body: Data?, grant: ProxyGrant
+        _ method: HTTPMethod, path: [String], query: [(String, String)], request: Request, body: Data?, grant: ProxyGrant,
+        started: ContinuousClock.Instant
     ) async throws -> ProviderResponse {
         let target = grant.target
         let url = try Self.url(target: target, path: path, query: query)
@@ -149,7 +151,7 @@ struct ProxyController {
         case .success(let response):
             if (300..<400).contains(response.status), response.status != 304 {
                 let host = response.header("Location").flatMap { URL(string: $0)?.host } ?? "no Location"
-                metrics.proxyCall(provider: grant.tenant.provider, status: 502, duration: .zero)
+                metrics.proxyCall(provider: grant.tenant.provider, status: 502, duration: ContinuousClock.now - started)
                 throw Problem(
                     .badGateway, code: "provider_redirect_refused",
                     detail: "The provider answered \(response.status) to \(host); the proxy never follows a redirect (credentials would go with it)."
@@ -157,33 +159,34 @@ struct ProxyController {
             }
             return response
         case .failure(.timedOut):
-            metrics.proxyCall(provider: grant.tenant.provider, status: 504, duration: .zero)
+            metrics.proxyCall(provider: grant.tenant.provider, status: 504, duration: ContinuousClock.now - started)
             throw Problem(.gatewayTimeout, code: "provider_timeout", detail: "The provider did not answer in time.")
         case .failure(.unreachable):
-            metrics.proxyCall(provider: grant.tenant.provider, status: 502, duration: .zero)
+            metrics.proxyCall(provider: grant.tenant.provider, status: 502, duration: ContinuousClock.now - started)
             throw Problem(.badGateway, code: "provider_unreachable", detail: "The provider could not be reached, or its answer was too large to pass on.")
         }
     }
 
     // MARK: - What may go through
 
-    /// The provider path's segments, each decoded once: nothing can step out of the base URL.
+    /// The provider path's segments: the path after `/provider/` decoded once (an encoded `/` separates segments, as a
+    /// generated client sends one path parameter), then split, then each segment checked. Nothing can step out of the
+    /// base URL: no `.` or `..`, no empty segment, no absolute URL; no `\`, control character, `?` or `#` (a query
+    /// goes in the query); no `%` left after decoding (a double encoding a provider might decode again).
     static func providerPath(_ rawPath: String, tenantID: String) throws -> [String] {
         let prefix = "/v1/tenants/\(tenantID)/provider/"
         guard rawPath.hasPrefix(prefix) else { throw invalidPath("The path must continue after /provider/.") }
         let tail = rawPath.dropFirst(prefix.count)
         guard !tail.isEmpty else { throw invalidPath("Name the provider path after /provider/.") }
         guard tail.utf8.count <= maxPathBytes else { throw invalidPath("The provider path is longer than \(maxPathBytes) bytes.") }
+        guard let decoded = String(tail).removingPercentEncoding else { throw invalidPath("The path is not valid percent-encoding.") }
         var segments: [String] = []
-        for (index, raw) in tail.split(separator: "/", omittingEmptySubsequences: false).enumerated() {
-            guard let segment = String(raw).removingPercentEncoding else { throw invalidPath("A path segment is not valid percent-encoding.") }
-            if index == 0, segment.contains(":") || raw.isEmpty {
-                throw invalidPath("An absolute URL is refused: give a path under the provider's API.")
-            }
+        for (index, segment) in decoded.split(separator: "/", omittingEmptySubsequences: false).map(String.init).enumerated() {
+            if index == 0, segment.contains(":") { throw invalidPath("An absolute URL is refused: give a path under the provider's API.") }
             guard !segment.isEmpty else { throw invalidPath("Empty path segments (//) are refused.") }
             guard segment != ".", segment != ".." else { throw invalidPath("Dot segments (. and ..) are refused.") }
-            guard !segment.unicodeScalars.contains(where: { $0 == "/" || $0 == "\\" || $0.value < 0x20 || $0.value == 0x7F }) else {
-                throw invalidPath("Encoded slashes, backslashes and control characters are refused in a path segment.")
+            guard !segment.unicodeScalars.contains(where: { ["\\", "?", "#", "%"].contains($0) || $0.value < 0x20 || $0.value == 0x7F }) else {
+                throw invalidPath("Backslashes, control characters, ? and # (a query goes in the query string) and doubly encoded characters are refused in the path.")
             }
             segments.append(segment)
         }
@@ -233,7 +236,7 @@ struct ProxyController {
     /// the HTTP layer may have taken out before this sees them), the caller's `Authorization` (the gateway's own key),
     /// any credential header, cookies, forwarding and tracing headers.
     static let forwardedRequestHeaders: Set<String> = [
-        "accept", "accept-language", "content-type", "content-language", "if-match", "if-none-match", "if-modified-since",
+        "accept", "accept-language", "content-type", "content-language", "content-encoding", "if-match", "if-none-match", "if-modified-since",
         "if-unmodified-since", "idempotency-key", "prefer",
     ]
 
@@ -249,7 +252,7 @@ struct ProxyController {
     /// authentication hints. Nothing else lands on the gateway's origin (cookies, CORS, HSTS, security policies,
     /// credential headers, hop-by-hop headers), and the answer is never cached.
     static let passedResponseHeaders: Set<String> = [
-        "content-type", "content-language", "content-disposition", "content-encoding", "etag", "last-modified", "retry-after",
+        "content-type", "content-language", "content-disposition", "content-encoding", "etag", "last-modified", "location", "retry-after",
         "www-authenticate", "ratelimit", "ratelimit-policy", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset",
         "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset",
     ]

@@ -307,7 +307,9 @@ extension MagniFinanceAdapter: CredentialBroker {
         }
         switch await accessTokens(taxID: taxID, explicitOnly: true) {
         case .granted(let tokens):
-            var answer = ready(tokens)
+            // The same tokens in another order, or with another label, are the credentials already kept.
+            let stored = MagniFinanceCredentials(credentials)?.accessTokens ?? []
+            var answer = Set(tokens.map(\.token)) == Set(stored.map(\.token)) ? ready(stored) : ready(tokens)
             answer.verdict = .working
             return answer
         case .notGranted:

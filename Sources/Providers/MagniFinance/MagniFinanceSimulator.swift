@@ -127,11 +127,12 @@ public actor MagniFinanceSimulator {
         let parts = request.path.split(separator: "/").map(String.init)
         if parts.first == "_control" { return control(request, parts: Array(parts.dropFirst())) }
         // Document calls for a company carry the IPPN email and the company's access token (not the IPPN token).
-        if parts.first == "client", request.headers["email"] == email, let companyToken = request.headers["token"], companyToken != token {
-            calls["client", default: 0] += 1
+        if request.headers["email"] == email, let companyToken = request.headers["token"], companyToken != token, parts.first != "partner" {
+            calls[parts.joined(separator: "/"), default: 0] += 1
             guard let (taxID, _) = partners.first(where: { $0.value.granted && $0.value.tokens.contains(companyToken) }) else {
                 return envelope(status: 401, error: (1, "AuthenticationError"), message: "Invalid credentials")
             }
+            guard parts == ["client"] else { return envelope(status: 404, error: (6, "ElementDoesNotExist"), message: "Not found") }
             return envelope(status: 200, object: ["TaxId": taxID, "CountryCode": "PT", "Name": "Company \(taxID)"])
         }
         guard request.headers["email"] == email, request.headers["token"] == token else {

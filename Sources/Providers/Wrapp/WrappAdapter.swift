@@ -297,8 +297,10 @@ extension WrappAdapter: CredentialBroker {
         }
         switch await tenantDetails(jwt: jwt) {
         case .success(let object):
-            if let named = object["partner_user_id"].flatMap({ ($0 as? String) ?? ($0 as? NSNumber)?.stringValue }), named != tenant.externalID {
-                answer.verdict = .refused(reason: "the stored key belongs to another Wrapp user", nextAction: NextAction(type: .provideCredentials))
+            if let named = object["partner_user_id"] as? String, !named.isEmpty, named != tenant.externalID {
+                // The key was bound to this customer when it was kept; an answer naming someone else is odd, not
+                // Wrapp's refusal of the key (the binding through tenant_details is inferred, not documented).
+                answer.verdict = .unknown(reason: "Wrapp /tenant_details names another partner_user_id")
                 return answer
             }
             answer.verdict = .working
