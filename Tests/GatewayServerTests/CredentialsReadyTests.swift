@@ -297,6 +297,11 @@ import Testing
             #expect(await h.step() == 0, "checked seconds ago and found working: the next check is put off")
             let queued = try #require(try await h.store.queued(tenantID: id).first)
             #expect(abs(queued.runAt.timeIntervalSince(checkedAt.addingTimeInterval(900))) < 2, "put off to 15 minutes after the check, not a day")
+            // A burst of 401s meanwhile asks for that check once, not once each.
+            let asked = h.logs.text.components(separatedBy: "credential check asked for").count
+            await h.wrapp.add(SimulatedFault(operation: "invoices", status: 401, style: .message, times: 3))
+            for _ in 0..<3 { #expect(try await h.call(.get, "/v1/tenants/\(id)/provider/invoices").status == 401) }
+            #expect(h.logs.text.components(separatedBy: "credential check asked for").count == asked, "already asked for")
             for _ in 0..<5 { #expect(try await h.call(.get, "/v1/tenants/\(id)/provider/invoices").status == 200) }
 
             // The customer revokes their key meanwhile: the check that was put off finds it.
@@ -414,8 +419,11 @@ import Testing
             #expect(withdrawn.string("state") == "suspended")
             #expect(withdrawn.string("last_error.code") == "credentials_revoked")
             #expect(withdrawn.string("next_action.type") == "await_approval")
+            // A company that must approve again is asked after as approvals are (from 30 s, backing off), not daily.
+            let next = try #require(try await h.store.queued(tenantID: magni).first)
+            #expect(next.runAt.timeIntervalSince(h.clock.now()) < 3600)
             #expect(await h.magni.approve("503504564"))
-            _ = await h.advance(86_400 * 1.25)
+            _ = await h.advance(3600)
             let restored = try await h.tenant(magni)
             #expect(restored.string("state") == "active")
             let types = try await h.events(magni).compactMap { $0["type"] as? String }

@@ -78,6 +78,25 @@ import Testing
         }
     }
 
+    /// `/tenant_details` naming another `partner_user_id` is odd, not Wrapp's refusal of the key (the binding was
+    /// proven when the key was kept): unknown, and nobody is suspended for it.
+    @Test func tenantDetailsNamingSomeoneElseIsNoRefusal() async {
+        let http = ProviderHTTPClient.answering { _, url, _, _ in
+            let json: String = if url.hasSuffix("/embedded_check_user") {
+                #"{"user":"maria@example.com","active_subscription":true}"#
+            } else if url.hasSuffix("/login") {
+                #"{"data":{"type":"jwt","attributes":{"jwt":"a.b.c"}}}"#
+            } else {
+                #"{"partner_user_id":"someone-else","has_plan":true}"#
+            }
+            return .success(ProviderResponse(status: 200, headers: [("Content-Type", "application/json")], body: Data(json.utf8)))
+        }
+        let wrapp = WrappAdapter(configuration: .init(baseURL: { "http://127.0.0.1:9" }, partnerAPIKey: "p"), http: http)
+        let answer = await wrapp.checkCredentials(.wrapp(wrappUserID: "u", apiKey: "k"), for: Adapters.wrappTenant("cust-x", hasCredentials: true))
+        guard case .unknown? = answer.verdict else { Issue.record("expected unknown, got \(String(describing: answer.verdict))"); return }
+        #expect(answer.details == nil, "someone else's details are not this customer's")
+    }
+
     /// `/login` carries the partner key: when Wrapp refuses the partner's own calls, its 401 says nothing of the
     /// customer's key, and no tenant may be suspended for it. With the partner key working, a wrong key is refused.
     @Test func aLoginRefusedWhileThePartnerKeyFailsIsNoRefusal() async throws {
