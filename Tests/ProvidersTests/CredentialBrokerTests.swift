@@ -78,6 +78,29 @@ import Testing
         }
     }
 
+    /// InvoiceXpress refuses a key with its own 401, 403 or 404; the same statuses as an HTML page (something in front
+    /// of it) say nothing about the key.
+    @Test func invoiceXpressRefusesOnlyWithItsOwnAnswer() async throws {
+        for (status, html, refused) in [(401, false, true), (403, false, true), (404, false, true), (401, true, false), (403, true, false), (404, true, false), (500, false, false)] {
+            let answer = ProviderResponse(
+                status: status, headers: [("Content-Type", html ? "text/html" : "application/json")],
+                body: Data((html ? "<html><body>Denied</body></html>" : #"{"errors":{"error":"Access denied"}}"#).utf8)
+            )
+            let http = ProviderHTTPClient.answering { _, _, _, _ in .success(answer) }
+            let module = InvoiceXpressModule()
+            let adapter = module.makeAdapter(
+                module.sandboxConfiguration { _, prefix in prefix + "key" }, baseURL: { "http://127.0.0.1:9/{account}" }, http: http
+            )
+            let broker = try #require(adapter.broker)
+            let credentials = ProviderCredentials(provider: .invoicexpress, fields: ["account_name": .string("exemplo-lda"), "api_key": .string("k-1")])
+            let tenant = ProviderTenant(tenantID: "ten_1", externalID: "e", profile: Profile(), hasCredentials: true)
+            let check = await broker.checkCredentials(credentials, for: tenant)
+            var wasRefused = false
+            if case .refused? = check.verdict { wasRefused = true }
+            #expect(wasRefused == refused, "\(status) html=\(html)")
+        }
+    }
+
     /// `/tenant_details` naming another `partner_user_id` is odd, not Wrapp's refusal of the key (the binding was
     /// proven when the key was kept): unknown, and nobody is suspended for it.
     @Test func tenantDetailsNamingSomeoneElseIsNoRefusal() async {
