@@ -95,7 +95,7 @@ public struct Gateway: Sendable {
         }
         let sandboxSimulators = config.sandbox ? Simulators(made) : nil
 
-        let metrics = GatewayMetrics()
+        let metrics = GatewayMetrics(logQueue: config.logQueue)
         var settings = OnboardingService.Settings(publicURL: { address.publicURL })
         settings.schedule = config.schedule
         settings.maxConcurrentCallsPerProvider = config.maxConcurrentCallsPerProvider

@@ -34,8 +34,9 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         writeThroughStandardOutput()
-        let config = try loadConfig(sandbox: sandbox)
+        var config = try loadConfig(sandbox: sandbox)
         let logger = bootstrapLogging(config)
+        if config.logFormat == .json { config.logQueue = .standardOutput }
         let tracing = try bootstrapTracing(logger)
         let gateway: Gateway
         do {
@@ -187,7 +188,10 @@ func loadConfig(sandbox: Bool) throws -> GatewayConfig {
 func bootstrapLogging(_ config: GatewayConfig) -> Logger {
     let level = config.logLevel
     switch config.logFormat {
-    case .json: LoggingSystem.bootstrap { JSONLogHandler(label: $0, level: level) }
+    case .json:
+        // Formatted and written by the log queue's thread; what is queued at exit is written before the process ends.
+        LoggingSystem.bootstrap { JSONLogHandler(label: $0, level: level, queue: .standardOutput) }
+        atexit { LogQueue.standardOutput.flush() }
     case .text:
         // The request (and span) a line was written for, from the task that writes it (JSONLogHandler does the same).
         let requestScope = Logger.MetadataProvider { RequestScope.logMetadata }

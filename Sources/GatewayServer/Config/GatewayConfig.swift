@@ -60,6 +60,8 @@ public struct GatewayConfig: Sendable {
     public var accessTokenMargin: TimeInterval = 3600
     /// Provider proxy calls in flight at once per provider (`GATEWAY_PROXY_MAX_CONCURRENT`); more answer `503`.
     public var proxyMaxConcurrent = 32
+    /// The queue the process's log lines go through, when it logs through one (`gateway serve`): its drops are a metric.
+    public var logQueue: LogQueue?
     /// Transient failures among a provider's last 20 calls that open its circuit, and its first cool-down.
     public var circuitFailures = 18
     public var circuitCoolDown: TimeInterval = 30

@@ -19,7 +19,19 @@ public struct JSONLogHandler: LogHandler {
         self.label = label
         self.logLevel = level
         self.write = write
+        self.queue = nil
     }
+
+    /// Lines are captured on the caller's path and formatted and written by `queue`'s thread (what `gateway serve`
+    /// runs): a request never waits for its access line to be written.
+    public init(label: String, level: Logger.Level, queue: LogQueue) {
+        self.label = label
+        self.logLevel = level
+        self.write = { _ in }
+        self.queue = queue
+    }
+
+    let queue: LogQueue?
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -27,18 +39,29 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
+        // Captured here, where the event happened: its time, and the request (and span) of the task logging it.
+        let time = Date()
+        var values = metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 })
+        for (key, value) in RequestScope.logMetadata where values[key] == nil { values[key] = value }
+        let (level, label, message) = (event.level, label, "\(event.message)")
+        if let queue {
+            queue.enqueue { [values] in Self.line(time: time, level: level, label: label, message: message, metadata: values) }
+        } else {
+            write(Self.line(time: time, level: level, label: label, message: message, metadata: values))
+        }
+    }
+
+    /// One line of JSON, keys sorted.
+    static func line(time: Date, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> String {
         var object: [String: Any] = [
-            "time": Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)),
-            "level": event.level.rawValue, "label": label, "message": "\(event.message)",
+            "time": time.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)),
+            "level": level.rawValue, "label": label, "message": message,
         ]
-        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
-            object[key] = Self.plain(value)
+        for (key, value) in metadata { object[key] = plain(value) }
+        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+            return #"{"level":"error","message":"a log line could not be written as JSON"}"#
         }
-        // Service-level lines have no request in their logger: the task they run in knows it, and its span.
-        for (key, value) in RequestScope.logMetadata where object[key] == nil { object[key] = Self.plain(value) }
-        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
-            write(String(decoding: data, as: UTF8.self))
-        }
+        return String(decoding: data, as: UTF8.self)
     }
 
     static func plain(_ value: Logger.MetadataValue) -> Any {

@@ -16,9 +16,23 @@ public struct LineWriter: Sendable {
     /// The process's stdout, where logs and the sandbox banner go.
     public static let standardOutput = LineWriter(fileDescriptor: STDOUT_FILENO)
 
-    /// Lines from concurrent loggers must not interleave: a line longer than the kernel takes at once is finished
-    /// before the next one starts.
-    private static let lock = Mutex(())
+    /// Lines from concurrent writers to one descriptor must not interleave: a line longer than the kernel takes at
+    /// once is finished before the next one starts. One lock per descriptor: a blocked output (a full pipe) holds its
+    /// own writers only.
+    private static let locks = Mutex<[Int32: DescriptorLock]>([:])
+
+    final class DescriptorLock: Sendable {
+        let mutex = Mutex(())
+    }
+
+    private var lock: DescriptorLock {
+        Self.locks.withLock { locks in
+            if let lock = locks[fileDescriptor] { return lock }
+            let lock = DescriptorLock()
+            locks[fileDescriptor] = lock
+            return lock
+        }
+    }
 
     public init(fileDescriptor: Int32) {
         self.fileDescriptor = fileDescriptor
@@ -29,7 +43,12 @@ public struct LineWriter: Sendable {
     public func write(line: String) {
         var bytes = Array(line.utf8)
         bytes.append(UInt8(ascii: "\n"))
-        Self.lock.withLock { _ in
+        write(bytes: bytes)
+    }
+
+    /// Writes `bytes` (whole lines, newlines included) with as few write(2) calls as the kernel allows.
+    public func write(bytes: [UInt8]) {
+        lock.mutex.withLock { _ in
             bytes.withUnsafeBytes { buffer in
                 guard var next = buffer.baseAddress else { return }
                 var remaining = buffer.count

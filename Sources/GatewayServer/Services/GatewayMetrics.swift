@@ -3,14 +3,19 @@ import EventDelivery
 import Foundation
 import GatewayCore
 import Prometheus
+import Synchronization
 
 /// The gateway's metrics, on a registry of its own (no process-wide bootstrap, so tests can build many gateways).
 /// Counters and histograms are recorded as things happen; gauges are read from the database at each scrape.
 final class GatewayMetrics: ProviderCallObserver, Sendable {
     let registry = PrometheusCollectorRegistry()
     let factory: PrometheusMetricsFactory
+    /// Where log lines go, and how many of its drops the counter already holds.
+    let logQueue: LogQueue?
+    private let droppedReported = Mutex(0)
 
-    init() {
+    init(logQueue: LogQueue? = nil) {
+        self.logQueue = logQueue
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [
             .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
@@ -22,6 +27,7 @@ final class GatewayMetrics: ProviderCallObserver, Sendable {
         for outcome in ["delivered", "retry", "failed", "endpoint_gone"] {
             _ = Counter(label: "event_deliveries_total", dimensions: [("outcome", outcome)], factory: factory)
         }
+        _ = Counter(label: "log_lines_dropped_total", factory: factory)
     }
 
     /// A metric's name as swift-prometheus's descriptor takes it (no unit suffix, no help line: the names stay as the
@@ -94,6 +100,15 @@ final class GatewayMetrics: ProviderCallObserver, Sendable {
         registry.makeGauge(descriptor: Self.named("event_deliveries_pending")).set(Double(readings.deliveries[DeliveryRecord.Status.pending.rawValue] ?? 0))
         let pendingAge = readings.oldestPendingDeliveryAt.map { now.timeIntervalSince($0) } ?? 0
         registry.makeGauge(descriptor: Self.named("event_deliveries_oldest_pending_seconds")).set(max(0, pendingAge))
+        // Log lines the queue dropped because its output could not keep up (a blocked stdout).
+        if let logQueue {
+            let dropped = logQueue.dropped
+            let delta = droppedReported.withLock { reported in
+                defer { reported = max(reported, dropped) }
+                return max(0, dropped - reported)
+            }
+            if delta > 0 { Counter(label: "log_lines_dropped_total", factory: factory).increment(by: delta) }
+        }
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return buffer
