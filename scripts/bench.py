@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import checklib  # noqa: E402
@@ -261,6 +262,24 @@ def main():
             stored = report["ok"]
             add("Wrapp webhook intake (unique, durable)", stored / (report["duration_us"] / 1e6), "req/s",
                 note=f"p99 {report['p99_us'] / 1000:.1f} ms, {stored} stored, statuses {report['statuses']}")
+
+            # The mixed load a partner's real traffic is: reads (one tenant and pages, 16 connections) and webhook
+            # intake (4 connections) at once, each with its own rate and latency; beside it, the same intake alone at
+            # 4 connections. With two cores shared by three loads, a fair share for intake is about a third of alone.
+            alone = judge("webhook intake alone, 4 connections", wrk(webhook, "webhook.lua", seconds, connections=4,
+                                                                    env={"BENCH_EXTERNAL_ID": f"seed-{run}-0", "BENCH_RUN": run + "a"}))
+            add("Wrapp webhook intake alone, 4 connections", alone["ok"] / (alone["duration_us"] / 1e6), "req/s",
+                note=f"p50 {alone['p50_us'] / 1000:.1f} ms, p99 {alone['p99_us'] / 1000:.1f} ms")
+            with ThreadPoolExecutor(3) as pool:
+                mixed_get = pool.submit(wrk, f"{base}/v1/tenants/{ids[0]}", "get.lua", seconds, connections=8, env={"BENCH_KEY": KEY})
+                mixed_list = pool.submit(wrk, f"{base}/v1/tenants?limit=20", "get.lua", seconds, connections=8, env={"BENCH_KEY": KEY})
+                mixed_hooks = pool.submit(wrk, webhook, "webhook.lua", seconds, connections=4,
+                                          env={"BENCH_EXTERNAL_ID": f"seed-{run}-0", "BENCH_RUN": run + "m"})
+                for name, future in (("GET /v1/tenants/{id}", mixed_get), ("GET /v1/tenants?limit=20", mixed_list),
+                                     ("Wrapp webhook intake", mixed_hooks)):
+                    report = judge(f"mixed: {name}", future.result())
+                    add(f"mixed load: {name}", report["ok"] / (report["duration_us"] / 1e6), "req/s",
+                        note=f"p50 {report['p50_us'] / 1000:.1f} ms, p99 {report['p99_us'] / 1000:.1f} ms")
 
             # Creates against a provider that answers at once.
             report = judge("POST /v1/tenants", wrk(f"{base}/v1/tenants", "create.lua", seconds, env={"BENCH_KEY": KEY, "BENCH_RUN": run + "c"}))
