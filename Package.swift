@@ -151,7 +151,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "Providers"]),
+        .testTarget(name: "GatewayCoreTests", dependencies: ["GatewayCore", "Providers", "GatewayTesting"]),
         .testTarget(name: "GatewayStorageTests", dependencies: ["GatewayStorage", "GatewayStoragePostgres", "GatewayTesting"]),
         .testTarget(
             name: "ProvidersTests",

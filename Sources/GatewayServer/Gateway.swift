@@ -226,6 +226,10 @@ public struct Gateway: Sendable {
 }
 
 extension Gateway {
+    /// How the API shows a tenant (what `Renderer` writes, without the onboarding link): the stores keep it rendered
+    /// beside each tenant, and serve reads from it. A change of the shape changes its version.
+    static let tenantShape: any TenantRepresentation = TenantJSON.Representation()
+
     /// The database the configuration names: PostgreSQL when `GATEWAY_DATABASE_URL` is set, else SQLite in the data
     /// directory. Not migrated yet. `migrations` replaces the shipped SQLite migrations (tests).
     static func openStore(_ config: GatewayConfig, logger: Logger, migrations: Migrations? = nil) throws -> any GatewayStore {
@@ -234,12 +238,12 @@ extension Gateway {
             logger.info("database: PostgreSQL", metadata: ["database": "\(postgres.redacted)"])
             return PostgresStore(
                 settings: postgres, box: box, migrations: try Migrations(folder: Migrations.locate().appendingPathComponent("postgres")),
-                deliversEvents: config.eventsURL != nil, logger: logger
+                deliversEvents: config.eventsURL != nil, representation: Self.tenantShape, logger: logger
             )
         }
         return try SQLiteStore(
             path: config.databasePath, box: box, migrations: try migrations ?? Migrations(folder: Migrations.locate()),
-            deliversEvents: config.eventsURL != nil
+            deliversEvents: config.eventsURL != nil, representation: Self.tenantShape
         )
     }
 

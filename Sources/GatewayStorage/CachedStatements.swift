@@ -15,6 +15,12 @@ extension Row {
         try fetchOne(db.cachedStatement(sql: sql), arguments: arguments)
     }
 
+    /// Rows read one at a time, straight from SQLite's buffers (no copy per row): a cached statement must not be run
+    /// again, by any fetch, while its cursor is iterated.
+    static func fetchCursor(_ db: Database, cached sql: String, arguments: StatementArguments = StatementArguments()) throws -> RowCursor {
+        try fetchCursor(db.cachedStatement(sql: sql), arguments: arguments)
+    }
+
     static func fetchAll(_ db: Database, cached sql: String, arguments: StatementArguments = StatementArguments()) throws -> [Row] {
         try fetchAll(db.cachedStatement(sql: sql), arguments: arguments)
     }

@@ -25,8 +25,9 @@ extension SQLiteStore: TenantStore {
                 cached: """
                     INSERT INTO tenants (id, provider, external_id, state, next_action, provider_status, profile, metadata,
                         credentials_available, last_error, created_at, updated_at, state_changed_at, evidence_at,
-                        webhook_token_hash, webhook_token_sealed, lease_owner, lease_until, lease_token)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+                        webhook_token_hash, webhook_token_sealed, lease_owner, lease_until, lease_token, api_json, api_version,
+                        provider_details, credential_check)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
                     """,
                 arguments: [
                     tenant.id, tenant.provider.rawValue, tenant.externalID, tenant.state.rawValue,
@@ -34,7 +35,8 @@ extension SQLiteStore: TenantStore {
                     tenant.credentialsAvailable, try tenant.lastError.map(json), tenant.createdAt.unix, tenant.updatedAt.unix,
                     tenant.stateChangedAt.unix, tenant.evidenceAt?.unix,
                     webhookToken.map(SecretBox.hash), try webhookToken.map { try box.seal(Data($0.utf8), context: "webhook-token:\(tenant.id)") },
-                    leaseOwner, leaseUntil.unix,
+                    leaseOwner, leaseUntil.unix, Data(representation.render(tenant)), representation.version,
+                    try tenant.providerDetails.map(json), try tenant.credentialCheck.map(json),
                 ]
             )
             try insert(events, db)
@@ -59,6 +61,105 @@ extension SQLiteStore: TenantStore {
     }
 
     public func tenants(_ query: TenantQuery) async throws -> Page<Tenant> {
+        let (sql, arguments) = Self.listing(query, columns: "*")
+        return try readNow { [self] db in
+            let tenants = try Row.fetchAll(db, cached: sql, arguments: arguments).map(tenant(from:))
+            let page = Array(tenants.prefix(query.limit))
+            return Page(items: page, next: tenants.count > query.limit ? page.last?.id : nil)
+        }
+    }
+
+    public func storedTenant(id: String) async throws -> StoredTenant? {
+        let version = representation.version
+        let found = try readNow { [self] db -> (StoredTenant?, stale: Bool)? in
+            let rows = try Row.fetchCursor(db, cached: "SELECT id, api_version, api_json FROM tenants WHERE id = ?", arguments: [id])
+            guard let row = try rows.next() else { return nil }
+            if let stored = try Self.stored(row, version: version) { return (stored, false) }
+            // Missing or of another shape: the tenant as it is now, rendered (a statement of its own).
+            return try Row.fetchOne(db, cached: "SELECT * FROM tenants WHERE id = ?", arguments: [id]).map { (try rendered($0), true) }
+        }
+        guard let (stored, stale) = found else { return nil }
+        if stale { keepRendering(of: [id]) }
+        return stored
+    }
+
+    public func storedTenants(_ query: TenantQuery) async throws -> Page<StoredTenant> {
+        let version = representation.version
+        let (sql, arguments) = Self.listing(query, columns: "id, api_version, api_json")
+        let (items, stale) = try readNow { [self] db -> ([StoredTenant], [String]) in
+            var items: [StoredTenant] = []
+            var stale: [String] = []
+            items.reserveCapacity(query.limit + 1)
+            let rows = try Row.fetchCursor(db, cached: sql, arguments: arguments)
+            while let row = try rows.next() {
+                if let stored = try Self.stored(row, version: version) {
+                    items.append(stored)
+                } else {
+                    stale.append(row["id"])
+                    items.append(StoredTenant(id: row["id"], bytes: []))
+                }
+            }
+            // Missing or of another shape: those tenants as they are now, rendered (statements of their own).
+            for id in stale {
+                guard let index = items.firstIndex(where: { $0.id == id }) else { continue }
+                if let full = try Row.fetchOne(db, cached: "SELECT * FROM tenants WHERE id = ?", arguments: [id]) {
+                    items[index] = try rendered(full)
+                } else {
+                    items.remove(at: index)
+                }
+            }
+            return (items, stale)
+        }
+        if !stale.isEmpty { keepRendering(of: stale) }
+        let page = Array(items.prefix(query.limit))
+        return Page(items: page, next: items.count > query.limit ? page.last?.id : nil)
+    }
+
+    /// The kept rendering of a row of `id, api_version, api_json`, when it is of the current shape.
+    static func stored(_ row: Row, version: Int) throws -> StoredTenant? {
+        // Read without a conversion that could trap: anything but this very integer is "of another shape".
+        guard Int64.fromDatabaseValue(row[1] as DatabaseValue) == Int64(version),
+            let bytes = try row.withUnsafeData(atIndex: 2, { $0.map { Array($0) } })
+        else { return nil }
+        return StoredTenant(id: row["id"], bytes: bytes)
+    }
+
+    /// A full row rendered now, in the current shape.
+    func rendered(_ row: Row) throws -> StoredTenant {
+        let tenant = try tenant(from: row)
+        return StoredTenant(id: tenant.id, bytes: representation.render(tenant))
+    }
+
+    /// The version of a row's kept rendering; nil when there is none (or it is not an integer).
+    static func keptVersion(_ row: Row) -> Int64? {
+        (row["api_json"] as DatabaseValue).isNull ? nil : Int64.fromDatabaseValue(row["api_version"] as DatabaseValue)
+    }
+
+    /// Renders these tenants again from their rows and keeps the renderings, in a write of their own after the read
+    /// that found theirs missing or of another version: each row is read and rendered inside the write, so a change
+    /// committed meanwhile is never overwritten with an older rendering. Only a missing or older shape is replaced: a
+    /// server still running the old shape beside a newer one (a rolling upgrade) renders the newer rows for itself on
+    /// each read and never writes them back, or two versions would rewrite each other's rows on every read. Best
+    /// effort: a failure leaves the rows to be rendered on their next read or write.
+    func keepRendering(of ids: [String]) {
+        let version = representation.version
+        Task.detached { [self] in
+            _ = try? await writes.write { db in
+                for id in ids {
+                    guard let row = try Row.fetchOne(db, cached: "SELECT * FROM tenants WHERE id = ?", arguments: [id]),
+                        Self.keptVersion(row).map({ $0 < Int64(version) }) ?? true
+                    else { continue }
+                    try db.execute(
+                        cached: "UPDATE tenants SET api_json = ?, api_version = ? WHERE id = ?",
+                        arguments: [Data(try self.rendered(row).bytes), version, id]
+                    )
+                }
+            }
+        }
+    }
+
+    /// The SQL of a page of tenants, newest first, with the given columns.
+    static func listing(_ query: TenantQuery, columns: String) -> (String, StatementArguments) {
         var clauses: [String] = []
         var arguments: StatementArguments = []
         if let provider = query.provider { clauses.append("provider = ?"); arguments += [provider.rawValue] }
@@ -67,12 +168,7 @@ extension SQLiteStore: TenantStore {
         if let before = query.before { clauses.append("id < ?"); arguments += [before] }
         let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
         arguments += [query.limit + 1]
-        let sql = "SELECT * FROM tenants \(filter) ORDER BY id DESC LIMIT ?"
-        return try readNow { [self, arguments] db in
-            let tenants = try Row.fetchAll(db, cached: sql, arguments: arguments).map(tenant(from:))
-            let page = Array(tenants.prefix(query.limit))
-            return Page(items: page, next: tenants.count > query.limit ? page.last?.id : nil)
-        }
+        return ("SELECT \(columns) FROM tenants \(filter) ORDER BY id DESC LIMIT ?", arguments)
     }
 
     public func events(tenantID: String?, after: Int64?, limit: Int) async throws -> Page<TenantEvent> {
@@ -121,13 +217,13 @@ extension SQLiteStore: TenantStore {
                     cached: """
                         UPDATE tenants SET state = ?, next_action = ?, provider_status = ?, profile = ?, metadata = ?,
                             credentials_available = ?, last_error = ?, updated_at = ?, state_changed_at = ?, evidence_at = ?,
-                            provider_details = ?, credential_check = ?
+                            provider_details = ?, credential_check = ?, api_json = ?, api_version = ?
                         WHERE id = ?
                         """,
                     arguments: [
                         t.state.rawValue, try t.nextAction.map(json), t.providerStatus, try json(t.profile), try json(t.metadata),
                         t.credentialsAvailable, try t.lastError.map(json), t.updatedAt.unix, t.stateChangedAt.unix, t.evidenceAt?.unix,
-                        try t.providerDetails.map(json), try t.credentialCheck.map(json), t.id,
+                        try t.providerDetails.map(json), try t.credentialCheck.map(json), Data(representation.render(t)), representation.version, t.id,
                     ]
                 )
             }

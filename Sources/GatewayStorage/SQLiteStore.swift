@@ -12,6 +12,8 @@ public final class SQLiteStore: Sendable {
     public let migrations: Migrations
     /// When true (`GATEWAY_EVENTS_URL` is set), every event gets a delivery in the same transaction.
     let deliversEvents: Bool
+    /// The API's rendering of a tenant, kept beside it (`api_json`, `api_version`) whenever it is written.
+    let representation: any TenantRepresentation
     /// Every write of the store goes through group commit: at a burst, many share one transaction.
     let writes: GroupCommit
     let encoder = JSONEncoder.gateway
@@ -22,9 +24,13 @@ public final class SQLiteStore: Sendable {
     let serving = Mutex<Int32?>(nil)
 
     /// Opens (creating if needed) the database file; does not migrate.
-    public init(path: String, box: SecretBox, migrations: Migrations, deliversEvents: Bool = false) throws {
+    public init(
+        path: String, box: SecretBox, migrations: Migrations, deliversEvents: Bool = false,
+        representation: any TenantRepresentation = TenantJSON.Representation()
+    ) throws {
         self.path = path
         self.deliversEvents = deliversEvents
+        self.representation = representation
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in

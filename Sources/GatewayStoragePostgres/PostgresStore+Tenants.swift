@@ -14,7 +14,8 @@ extension PostgresStore: TenantStore {
             tenant.credentialsAvailable, try tenant.lastError.map(json), tenant.createdAt.unix, tenant.updatedAt.unix,
             tenant.stateChangedAt.unix, tenant.evidenceAt?.unix,
             webhookToken.map(SecretBox.hash), try webhookToken.map { try box.seal(Data($0.utf8), context: "webhook-token:\(tenant.id)") },
-            leaseOwner, leaseUntil.unix,
+            leaseOwner, leaseUntil.unix, Data(representation.render(tenant)), representation.version,
+            try tenant.providerDetails.map(json), try tenant.credentialCheck.map(json),
         ]
         // Two replicas creating the same customer at once: the natural key lets one insert; the other finds it.
         for _ in 0..<3 {
@@ -39,8 +40,9 @@ extension PostgresStore: TenantStore {
                     """
                     INSERT INTO tenants (id, provider, external_id, state, next_action, provider_status, profile, metadata,
                         credentials_available, last_error, created_at, updated_at, state_changed_at, evidence_at,
-                        webhook_token_hash, webhook_token_sealed, lease_owner, lease_until, lease_token)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 1)
+                        webhook_token_hash, webhook_token_sealed, lease_owner, lease_until, lease_token, api_json, api_version,
+                        provider_details, credential_check)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 1, $19, $20, $21, $22)
                     ON CONFLICT (provider, external_id) WHERE state <> 'offboarded' DO NOTHING
                     RETURNING id
                     """,
@@ -79,6 +81,85 @@ extension PostgresStore: TenantStore {
     }
 
     public func tenants(_ query: TenantQuery) async throws -> Page<Tenant> {
+        let (sql, arguments) = Self.listing(query, columns: "*")
+        let tenants = try await rows(sql, arguments).map(tenant(from:))
+        let page = Array(tenants.prefix(query.limit))
+        return Page(items: page, next: tenants.count > query.limit ? page.last?.id : nil)
+    }
+
+    public func storedTenant(id: String) async throws -> StoredTenant? {
+        guard let row = try await row("SELECT id, api_version, api_json FROM tenants WHERE id = $1", [id]) else { return nil }
+        if let stored = try stored(row) { return stored }
+        // Missing or of another shape: the tenant as it is now, rendered, and the rendering kept.
+        guard let full = try await self.row("SELECT * FROM tenants WHERE id = $1", [id]) else { return nil }
+        keepRendering(of: [id])
+        return try rendered(full)
+    }
+
+    public func storedTenants(_ query: TenantQuery) async throws -> Page<StoredTenant> {
+        let (sql, arguments) = Self.listing(query, columns: "id, api_version, api_json")
+        var items: [StoredTenant] = []
+        var stale: [String] = []
+        for row in try await rows(sql, arguments) {
+            if let stored = try stored(row) {
+                items.append(stored)
+            } else if let full = try await self.row("SELECT * FROM tenants WHERE id = $1", [try row.get("id", String.self)]) {
+                // Missing or of another shape: the tenant as it is now, rendered.
+                let rendered = try rendered(full)
+                items.append(rendered)
+                stale.append(rendered.id)
+            }
+        }
+        if !stale.isEmpty { keepRendering(of: stale) }
+        let page = Array(items.prefix(query.limit))
+        return Page(items: page, next: items.count > query.limit ? page.last?.id : nil)
+    }
+
+    /// The kept rendering of a row of `id, api_version, api_json`, when it is of the current shape.
+    func stored(_ row: PostgresRandomAccessRow) throws -> StoredTenant? {
+        guard (try? row.get("api_version", Int64?.self)) == Int64(representation.version),
+            let bytes = try row.get("api_json", ByteBuffer?.self)
+        else { return nil }
+        return StoredTenant(id: try row.get("id", String.self), bytes: Array(bytes.readableBytesView))
+    }
+
+    /// A full row rendered now, in the current shape.
+    func rendered(_ row: PostgresRandomAccessRow) throws -> StoredTenant {
+        let tenant = try tenant(from: row)
+        return StoredTenant(id: tenant.id, bytes: representation.render(tenant))
+    }
+
+    /// The version of a row's kept rendering; nil when there is none (or it is not an integer).
+    static func keptVersion(_ row: PostgresRandomAccessRow) -> Int64? {
+        guard (try? row.get("api_json", ByteBuffer?.self)) != nil else { return nil }
+        return (try? row.get("api_version", Int64?.self)) ?? nil
+    }
+
+    /// Renders these tenants again and keeps the renderings, in a transaction of its own after the read that found
+    /// theirs missing or of another version. Each row is locked, read and rendered inside it, so a change committed
+    /// meanwhile (on any replica) is never overwritten with an older rendering. Only a missing or older shape is
+    /// replaced: a replica still running the old shape beside a newer one (a rolling upgrade) renders the newer rows for
+    /// itself on each read and never writes them back, or two versions would rewrite each other's rows on every read.
+    /// Best effort: a failure leaves the rows to be rendered on their next read or write.
+    func keepRendering(of ids: [String]) {
+        let version = representation.version
+        Task.detached { [self] in
+            _ = try? await transaction { connection -> Void in
+                for id in ids {
+                    guard let row = try await self.row("SELECT * FROM tenants WHERE id = $1 FOR NO KEY UPDATE", [id], on: connection),
+                        Self.keptVersion(row).map({ $0 < Int64(version) }) ?? true
+                    else { continue }
+                    try await self.rows(
+                        "UPDATE tenants SET api_json = $1, api_version = $2 WHERE id = $3",
+                        [Data(try self.rendered(row).bytes), version, id], on: connection
+                    )
+                }
+            }
+        }
+    }
+
+    /// The SQL of a page of tenants, newest first, with the given columns.
+    static func listing(_ query: TenantQuery, columns: String) -> (String, [any SQLValue]) {
         var clauses: [String] = []
         var arguments: [any SQLValue] = []
         func add(_ clause: String, _ value: any SQLValue) {
@@ -91,9 +172,7 @@ extension PostgresStore: TenantStore {
         if let before = query.before { add("id < ?", before) }
         let filter = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
         arguments.append(query.limit + 1)
-        let tenants = try await rows("SELECT * FROM tenants \(filter) ORDER BY id DESC LIMIT $\(arguments.count)", arguments).map(tenant(from:))
-        let page = Array(tenants.prefix(query.limit))
-        return Page(items: page, next: tenants.count > query.limit ? page.last?.id : nil)
+        return ("SELECT \(columns) FROM tenants \(filter) ORDER BY id DESC LIMIT $\(arguments.count)", arguments)
     }
 
     public func events(tenantID: String?, after: Int64?, limit: Int) async throws -> Page<TenantEvent> {
@@ -140,13 +219,14 @@ extension PostgresStore: TenantStore {
                     """
                     UPDATE tenants SET state = $1, next_action = $2, provider_status = $3, profile = $4, metadata = $5,
                         credentials_available = $6, last_error = $7, updated_at = $8, state_changed_at = $9, evidence_at = $10,
-                        provider_details = $12, credential_check = $13
+                        provider_details = $12, credential_check = $13, api_json = $14, api_version = $15
                     WHERE id = $11
                     """,
                     [
                         t.state.rawValue, try t.nextAction.map(self.json), t.providerStatus, try self.json(t.profile), try self.json(t.metadata),
                         t.credentialsAvailable, try t.lastError.map(self.json), t.updatedAt.unix, t.stateChangedAt.unix, t.evidenceAt?.unix, t.id,
-                        try t.providerDetails.map(self.json), try t.credentialCheck.map(self.json),
+                        try t.providerDetails.map(self.json), try t.credentialCheck.map(self.json), Data(self.representation.render(t)),
+                        self.representation.version,
                     ],
                     on: connection
                 )

@@ -17,6 +17,8 @@ public final class PostgresStore: Sendable {
     let box: SecretBox
     public let migrations: Migrations
     let deliversEvents: Bool
+    /// The API's rendering of a tenant, kept beside it (`api_json`, `api_version`) whenever it is written.
+    let representation: any TenantRepresentation
     let logger: Logger
     /// The schema the tables live in, when the URL names one.
     public let schema: String?
@@ -28,7 +30,10 @@ public final class PostgresStore: Sendable {
     static let feedLock: Int64 = 0x6761_7465_0002
 
     /// Connects lazily (the first query opens a connection); does not migrate.
-    public init(settings: PostgresSettings, box: SecretBox, migrations: Migrations, deliversEvents: Bool = false, logger: Logger) {
+    public init(
+        settings: PostgresSettings, box: SecretBox, migrations: Migrations, deliversEvents: Bool = false,
+        representation: any TenantRepresentation = TenantJSON.Representation(), logger: Logger
+    ) {
         let tls: PostgresClient.Configuration.TLS = switch settings.tls {
         case .disable: .disable
         case .prefer: .prefer(.makeClientConfiguration())
@@ -51,6 +56,7 @@ public final class PostgresStore: Sendable {
         self.box = box
         self.migrations = migrations
         self.deliversEvents = deliversEvents
+        self.representation = representation
         self.logger = logger
         self.schema = settings.schema
     }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 
 @testable import GatewayCore
+import GatewayTesting
 import Providers
 
 /// The hand-written tenant JSON must be byte for byte what `JSONEncoder.gateway` writes, or clients would see two
@@ -16,7 +17,7 @@ import Providers
         let encoder = JSONEncoder.gateway
         encoder.userInfo[.onboardingLinks] = Links()
         for round in 0..<2_000 {
-            let tenant = Self.tenant(&random, round: round)
+            let tenant = GeneratedTenants.tenant(&random, round: round, providers: [.wrapp, .magnifinance])
             let expected = try encoder.encode(tenant)
             var written: [UInt8] = []
             let link = tenant.nextAction?.type == .redirectToURL ? Links().onboardingLink(for: tenant.id) : nil
@@ -24,63 +25,6 @@ import Providers
             #expect(Data(written) == expected, "round \(round): \(String(decoding: written, as: UTF8.self)) vs \(String(decoding: expected, as: UTF8.self))")
             if Data(written) != expected { return }
         }
-    }
-
-    static let pieces = ["a", "Zé", "\"", "\\", "/", "\n", "\t", "\r", "\u{8}", "\u{c}", "\u{1}", "\u{1f}", "€", "😀", " ", "<>&", "'", "\u{7f}", "0"]
-
-    static func text(_ random: inout SeededGenerator) -> String {
-        (0..<Int.random(in: 0...6, using: &random)).map { _ in pieces.randomElement(using: &random)! }.joined()
-    }
-
-    static func maybe(_ random: inout SeededGenerator) -> String? {
-        Bool.random(using: &random) ? text(&random) : nil
-    }
-
-    static func date(_ random: inout SeededGenerator) -> Date {
-        Date(timeIntervalSince1970: Double.random(in: 0...4_102_444_800, using: &random))
-    }
-
-    static func tenant(_ random: inout SeededGenerator, round: Int) -> Tenant {
-        let kinds: [NextAction.Kind] = [.redirectToURL, .awaitApproval, .provideCredentials]
-        let company = Bool.random(using: &random) ? Company(
-            taxID: maybe(&random), legalName: maybe(&random), address: maybe(&random), city: maybe(&random),
-            postCode: maybe(&random), country: maybe(&random)
-        ) : nil
-        var metadata: [String: String] = [:]
-        for _ in 0..<Int.random(in: 0...4, using: &random) { metadata[text(&random)] = text(&random) }
-        let lastError = Bool.random(using: &random) ? TenantError(
-            code: text(&random), message: text(&random),
-            errors: (0..<Int.random(in: 0...3, using: &random)).map { _ in FieldError(field: text(&random), code: text(&random), message: text(&random)) },
-            at: date(&random)
-        ) : nil
-        return Tenant(
-            id: "ten_\(round)\(text(&random))", provider: Bool.random(using: &random) ? .wrapp : .magnifinance, externalID: text(&random),
-            state: TenantState.allCases.randomElement(using: &random)!,
-            nextAction: Bool.random(using: &random) ? NextAction(type: kinds.randomElement(using: &random)!, url: maybe(&random)) : nil,
-            providerStatus: maybe(&random),
-            profile: Profile(email: maybe(&random), phone: maybe(&random), contactName: maybe(&random), company: company),
-            metadata: metadata, credentialsAvailable: Bool.random(using: &random), lastError: lastError,
-            createdAt: date(&random), updatedAt: date(&random), stateChangedAt: date(&random),
-            providerDetails: Bool.random(using: &random) ? ProviderDetails(
-                values: Dictionary((0..<Int.random(in: 0...4, using: &random)).map { _ in
-                    (text(&random), Bool.random(using: &random) ? ProviderDetails.Value.string(text(&random)) : .bool(Bool.random(using: &random)))
-                }, uniquingKeysWith: { first, _ in first }),
-                readAt: date(&random)
-            ) : nil
-        )
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so a failure names a round that repeats.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
@@ -95,5 +39,36 @@ struct CredentialsTextTests {
             #expect(!text.contains("s3cr3t-value") && !text.contains("t0ken-value"), "\(text)")
         }
         #expect("\(credentials)".contains("api_key"))
+    }
+}
+
+/// The kept rendering (`TenantJSON.Representation`, no link) with the link added at read time must be the API's bytes.
+@Suite struct KeptRenderingTests {
+    @Test func theLinkAddedToAKeptRenderingGivesTheAPIsBytes() {
+        var random = SeededGenerator(seed: 2_026_120_6)
+        let links = TenantJSONTests.Links()
+        for round in 0..<2_000 {
+            let tenant = GeneratedTenants.tenant(&random, round: round, providers: [.wrapp, .magnifinance])
+            var expected: [UInt8] = []
+            TenantJSON.write(tenant, link: tenant.nextAction?.type == .redirectToURL ? links.onboardingLink(for: tenant.id) : nil, into: &expected)
+            var served: [UInt8] = []
+            TenantJSON.appendWithOnboardingLink(TenantJSON.Representation().render(tenant), link: links.onboardingLink(for:), id: tenant.id, into: &served)
+            #expect(served == expected, "round \(round): \(String(decoding: served, as: UTF8.self))")
+            if served != expected { return }
+        }
+    }
+
+    @Test func aMetadataValueOrErrorThatSpellsTheMarkerIsNotTakenForTheNextAction() {
+        let marker = #""next_action":{"type":"redirect_to_url""#
+        let tenant = Tenant(
+            id: "ten_1", provider: .wrapp, externalID: marker, state: .pending, nextAction: NextAction(type: .awaitApproval, url: marker),
+            profile: Profile(email: marker), metadata: [marker: marker, "next_action": "{"],
+            lastError: TenantError(code: marker, message: marker, errors: [], at: Date(timeIntervalSince1970: 0)),
+            createdAt: Date(timeIntervalSince1970: 0), updatedAt: Date(timeIntervalSince1970: 0), stateChangedAt: Date(timeIntervalSince1970: 0)
+        )
+        let kept = TenantJSON.Representation().render(tenant)
+        var served: [UInt8] = []
+        TenantJSON.appendWithOnboardingLink(kept, link: { _ in "LINK" }, id: tenant.id, into: &served)
+        #expect(served == kept, "no redirect, no link: \(String(decoding: served, as: UTF8.self))")
     }
 }

@@ -39,12 +39,16 @@ enum TestStores {
 
     /// Another replica on the same database as `store`: a second SQLiteStore on the same file, or a second
     /// PostgresStore on the same schema, with its own connections.
-    static func replica(of store: any GatewayStore, deliversEvents: Bool = false) async throws -> any GatewayStore {
+    static func replica(
+        of store: any GatewayStore, deliversEvents: Bool = false, representation: any TenantRepresentation = TenantJSON.Representation()
+    ) async throws -> any GatewayStore {
         switch store {
         case let sqlite as SQLiteStore:
-            return try SQLiteStore(path: sqlite.pool.path, box: box, migrations: sqlite.migrations, deliversEvents: deliversEvents)
+            return try SQLiteStore(
+                path: sqlite.pool.path, box: box, migrations: sqlite.migrations, deliversEvents: deliversEvents, representation: representation
+            )
         case let postgres as PostgresStore:
-            return try await Self.postgres(schema: postgres.schema ?? "public", deliversEvents: deliversEvents)
+            return try await Self.postgres(schema: postgres.schema ?? "public", deliversEvents: deliversEvents, representation: representation)
         default:
             throw TestStoreError.unknown
         }
@@ -58,13 +62,15 @@ enum TestStores {
     }
 
     /// A store over `schema`, not migrated.
-    static func postgres(schema: String, deliversEvents: Bool = false) async throws -> PostgresStore {
+    static func postgres(
+        schema: String, deliversEvents: Bool = false, representation: any TenantRepresentation = TenantJSON.Representation()
+    ) async throws -> PostgresStore {
         var settings = try postgresSettings()
         settings.schema = schema
         return PostgresStore(
             settings: settings, box: box,
             migrations: try Migrations(folder: Migrations.locate(environment: [:]).appendingPathComponent("postgres")),
-            deliversEvents: deliversEvents, logger: Logger(label: "test")
+            deliversEvents: deliversEvents, representation: representation, logger: Logger(label: "test")
         )
     }
 
@@ -80,6 +86,18 @@ enum TestStores {
             return try await sqlite.pool.read { db in try Int.fetchOne(db, sql: sql) ?? 0 }
         case let postgres as PostgresStore:
             return try await postgres.row(sql)?.get(0, Int.self) ?? 0
+        default:
+            throw TestStoreError.unknown
+        }
+    }
+
+    /// Runs one statement that both databases read alike.
+    static func execute(_ store: any GatewayStore, _ sql: String) async throws {
+        switch store {
+        case let sqlite as SQLiteStore:
+            try await sqlite.pool.write { db in try db.execute(sql: sql) }
+        case let postgres as PostgresStore:
+            try await postgres.rows(sql)
         default:
             throw TestStoreError.unknown
         }

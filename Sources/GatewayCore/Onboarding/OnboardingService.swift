@@ -136,6 +136,17 @@ public final class OnboardingService: Sendable {
         try await storage { try await store.tenants(query) }
     }
 
+    /// The tenant as the API shows it, from the rendering the store keeps (reads served from bytes).
+    public func storedTenant(id: String) async throws(OnboardingError) -> StoredTenant {
+        guard let tenant = try await storage({ try await store.storedTenant(id: id) }) else { throw .tenantNotFound }
+        return tenant
+    }
+
+    /// A page of tenants as the API shows them, from the renderings the store keeps.
+    public func storedTenants(_ query: TenantQuery) async throws(OnboardingError) -> Page<StoredTenant> {
+        try await storage { try await store.storedTenants(query) }
+    }
+
     public func events(tenantID: String?, after: Int64?, limit: Int) async throws(OnboardingError) -> Page<TenantEvent> {
         if let tenantID { _ = try await tenant(id: tenantID) }
         return try await storage { try await store.events(tenantID: tenantID, after: after, limit: limit) }

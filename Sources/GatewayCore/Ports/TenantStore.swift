@@ -196,6 +196,11 @@ public protocol TenantStore: Sendable {
     /// Whether a live tenant of `provider` other than `excluding` holds the company with this tax id.
     func companyHeld(provider: ProviderKind, taxID: String, excluding tenantID: String) async throws -> Bool
     func tenants(_ query: TenantQuery) async throws -> Page<Tenant>
+    /// The tenant as the API shows it, from the rendering kept beside it (`TenantRepresentation`); one of another
+    /// shape's version is rendered again from the row, and kept.
+    func storedTenant(id: String) async throws -> StoredTenant?
+    /// A page of `tenants(_:)` as kept renderings, in the same order.
+    func storedTenants(_ query: TenantQuery) async throws -> Page<StoredTenant>
     func events(tenantID: String?, after: Int64?, limit: Int) async throws -> Page<TenantEvent>
 
     /// Reads the tenant, lets `change` decide, and writes the result, all in one transaction.

@@ -52,7 +52,7 @@ struct TenantsController {
 
     @Sendable func show(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         try context.require(.tenantsRead)
-        return try render.json(try await service.tenant(id: context.parameters.require("id")))
+        return render.stored(try await service.storedTenant(id: context.parameters.require("id")))
     }
 
     @Sendable func list(_ request: Request, context: GatewayRequestContext) async throws -> Response {
@@ -64,8 +64,8 @@ struct TenantsController {
             limit: try request.pageLimit(),
             before: try request.query("cursor").map { try Cursor.decode("t", $0) }
         )
-        let page = try await service.tenants(query)
-        return try render.json(ListResource(data: page.items, next_cursor: page.next.map { Cursor.encode("t", $0) }))
+        let page = try await service.storedTenants(query)
+        return render.stored(page.items, nextCursor: page.next.map { Cursor.encode("t", $0) })
     }
 
     @Sendable func refresh(_ request: Request, context: GatewayRequestContext) async throws -> Response {

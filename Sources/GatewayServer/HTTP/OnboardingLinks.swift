@@ -114,6 +114,28 @@ package struct Renderer: Sendable {
         }
     }
 
+    /// A tenant from the rendering the store keeps, with its onboarding link: the same bytes as `json(tenant)`.
+    func stored(_ tenant: StoredTenant) -> Response {
+        var out: [UInt8] = []
+        out.reserveCapacity(tenant.bytes.count + 160)
+        TenantJSON.appendWithOnboardingLink(tenant.bytes, link: links.onboardingLink(for:), id: tenant.id, into: &out)
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: out)))
+    }
+
+    /// A page of tenants from their kept renderings: their concatenation, the same bytes as `json(ListResource)`.
+    func stored(_ tenants: [StoredTenant], nextCursor: String?) -> Response {
+        var out: [UInt8] = Array(#"{"data":["#.utf8)
+        out.reserveCapacity(tenants.reduce(64) { $0 + $1.bytes.count + 160 })
+        for (index, tenant) in tenants.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            TenantJSON.appendWithOnboardingLink(tenant.bytes, link: links.onboardingLink(for:), id: tenant.id, into: &out)
+        }
+        out.append(contentsOf: #"],"next_cursor":"#.utf8)
+        if let nextCursor { TenantJSON.string(nextCursor, &out) } else { out.append(contentsOf: "null".utf8) }
+        out.append(UInt8(ascii: "}"))
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: out)))
+    }
+
     /// The JSON bytes, as responses and outbound events carry them.
     package func body(_ value: some Encodable) throws -> Data {
         // Tenants and pages of them, the hot answers, are written by hand (the same bytes, a fraction of the cost).
