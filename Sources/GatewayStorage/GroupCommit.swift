@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GatewayCore
+import Glibc
 import Synchronization
 
 /// Group commit: the store's writes that arrive while a transaction commits wait and go together in the next one,
@@ -62,11 +63,26 @@ final class GroupCommit: @unchecked Sendable {
             condition.unlock()
             // Its own thread: outside any request's scope (its id, its span), since a drain commits other callers'
             // writes too, and off the cooperative threads (see the type's comment).
-            if starts {
-                let thread = Thread { [self] in drain() }
-                thread.name = "group-commit"
-                thread.start()
-            }
+            if starts { startDrain() }
+        }
+    }
+
+    /// Starts the drain on a new thread. Foundation's `Thread.start()` cannot say that the thread did not start (a
+    /// limit on threads), and a drain that never ran would leave every write waiting for ever: `pthread_create` can,
+    /// and then the drain runs as a task instead (its waits on the writer block a cooperative thread, as a last resort).
+    private func startDrain() {
+        let retained = Unmanaged.passRetained(self)
+        var thread = pthread_t()
+        let started = pthread_create(&thread, nil, { raw in
+            guard let raw else { return nil }
+            Unmanaged<GroupCommit>.fromOpaque(raw).takeRetainedValue().drain()
+            return nil
+        }, retained.toOpaque())
+        if started == 0 {
+            pthread_detach(thread)
+        } else {
+            retained.release()
+            Task.detached { [self] in drain() }
         }
     }
 

@@ -71,24 +71,26 @@ extension SQLiteStore: TenantStore {
 
     public func storedTenant(id: String) async throws -> StoredTenant? {
         let version = representation.version
-        let found = try readNow { [self] db -> (StoredTenant?, stale: Bool)? in
+        let found = try readNow { [self] db -> (StoredTenant?, older: Bool)? in
             let rows = try Row.fetchCursor(db, cached: "SELECT id, api_version, api_json FROM tenants WHERE id = ?", arguments: [id])
             guard let row = try rows.next() else { return nil }
             if let stored = try Self.stored(row, version: version) { return (stored, false) }
+            let older = Self.keptVersion(row).map { $0 < Int64(version) } ?? true
             // Missing or of another shape: the tenant as it is now, rendered (a statement of its own).
-            return try Row.fetchOne(db, cached: "SELECT * FROM tenants WHERE id = ?", arguments: [id]).map { (try rendered($0), true) }
+            return try Row.fetchOne(db, cached: "SELECT * FROM tenants WHERE id = ?", arguments: [id]).map { (try rendered($0), older) }
         }
-        guard let (stored, stale) = found else { return nil }
-        if stale { keepRendering(of: [id]) }
+        guard let (stored, older) = found else { return nil }
+        if older { keepRendering(of: [id]) }
         return stored
     }
 
     public func storedTenants(_ query: TenantQuery) async throws -> Page<StoredTenant> {
         let version = representation.version
         let (sql, arguments) = Self.listing(query, columns: "id, api_version, api_json")
-        let (items, stale) = try readNow { [self] db -> ([StoredTenant], [String]) in
+        let (items, older) = try readNow { [self] db -> ([StoredTenant], [String]) in
             var items: [StoredTenant] = []
             var stale: [String] = []
+            var older: [String] = []
             items.reserveCapacity(query.limit + 1)
             let rows = try Row.fetchCursor(db, cached: sql, arguments: arguments)
             while let row = try rows.next() {
@@ -96,6 +98,7 @@ extension SQLiteStore: TenantStore {
                     items.append(stored)
                 } else {
                     stale.append(row["id"])
+                    if Self.keptVersion(row).map({ $0 < Int64(version) }) ?? true { older.append(row["id"]) }
                     items.append(StoredTenant(id: row["id"], bytes: []))
                 }
             }
@@ -108,9 +111,9 @@ extension SQLiteStore: TenantStore {
                     items.remove(at: index)
                 }
             }
-            return (items, stale)
+            return (items, older)
         }
-        if !stale.isEmpty { keepRendering(of: stale) }
+        if !older.isEmpty { keepRendering(of: older) }
         let page = Array(items.prefix(query.limit))
         return Page(items: page, next: items.count > query.limit ? page.last?.id : nil)
     }
@@ -143,7 +146,10 @@ extension SQLiteStore: TenantStore {
     /// effort: a failure leaves the rows to be rendered on their next read or write.
     func keepRendering(of ids: [String]) {
         let version = representation.version
+        let ids = renderingsQueued.withLock { queued in ids.filter { queued.insert($0).inserted } }
+        guard !ids.isEmpty else { return }
         Task.detached { [self] in
+            defer { renderingsQueued.withLock { $0.subtract(ids) } }
             _ = try? await writes.write { db in
                 for id in ids {
                     guard let row = try Row.fetchOne(db, cached: "SELECT * FROM tenants WHERE id = ?", arguments: [id]),

@@ -20,6 +20,8 @@ public final class SQLiteStore: Sendable {
     let decoder = JSONDecoder.gateway
     let path: String
     public var databasePath: String { path }
+    /// Tenants whose rendering is being written back (`keepRendering`): each is queued once, however many reads find it.
+    let renderingsQueued = Mutex<Set<String>>([])
     /// The lock that says this process serves the file (`recoverFromEarlierRun` takes it, `close` lets it go).
     let serving = Mutex<Int32?>(nil)
 

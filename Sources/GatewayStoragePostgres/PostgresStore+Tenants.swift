@@ -90,9 +90,9 @@ extension PostgresStore: TenantStore {
     public func storedTenant(id: String) async throws -> StoredTenant? {
         guard let row = try await row("SELECT id, api_version, api_json FROM tenants WHERE id = $1", [id]) else { return nil }
         if let stored = try stored(row) { return stored }
-        // Missing or of another shape: the tenant as it is now, rendered, and the rendering kept.
+        // Missing or of another shape: the tenant as it is now, rendered, and the rendering kept when it was older.
         guard let full = try await self.row("SELECT * FROM tenants WHERE id = $1", [id]) else { return nil }
-        keepRendering(of: [id])
+        if Self.keptVersion(row).map({ $0 < Int64(representation.version) }) ?? true { keepRendering(of: [id]) }
         return try rendered(full)
     }
 
@@ -107,7 +107,7 @@ extension PostgresStore: TenantStore {
                 // Missing or of another shape: the tenant as it is now, rendered.
                 let rendered = try rendered(full)
                 items.append(rendered)
-                stale.append(rendered.id)
+                if Self.keptVersion(row).map({ $0 < Int64(representation.version) }) ?? true { stale.append(rendered.id) }
             }
         }
         if !stale.isEmpty { keepRendering(of: stale) }
@@ -143,7 +143,10 @@ extension PostgresStore: TenantStore {
     /// Best effort: a failure leaves the rows to be rendered on their next read or write.
     func keepRendering(of ids: [String]) {
         let version = representation.version
+        let ids = renderingsQueued.withLock { queued in ids.filter { queued.insert($0).inserted } }
+        guard !ids.isEmpty else { return }
         Task.detached { [self] in
+            defer { renderingsQueued.withLock { $0.subtract(ids) } }
             _ = try? await transaction { connection -> Void in
                 for id in ids {
                     guard let row = try await self.row("SELECT * FROM tenants WHERE id = $1 FOR NO KEY UPDATE", [id], on: connection),

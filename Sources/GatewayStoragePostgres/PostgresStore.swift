@@ -3,6 +3,7 @@ import GatewayCore
 import GatewayStorage
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// The gateway's store on PostgreSQL, shared by several replicas: the same ports as `SQLiteStore`. What SQLite got
 /// from having one writer, this gets from the database:
@@ -19,6 +20,8 @@ public final class PostgresStore: Sendable {
     let deliversEvents: Bool
     /// The API's rendering of a tenant, kept beside it (`api_json`, `api_version`) whenever it is written.
     let representation: any TenantRepresentation
+    /// Tenants whose rendering is being written back (`keepRendering`): each is queued once, however many reads find it.
+    let renderingsQueued = Mutex<Set<String>>([])
     let logger: Logger
     /// The schema the tables live in, when the URL names one.
     public let schema: String?

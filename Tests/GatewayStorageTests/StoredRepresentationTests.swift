@@ -72,6 +72,33 @@ import Testing
         #expect(try await store.storedTenant(id: "ten_none") == nil)
     }
 
+    /// The previous release, still running beside this one during an upgrade, writes tenants without their rendering.
+    /// What it changed must show at once: an offboarding it made must never go on showing the erased profile.
+    @Test(arguments: Backend.all) func aChangeMadeWithoutTheRenderingIsNeverHiddenByIt(_ backend: Backend) async throws {
+        let store = try await TestStores.make(backend)
+        var tenant = Tenant(
+            id: "ten_old", provider: .wrapp, externalID: "ext-old", state: .active,
+            profile: Profile(email: "maria@example.com", phone: "+302101234567", contactName: "Maria"), metadata: ["crm": "42"],
+            createdAt: t0, updatedAt: t0, stateChangedAt: t0
+        )
+        _ = try await store.insert(tenant, events: [], work: ScheduledWork(kind: .check, runAt: t0, attempts: 0), webhookToken: nil)
+        // A statement that changes nothing shown (a lease taken) keeps the rendering.
+        try await TestStores.execute(store, "UPDATE tenants SET lease_owner = 'other', lease_until = 0 WHERE id = 'ten_old'")
+        #expect(try await TestStores.count(store, "SELECT count(*) FROM tenants WHERE id = 'ten_old' AND api_json IS NOT NULL") == 1)
+        // The old release's offboarding: state and profile changed, api_json untouched.
+        try await TestStores.execute(
+            store,
+            "UPDATE tenants SET state = 'offboarded', profile = '{}', metadata = '{}', updated_at = \(t0.timeIntervalSince1970 + 60) WHERE id = 'ten_old'"
+        )
+        tenant = try #require(try await store.tenant(id: "ten_old"))
+        #expect(tenant.state == .offboarded && tenant.profile.email == nil)
+        let served = Self.served(try #require(try await store.storedTenant(id: "ten_old")))
+        #expect(Data(served) == Data(Self.api(tenant)), "\(Self.text(served))")
+        #expect(!Self.text(served).contains("maria@example.com"))
+        let page = try await store.storedTenants(TenantQuery(limit: 5))
+        #expect(page.items.map { Data(Self.served($0)) } == [Data(Self.api(tenant))])
+    }
+
     /// A shape that is not the API's: the test's stand-in for the next version of the API's shape.
     struct NextShape: TenantRepresentation {
         let version = 2

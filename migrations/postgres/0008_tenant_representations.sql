@@ -4,3 +4,24 @@
 -- this migration (NULL) or by another shape is rendered again from its columns when read, and the new rendering kept.
 ALTER TABLE tenants ADD COLUMN api_json BYTEA;
 ALTER TABLE tenants ADD COLUMN api_version INTEGER;
+-- A statement that changes what the API shows of a tenant without writing its rendering (the previous release, still
+-- running beside this one during a rolling upgrade, or SQL run by hand) drops the rendering, so the next read renders
+-- the row again instead of serving what it was: an offboarding must never go on showing the erased profile. The
+-- gateway's own writes set api_json in the same statement, and a statement that leaves every shown column as it was
+-- keeps it.
+CREATE FUNCTION tenants_rendering_outdated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.api_json IS NOT DISTINCT FROM OLD.api_json AND (
+        NEW.id, NEW.provider, NEW.external_id, NEW.state, NEW.next_action, NEW.provider_status, NEW.profile, NEW.metadata,
+        NEW.credentials_available, NEW.last_error, NEW.created_at, NEW.updated_at, NEW.state_changed_at, NEW.provider_details
+    ) IS DISTINCT FROM (
+        OLD.id, OLD.provider, OLD.external_id, OLD.state, OLD.next_action, OLD.provider_status, OLD.profile, OLD.metadata,
+        OLD.credentials_available, OLD.last_error, OLD.created_at, OLD.updated_at, OLD.state_changed_at, OLD.provider_details
+    ) THEN
+        NEW.api_json := NULL;
+        NEW.api_version := NULL;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER tenants_rendering_outdated BEFORE UPDATE ON tenants FOR EACH ROW EXECUTE FUNCTION tenants_rendering_outdated();
