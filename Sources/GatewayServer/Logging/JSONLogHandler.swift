@@ -51,25 +51,56 @@ public struct JSONLogHandler: LogHandler {
         }
     }
 
-    /// One line of JSON, keys sorted.
+    /// One line of JSON, keys sorted by their UTF-8 bytes, slashes unescaped; the metadata may replace the four
+    /// fixed keys. Written by hand: at the shipped level every request logs a line, and Foundation's serializer sorted
+    /// keys with a locale-aware (ICU) compare and formatted the time with a format style, a tenth of a read's cost.
     static func line(time: Date, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> String {
-        var object: [String: Any] = [
-            "time": time.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)),
-            "level": level.rawValue, "label": label, "message": message,
-        ]
-        for (key, value) in metadata { object[key] = plain(value) }
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else {
-            return #"{"level":"error","message":"a log line could not be written as JSON"}"#
-        }
-        return String(decoding: data, as: UTF8.self)
+        var fields = metadata
+        if fields["time"] == nil { fields["time"] = .string(timestamp(time)) }
+        if fields["level"] == nil { fields["level"] = .string(level.rawValue) }
+        if fields["label"] == nil { fields["label"] = .string(label) }
+        if fields["message"] == nil { fields["message"] = .string(message) }
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        write(.dictionary(fields), into: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
-    static func plain(_ value: Logger.MetadataValue) -> Any {
+    static func write(_ value: Logger.MetadataValue, into out: inout [UInt8]) {
         switch value {
-        case .string(let text): text
-        case .stringConvertible(let convertible): convertible.description
-        case .array(let values): values.map(plain)
-        case .dictionary(let dict): dict.mapValues(plain)
+        case .string(let text): TenantJSON.string(text, &out)
+        case .stringConvertible(let convertible): TenantJSON.string(convertible.description, &out)
+        case .array(let values):
+            out.append(UInt8(ascii: "["))
+            for (index, element) in values.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                write(element, into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .dictionary(let fields):
+            out.append(UInt8(ascii: "{"))
+            for (index, key) in fields.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }).enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                TenantJSON.string(key, &out)
+                out.append(UInt8(ascii: ":"))
+                write(fields[key]!, into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
         }
+    }
+
+    /// ISO 8601 in UTC to the millisecond (`2026-12-06T12:00:00.123Z`).
+    static func timestamp(_ time: Date) -> String {
+        let whole = Bounds.wholeSeconds(time.timeIntervalSince1970)
+        let fraction = Int(min(999, max(0, (time.timeIntervalSince1970 - Double(whole)) * 1000)))
+        var seconds = time_t(whole)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let digits = String(value)
+            return String(repeating: "0", count: max(0, width - digits.count)) + digits
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T"
+            + "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(fraction), 3))Z"
     }
 }
