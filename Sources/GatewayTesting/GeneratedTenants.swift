@@ -1,5 +1,6 @@
 import Foundation
 import GatewayCore
+import Providers
 
 /// Generated tenants for property tests: every field, optional or not, with text that needs escaping (quotes,
 /// backslashes, controls, non-ASCII), so a renderer or a store that mishandles any of it shows up.
@@ -50,15 +51,5 @@ public enum GeneratedTenants {
     }
 }
 
-/// A small deterministic generator (SplitMix64), so a failure names a round that repeats.
-public struct SeededGenerator: RandomNumberGenerator {
-    public var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The seeded generator of the property tests: the simulators' SplitMix64, so a failure names a round that repeats.
+public typealias SeededGenerator = SplitMix64
