@@ -268,9 +268,13 @@ extension SQLiteStore: TenantStore {
         }
     }
 
-    public func tenant(forWebhookToken token: String) async throws -> Tenant? {
-        try readNow { [self] db in
-            try Row.fetchOne(db, cached: "SELECT * FROM tenants WHERE webhook_token_hash = ?", arguments: [SecretBox.hash(token)]).map(tenant(from:))
+    public func webhookRecipient(forToken token: String) async throws -> WebhookRecipient? {
+        try readNow { db in
+            guard let row = try Row.fetchOne(
+                db, cached: "SELECT id, provider, external_id FROM tenants WHERE webhook_token_hash = ?", arguments: [SecretBox.hash(token)]
+            ) else { return nil }
+            let id: String = row["id"]
+            return WebhookRecipient(tenantID: id, provider: try ProviderKind.stored(row["provider"], id: id), externalID: row["external_id"])
         }
     }
 

@@ -266,8 +266,13 @@ extension PostgresStore: TenantStore {
         return String(decoding: try box.open(sealed, context: "webhook-token:\(tenantID)"), as: UTF8.self)
     }
 
-    public func tenant(forWebhookToken token: String) async throws -> Tenant? {
-        try await row("SELECT * FROM tenants WHERE webhook_token_hash = $1", [SecretBox.hash(token)]).map(tenant(from:))
+    public func webhookRecipient(forToken token: String) async throws -> WebhookRecipient? {
+        guard let row = try await row("SELECT id, provider, external_id FROM tenants WHERE webhook_token_hash = $1", [SecretBox.hash(token)])
+        else { return nil }
+        let id = try row.get("id", String.self)
+        return WebhookRecipient(
+            tenantID: id, provider: try ProviderKind.stored(try row.get("provider", String.self), id: id), externalID: try row.get("external_id", String.self)
+        )
     }
 
     public func audit(_ entry: AuditEntry) async throws {

@@ -29,9 +29,9 @@ import Testing
             Issue.record("same provider and external_id must not insert twice"); return
         }
         #expect(existing.id == "ten_A")
-        #expect(try await store.tenant(forWebhookToken: "tok-a")?.id == "ten_A")
+        #expect(try await store.webhookRecipient(forToken: "tok-a") == WebhookRecipient(tenantID: "ten_A", provider: .wrapp, externalID: "ext"))
         #expect(try await store.webhookToken(tenantID: "ten_A") == "tok-a")
-        #expect(try await store.tenant(forWebhookToken: "tok-b") == nil)
+        #expect(try await store.webhookRecipient(forToken: "tok-b") == nil)
     }
 
     @Test(arguments: Backend.all) func aFailedDecisionWritesNothing(_ backend: Backend) async throws {

@@ -10,14 +10,14 @@ extension OnboardingService {
     /// Takes in a provider webhook: finds the tenant by its URL token, checks the payload is the provider's and
     /// about this tenant, and stores it durably with its processing queued. Nothing else happens before `200`.
     public func receiveWebhook(provider kind: ProviderKind, token: String, body: Data, from ip: String? = nil) async throws(OnboardingError) -> WebhookReceipt {
-        guard let tenant = try await storage({ try await store.tenant(forWebhookToken: token) }), tenant.provider == kind else {
+        guard let recipient = try await storage({ try await store.webhookRecipient(forToken: token) }), recipient.provider == kind else {
             throw .webhookTokenUnknown
         }
-        let tenantID = tenant.id
+        let tenantID = recipient.tenantID
         guard let interpreter = providers[kind] as? any WebhookInterpreting, let notice = interpreter.interpretWebhook(body) else {
             throw .webhookMalformed
         }
-        guard notice.externalID == tenant.externalID else {
+        guard notice.externalID == recipient.externalID else {
             let entry = AuditEntry(
                 at: clock.now(), actor: Actor(name: "webhook:\(kind.rawValue)", ip: ip), action: "webhook.rejected", tenantID: tenantID,
                 details: ["reason": "partner_user_id does not match the tenant"]
