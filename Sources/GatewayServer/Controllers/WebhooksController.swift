@@ -7,6 +7,9 @@ import NIOCore
 /// stored durably before `200` and processed from the inbox by the worker.
 struct WebhooksController {
     static let maxBody = 64 * 1024
+    /// The two answers, made once (intake's hot path; a JSON encoder per webhook cost more than the answer).
+    static let storedAnswer = ByteBuffer(string: #"{"duplicate":false,"received":true}"#)
+    static let duplicateAnswer = ByteBuffer(string: #"{"duplicate":true,"received":true}"#)
     let service: OnboardingService
     let metrics: GatewayMetrics
 
@@ -29,7 +32,10 @@ struct WebhooksController {
             let body = try await request.collectBody(upTo: Self.maxBody)
             let receipt = try await service.receiveWebhook(provider: kind, token: token, body: Data(body.readableBytesView), from: context.clientIP)
             metrics.webhookReceived(provider: provider, outcome: receipt == .duplicate ? "duplicate" : "stored")
-            return try .json(["received": true, "duplicate": receipt == .duplicate])
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: receipt == .duplicate ? Self.duplicateAnswer : Self.storedAnswer)
+            )
         } catch {
             let outcome = switch error {
             case OnboardingError.webhookTokenUnknown: "unknown_token"
