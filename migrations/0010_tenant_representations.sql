@@ -4,13 +4,17 @@
 -- this migration (NULL) or by another shape is rendered again from its columns when read, and the new rendering kept.
 ALTER TABLE tenants ADD COLUMN api_json BLOB;
 ALTER TABLE tenants ADD COLUMN api_version INTEGER;
+-- Counts the gateway's writes of the rendering: every statement of the gateway that writes api_json adds one, so the
+-- trigger below can tell a statement that wrote the rendering from one that did not, even when the bytes came out the
+-- same (the rendering shows times to the second; the row keeps fractions).
+ALTER TABLE tenants ADD COLUMN api_rev INTEGER NOT NULL DEFAULT 0;
 -- A statement that changes what the API shows of a tenant without writing its rendering (the previous release, still
 -- running beside this one on the same database during an upgrade, or SQL run by hand) drops the rendering, so the
 -- next read renders the row again instead of serving what it was: an offboarding must never go on showing the
--- erased profile. The gateway's own writes set api_json in the same statement, and a statement that leaves every
--- shown column as it was keeps it.
+-- erased profile. The gateway's own writes set api_json and add one to api_rev in the same statement, and a statement
+-- that leaves every shown column as it was keeps it.
 CREATE TRIGGER tenants_rendering_outdated AFTER UPDATE ON tenants
-WHEN NEW.api_json IS OLD.api_json AND NEW.api_json IS NOT NULL AND (
+WHEN NEW.api_rev IS OLD.api_rev AND NEW.api_json IS NOT NULL AND (
     NEW.state IS NOT OLD.state OR NEW.next_action IS NOT OLD.next_action OR NEW.provider_status IS NOT OLD.provider_status
     OR NEW.profile IS NOT OLD.profile OR NEW.metadata IS NOT OLD.metadata OR NEW.credentials_available IS NOT OLD.credentials_available
     OR NEW.last_error IS NOT OLD.last_error OR NEW.created_at IS NOT OLD.created_at OR NEW.updated_at IS NOT OLD.updated_at

@@ -265,7 +265,7 @@ def main():
 
             # The mixed load a partner's real traffic is: reads (one tenant and pages, 16 connections) and webhook
             # intake (4 connections) at once, each with its own rate and latency; beside it, the same intake alone at
-            # 4 connections. With two cores shared by three loads, a fair share for intake is about a third of alone.
+            # 4 connections. A fair share: each of the three loads keeps about the same fraction of its rate alone.
             alone = judge("webhook intake alone, 4 connections", wrk(webhook, "webhook.lua", seconds, connections=4,
                                                                     env={"BENCH_EXTERNAL_ID": f"seed-{run}-0", "BENCH_RUN": run + "a"}))
             add("Wrapp webhook intake alone, 4 connections", alone["ok"] / (alone["duration_us"] / 1e6), "req/s",

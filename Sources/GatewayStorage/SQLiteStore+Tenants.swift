@@ -156,7 +156,7 @@ extension SQLiteStore: TenantStore {
                         Self.keptVersion(row).map({ $0 < Int64(version) }) ?? true
                     else { continue }
                     try db.execute(
-                        cached: "UPDATE tenants SET api_json = ?, api_version = ? WHERE id = ?",
+                        cached: "UPDATE tenants SET api_json = ?, api_version = ?, api_rev = api_rev + 1 WHERE id = ?",
                         arguments: [Data(try self.rendered(row).bytes), version, id]
                     )
                 }
@@ -223,7 +223,7 @@ extension SQLiteStore: TenantStore {
                     cached: """
                         UPDATE tenants SET state = ?, next_action = ?, provider_status = ?, profile = ?, metadata = ?,
                             credentials_available = ?, last_error = ?, updated_at = ?, state_changed_at = ?, evidence_at = ?,
-                            provider_details = ?, credential_check = ?, api_json = ?, api_version = ?
+                            provider_details = ?, credential_check = ?, api_json = ?, api_version = ?, api_rev = api_rev + 1
                         WHERE id = ?
                         """,
                     arguments: [

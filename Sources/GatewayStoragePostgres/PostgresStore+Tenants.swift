@@ -153,7 +153,7 @@ extension PostgresStore: TenantStore {
                         Self.keptVersion(row).map({ $0 < Int64(version) }) ?? true
                     else { continue }
                     try await self.rows(
-                        "UPDATE tenants SET api_json = $1, api_version = $2 WHERE id = $3",
+                        "UPDATE tenants SET api_json = $1, api_version = $2, api_rev = api_rev + 1 WHERE id = $3",
                         [Data(try self.rendered(row).bytes), version, id], on: connection
                     )
                 }
@@ -222,7 +222,7 @@ extension PostgresStore: TenantStore {
                     """
                     UPDATE tenants SET state = $1, next_action = $2, provider_status = $3, profile = $4, metadata = $5,
                         credentials_available = $6, last_error = $7, updated_at = $8, state_changed_at = $9, evidence_at = $10,
-                        provider_details = $12, credential_check = $13, api_json = $14, api_version = $15
+                        provider_details = $12, credential_check = $13, api_json = $14, api_version = $15, api_rev = api_rev + 1
                     WHERE id = $11
                     """,
                     [

@@ -34,7 +34,7 @@ import Testing
             var metadata: Logger.Metadata = [:]
             for _ in 0..<Int.random(in: 0...6, using: &random) { metadata[GeneratedTenants.text(&random)] = Self.value(&random, depth: 0) }
             if round % 10 == 0 { metadata["message"] = .string("replaced") }
-            let time = Date(timeIntervalSince1970: Double.random(in: 0...4_102_444_800, using: &random))
+            let time = Date(timeIntervalSince1970: Double.random(in: -2_208_988_800...4_102_444_800, using: &random))
             let message = GeneratedTenants.text(&random)
             let line = JSONLogHandler.line(time: time, level: .info, label: "gateway", message: message, metadata: metadata)
             #expect(!line.contains("\n"), "one line")

@@ -4,14 +4,18 @@
 -- this migration (NULL) or by another shape is rendered again from its columns when read, and the new rendering kept.
 ALTER TABLE tenants ADD COLUMN api_json BYTEA;
 ALTER TABLE tenants ADD COLUMN api_version INTEGER;
+-- Counts the gateway's writes of the rendering: every statement of the gateway that writes api_json adds one, so the
+-- trigger below can tell a statement that wrote the rendering from one that did not, even when the bytes came out the
+-- same (the rendering shows times to the second; the row keeps fractions).
+ALTER TABLE tenants ADD COLUMN api_rev bigint NOT NULL DEFAULT 0;
 -- A statement that changes what the API shows of a tenant without writing its rendering (the previous release, still
 -- running beside this one during a rolling upgrade, or SQL run by hand) drops the rendering, so the next read renders
 -- the row again instead of serving what it was: an offboarding must never go on showing the erased profile. The
--- gateway's own writes set api_json in the same statement, and a statement that leaves every shown column as it was
--- keeps it.
+-- gateway's own writes set api_json and add one to api_rev in the same statement, and a statement that leaves every
+-- shown column as it was keeps it.
 CREATE FUNCTION tenants_rendering_outdated() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.api_json IS NOT DISTINCT FROM OLD.api_json AND (
+    IF NEW.api_rev IS NOT DISTINCT FROM OLD.api_rev AND NEW.api_json IS NOT NULL AND (
         NEW.id, NEW.provider, NEW.external_id, NEW.state, NEW.next_action, NEW.provider_status, NEW.profile, NEW.metadata,
         NEW.credentials_available, NEW.last_error, NEW.created_at, NEW.updated_at, NEW.state_changed_at, NEW.provider_details
     ) IS DISTINCT FROM (
