@@ -17,7 +17,7 @@ extension SQLiteStore: DeliveryStore {
                 arguments: [leaseUntil.unix, now.unix, limit]
             )
             return try claimed.compactMap { row -> PendingDelivery? in
-                guard let eventRow = try Row.fetchOne(db, sql: "SELECT * FROM tenant_events WHERE seq = ?", arguments: [row["event_seq"] as Int64]) else {
+                guard let eventRow = try Row.fetchOne(db, sql: "\(Self.eventColumns) WHERE e.seq = ?", arguments: [row["event_seq"] as Int64]) else {
                     return nil
                 }
                 return PendingDelivery(

@@ -182,7 +182,7 @@ extension SQLiteStore: TenantStore {
         var arguments: StatementArguments = [after ?? 0]
         if let tenantID { clauses.append("tenant_id = ?"); arguments += [tenantID] }
         arguments += [limit + 1]
-        let sql = "SELECT * FROM tenant_events WHERE \(clauses.joined(separator: " AND ")) ORDER BY seq LIMIT ?"
+        let sql = "\(Self.eventColumns) WHERE \(clauses.map { "e." + $0 }.joined(separator: " AND ")) ORDER BY e.seq LIMIT ?"
         return try readNow { [self, arguments] db in
             let rows = try Row.fetchAll(db, cached: sql, arguments: arguments)
             let page = Array(rows.prefix(limit))
@@ -346,9 +346,15 @@ extension SQLiteStore: TenantStore {
         )
     }
 
+    /// An event's row with its base snapshot (`base_tenant`, for a compact one): `SELECT` this, then `WHERE` on `e.`.
+    static let eventColumns = "SELECT e.*, b.tenant AS base_tenant FROM tenant_events e LEFT JOIN tenant_events b ON b.seq = e.base_seq"
+
     func event(from row: Row) throws -> TenantEvent {
         guard let type = TenantEvent.Kind(rawValue: row["type"]), let source = ChangeSource(rawValue: row["source"]),
-            let tenant = try decode(Tenant.self, row["tenant"])
+            let snapshot = try Self.snapshot(
+                stored: row["tenant"], base: (row["base_seq"] as DatabaseValue).isNull ? nil : .some(row["base_tenant"] as String?)
+            ),
+            let tenant = try decode(Tenant.self, snapshot)
         else { throw DatabaseError(message: "unreadable event row") }
         return TenantEvent(
             id: row["id"], tenantID: row["tenant_id"], type: type, createdAt: Date(unix: row["created_at"]),
@@ -356,13 +362,32 @@ extension SQLiteStore: TenantStore {
         )
     }
 
+    /// An event's snapshot as JSON text: the stored one, or, for a compact event (`base` given), its base with the
+    /// stored fields put over it; nil when a compact event's base is missing or either is not a JSON object.
+    static func snapshot(stored: String, base: String??) throws -> String? {
+        guard let base else { return stored }
+        guard let base, let merged = SnapshotPatch.merge(base: Array(base.utf8), patch: Array(stored.utf8)) else { return nil }
+        return String(decoding: merged, as: UTF8.self)
+    }
+
     func insert(_ events: [TenantEvent], _ db: Database) throws {
         for event in events {
+            var snapshot: [UInt8] = []
+            TenantJSON.write(event.tenant, link: nil, into: &snapshot)
+            // After the tenant's first event, only what differs from that one's full snapshot (see SnapshotPatch).
+            var base: Int64?
+            if let first = try Row.fetchOne(
+                db, cached: "SELECT seq, tenant FROM tenant_events WHERE tenant_id = ? AND base_seq IS NULL ORDER BY seq LIMIT 1",
+                arguments: [event.tenantID]
+            ), let patch = SnapshotPatch.diff(base: Array((first["tenant"] as String).utf8), full: snapshot) {
+                base = first["seq"]
+                snapshot = patch
+            }
             try db.execute(
-                cached: "INSERT INTO tenant_events (id, tenant_id, type, source, previous_state, created_at, tenant) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                cached: "INSERT INTO tenant_events (id, tenant_id, type, source, previous_state, created_at, tenant, base_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 arguments: [
                     event.id, event.tenantID, event.type.rawValue, event.source.rawValue, event.previousState?.rawValue,
-                    event.createdAt.unix, try json(event.tenant),
+                    event.createdAt.unix, String(decoding: snapshot, as: UTF8.self), base,
                 ]
             )
             if deliversEvents {

@@ -16,7 +16,8 @@ extension PostgresStore: DeliveryStore {
                     SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $2 ORDER BY event_seq LIMIT $3
                     FOR UPDATE SKIP LOCKED)
                 RETURNING id, event_seq, attempts)
-            SELECT c.id AS delivery_id, c.attempts AS delivery_attempts, e.* FROM claimed c JOIN tenant_events e ON e.seq = c.event_seq
+            SELECT c.id AS delivery_id, c.attempts AS delivery_attempts, e.*, b.tenant AS base_tenant
+            FROM claimed c JOIN tenant_events e ON e.seq = c.event_seq LEFT JOIN tenant_events b ON b.seq = e.base_seq
             ORDER BY e.seq
             """,
             [leaseUntil.unix, now.unix, limit]

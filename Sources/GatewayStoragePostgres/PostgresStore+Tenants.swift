@@ -180,7 +180,7 @@ extension PostgresStore: TenantStore {
 
     public func events(tenantID: String?, after: Int64?, limit: Int) async throws -> Page<TenantEvent> {
         let rows = try await rows(
-            "SELECT * FROM tenant_events WHERE seq > $1 AND ($2::text IS NULL OR tenant_id = $2) ORDER BY seq LIMIT $3",
+            "\(Self.eventColumns) WHERE e.seq > $1 AND ($2::text IS NULL OR e.tenant_id = $2) ORDER BY e.seq LIMIT $3",
             [after ?? 0, tenantID, limit + 1]
         )
         let page = Array(rows.prefix(limit))
@@ -329,9 +329,20 @@ extension PostgresStore: TenantStore {
         )
     }
 
+    /// An event's row with its base snapshot (`base_tenant`, for a compact one): `SELECT` this, then `WHERE` on `e.`.
+    static let eventColumns = "SELECT e.*, b.tenant AS base_tenant FROM tenant_events e LEFT JOIN tenant_events b ON b.seq = e.base_seq"
+
     func event(from row: PostgresRandomAccessRow) throws -> TenantEvent {
+        let stored = try row.get("tenant", String.self)
+        let snapshot: String? = if try row.get("base_seq", Int64?.self) == nil {
+            stored
+        } else {
+            try row.get("base_tenant", String?.self)
+                .flatMap { SnapshotPatch.merge(base: Array($0.utf8), patch: Array(stored.utf8)) }
+                .map { String(decoding: $0, as: UTF8.self) }
+        }
         guard let type = TenantEvent.Kind(rawValue: try row.get("type")), let source = ChangeSource(rawValue: try row.get("source")),
-            let tenant = try decode(Tenant.self, try row.get("tenant", String.self))
+            let tenant = try decode(Tenant.self, snapshot)
         else { throw PostgresStoreError("unreadable event row") }
         return TenantEvent(
             id: try row.get("id"), tenantID: try row.get("tenant_id"), type: type, createdAt: Date(unix: try row.get("created_at")),
@@ -344,11 +355,24 @@ extension PostgresStore: TenantStore {
         // Held to commit: no event gets a seq below one a feed reader may already have seen.
         try await rows("SELECT pg_advisory_xact_lock($1)", [Self.feedLock], on: connection)
         for event in events {
+            var snapshot: [UInt8] = []
+            TenantJSON.write(event.tenant, link: nil, into: &snapshot)
+            // After the tenant's first event, only what differs from that one's full snapshot (see SnapshotPatch).
+            var base: Int64?
+            if let first = try await row(
+                "SELECT seq, tenant FROM tenant_events WHERE tenant_id = $1 AND base_seq IS NULL ORDER BY seq LIMIT 1", [event.tenantID], on: connection
+            ), let patch = SnapshotPatch.diff(base: Array(try first.get("tenant", String.self).utf8), full: snapshot) {
+                base = try first.get("seq", Int64.self)
+                snapshot = patch
+            }
             let seq = try await row(
-                "INSERT INTO tenant_events (id, tenant_id, type, source, previous_state, created_at, tenant) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING seq",
+                """
+                INSERT INTO tenant_events (id, tenant_id, type, source, previous_state, created_at, tenant, base_seq)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq
+                """,
                 [
                     event.id, event.tenantID, event.type.rawValue, event.source.rawValue, event.previousState?.rawValue,
-                    event.createdAt.unix, try json(event.tenant),
+                    event.createdAt.unix, String(decoding: snapshot, as: UTF8.self), base,
                 ],
                 on: connection
             )?.get("seq", Int64.self)
