@@ -59,7 +59,8 @@ queries = [
     ("page by state", "SELECT * FROM tenants WHERE state = ? AND id < ? ORDER BY id DESC LIMIT 21", ("failed", "ten_%026d" % probe)),
     ("page by provider and state", "SELECT * FROM tenants WHERE provider = ? AND state = ? ORDER BY id DESC LIMIT 21", ("wrapp", "pending")),
     ("tenant's queued work", "SELECT attempts FROM jobs WHERE tenant_id = ? AND kind IN ('submit', 'check')", ("ten_%026d" % probe,)),
-    ("tenant's history", "SELECT * FROM tenant_events WHERE seq > 0 AND tenant_id = ? ORDER BY seq LIMIT 101", ("ten_%026d" % probe,)),
+    ("tenant's history", "SELECT e.*, b.tenant AS base_tenant FROM tenant_events e LEFT JOIN tenant_events b ON b.seq = e.base_seq"
+     " WHERE e.seq > 0 AND e.tenant_id = ? ORDER BY e.seq LIMIT 101", ("ten_%026d" % probe,)),
 ]
 print(f"\n{'query':38} {'median ms':>10} {'p99 ms':>8}  plan")
 for label, sql, args in queries:

@@ -352,17 +352,25 @@ extension PostgresStore: TenantStore {
 
     func insert(_ events: [TenantEvent], on connection: PostgresConnection) async throws {
         guard !events.isEmpty else { return }
+        // Each tenant's first full snapshot, the base of its compact events (see SnapshotPatch), read before the feed
+        // lock below so the lock is not held for it: the caller holds the tenant's row (or has just inserted it).
+        var bases: [String: (seq: Int64, snapshot: [UInt8])] = [:]
+        for tenantID in Set(events.map(\.tenantID)) {
+            if let first = try await row(
+                "SELECT seq, tenant FROM tenant_events WHERE tenant_id = $1 AND base_seq IS NULL ORDER BY seq LIMIT 1", [tenantID], on: connection
+            ) {
+                bases[tenantID] = (try first.get("seq", Int64.self), Array(try first.get("tenant", String.self).utf8))
+            }
+        }
         // Held to commit: no event gets a seq below one a feed reader may already have seen.
         try await rows("SELECT pg_advisory_xact_lock($1)", [Self.feedLock], on: connection)
         for event in events {
             var snapshot: [UInt8] = []
             TenantJSON.write(event.tenant, link: nil, into: &snapshot)
-            // After the tenant's first event, only what differs from that one's full snapshot (see SnapshotPatch).
+            let full = snapshot
             var base: Int64?
-            if let first = try await row(
-                "SELECT seq, tenant FROM tenant_events WHERE tenant_id = $1 AND base_seq IS NULL ORDER BY seq LIMIT 1", [event.tenantID], on: connection
-            ), let patch = SnapshotPatch.diff(base: Array(try first.get("tenant", String.self).utf8), full: snapshot) {
-                base = try first.get("seq", Int64.self)
+            if let first = bases[event.tenantID], let patch = SnapshotPatch.diff(base: first.snapshot, full: snapshot) {
+                base = first.seq
                 snapshot = patch
             }
             let seq = try await row(
@@ -376,6 +384,8 @@ extension PostgresStore: TenantStore {
                 ],
                 on: connection
             )?.get("seq", Int64.self)
+            // A tenant's first event is the base of those written after it in the same call.
+            if base == nil, bases[event.tenantID] == nil, let seq { bases[event.tenantID] = (seq, full) }
             if deliversEvents, let seq {
                 try await rows(
                     "INSERT INTO deliveries (id, event_seq, tenant_id, status, next_attempt_at, created_at) VALUES ($1, $2, $3, 'pending', $4, $5)",

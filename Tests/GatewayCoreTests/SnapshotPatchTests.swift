@@ -55,6 +55,9 @@ import Testing
             #expect(SnapshotPatch.diff(base: Array(bad.utf8), full: object) == nil, "\(bad)")
         }
         #expect(SnapshotPatch.merge(base: Array("{}".utf8), patch: object) == object)
+        // A patch cannot remove a member: a snapshot without one of its base's keys is kept whole.
+        #expect(SnapshotPatch.diff(base: Array(#"{"a":1,"b":"a long value that makes a patch worth it"}"#.utf8),
+                                   full: Array(#"{"a":1,"c":2}"#.utf8)) == nil)
         #expect(SnapshotPatch.merge(base: Array(#" { "a" : [1, {"b": "}"}] , "c":"\"," } "#.utf8), patch: Array(#"{"c":2}"#.utf8))
             == Array(#"{"a":[1, {"b": "}"}],"c":2}"#.utf8))
     }

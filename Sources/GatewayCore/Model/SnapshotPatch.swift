@@ -11,11 +11,14 @@ import Foundation
 /// differently but meaning the same only makes the patch larger, never wrong.
 public enum SnapshotPatch {
     /// The members of `full` whose key is missing from `base` or whose value differs, as a JSON object; nil when
-    /// either is not a JSON object, or the patch would not be smaller than `full` (then the event keeps it all).
+    /// either is not a JSON object, when `full` lacks a key `base` has (a patch cannot remove one), or when the patch
+    /// would not be smaller than `full` (then the event keeps it all).
     public static func diff(base: [UInt8], full: [UInt8]) -> [UInt8]? {
         guard let baseMembers = members(of: base), let fullMembers = members(of: full) else { return nil }
         var baseValues: [ArraySlice<UInt8>: ArraySlice<UInt8>] = [:]
         for member in baseMembers { baseValues[member.key] = member.value }
+        let fullKeys = Set(fullMembers.map(\.key))
+        guard baseValues.keys.allSatisfy(fullKeys.contains) else { return nil }
         var out: [UInt8] = [UInt8(ascii: "{")]
         for member in fullMembers where baseValues[member.key] != member.value {
             if out.count > 1 { out.append(UInt8(ascii: ",")) }
