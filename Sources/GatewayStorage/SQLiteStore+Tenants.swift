@@ -74,8 +74,12 @@ extension SQLiteStore: TenantStore {
         let found = try readNow { [self] db -> (StoredTenant?, older: Bool)? in
             let rows = try Row.fetchCursor(db, cached: "SELECT id, api_version, api_json FROM tenants WHERE id = ?", arguments: [id])
             guard let row = try rows.next() else { return nil }
-            if let stored = try Self.stored(row, version: version) { return (stored, false) }
+            let stored = try Self.stored(row, version: version)
             let older = Self.keptVersion(row).map { $0 < Int64(version) } ?? true
+            // The id is the key, so there is no second row: stepping to the end finishes the statement, so this reader
+            // does not keep its snapshot of the WAL (which would hold checkpoints back) until its next read.
+            _ = try rows.next()
+            if let stored { return (stored, false) }
             // Missing or of another shape: the tenant as it is now, rendered (a statement of its own).
             return try Row.fetchOne(db, cached: "SELECT * FROM tenants WHERE id = ?", arguments: [id]).map { (try rendered($0), older) }
         }
