@@ -355,7 +355,7 @@ extension SQLiteStore: TenantStore {
 
     func event(from row: Row) throws -> TenantEvent {
         guard let type = TenantEvent.Kind(rawValue: row["type"]), let source = ChangeSource(rawValue: row["source"]),
-            let snapshot = try Self.snapshot(
+            let snapshot = SnapshotPatch.eventSnapshot(
                 stored: row["tenant"], base: (row["base_seq"] as DatabaseValue).isNull ? nil : .some(row["base_tenant"] as String?)
             ),
             let tenant = try decode(Tenant.self, snapshot)
@@ -364,14 +364,6 @@ extension SQLiteStore: TenantStore {
             id: row["id"], tenantID: row["tenant_id"], type: type, createdAt: Date(unix: row["created_at"]),
             previousState: (row["previous_state"] as String?).flatMap(TenantState.init(rawValue:)), source: source, tenant: tenant
         )
-    }
-
-    /// An event's snapshot as JSON text: the stored one, or, for a compact event (`base` given), its base with the
-    /// stored fields put over it; nil when a compact event's base is missing or either is not a JSON object.
-    static func snapshot(stored: String, base: String??) throws -> String? {
-        guard let base else { return stored }
-        guard let base, let merged = SnapshotPatch.merge(base: Array(base.utf8), patch: Array(stored.utf8)) else { return nil }
-        return String(decoding: merged, as: UTF8.self)
     }
 
     func insert(_ events: [TenantEvent], _ db: Database) throws {

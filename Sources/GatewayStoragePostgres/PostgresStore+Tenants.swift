@@ -333,14 +333,10 @@ extension PostgresStore: TenantStore {
     static let eventColumns = "SELECT e.*, b.tenant AS base_tenant FROM tenant_events e LEFT JOIN tenant_events b ON b.seq = e.base_seq"
 
     func event(from row: PostgresRandomAccessRow) throws -> TenantEvent {
-        let stored = try row.get("tenant", String.self)
-        let snapshot: String? = if try row.get("base_seq", Int64?.self) == nil {
-            stored
-        } else {
-            try row.get("base_tenant", String?.self)
-                .flatMap { SnapshotPatch.merge(base: Array($0.utf8), patch: Array(stored.utf8)) }
-                .map { String(decoding: $0, as: UTF8.self) }
-        }
+        let snapshot = SnapshotPatch.eventSnapshot(
+            stored: try row.get("tenant", String.self),
+            base: try row.get("base_seq", Int64?.self) == nil ? nil : .some(try row.get("base_tenant", String?.self))
+        )
         guard let type = TenantEvent.Kind(rawValue: try row.get("type")), let source = ChangeSource(rawValue: try row.get("source")),
             let tenant = try decode(Tenant.self, snapshot)
         else { throw PostgresStoreError("unreadable event row") }

@@ -55,6 +55,9 @@ import Testing
             #expect(SnapshotPatch.diff(base: Array(bad.utf8), full: object) == nil, "\(bad)")
         }
         #expect(SnapshotPatch.merge(base: Array("{}".utf8), patch: object) == object)
+        // A full snapshot is read as stored; a compact one whose base is missing is unreadable, never read alone.
+        #expect(SnapshotPatch.eventSnapshot(stored: #"{"a":1}"#, base: nil) == #"{"a":1}"#)
+        #expect(SnapshotPatch.eventSnapshot(stored: #"{"a":1}"#, base: .some(nil)) == nil)
         // A patch cannot remove a member: a snapshot without one of its base's keys is kept whole.
         #expect(SnapshotPatch.diff(base: Array(#"{"a":1,"b":"a long value that makes a patch worth it"}"#.utf8),
                                    full: Array(#"{"a":1,"c":2}"#.utf8)) == nil)

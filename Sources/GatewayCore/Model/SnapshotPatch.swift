@@ -50,6 +50,15 @@ public enum SnapshotPatch {
         return out
     }
 
+    /// An event's snapshot as a store keeps it, made whole: `stored` itself for a full snapshot (`base` nil, the row has
+    /// no `base_seq`), else the base's text with the stored fields put over it. Nil when a compact event's base is
+    /// missing (`.some(nil)`) or either is not a JSON object.
+    public static func eventSnapshot(stored: String, base: String??) -> String? {
+        guard let base else { return stored }
+        guard let base, let merged = merge(base: Array(base.utf8), patch: Array(stored.utf8)) else { return nil }
+        return String(decoding: merged, as: UTF8.self)
+    }
+
     struct Member {
         var key: ArraySlice<UInt8>
         var value: ArraySlice<UInt8>

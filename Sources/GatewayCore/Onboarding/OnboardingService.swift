@@ -132,10 +132,6 @@ public final class OnboardingService: Sendable {
         return tenant
     }
 
-    public func tenants(_ query: TenantQuery) async throws(OnboardingError) -> Page<Tenant> {
-        try await storage { try await store.tenants(query) }
-    }
-
     /// The tenant as the API shows it, from the rendering the store keeps (reads served from bytes).
     public func storedTenant(id: String) async throws(OnboardingError) -> StoredTenant {
         guard let tenant = try await storage({ try await store.storedTenant(id: id) }) else { throw .tenantNotFound }
