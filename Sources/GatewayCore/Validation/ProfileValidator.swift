@@ -101,12 +101,12 @@ public enum ProfileValidator {
     }
 
     public static func isPlausibleEmail(_ email: String) -> Bool {
-        email.wholeMatch(of: /[A-Za-z0-9._%+\-']+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)+/) != nil
+        ASCIIPatterns.isEmail(email)
     }
 
     static func isPlausiblePhone(_ phone: String) -> Bool {
-        guard phone.wholeMatch(of: /\+?[0-9 ()\-.]+/) != nil else { return false }
-        let digits = phone.filter(\.isNumber).count
+        guard ASCIIPatterns.isPhoneShape(phone) else { return false }
+        let digits = phone.utf8.count { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
         return (7...15).contains(digits)
     }
 

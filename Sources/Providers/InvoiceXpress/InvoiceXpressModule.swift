@@ -33,7 +33,7 @@ public struct InvoiceXpressModule: ProviderModule {
     /// An account name is the first label of its host (`{name}.app.invoicexpress.com`): a DNS label, so a name typed in
     /// can never point a call at another host.
     public static func isAccountName(_ text: String) -> Bool {
-        text.utf8.count <= 63 && text.utf8.allSatisfy { $0 < 0x80 } && text.wholeMatch(of: /[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?/) != nil
+        ASCIIPatterns.isLowercaseDNSLabel(text)
     }
 
     // MARK: - Rules

@@ -47,7 +47,7 @@ public struct MagniFinanceModule: ProviderModule {
             errors.append(ProfileValidator.required("profile.company.country", "MagniFinance needs the company's country."))
         }
         if let company = profile.company, company.country == "PT", let postCode = company.postCode, !ProfileValidator.isBlank(postCode),
-            postCode.wholeMatch(of: /[0-9]{4}-[0-9]{3}/) == nil
+            !ASCIIPatterns.isPortuguesePostCode(postCode)
         {
             errors.append(FieldError(field: "profile.company.post_code", code: "invalid", message: "Portuguese post codes look like 1000-001."))
         }
