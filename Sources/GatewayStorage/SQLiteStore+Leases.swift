@@ -43,16 +43,21 @@ extension SQLiteStore {
         }
     }
 
-    public func recordSubmission(_ lease: TenantLease, at: Date, settle: TimeInterval, marks: Bool) async throws -> SubmissionRecord {
+    public func recordSubmission(_ lease: TenantLease, at: Date, settle: TimeInterval, marks: Bool, renewUntil: Date?) async throws -> SubmissionRecord {
         try await writes.write { db in
             guard let row = try Row.fetchOne(
-                db, cached: "SELECT submitted_at FROM tenants WHERE id = ? AND lease_token = ? AND generation = ?",
+                db, cached: "SELECT submitted_at, state FROM tenants WHERE id = ? AND lease_token = ? AND generation = ?",
                 arguments: [lease.tenantID, lease.token, lease.generation]
             ) else { throw LeaseLost(tenantID: lease.tenantID) }
             let record = SubmissionRecord.decide(earlier: (row["submitted_at"] as Double?).map(Date.init(unix:)), at: at, settle: settle)
             if case .settling = record { return record }
             guard marks else { return record }
-            try db.execute(cached: "UPDATE tenants SET submitted_at = ? WHERE id = ?", arguments: [at.unix, lease.tenantID])
+            // As `renewLease`: an offboarded tenant's lease is not extended, and no call is made under it.
+            if renewUntil != nil, row["state"] as String == TenantState.offboarded.rawValue { throw LeaseLost(tenantID: lease.tenantID) }
+            try db.execute(
+                cached: "UPDATE tenants SET submitted_at = ?1, lease_until = coalesce(max(lease_until, ?2), lease_until, ?2) WHERE id = ?3",
+                arguments: [at.unix, renewUntil?.unix, lease.tenantID]
+            )
             return record
         }
     }

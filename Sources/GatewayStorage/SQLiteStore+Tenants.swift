@@ -255,6 +255,9 @@ extension SQLiteStore: TenantStore {
             if update.erasesPersonalData {
                 try erasePersonalData(of: tenantID, db)
             }
+            if update.releasesLease, let fence {
+                try db.execute(cached: "UPDATE tenants SET lease_owner = NULL, lease_until = NULL WHERE id = ? AND lease_token = ?", arguments: [tenantID, fence.token])
+            }
             return update.writesTenant ? update.tenant : current
         }
     }

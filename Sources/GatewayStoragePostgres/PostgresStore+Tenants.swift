@@ -252,6 +252,9 @@ extension PostgresStore: TenantStore {
             if update.erasesPersonalData {
                 try await self.erasePersonalData(of: tenantID, on: connection)
             }
+            if update.releasesLease, let fence {
+                try await self.rows("UPDATE tenants SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_token = $2", [tenantID, fence.token], on: connection)
+            }
             return update.writesTenant ? update.tenant : current
         }
     }

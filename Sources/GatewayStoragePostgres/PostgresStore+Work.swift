@@ -40,16 +40,21 @@ extension PostgresStore {
         )
     }
 
-    public func recordSubmission(_ lease: TenantLease, at: Date, settle: TimeInterval, marks: Bool) async throws -> SubmissionRecord {
+    public func recordSubmission(_ lease: TenantLease, at: Date, settle: TimeInterval, marks: Bool, renewUntil: Date?) async throws -> SubmissionRecord {
         try await transaction { connection in
             guard let row = try await self.row(
-                "SELECT submitted_at FROM tenants WHERE id = $1 AND lease_token = $2 AND generation = $3 FOR NO KEY UPDATE",
+                "SELECT submitted_at, state FROM tenants WHERE id = $1 AND lease_token = $2 AND generation = $3 FOR NO KEY UPDATE",
                 [lease.tenantID, lease.token, lease.generation], on: connection
             ) else { throw LeaseLost(tenantID: lease.tenantID) }
             let record = SubmissionRecord.decide(earlier: try row.get("submitted_at", Double?.self).map(Date.init(unix:)), at: at, settle: settle)
             if case .settling = record { return record }
             guard marks else { return record }
-            try await self.rows("UPDATE tenants SET submitted_at = $1 WHERE id = $2", [at.unix, lease.tenantID], on: connection)
+            // As `renewLease`: an offboarded tenant's lease is not extended, and no call is made under it.
+            if renewUntil != nil, try row.get("state", String.self) == TenantState.offboarded.rawValue { throw LeaseLost(tenantID: lease.tenantID) }
+            try await self.rows(
+                "UPDATE tenants SET submitted_at = $1, lease_until = GREATEST(lease_until, $3::double precision) WHERE id = $2",
+                [at.unix, lease.tenantID, renewUntil?.unix], on: connection
+            )
             return record
         }
     }

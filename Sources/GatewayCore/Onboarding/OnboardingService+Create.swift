@@ -89,14 +89,13 @@ extension OnboardingService {
             // it, costs this request at most `createWait`: then the answer is 202 and the call goes on, committing its
             // outcome and letting the lease go (if this process dies first, the work is due when the lease runs out).
             let first = Task<Result<Tenant, OnboardingError>, Never> {
-                let submitted: Result<Tenant, OnboardingError>
                 do throws(OnboardingError) {
-                    submitted = .success(try await self.submit(tenant, lease: lease, source: .api))
+                    // The outcome's commit lets the lease go.
+                    return .success(try await self.submit(tenant, lease: lease, source: .api, releasing: true))
                 } catch {
-                    submitted = .failure(error)
+                    await self.release(lease)
+                    return .failure(error)
                 }
-                await self.release(lease)
-                return submitted
             }
             guard let submitted = await first.value(within: settings.createWait) else {
                 logger.info("the provider did not answer a create in time; it goes on in the background", metadata: ["tenant.id": "\(tenant.id)"])
@@ -126,22 +125,28 @@ extension OnboardingService {
     /// submitting again; after an unknown outcome, a provider whose submission is not idempotent is not asked at all
     /// until it settles. On a first attempt, what the provider can tell before the submission (`preflight`) is
     /// asked with nothing recorded: a call that fails or is never made there cannot pass for a lost submission.
-    func submit(_ tenant: Tenant, lease: TenantLease, source: ChangeSource, askFirst: Bool = false) async throws(OnboardingError) -> Tenant {
+    /// With `releasing`, the commit of the outcome also lets the lease go (when this returns; not when it throws).
+    func submit(
+        _ tenant: Tenant, lease: TenantLease, source: ChangeSource, askFirst: Bool = false, releasing: Bool = false
+    ) async throws(OnboardingError) -> Tenant {
         let adapter = try provider(for: tenant.provider)
         let capabilities = try definition(of: tenant).capabilities
         let view = try await providerView(of: tenant)
         // The outcome of a submission is unknown at most a call's time after its mark; then it settles.
         let settle = capabilities.submissionIsIdempotent ? 0 : settings.settle + settings.callTimeout
-        let earlier = try await recordSubmission(lease, settle: settle, marks: false)
+        // Without a preflight, nothing is asked between the look at earlier submissions and this one's mark: one
+        // commit does both, and renews the lease for the call.
+        let preflights = !askFirst && capabilities.checksBeforeSubmitting
+        let earlier = try await recordSubmission(lease, settle: settle, marks: !preflights)
         let askedAt = clock.now()
         if case .settling(let until) = earlier {
             // The provider may still be working on the call whose answer was lost: a read now could say "nothing
             // there yet" and lead to a second submission. Nothing is asked or concluded until it settles.
             let wait = max(1, until.timeIntervalSince(askedAt))
             let answer = ProviderAnswer(.unavailable(reason: "an earlier call's outcome is unknown; waiting \(Bounds.wholeSeconds(wait.rounded(.up))) s for it to settle", retryAfter: wait))
-            return try await apply(answer, lease: lease, source: source, at: askedAt)
+            return try await apply(answer, lease: lease, source: source, at: askedAt, releasing: releasing)
         }
-        if earlier == .first, !askFirst, capabilities.checksBeforeSubmitting {
+        if earlier == .first, preflights {
             let preflight = try await call(lease, tenant.provider, "submit", whenOpen: { reason, retryAfter -> ProviderAnswer? in
                 ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter))
             }, failure: { answer in
@@ -151,20 +156,24 @@ extension OnboardingService {
             if let answer = preflight {
                 // Answered before anything was submitted: nothing is recorded, the next attempt is a first one too.
                 log(answer, tenant: tenant, operation: "submit")
-                return try await apply(answer, lease: lease, source: source, at: askedAt)
+                return try await apply(answer, lease: lease, source: source, at: askedAt, releasing: releasing)
             }
         }
-        let record = try await recordSubmission(lease, settle: settle, marks: true)
+        let record = preflights ? try await recordSubmission(lease, settle: settle, marks: true) : earlier
+        // The mark renewed the lease: the call needs no renewal of its own unless it waits for a turn.
+        let renewedAt = clock.now()
         let previousAttempts = record == .afterUnknown || askFirst ? 1 : 0
-        let answer = try await ask(lease, tenant.provider, "submit") { await adapter.submit(view, previousAttempts: previousAttempts) }
+        let answer = try await ask(lease, tenant.provider, "submit", renewedAt: renewedAt) { await adapter.submit(view, previousAttempts: previousAttempts) }
         log(answer, tenant: tenant, operation: "submit")
-        return try await apply(answer, lease: lease, source: source, at: askedAt, settlesSubmission: true)
+        return try await apply(answer, lease: lease, source: source, at: askedAt, settlesSubmission: true, releasing: releasing)
     }
 
-    /// What earlier submissions left (fenced by the lease); with `marks`, records this one unless it must settle.
+    /// What earlier submissions left (fenced by the lease); with `marks`, records this one unless it must settle, and
+    /// renews the lease for the call that follows.
     private func recordSubmission(_ lease: TenantLease, settle: TimeInterval, marks: Bool) async throws(OnboardingError) -> SubmissionRecord {
         do {
-            return try await store.recordSubmission(lease, at: clock.now(), settle: settle, marks: marks)
+            let now = clock.now()
+            return try await store.recordSubmission(lease, at: now, settle: settle, marks: marks, renewUntil: marks ? now.addingTimeInterval(settings.workLease) : nil)
         } catch is LeaseLost {
             throw .tenantChanged
         } catch {

@@ -210,16 +210,21 @@ public final class OnboardingService: Sendable {
     /// so a holder that waited past its lease never calls beside the one who took over; `tenantChanged` when it is
     /// gone) and the circuit breaker (an open circuit answers `whenOpen` without calling; a probe is admitted only
     /// right before it is made, so none is lost to a call that never went); and the observer. `failure` names a
-    /// transient failure, nil for success.
+    /// transient failure, nil for success. `renewedAt`: the caller's last fenced write renewed the lease then; a call
+    /// that starts within `renewalReuse` of it makes no renewal of its own (one commit less per submission).
     func call<T: Sendable>(
-        _ lease: TenantLease, _ kind: ProviderKind, _ operation: String, whenOpen: @escaping @Sendable (_ reason: String, _ retryAfter: TimeInterval?) -> T,
+        _ lease: TenantLease, _ kind: ProviderKind, _ operation: String, renewedAt: Date? = nil,
+        whenOpen: @escaping @Sendable (_ reason: String, _ retryAfter: TimeInterval?) -> T,
         failure: @escaping @Sendable (T) -> String?, _ body: @escaping @Sendable () async -> T
     ) async throws(OnboardingError) -> T {
         let health = health[kind]
         let guarded: @Sendable () async -> CallOutcome<T> = { [self] in
             let now = clock.now()
-            guard (try? await store.renewLease(lease, now: now, until: now.addingTimeInterval(settings.workLease))) == true else {
-                return .leaseGone
+            let fresh = renewedAt.map { (0..<Self.renewalReuse).contains(now.timeIntervalSince($0)) } ?? false
+            if !fresh {
+                guard (try? await store.renewLease(lease, now: now, until: now.addingTimeInterval(settings.workLease))) == true else {
+                    return .leaseGone
+                }
             }
             var role = ProviderHealth.Admission.call
             if let health {
@@ -276,9 +281,17 @@ public final class OnboardingService: Sendable {
         }
     }
 
+    /// How long a renewal made by the caller's own fenced write stands in for the call's: far less than any lease
+    /// (`workLease` is at least 30 s), so the lease still outlasts the call. A void (an offboarding) committed in that
+    /// second is not seen before the call, only after: the answer's commit is fenced and discards it, as it does
+    /// for a void committed while the call runs.
+    static let renewalReuse: TimeInterval = 1
+
     /// A provider call that answers a `ProviderAnswer`.
-    func ask(_ lease: TenantLease, _ kind: ProviderKind, _ operation: String, _ body: @escaping @Sendable () async -> ProviderAnswer) async throws(OnboardingError) -> ProviderAnswer {
-        try await call(lease, kind, operation, whenOpen: { reason, retryAfter in
+    func ask(
+        _ lease: TenantLease, _ kind: ProviderKind, _ operation: String, renewedAt: Date? = nil, _ body: @escaping @Sendable () async -> ProviderAnswer
+    ) async throws(OnboardingError) -> ProviderAnswer {
+        try await call(lease, kind, operation, renewedAt: renewedAt, whenOpen: { reason, retryAfter in
             // The circuit or the rate held the call back: the provider was not asked, so nothing was submitted.
             var answer = ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter))
             answer.nothingSubmitted = true
@@ -348,11 +361,11 @@ public final class OnboardingService: Sendable {
 
     /// Feeds a provider's answer to the state machine and commits the decision, fenced by the lease it was asked
     /// under. `origin` says how far credentials in the answer are trusted; `settlesSubmission` marks the answer to a
-    /// submission, whose pending intent a definite answer clears.
+    /// submission, whose pending intent a definite answer clears; `releasing` lets the lease go in the same commit.
     @discardableResult
     func apply(
         _ answer: ProviderAnswer, lease: TenantLease, source: ChangeSource, at: Date,
-        origin: CredentialOffer.Origin = .provider, settlesSubmission: Bool = false
+        origin: CredentialOffer.Origin = .provider, settlesSubmission: Bool = false, releasing: Bool = false
     ) async throws(OnboardingError) -> Tenant {
         let expiry = settings.approvalExpiry
         let now = clock.now()
@@ -365,6 +378,7 @@ public final class OnboardingService: Sendable {
             let observation = Observation.finding(finding, source: source, at: at, credentials: offer, verdict: answer.verdict, details: answer.details)
             return (try TenantStateMachine.decide(context.tenant, observation, capabilities: capabilities), source)
         } adjust: { update in
+            update.releasesLease = releasing
             if settlesSubmission {
                 if answer.finding.isUnavailable, !answer.nothingSubmitted { update.submissionUnsettledAt = now } else { update.clearsSubmission = true }
             }

@@ -97,6 +97,9 @@ public struct TenantUpdate: Sendable {
     /// A submission's outcome is unknown as of this moment (it timed out, the connection reset): the settle period
     /// before the provider is asked again counts from here, not from when the call started.
     public var submissionUnsettledAt: Date?
+    /// The writer is done with the tenant: its lease (the `fence`, which the store has checked) is let go in the same
+    /// transaction, as `releaseLease` would, saving that commit.
+    public var releasesLease = false
 
     public init(tenant: Tenant, events: [TenantEvent], credentials: ProviderCredentials?, work: ScheduledWork?, writesTenant: Bool) {
         self.tenant = tenant
@@ -242,8 +245,9 @@ public protocol TenantStore: Sendable {
     /// Records, fenced, that a submission is about to be made, before the call: after a crash or a lost answer the
     /// next attempt knows to ask the provider first. When an earlier submission's outcome is unknown and less than
     /// `settle` has passed since it became so, nothing is recorded and the answer says until when to wait. Without
-    /// `marks`, it only says what earlier submissions left.
-    func recordSubmission(_ lease: TenantLease, at: Date, settle: TimeInterval, marks: Bool) async throws -> SubmissionRecord
+    /// `marks`, it only says what earlier submissions left. With `renewUntil`, a mark also extends the lease to then, as
+    /// `renewLease` would (the call it precedes then needs no renewal of its own: one commit instead of two).
+    func recordSubmission(_ lease: TenantLease, at: Date, settle: TimeInterval, marks: Bool, renewUntil: Date?) async throws -> SubmissionRecord
     /// Makes the tenant's own work due by `now` (queueing a check if it has none), for a request that found it busy, or
     /// a provider's `401` that asks for a credential check (which may pass a later time).
     func expedite(tenantID: String, now: Date) async throws
@@ -308,7 +312,7 @@ extension TenantStore {
 
     /// Records a submission with no settle period; true when an earlier submission's outcome is unknown.
     public func recordSubmission(_ lease: TenantLease, at: Date) async throws -> Bool {
-        try await recordSubmission(lease, at: at, settle: 0, marks: true) != .first
+        try await recordSubmission(lease, at: at, settle: 0, marks: true, renewUntil: nil) != .first
     }
 }
 
