@@ -99,4 +99,55 @@ import Testing
         let next = try await store.claimDueWork(now: t0.addingTimeInterval(4), limit: 10, leaseUntil: t0.addingTimeInterval(64))
         #expect(next.count == 1 && next.first?.id != item.id, "the other item follows once the lease is free")
     }
+
+    /// The writes a create folds together: the intent's mark renews the lease for the call, and the outcome's commit
+    /// lets it go. Each is fenced as the write it replaces was.
+    @Test(arguments: Backend.all) func aMarkRenewsTheLeaseAndAnOutcomeReleasesIt(_ backend: Backend) async throws {
+        let f = try await Fixture(backend)
+        let store = f.store
+        guard case .acquired(let held) = try await f.lease(at: 1, for: 10) else { Issue.record("the lease is free"); return }
+        let mark = t0.addingTimeInterval(2)
+        #expect(try await store.recordSubmission(held, at: mark, settle: 0, marks: true, renewUntil: mark.addingTimeInterval(100)) == .first)
+        #expect(try await f.lease(at: 50, owner: "b") == .busy(until: t0.addingTimeInterval(102)), "renewed past its first 10 s")
+        // A mark without a renewal leaves the lease as it is; a renewal never shortens it.
+        #expect(try await store.recordSubmission(held, at: mark, settle: 0, marks: true, renewUntil: nil) == .afterUnknown)
+        #expect(try await store.recordSubmission(held, at: mark, settle: 0, marks: true, renewUntil: t0.addingTimeInterval(20)) == .afterUnknown)
+        #expect(try await f.lease(at: 51, owner: "b") == .busy(until: t0.addingTimeInterval(102)))
+
+        // An outcome committed under a lease that was taken over neither writes nor frees the new holder's lease.
+        try await store.releaseLease(held)
+        guard case .acquired(let second) = try await f.lease(at: 52, for: 60, owner: "b") else { Issue.record("released means free"); return }
+        await #expect(throws: LeaseLost.self) { try await self.outcome(f, fence: held) }
+        #expect(try await f.lease(at: 53, owner: "c") == .busy(until: t0.addingTimeInterval(112)))
+        // The holder's own outcome lets it go in the same commit.
+        try await outcome(f, fence: second)
+        #expect(try await store.tenant(id: "ten_A")?.providerStatus == "answered")
+        guard case .acquired = try await f.lease(at: 54, owner: "c") else { Issue.record("the outcome's commit released the lease"); return }
+    }
+
+    @Test(arguments: Backend.all) func aMarkDoesNotRenewTheLeaseOfAnOffboardedTenant(_ backend: Backend) async throws {
+        let f = try await Fixture(backend)
+        let store = f.store
+        guard case .acquired(let held) = try await f.lease(at: 1) else { Issue.record("the lease is free"); return }
+        _ = try await store.update(tenantID: "ten_A", fence: held, voids: false) { context in
+            var tenant = context.tenant
+            tenant.state = .offboarded
+            return TenantUpdate(tenant: tenant, events: [], credentials: nil, work: nil, writesTenant: true)
+        }
+        let mark = t0.addingTimeInterval(2)
+        await #expect(throws: LeaseLost.self, "as renewLease refuses it: no call is made for an offboarded tenant") {
+            _ = try await store.recordSubmission(held, at: mark, settle: 0, marks: true, renewUntil: mark.addingTimeInterval(100))
+        }
+        #expect(try await !store.renewLease(held, now: mark, until: mark.addingTimeInterval(100)))
+    }
+
+    private func outcome(_ f: Fixture, fence: TenantLease) async throws {
+        _ = try await f.store.update(tenantID: "ten_A", fence: fence, voids: false) { context in
+            var tenant = context.tenant
+            tenant.providerStatus = "answered"
+            var update = TenantUpdate(tenant: tenant, events: [], credentials: nil, work: nil, writesTenant: true)
+            update.releasesLease = true
+            return update
+        }
+    }
 }
