@@ -44,6 +44,12 @@ public actor ConcurrencyGate {
 
     /// Runs `body` once the rate and a slot allow; `.rateLimited` when the rate's delay exceeds `maxDelay`.
     public func run<T: Sendable>(maxDelay: TimeInterval = .infinity, _ body: @Sendable () async -> T) async -> Outcome<T> {
+        await run(maxDelay: maxDelay) { _ in await body() }
+    }
+
+    /// As `run`, telling `body` whether the call waited (for its start time or for a slot) before it ran.
+    public func run<T: Sendable>(maxDelay: TimeInterval = .infinity, _ body: @Sendable (_ waited: Bool) async -> T) async -> Outcome<T> {
+        var waited = false
         switch reserveStart(maxDelay: maxDelay) {
         case .tooLate(let delay):
             return .rateLimited(retryAfter: delay)
@@ -53,12 +59,13 @@ public actor ConcurrencyGate {
             pacing -= 1
             // A cancelled sleep ends early: the call would start before its time, so it is not made.
             guard slept != nil else { return .rateLimited(retryAfter: max(0, Self.seconds(start - ContinuousClock.now))) }
+            waited = true
         case .now:
             break
         }
-        await acquire()
+        if await !acquire() { waited = true }
         defer { release() }
-        return .ran(await body())
+        return .ran(await body(waited))
     }
 
     private enum Start {
@@ -87,12 +94,14 @@ public actor ConcurrencyGate {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
-    private func acquire() async {
+    /// Takes a slot; true when one was free at once, false when the call waited in line for it.
+    private func acquire() async -> Bool {
         if running < limit {
             running += 1
-            return
+            return true
         }
         await withCheckedContinuation { waiters.append($0) }
+        return false
     }
 
     private func release() {

@@ -211,16 +211,17 @@ public final class OnboardingService: Sendable {
     /// gone) and the circuit breaker (an open circuit answers `whenOpen` without calling; a probe is admitted only
     /// right before it is made, so none is lost to a call that never went); and the observer. `failure` names a
     /// transient failure, nil for success. `renewedAt`: the caller's last fenced write renewed the lease then; a call
-    /// that starts within `renewalReuse` of it makes no renewal of its own (one commit less per submission).
+    /// that starts within `renewalReuse` of it, without waiting at the gate, makes no renewal of its own (one commit
+    /// less per submission).
     func call<T: Sendable>(
         _ lease: TenantLease, _ kind: ProviderKind, _ operation: String, renewedAt: Date? = nil,
         whenOpen: @escaping @Sendable (_ reason: String, _ retryAfter: TimeInterval?) -> T,
         failure: @escaping @Sendable (T) -> String?, _ body: @escaping @Sendable () async -> T
     ) async throws(OnboardingError) -> T {
         let health = health[kind]
-        let guarded: @Sendable () async -> CallOutcome<T> = { [self] in
+        let guarded: @Sendable (_ waited: Bool) async -> CallOutcome<T> = { [self] waited in
             let now = clock.now()
-            let fresh = renewedAt.map { (0..<Self.renewalReuse).contains(now.timeIntervalSince($0)) } ?? false
+            let fresh = !waited && renewedAt.map { (0..<Self.renewalReuse).contains(now.timeIntervalSince($0)) } ?? false
             if !fresh {
                 guard (try? await store.renewLease(lease, now: now, until: now.addingTimeInterval(settings.workLease))) == true else {
                     return .leaseGone
@@ -267,7 +268,7 @@ public final class OnboardingService: Sendable {
                 return whenOpen("calls to \(kind.rawValue) are over GATEWAY_PROVIDER_RATE_LIMIT; waiting for a turn", retryAfter)
             }
         } else {
-            outcome = await guarded()
+            outcome = await guarded(false)
         }
         switch outcome {
         case .made(let result):
@@ -282,9 +283,11 @@ public final class OnboardingService: Sendable {
     }
 
     /// How long a renewal made by the caller's own fenced write stands in for the call's: far less than any lease
-    /// (`workLease` is at least 30 s), so the lease still outlasts the call. A void (an offboarding) committed in that
-    /// second is not seen before the call, only after: the answer's commit is fenced and discards it, as it does
-    /// for a void committed while the call runs.
+    /// (`workLease` is at least 30 s), so the lease still outlasts the call. It stands in only when the call did not
+    /// wait at the gate: a void (an offboarding) committed while a call waits for its turn is seen before the call,
+    /// as it was when every call renewed. Between the write and a call that starts at once there is no wait, only
+    /// the caller's own steps; a void in that instant is seen after the call, by the answer's fenced commit, as one
+    /// committed while the call runs is.
     static let renewalReuse: TimeInterval = 1
 
     /// A provider call that answers a `ProviderAnswer`.
