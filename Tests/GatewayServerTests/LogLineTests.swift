@@ -47,4 +47,17 @@ import Testing
             #expect(decoded == expected as NSDictionary, "round \(round): \(line)")
         }
     }
+
+    /// The access line's duration: what `String(format: "%.1f")` wrote, over generated durations (away from the
+    /// halfway points, where the two may round differently and either is right).
+    @Test func durationsAreWrittenAsFormatWroteThem() {
+        var random = SeededGenerator(seed: 7)
+        for round in 0..<5_000 {
+            let value = round < 20 ? Double(round) / 10 : Double.random(in: 0..<(round.isMultiple(of: 2) ? 50 : 600_000), using: &random)
+            let tenths = value * 10
+            guard abs(tenths - tenths.rounded(.down) - 0.5) > 1e-6 else { continue }
+            #expect(RequestScopeMiddleware.oneDecimal(value) == String(format: "%.1f", value), "round \(round): \(value)")
+        }
+        #expect(RequestScopeMiddleware.oneDecimal(.infinity) == String(format: "%.1f", Double.infinity))
+    }
 }

@@ -74,8 +74,16 @@ struct RequestScopeMiddleware: RouterMiddleware {
         accessLog.log(level: route.map { Self.quietRoutes.contains($0) } == true ? .debug : .info, "request", metadata: [
             "request.id": .string(context.requestID), "http.method": .string(request.method.rawValue),
             "http.route": .string(route ?? Self.unmatched(request.uri.path, providers: providers)), "http.status": .stringConvertible(status),
-            "duration_ms": .string(String(format: "%.1f", milliseconds)), "client.ip": .string(context.clientIP ?? "-"),
+            "duration_ms": .string(Self.oneDecimal(milliseconds)), "client.ip": .string(context.clientIP ?? "-"),
         ])
+    }
+
+    /// `%.1f` without `String(format:)` (Foundation's formatter, per request). Our own clock's reading, never negative.
+    static func oneDecimal(_ value: Double) -> String {
+        let tenths = (value * 10).rounded()
+        guard tenths.isFinite, tenths >= 0, tenths < 1e15 else { return String(format: "%.1f", value) }
+        let whole = Int64(tenths)
+        return "\(whole / 10).\(whole % 10)"
     }
 
     /// A path no route matched, masked as nginx's access log masks it: everything after a `webhooks` segment (but a
