@@ -62,6 +62,39 @@ extension SQLiteStore {
         }
     }
 
+    public func queuedWebhooks(tenantID: String, excluding workID: Int64, receivedBy: Date, limit: Int) async throws -> [QueuedWebhook] {
+        try readSnapshot { [self] db in
+            try Row.fetchAll(
+                db,
+                cached: """
+                    SELECT j.id, j.inbox_id, i.payload_sealed FROM jobs j JOIN webhook_inbox i ON i.id = j.inbox_id
+                    WHERE j.tenant_id = ? AND j.kind = 'webhook' AND j.id <> ? AND i.received_at <= ? AND i.payload_sealed <> ''
+                    ORDER BY j.id LIMIT ?
+                    """,
+                arguments: [tenantID, workID, receivedBy.unix, max(0, limit)]
+            ).map { row in
+                QueuedWebhook(inboxID: row["inbox_id"], workID: row["id"], payload: try box.open(row["payload_sealed"], context: "webhook:\(tenantID)"))
+            }
+        }
+    }
+
+    public func finishWebhooks(_ webhooks: [(inboxID: Int64, workID: Int64)], outcome: String, at: Date, lease: TenantLease) async throws {
+        try await writes.write { db in
+            guard try Row.fetchOne(
+                db, cached: "SELECT 1 FROM tenants WHERE id = ? AND lease_token = ? AND generation = ?",
+                arguments: [lease.tenantID, lease.token, lease.generation]
+            ) != nil else { throw LeaseLost(tenantID: lease.tenantID) }
+            for webhook in webhooks {
+                // Only the tenant's own: a pair naming another tenant's inbox or job changes nothing.
+                try db.execute(
+                    cached: "UPDATE webhook_inbox SET processed_at = ?, outcome = ?, payload_sealed = '' WHERE id = ? AND tenant_id = ?",
+                    arguments: [at.unix, outcome, webhook.inboxID, lease.tenantID]
+                )
+                try db.execute(cached: "DELETE FROM jobs WHERE id = ? AND tenant_id = ?", arguments: [webhook.workID, lease.tenantID])
+            }
+        }
+    }
+
     public func claimDueWork(
         now: Date, limit: Int, leaseUntil: Date, owner: String, quotas: [ProviderKind: Int]? = nil
     ) async throws -> [WorkItem] {

@@ -143,6 +143,39 @@ extension PostgresStore {
         }
     }
 
+    public func queuedWebhooks(tenantID: String, excluding workID: Int64, receivedBy: Date, limit: Int) async throws -> [QueuedWebhook] {
+        try await rows(
+            """
+            SELECT j.id, j.inbox_id, i.payload_sealed FROM jobs j JOIN webhook_inbox i ON i.id = j.inbox_id
+            WHERE j.tenant_id = $1 AND j.kind = 'webhook' AND j.id <> $2 AND i.received_at <= $3 AND i.payload_sealed <> ''
+            ORDER BY j.id LIMIT $4
+            """,
+            [tenantID, workID, receivedBy.unix, max(0, limit)]
+        ).map { row in
+            QueuedWebhook(
+                inboxID: try row.get("inbox_id", Int64.self), workID: try row.get("id", Int64.self),
+                payload: try box.open(try row.get("payload_sealed", String.self), context: "webhook:\(tenantID)")
+            )
+        }
+    }
+
+    public func finishWebhooks(_ webhooks: [(inboxID: Int64, workID: Int64)], outcome: String, at: Date, lease: TenantLease) async throws {
+        try await transaction { connection in
+            guard try await self.row(
+                "SELECT 1 AS one FROM tenants WHERE id = $1 AND lease_token = $2 AND generation = $3 FOR NO KEY UPDATE",
+                [lease.tenantID, lease.token, lease.generation], on: connection
+            ) != nil else { throw LeaseLost(tenantID: lease.tenantID) }
+            for webhook in webhooks {
+                // Only the tenant's own: a pair naming another tenant's inbox or job changes nothing.
+                try await self.rows(
+                    "UPDATE webhook_inbox SET processed_at = $1, outcome = $2, payload_sealed = '' WHERE id = $3 AND tenant_id = $4",
+                    [at.unix, outcome, webhook.inboxID, lease.tenantID], on: connection
+                )
+                try await self.rows("DELETE FROM jobs WHERE id = $1 AND tenant_id = $2", [webhook.workID, lease.tenantID], on: connection)
+            }
+        }
+    }
+
     public func claimDueWork(
         now: Date, limit: Int, leaseUntil: Date, owner: String, quotas: [ProviderKind: Int]? = nil
     ) async throws -> [WorkItem] {

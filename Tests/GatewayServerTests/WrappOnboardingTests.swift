@@ -156,6 +156,29 @@ import Testing
         }
     }
 
+    /// Webhooks that bring no key only say "ask Wrapp again": one check answers every such webhook of the tenant
+    /// stored before it was asked. A key is still verified on its own. (Each used to cost a check of its own, so a
+    /// flood of one webhook URL used up the provider rate that every customer's onboarding shares.)
+    @Test(arguments: TestDatabase.all) func aBurstOfWebhooksCostsOneStatusCheck(_ database: TestDatabase) async throws {
+        try await SandboxHarness.run(database: database) { h in
+            let id = try #require(try await h.createWrapp("burst-1").string("id"))
+            let path = try await h.webhookPath("burst-1")
+            for n in 0..<10 {
+                #expect(try await h.call(.post, path, key: nil, json: #"{"partner_user_id":"burst-1","event":"changed","seq":"\#(n)"}"#).status == 200)
+            }
+            let keyed = #"{"partner_user_id":"burst-1","wrapp_user_id":"u-9","api_key":"invented"}"#
+            #expect(try await h.call(.post, path, key: nil, json: keyed).status == 200)
+            #expect(try await h.store.queued(tenantID: id).filter { $0.kind == .webhook }.count == 11)
+
+            let checksBefore = await h.wrapp.calls["/embedded_check_user"] ?? 0
+            #expect(await h.step() == 1, "one item per tenant at a time")
+            #expect(await h.wrapp.calls["/embedded_check_user"] == checksBefore + 1, "one check for the ten")
+            let left = try await h.store.queued(tenantID: id).filter { $0.kind == .webhook }
+            #expect(left.count == 1, "the ten without a key are finished; the one with a key waits for its own turn")
+            #expect(h.logs.entries.contains { $0.message == "queued webhooks answered by one check" && $0.metadata["webhooks"] == "10" })
+        }
+    }
+
     @Test(arguments: TestDatabase.all) func aLapsedSubscriptionSuspendsAndReturns(_ database: TestDatabase) async throws {
         try await SandboxHarness.run(database: database) { h in
             let id = try #require(try await h.createWrapp("cust-4").string("id"))

@@ -141,6 +141,44 @@ import Testing
         #expect(try await !store.renewLease(held, now: mark, until: mark.addingTimeInterval(100)))
     }
 
+    /// What one status check may finish besides its own webhook: only the tenant's, only those received by then,
+    /// and only under the lease it was asked under.
+    @Test(arguments: Backend.all) func queuedWebhooksAreTheTenantsOwnAndFinishingThemIsFenced(_ backend: Backend) async throws {
+        let f = try await Fixture(backend)
+        let store = f.store
+        for n in 0..<3 {
+            #expect(try await store.receiveWebhook(tenantID: "ten_A", payload: Data(#"{"n":\#(n)}"#.utf8), at: t0.addingTimeInterval(Double(n))))
+        }
+        let other = Tenant(
+            id: "ten_B", provider: .magnifinance, externalID: "co-2", state: .pending, profile: Profile(company: Company(taxID: "500000000")),
+            createdAt: t0, updatedAt: t0, stateChangedAt: t0
+        )
+        _ = try await store.insert(other, events: [], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: nil)
+        #expect(try await store.receiveWebhook(tenantID: "ten_B", payload: Data("{}".utf8), at: t0))
+        let theirs = try #require(try await store.queuedWebhooks(tenantID: "ten_B", excluding: -1, receivedBy: t0, limit: 10).first)
+
+        let all = try await store.queuedWebhooks(tenantID: "ten_A", excluding: -1, receivedBy: t0.addingTimeInterval(10), limit: 10)
+        #expect(all.map { String(decoding: $0.payload, as: UTF8.self) } == [#"{"n":0}"#, #"{"n":1}"#, #"{"n":2}"#], "opened, oldest first")
+        #expect(try await store.queuedWebhooks(tenantID: "ten_A", excluding: -1, receivedBy: t0.addingTimeInterval(1), limit: 10).count == 2)
+        #expect(try await store.queuedWebhooks(tenantID: "ten_A", excluding: all[0].workID, receivedBy: t0.addingTimeInterval(10), limit: 10) == Array(all[1...]))
+        #expect(try await store.queuedWebhooks(tenantID: "ten_A", excluding: -1, receivedBy: t0.addingTimeInterval(10), limit: 1) == [all[0]])
+
+        // A lease that was taken over finishes nothing.
+        guard case .acquired(let first) = try await f.lease(at: 1) else { Issue.record("the lease is free"); return }
+        try await store.releaseLease(first)
+        guard case .acquired(let second) = try await f.lease(at: 2, owner: "b") else { Issue.record("released means free"); return }
+        await #expect(throws: LeaseLost.self) {
+            try await store.finishWebhooks([(all[0].inboxID, all[0].workID)], outcome: "processed", at: self.t0, lease: first)
+        }
+        #expect(try await store.queuedWebhooks(tenantID: "ten_A", excluding: -1, receivedBy: t0.addingTimeInterval(10), limit: 10).count == 3)
+        // The holder's finishes its tenant's, and never another tenant's it was handed.
+        let pairs = [(all[0].inboxID, all[0].workID), (all[1].inboxID, all[1].workID), (theirs.inboxID, theirs.workID)]
+        try await store.finishWebhooks(pairs.map { (inboxID: $0.0, workID: $0.1) }, outcome: "processed", at: t0, lease: second)
+        #expect(try await store.queuedWebhooks(tenantID: "ten_A", excluding: -1, receivedBy: t0.addingTimeInterval(10), limit: 10) == [all[2]])
+        #expect(try await store.queuedWebhooks(tenantID: "ten_B", excluding: -1, receivedBy: t0, limit: 10) == [theirs])
+        #expect(try await store.webhookPayload(inboxID: all[0].inboxID) == nil, "a finished webhook's payload is gone")
+    }
+
     private func outcome(_ f: Fixture, fence: TenantLease) async throws {
         _ = try await f.store.update(tenantID: "ten_A", fence: fence, voids: false) { context in
             var tenant = context.tenant

@@ -81,10 +81,43 @@ extension OnboardingService {
             }
         }
         let askedAt = clock.now()
+        // The tenant's other queued webhooks that bring no key only say "ask again": the check asked now answers
+        // them as well, so they are finished with this one. A burst (or a flood of one URL) costs one provider call,
+        // not one per webhook.
+        let covered = notice.credentials == nil ? await coveredWebhooks(item, tenant: tenant, receivedBy: askedAt, interpreter: interpreter) : []
         var answer = try await status(item.lease, of: tenant, view: view, adapter: adapter)
         answer.credentials = credentials
         try await apply(answer, lease: item.lease, source: .webhook, at: askedAt, origin: .webhook)
-        try await finish(credentials == nil ? "processed" : "credentials_accepted")
+        guard !covered.isEmpty else { return try await finish(credentials == nil ? "processed" : "credentials_accepted") }
+        let webhooks = [(inboxID: inboxID, workID: item.id)] + covered.map { (inboxID: $0.inboxID, workID: $0.workID) }
+        do {
+            try await store.finishWebhooks(webhooks, outcome: "processed", at: clock.now(), lease: item.lease)
+            logger.info("queued webhooks answered by one check", metadata: ["tenant.id": "\(tenant.id)", "webhooks": "\(webhooks.count)"])
+        } catch is LeaseLost {
+            throw .tenantChanged
+        } catch {
+            throw storageError(error)
+        }
+    }
+
+    /// How many queued webhooks one check may finish besides its own: their payloads are opened to be read, and each
+    /// may be 64 KiB.
+    static let webhooksCoveredPerCheck = 64
+
+    /// The tenant's other queued webhooks, received by `receivedBy`, that name this customer and bring no key (a
+    /// key is verified on its own). Best effort: when they cannot be read, each is processed on its own later.
+    private func coveredWebhooks(_ item: WorkItem, tenant: Tenant, receivedBy: Date, interpreter: any WebhookInterpreting) async -> [QueuedWebhook] {
+        let queued: [QueuedWebhook]
+        do {
+            queued = try await store.queuedWebhooks(tenantID: tenant.id, excluding: item.id, receivedBy: receivedBy, limit: Self.webhooksCoveredPerCheck)
+        } catch {
+            logger.warning("queued webhooks could not be read; each is processed on its own", metadata: ["tenant.id": "\(tenant.id)"])
+            return []
+        }
+        return queued.filter { webhook in
+            guard let notice = interpreter.interpretWebhook(webhook.payload) else { return false }
+            return notice.credentials == nil && notice.externalID == tenant.externalID
+        }
     }
 
     /// A webhook's key that is not kept: audited (never the key itself) and logged.

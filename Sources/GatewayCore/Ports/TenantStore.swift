@@ -110,6 +110,19 @@ public struct TenantUpdate: Sendable {
     }
 }
 
+/// A webhook waiting in the inbox with its processing queued.
+public struct QueuedWebhook: Sendable, Equatable {
+    public var inboxID: Int64
+    public var workID: Int64
+    public var payload: Data
+
+    public init(inboxID: Int64, workID: Int64, payload: Data) {
+        self.inboxID = inboxID
+        self.workID = workID
+        self.payload = payload
+    }
+}
+
 /// The tenant a webhook URL's token names: what intake checks before it stores the payload.
 public struct WebhookRecipient: Sendable, Equatable {
     public var tenantID: String
@@ -262,6 +275,12 @@ public protocol TenantStore: Sendable {
     func receiveWebhook(tenantID: String, payload: Data, at: Date) async throws -> Bool
     func webhookPayload(inboxID: Int64) async throws -> Data?
     func finishWebhook(inboxID: Int64, workID: Int64, outcome: String, at: Date) async throws
+    /// The tenant's other webhooks still queued, received at `receivedBy` or before, oldest first, at most `limit`,
+    /// with their payloads opened: those a status check asked now answers as well as one of their own would.
+    func queuedWebhooks(tenantID: String, excluding workID: Int64, receivedBy: Date, limit: Int) async throws -> [QueuedWebhook]
+    /// Finishes several of the tenant's webhooks in one transaction, fenced by `lease` (`LeaseLost`, and nothing
+    /// finished, when it was taken over or the conversation voided).
+    func finishWebhooks(_ webhooks: [(inboxID: Int64, workID: Int64)], outcome: String, at: Date, lease: TenantLease) async throws
 
     /// Claims due work of tenants whose lease is free, at most one item per tenant, taking each tenant's lease.
     /// `quotas`, when given, caps the items per provider (the worker passes each provider's free call slots).
