@@ -17,10 +17,10 @@ extension SQLiteStore {
         )
     }
 
-    public func receiveWebhook(tenantID: String, payload: Data, at: Date) async throws -> Bool {
+    public func receiveWebhook(tenantID: String, payload: Data, at: Date, bearsCredentials: Bool) async throws -> Bool {
         let entry = InboxEntry(
             tenantID: tenantID, hash: SecretBox.hash(payload), sealed: try box.seal(payload, context: "webhook:\(tenantID)"), at: at,
-            requestID: RequestScope.requestID, traceParent: RequestScope.traceParent
+            bearsCredentials: bearsCredentials, requestID: RequestScope.requestID, traceParent: RequestScope.traceParent
         )
         return try await writes.write { db in try Self.store(db, entry) }
     }
@@ -28,8 +28,11 @@ extension SQLiteStore {
     /// One webhook into the inbox with the work that processes it; false when the same payload was stored before.
     static func store(_ db: Database, _ entry: InboxEntry) throws -> Bool {
         try db.execute(
-            cached: "INSERT OR IGNORE INTO webhook_inbox (tenant_id, payload_hash, payload_sealed, received_at) VALUES (?, ?, ?, ?)",
-            arguments: [entry.tenantID, entry.hash, entry.sealed, entry.at.unix]
+            cached: """
+                INSERT OR IGNORE INTO webhook_inbox (tenant_id, payload_hash, payload_sealed, received_at, bears_credentials)
+                VALUES (?, ?, ?, ?, ?)
+                """,
+            arguments: [entry.tenantID, entry.hash, entry.sealed, entry.at.unix, entry.bearsCredentials]
         )
         guard db.changesCount > 0 else { return false }
         try db.execute(
@@ -63,18 +66,17 @@ extension SQLiteStore {
     }
 
     public func queuedWebhooks(tenantID: String, excluding workID: Int64, receivedBy: Date, limit: Int) async throws -> [QueuedWebhook] {
-        try readSnapshot { [self] db in
+        try readSnapshot { db in
             try Row.fetchAll(
                 db,
                 cached: """
-                    SELECT j.id, j.inbox_id, i.payload_sealed FROM jobs j JOIN webhook_inbox i ON i.id = j.inbox_id
-                    WHERE j.tenant_id = ? AND j.kind = 'webhook' AND j.id <> ? AND i.received_at <= ? AND i.payload_sealed <> ''
+                    SELECT j.id, j.inbox_id FROM jobs j JOIN webhook_inbox i ON i.id = j.inbox_id
+                    WHERE j.tenant_id = ? AND j.kind = 'webhook' AND j.id <> ? AND i.received_at <= ? AND i.bears_credentials = 0
+                        AND i.processed_at IS NULL
                     ORDER BY j.id LIMIT ?
                     """,
                 arguments: [tenantID, workID, receivedBy.unix, max(0, limit)]
-            ).map { row in
-                QueuedWebhook(inboxID: row["inbox_id"], workID: row["id"], payload: try box.open(row["payload_sealed"], context: "webhook:\(tenantID)"))
-            }
+            ).map { row in QueuedWebhook(inboxID: row["inbox_id"], workID: row["id"]) }
         }
     }
 
@@ -87,7 +89,7 @@ extension SQLiteStore {
             for webhook in webhooks {
                 // Only the tenant's own: a pair naming another tenant's inbox or job changes nothing.
                 try db.execute(
-                    cached: "UPDATE webhook_inbox SET processed_at = ?, outcome = ?, payload_sealed = '' WHERE id = ? AND tenant_id = ?",
+                    cached: "UPDATE webhook_inbox SET processed_at = ?, outcome = ?, payload_sealed = '' WHERE id = ? AND tenant_id = ? AND processed_at IS NULL",
                     arguments: [at.unix, outcome, webhook.inboxID, lease.tenantID]
                 )
                 try db.execute(cached: "DELETE FROM jobs WHERE id = ? AND tenant_id = ?", arguments: [webhook.workID, lease.tenantID])
@@ -157,6 +159,7 @@ struct InboxEntry: Sendable {
     var hash: Data
     var sealed: String
     var at: Date
+    var bearsCredentials: Bool
     /// Captured by the caller: the group commit runs the write in another task.
     var requestID: String?
     var traceParent: String?

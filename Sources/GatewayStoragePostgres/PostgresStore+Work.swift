@@ -101,7 +101,7 @@ extension PostgresStore {
         )
     }
 
-    public func receiveWebhook(tenantID: String, payload: Data, at: Date) async throws -> Bool {
+    public func receiveWebhook(tenantID: String, payload: Data, at: Date, bearsCredentials: Bool) async throws -> Bool {
         let hash = SecretBox.hash(payload)
         let (requestID, traceParent) = (RequestScope.requestID, RequestScope.traceParent)
         let sealed = try box.seal(payload, context: "webhook:\(tenantID)")
@@ -109,10 +109,10 @@ extension PostgresStore {
             // The same payload delivered to two replicas at once is stored once: the unique key decides.
             guard let inbox = try await self.row(
                 """
-                INSERT INTO webhook_inbox (tenant_id, payload_hash, payload_sealed, received_at) VALUES ($1, $2, $3, $4)
+                INSERT INTO webhook_inbox (tenant_id, payload_hash, payload_sealed, received_at, bears_credentials) VALUES ($1, $2, $3, $4, $5)
                 ON CONFLICT (tenant_id, payload_hash) DO NOTHING RETURNING id
                 """,
-                [tenantID, hash, sealed, at.unix], on: connection
+                [tenantID, hash, sealed, at.unix, bearsCredentials], on: connection
             ) else { return false }
             try await self.rows(
                 """
@@ -146,17 +146,13 @@ extension PostgresStore {
     public func queuedWebhooks(tenantID: String, excluding workID: Int64, receivedBy: Date, limit: Int) async throws -> [QueuedWebhook] {
         try await rows(
             """
-            SELECT j.id, j.inbox_id, i.payload_sealed FROM jobs j JOIN webhook_inbox i ON i.id = j.inbox_id
-            WHERE j.tenant_id = $1 AND j.kind = 'webhook' AND j.id <> $2 AND i.received_at <= $3 AND i.payload_sealed <> ''
+            SELECT j.id, j.inbox_id FROM jobs j JOIN webhook_inbox i ON i.id = j.inbox_id
+            WHERE j.tenant_id = $1 AND j.kind = 'webhook' AND j.id <> $2 AND i.received_at <= $3 AND i.bears_credentials = false
+                AND i.processed_at IS NULL
             ORDER BY j.id LIMIT $4
             """,
             [tenantID, workID, receivedBy.unix, max(0, limit)]
-        ).map { row in
-            QueuedWebhook(
-                inboxID: try row.get("inbox_id", Int64.self), workID: try row.get("id", Int64.self),
-                payload: try box.open(try row.get("payload_sealed", String.self), context: "webhook:\(tenantID)")
-            )
-        }
+        ).map { row in QueuedWebhook(inboxID: try row.get("inbox_id", Int64.self), workID: try row.get("id", Int64.self)) }
     }
 
     public func finishWebhooks(_ webhooks: [(inboxID: Int64, workID: Int64)], outcome: String, at: Date, lease: TenantLease) async throws {
@@ -168,7 +164,7 @@ extension PostgresStore {
             for webhook in webhooks {
                 // Only the tenant's own: a pair naming another tenant's inbox or job changes nothing.
                 try await self.rows(
-                    "UPDATE webhook_inbox SET processed_at = $1, outcome = $2, payload_sealed = '' WHERE id = $3 AND tenant_id = $4",
+                    "UPDATE webhook_inbox SET processed_at = $1, outcome = $2, payload_sealed = '' WHERE id = $3 AND tenant_id = $4 AND processed_at IS NULL",
                     [at.unix, outcome, webhook.inboxID, lease.tenantID], on: connection
                 )
                 try await self.rows("DELETE FROM jobs WHERE id = $1 AND tenant_id = $2", [webhook.workID, lease.tenantID], on: connection)

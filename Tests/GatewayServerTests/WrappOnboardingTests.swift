@@ -1,6 +1,7 @@
 import Foundation
 import GatewayCore
 import GatewayTesting
+import Providers
 import Testing
 
 /// Wrapp end to end through the real application: API → external_login → login page → webhook → /login → active.
@@ -176,6 +177,22 @@ import Testing
             let left = try await h.store.queued(tenantID: id).filter { $0.kind == .webhook }
             #expect(left.count == 1, "the ten without a key are finished; the one with a key waits for its own turn")
             #expect(h.logs.entries.contains { $0.message == "queued webhooks answered by one check" && $0.metadata["webhooks"] == "10" })
+        }
+    }
+
+    /// A check that did not reach Wrapp answers nothing: only its own webhook is finished, the others wait.
+    @Test func aCheckThatFailedFinishesNoOtherWebhook() async throws {
+        try await SandboxHarness.run { h in
+            let id = try #require(try await h.createWrapp("burst-2").string("id"))
+            let path = try await h.webhookPath("burst-2")
+            for n in 0..<5 {
+                #expect(try await h.call(.post, path, key: nil, json: #"{"partner_user_id":"burst-2","event":"changed","seq":"\#(n)"}"#).status == 200)
+            }
+            await h.wrapp.add(SimulatedFault(operation: "embedded_check_user", status: 503, style: .html))
+            #expect(await h.step() == 1)
+            #expect(await h.wrapp.faultsInjected >= 1, "the check failed")
+            #expect(try await h.store.queued(tenantID: id).filter { $0.kind == .webhook }.count == 4, "the other four are still queued")
+            #expect(!h.logs.entries.contains { $0.message == "queued webhooks answered by one check" })
         }
     }
 

@@ -141,24 +141,30 @@ import Testing
         #expect(try await !store.renewLease(held, now: mark, until: mark.addingTimeInterval(100)))
     }
 
-    /// What one status check may finish besides its own webhook: only the tenant's, only those received by then,
-    /// and only under the lease it was asked under.
+    /// What one status check may finish besides its own webhook: only the tenant's, only those received by then and
+    /// bringing no key, and only under the lease it was asked under.
     @Test(arguments: Backend.all) func queuedWebhooksAreTheTenantsOwnAndFinishingThemIsFenced(_ backend: Backend) async throws {
         let f = try await Fixture(backend)
         let store = f.store
         for n in 0..<3 {
-            #expect(try await store.receiveWebhook(tenantID: "ten_A", payload: Data(#"{"n":\#(n)}"#.utf8), at: t0.addingTimeInterval(Double(n))))
+            #expect(try await store.receiveWebhook(
+                tenantID: "ten_A", payload: Data(#"{"n":\#(n)}"#.utf8), at: t0.addingTimeInterval(Double(n)), bearsCredentials: false
+            ))
         }
+        // A key is never finished with another's check, nor is a row whose kind intake did not record.
+        #expect(try await store.receiveWebhook(tenantID: "ten_A", payload: Data(#"{"key":1}"#.utf8), at: t0, bearsCredentials: true))
+        #expect(try await store.receiveWebhook(tenantID: "ten_A", payload: Data(#"{"key":2}"#.utf8), at: t0))
         let other = Tenant(
             id: "ten_B", provider: .magnifinance, externalID: "co-2", state: .pending, profile: Profile(company: Company(taxID: "500000000")),
             createdAt: t0, updatedAt: t0, stateChangedAt: t0
         )
         _ = try await store.insert(other, events: [], work: ScheduledWork(kind: .submit, runAt: t0, attempts: 0), webhookToken: nil)
-        #expect(try await store.receiveWebhook(tenantID: "ten_B", payload: Data("{}".utf8), at: t0))
+        #expect(try await store.receiveWebhook(tenantID: "ten_B", payload: Data("{}".utf8), at: t0, bearsCredentials: false))
         let theirs = try #require(try await store.queuedWebhooks(tenantID: "ten_B", excluding: -1, receivedBy: t0, limit: 10).first)
 
         let all = try await store.queuedWebhooks(tenantID: "ten_A", excluding: -1, receivedBy: t0.addingTimeInterval(10), limit: 10)
-        #expect(all.map { String(decoding: $0.payload, as: UTF8.self) } == [#"{"n":0}"#, #"{"n":1}"#, #"{"n":2}"#], "opened, oldest first")
+        #expect(all.count == 3 && all.map(\.workID) == all.map(\.workID).sorted(), "the three without a key, oldest first")
+        #expect(try await store.webhookPayload(inboxID: all[2].inboxID) == Data(#"{"n":2}"#.utf8))
         #expect(try await store.queuedWebhooks(tenantID: "ten_A", excluding: -1, receivedBy: t0.addingTimeInterval(1), limit: 10).count == 2)
         #expect(try await store.queuedWebhooks(tenantID: "ten_A", excluding: all[0].workID, receivedBy: t0.addingTimeInterval(10), limit: 10) == Array(all[1...]))
         #expect(try await store.queuedWebhooks(tenantID: "ten_A", excluding: -1, receivedBy: t0.addingTimeInterval(10), limit: 1) == [all[0]])
@@ -177,6 +183,7 @@ import Testing
         #expect(try await store.queuedWebhooks(tenantID: "ten_A", excluding: -1, receivedBy: t0.addingTimeInterval(10), limit: 10) == [all[2]])
         #expect(try await store.queuedWebhooks(tenantID: "ten_B", excluding: -1, receivedBy: t0, limit: 10) == [theirs])
         #expect(try await store.webhookPayload(inboxID: all[0].inboxID) == nil, "a finished webhook's payload is gone")
+        #expect(try await store.queued(tenantID: "ten_A").filter { $0.kind == .webhook }.count == 3, "the two with keys wait for their own turn")
     }
 
     private func outcome(_ f: Fixture, fence: TenantLease) async throws {

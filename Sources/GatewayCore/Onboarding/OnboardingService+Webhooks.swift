@@ -26,7 +26,10 @@ extension OnboardingService {
             logger.warning("webhook rejected", metadata: ["tenant.id": "\(tenantID)", "reason": "partner_user_id mismatch"])
             throw .webhookRejected
         }
-        let isNew = try await storage { try await store.receiveWebhook(tenantID: tenantID, payload: body, at: clock.now()) }
+        let bearsCredentials = notice.credentials != nil
+        let isNew = try await storage {
+            try await store.receiveWebhook(tenantID: tenantID, payload: body, at: clock.now(), bearsCredentials: bearsCredentials)
+        }
         logger.info("webhook received", metadata: ["tenant.id": "\(tenantID)", "duplicate": "\(!isNew)"])
         return isNew ? .stored : .duplicate
     }
@@ -84,15 +87,19 @@ extension OnboardingService {
         // The tenant's other queued webhooks that bring no key only say "ask again": the check asked now answers
         // them as well, so they are finished with this one. A burst (or a flood of one URL) costs one provider call,
         // not one per webhook.
-        let covered = notice.credentials == nil ? await coveredWebhooks(item, tenant: tenant, receivedBy: askedAt, interpreter: interpreter) : []
+        let covered = notice.credentials == nil ? await coveredWebhooks(item, tenantID: tenant.id, receivedBy: askedAt) : []
         var answer = try await status(item.lease, of: tenant, view: view, adapter: adapter)
         answer.credentials = credentials
         try await apply(answer, lease: item.lease, source: .webhook, at: askedAt, origin: .webhook)
-        guard !covered.isEmpty else { return try await finish(credentials == nil ? "processed" : "credentials_accepted") }
+        // A check that did not reach the provider (unavailable, held back by the circuit or the rate) answers
+        // nothing: the others wait for their own turn.
+        guard !covered.isEmpty, !answer.finding.isUnavailable else { return try await finish(credentials == nil ? "processed" : "credentials_accepted") }
         let webhooks = [(inboxID: inboxID, workID: item.id)] + covered.map { (inboxID: $0.inboxID, workID: $0.workID) }
         do {
             try await store.finishWebhooks(webhooks, outcome: "processed", at: clock.now(), lease: item.lease)
-            logger.info("queued webhooks answered by one check", metadata: ["tenant.id": "\(tenant.id)", "webhooks": "\(webhooks.count)"])
+            logger.info("queued webhooks answered by one check", metadata: [
+                "tenant.id": "\(tenant.id)", "webhooks": "\(webhooks.count)", "inbox.ids": "\(webhooks.map { String($0.inboxID) }.joined(separator: ","))",
+            ])
         } catch is LeaseLost {
             throw .tenantChanged
         } catch {
@@ -100,23 +107,18 @@ extension OnboardingService {
         }
     }
 
-    /// How many queued webhooks one check may finish besides its own: their payloads are opened to be read, and each
-    /// may be 64 KiB.
+    /// How many queued webhooks one check may finish besides its own (one transaction, one log line).
     static let webhooksCoveredPerCheck = 64
 
-    /// The tenant's other queued webhooks, received by `receivedBy`, that name this customer and bring no key (a
-    /// key is verified on its own). Best effort: when they cannot be read, each is processed on its own later.
-    private func coveredWebhooks(_ item: WorkItem, tenant: Tenant, receivedBy: Date, interpreter: any WebhookInterpreting) async -> [QueuedWebhook] {
-        let queued: [QueuedWebhook]
+    /// The tenant's other queued webhooks, received by `receivedBy`, that bring no key (intake read each payload,
+    /// checked it names this customer, and recorded whether it brings a key: a key is verified on its own). Best
+    /// effort: when they cannot be read, each is processed on its own later.
+    private func coveredWebhooks(_ item: WorkItem, tenantID: String, receivedBy: Date) async -> [QueuedWebhook] {
         do {
-            queued = try await store.queuedWebhooks(tenantID: tenant.id, excluding: item.id, receivedBy: receivedBy, limit: Self.webhooksCoveredPerCheck)
+            return try await store.queuedWebhooks(tenantID: tenantID, excluding: item.id, receivedBy: receivedBy, limit: Self.webhooksCoveredPerCheck)
         } catch {
-            logger.warning("queued webhooks could not be read; each is processed on its own", metadata: ["tenant.id": "\(tenant.id)"])
+            logger.warning("queued webhooks could not be read; each is processed on its own", metadata: ["tenant.id": "\(tenantID)"])
             return []
-        }
-        return queued.filter { webhook in
-            guard let notice = interpreter.interpretWebhook(webhook.payload) else { return false }
-            return notice.credentials == nil && notice.externalID == tenant.externalID
         }
     }
 

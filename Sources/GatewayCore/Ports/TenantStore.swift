@@ -114,12 +114,10 @@ public struct TenantUpdate: Sendable {
 public struct QueuedWebhook: Sendable, Equatable {
     public var inboxID: Int64
     public var workID: Int64
-    public var payload: Data
 
-    public init(inboxID: Int64, workID: Int64, payload: Data) {
+    public init(inboxID: Int64, workID: Int64) {
         self.inboxID = inboxID
         self.workID = workID
-        self.payload = payload
     }
 }
 
@@ -272,11 +270,14 @@ public protocol TenantStore: Sendable {
     func webhookRecipient(forToken token: String) async throws -> WebhookRecipient?
 
     /// Stores a webhook payload and queues its processing; false when the same payload was stored before.
-    func receiveWebhook(tenantID: String, payload: Data, at: Date) async throws -> Bool
+    /// `bearsCredentials`: the payload brings a key, so it is processed on its own, never finished with another's
+    /// check.
+    func receiveWebhook(tenantID: String, payload: Data, at: Date, bearsCredentials: Bool) async throws -> Bool
     func webhookPayload(inboxID: Int64) async throws -> Data?
     func finishWebhook(inboxID: Int64, workID: Int64, outcome: String, at: Date) async throws
-    /// The tenant's other webhooks still queued, received at `receivedBy` or before, oldest first, at most `limit`,
-    /// with their payloads opened: those a status check asked now answers as well as one of their own would.
+    /// The tenant's other webhooks still queued that bring no key (as intake found), received at `receivedBy` or
+    /// before, oldest first, at most `limit`: those a status check asked now answers as well as one of their own would.
+    /// No payload is opened.
     func queuedWebhooks(tenantID: String, excluding workID: Int64, receivedBy: Date, limit: Int) async throws -> [QueuedWebhook]
     /// Finishes several of the tenant's webhooks in one transaction, fenced by `lease` (`LeaseLost`, and nothing
     /// finished, when it was taken over or the conversation voided).
@@ -327,6 +328,12 @@ extension TenantStore {
         _ tenant: Tenant, events: [TenantEvent], work: ScheduledWork, webhookToken: String?, leaseOwner: String, leaseUntil: Date
     ) async throws -> InsertOutcome {
         try await insert(tenant, events: events, work: work, webhookToken: webhookToken, companyKey: nil, leaseOwner: leaseOwner, leaseUntil: leaseUntil)
+    }
+
+    /// Stores a webhook taken to bring a key: processed on its own, as every webhook was before they could share a
+    /// check.
+    public func receiveWebhook(tenantID: String, payload: Data, at: Date) async throws -> Bool {
+        try await receiveWebhook(tenantID: tenantID, payload: payload, at: at, bearsCredentials: true)
     }
 
     /// Records a submission with no settle period; true when an earlier submission's outcome is unknown.
