@@ -161,14 +161,19 @@ extension PostgresStore {
                 "SELECT 1 AS one FROM tenants WHERE id = $1 AND lease_token = $2 AND generation = $3 FOR NO KEY UPDATE",
                 [lease.tenantID, lease.token, lease.generation], on: connection
             ) != nil else { throw LeaseLost(tenantID: lease.tenantID) }
-            for webhook in webhooks {
-                // Only the tenant's own: a pair naming another tenant's inbox or job changes nothing.
-                try await self.rows(
-                    "UPDATE webhook_inbox SET processed_at = $1, outcome = $2, payload_sealed = '' WHERE id = $3 AND tenant_id = $4 AND processed_at IS NULL",
-                    [at.unix, outcome, webhook.inboxID, lease.tenantID], on: connection
-                )
-                try await self.rows("DELETE FROM jobs WHERE id = $1 AND tenant_id = $2", [webhook.workID, lease.tenantID], on: connection)
-            }
+            // Two statements for the whole batch, under the tenant's row lock. Only the tenant's own: a pair naming
+            // another tenant's inbox or job changes nothing.
+            try await self.rows(
+                """
+                UPDATE webhook_inbox SET processed_at = $1, outcome = $2, payload_sealed = ''
+                WHERE id = ANY($3::text[]::bigint[]) AND tenant_id = $4 AND processed_at IS NULL
+                """,
+                [at.unix, outcome, webhooks.map { String($0.inboxID) }, lease.tenantID], on: connection
+            )
+            try await self.rows(
+                "DELETE FROM jobs WHERE id = ANY($1::text[]::bigint[]) AND tenant_id = $2", [webhooks.map { String($0.workID) }, lease.tenantID],
+                on: connection
+            )
         }
     }
 
