@@ -410,15 +410,21 @@ extension SQLiteStore: TenantStore {
     public func saveAccessToken(_ token: IssuedToken, lease: TenantLease) async throws {
         let sealed = try box.seal(try encoder.encode(token), context: "access-token:\(lease.tenantID)")
         try await writes.write { db in
-            guard try Bool.fetchOne(
-                db, cached: "SELECT 1 FROM tenants WHERE id = ? AND lease_token = ? AND generation = ? AND state <> 'offboarded'",
-                arguments: [lease.tenantID, lease.token, lease.generation]
-            ) != nil else { throw LeaseLost(tenantID: lease.tenantID) }
+            try Self.requireHeld(lease, db)
             try db.execute(
                 cached: "UPDATE tenant_credentials SET token_sealed = ?, token_expires_at = ? WHERE tenant_id = ?",
                 arguments: [sealed, token.expiresAt?.unix, lease.tenantID]
             )
         }
+    }
+
+    /// The fence of a write made under a lease: `LeaseLost` unless the lease is still the holder's (its token), the
+    /// conversation was not voided (its generation) and the tenant is not offboarded.
+    static func requireHeld(_ lease: TenantLease, _ db: Database) throws {
+        guard try Bool.fetchOne(
+            db, cached: "SELECT 1 FROM tenants WHERE id = ? AND lease_token = ? AND generation = ? AND state <> 'offboarded'",
+            arguments: [lease.tenantID, lease.token, lease.generation]
+        ) != nil else { throw LeaseLost(tenantID: lease.tenantID) }
     }
 
     func credentials(_ tenantID: String, _ db: Database) throws -> ProviderCredentials? {

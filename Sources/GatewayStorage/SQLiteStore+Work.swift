@@ -82,10 +82,7 @@ extension SQLiteStore {
 
     public func finishWebhooks(_ webhooks: [(inboxID: Int64, workID: Int64)], outcome: String, at: Date, lease: TenantLease) async throws {
         try await writes.write { db in
-            guard try Row.fetchOne(
-                db, cached: "SELECT 1 FROM tenants WHERE id = ? AND lease_token = ? AND generation = ?",
-                arguments: [lease.tenantID, lease.token, lease.generation]
-            ) != nil else { throw LeaseLost(tenantID: lease.tenantID) }
+            try Self.requireHeld(lease, db)
             for webhook in webhooks {
                 // Only the tenant's own: a pair naming another tenant's inbox or job changes nothing.
                 try db.execute(

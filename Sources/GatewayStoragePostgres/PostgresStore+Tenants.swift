@@ -401,13 +401,20 @@ extension PostgresStore: TenantStore {
         return try? decoder.decode(IssuedToken.self, from: try box.open(sealed, context: "access-token:\(tenantID)"))
     }
 
+    /// The fence of a write made under a lease, and the tenant's row lock for the rest of the transaction: `LeaseLost`
+    /// unless the lease is still the holder's (its token), the conversation was not voided (its generation) and the
+    /// tenant is not offboarded.
+    func requireHeld(_ lease: TenantLease, on connection: PostgresConnection) async throws {
+        guard try await row(
+            "SELECT 1 AS one FROM tenants WHERE id = $1 AND lease_token = $2 AND generation = $3 AND state <> 'offboarded' FOR NO KEY UPDATE",
+            [lease.tenantID, lease.token, lease.generation], on: connection
+        ) != nil else { throw LeaseLost(tenantID: lease.tenantID) }
+    }
+
     public func saveAccessToken(_ token: IssuedToken, lease: TenantLease) async throws {
         let sealed = try box.seal(try encoder.encode(token), context: "access-token:\(lease.tenantID)")
         try await transaction { connection in
-            guard try await self.row(
-                "SELECT 1 AS one FROM tenants WHERE id = $1 AND lease_token = $2 AND generation = $3 AND state <> 'offboarded' FOR NO KEY UPDATE",
-                [lease.tenantID, lease.token, lease.generation], on: connection
-            ) != nil else { throw LeaseLost(tenantID: lease.tenantID) }
+            try await self.requireHeld(lease, on: connection)
             try await self.rows(
                 "UPDATE tenant_credentials SET token_sealed = $1, token_expires_at = $2 WHERE tenant_id = $3",
                 [sealed, token.expiresAt?.unix, lease.tenantID], on: connection

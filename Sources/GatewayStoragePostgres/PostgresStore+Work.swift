@@ -157,10 +157,7 @@ extension PostgresStore {
 
     public func finishWebhooks(_ webhooks: [(inboxID: Int64, workID: Int64)], outcome: String, at: Date, lease: TenantLease) async throws {
         try await transaction { connection in
-            guard try await self.row(
-                "SELECT 1 AS one FROM tenants WHERE id = $1 AND lease_token = $2 AND generation = $3 FOR NO KEY UPDATE",
-                [lease.tenantID, lease.token, lease.generation], on: connection
-            ) != nil else { throw LeaseLost(tenantID: lease.tenantID) }
+            try await self.requireHeld(lease, on: connection)
             // Two statements for the whole batch, under the tenant's row lock. Only the tenant's own: a pair naming
             // another tenant's inbox or job changes nothing.
             try await self.rows(
