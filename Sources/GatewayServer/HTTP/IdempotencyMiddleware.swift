@@ -34,6 +34,13 @@ struct IdempotencyMiddleware: RouterMiddleware {
         guard [.post, .put, .patch, .delete].contains(request.method), let key = request.headers[.idempotencyKey] else {
             return try await next(request, context)
         }
+        return try await keyed(request, key: key, context: context, next: next)
+    }
+
+    /// A request with a key. Its own function: an async function's frame lives as long as the request, so what only
+    /// keyed requests need is not carried by every other one (see `docs/performance.md`, memory).
+    @inline(never)
+    private func keyed(_ request: Request, key: String, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard (1...255).contains(key.count), key.unicodeScalars.allSatisfy({ $0.value >= 0x21 && $0.value <= 0x7E }) else {
             throw Problem.validation(field: "Idempotency-Key", code: "invalid", message: "Use 1 to 255 visible ASCII characters, such as a UUID.")
         }

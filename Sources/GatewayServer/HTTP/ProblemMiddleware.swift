@@ -18,29 +18,36 @@ struct ProblemMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         if context.requestID.isEmpty { context.requestID = RequestScopeMiddleware.requestID(for: request) }
-
         var response: Response
         do {
             response = try await next(request, context)
-        } catch let error as HTTPError where error.status == .notFound && error.body == nil {
+        } catch {
+            response = answer(error, request: request, context: context)
+        }
+        response.headers[.requestID] = context.requestID
+        return response
+    }
+
+    /// The problem response for an error. Synchronous and not inlined: what it builds stays off the async frame that
+    /// every request carries for as long as it runs.
+    @inline(never)
+    private func answer(_ error: any Error, request: Request, context: Context) -> Response {
+        if let error = error as? HTTPError, error.status == .notFound, error.body == nil {
             // The router found no route: a known path asked with another method is a 405.
             let allowed = allowedMethods.methods(for: request.uri.path)
             if !allowed.isEmpty, !allowed.contains(request.method.rawValue) {
                 let list = allowed.union(allowed.contains("GET") ? ["HEAD"] : []).sorted().joined(separator: ", ")
-                response = Problem(
+                return Problem(
                     .methodNotAllowed, code: "method_not_allowed", detail: "This path accepts \(list).", headers: [.allow: list]
                 ).response(requestID: context.requestID)
-            } else {
-                response = Self.problem(for: error, context: context).response(requestID: context.requestID)
             }
-        } catch where isStorageOutage(error) {
-            context.logger.error("request failed: storage unavailable", metadata: ["error.type": "\(String(describing: type(of: error)))"])
-            response = Problem(OnboardingError.storageFailure).response(requestID: context.requestID)
-        } catch {
-            response = Self.problem(for: error, context: context).response(requestID: context.requestID)
+            return Self.problem(for: error, context: context).response(requestID: context.requestID)
         }
-        response.headers[.requestID] = context.requestID
-        return response
+        if isStorageOutage(error) {
+            context.logger.error("request failed: storage unavailable", metadata: ["error.type": "\(String(describing: type(of: error)))"])
+            return Problem(OnboardingError.storageFailure).response(requestID: context.requestID)
+        }
+        return Self.problem(for: error, context: context).response(requestID: context.requestID)
     }
 
     /// A random (version 4) UUID in lower case, made without Foundation's UUID and its string round trips.

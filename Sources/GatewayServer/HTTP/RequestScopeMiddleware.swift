@@ -22,6 +22,27 @@ struct RequestScopeMiddleware: RouterMiddleware {
     let accessLog: Logger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let scope = begin(request, context: context)
+        // The access line too is written inside the span, so it carries the trace id.
+        return try await InstrumentationContext.$current.withValue(scope.span?.context ?? InstrumentationContext.current) {
+            do {
+                let response = try await RequestScope.$requestID.withValue(scope.context.requestID) {
+                    try await RequestScope.$traceParent.withValue(RequestScope.currentTraceParent) { try await next(request, scope.context) }
+                }
+                finish(scope, request, status: Int(response.status.code))
+                return response
+            } catch {
+                // Errors become problem responses further in; one that escapes is answered 500 by the server.
+                finish(scope, request, status: (error as? HTTPResponseError)?.status.code ?? 500)
+                throw error
+            }
+        }
+    }
+
+    /// The request's id, client address and span. Synchronous and not inlined, like `finish`: an async function's
+    /// frame lives as long as the request, and this one's stays small (`docs/performance.md`, memory).
+    @inline(never)
+    private func begin(_ request: Request, context: Context) -> Scope {
         var context = context
         context.requestID = Self.requestID(for: request)
         ClientAddress.resolve(request, context: &context, trusted: trusted)
@@ -39,21 +60,26 @@ struct RequestScopeMiddleware: RouterMiddleware {
             started.attributes["client.address"] = context.clientIP
             span = started
         }
-        let scoped = context
-        // The access line too is written inside the span, so it carries the trace id.
-        return try await InstrumentationContext.$current.withValue(span?.context ?? InstrumentationContext.current) {
-            do {
-                let response = try await RequestScope.$requestID.withValue(scoped.requestID) {
-                    try await RequestScope.$traceParent.withValue(RequestScope.currentTraceParent) { try await next(request, scoped) }
-                }
-                finish(span, request, scoped, status: Int(response.status.code), since: started)
-                return response
-            } catch {
-                // Errors become problem responses further in; one that escapes is answered 500 by the server.
-                finish(span, request, scoped, status: (error as? HTTPResponseError)?.status.code ?? 500, since: started)
-                throw error
-            }
+        return Scope(context: context, span: span, started: started)
+    }
+
+    /// What `begin` set up for a request, held by reference: the frames of the closures that run the request hold
+    /// one pointer, not a copy of the context each.
+    private final class Scope: Sendable {
+        let context: Context
+        let span: (any Span)?
+        let started: ContinuousClock.Instant
+
+        init(context: Context, span: (any Span)?, started: ContinuousClock.Instant) {
+            self.context = context
+            self.span = span
+            self.started = started
         }
+    }
+
+    @inline(never)
+    private func finish(_ scope: Scope, _ request: Request, status: Int) {
+        finish(scope.span, request, scope.context, status: status, since: scope.started)
     }
 
     private func finish(_ span: (any Span)?, _ request: Request, _ context: Context, status: Int, since started: ContinuousClock.Instant) {
