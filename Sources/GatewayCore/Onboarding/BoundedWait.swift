@@ -1,40 +1,91 @@
+import Dispatch
 import Foundation
 import Synchronization
 
-extension Task where Failure == Never {
-    /// The task's value if it finishes within `seconds`, nil otherwise. The task goes on either way: a caller that
-    /// stops waiting does not cancel the work it started.
-    func value(within seconds: TimeInterval) async -> Success? {
-        let answer = AnswerOnce<Success?>()
-        return await withCheckedContinuation { continuation in
-            answer.wait(continuation)
-            let timer = Task<Void, Never> {
-                try? await Task<Never, Never>.sleep(for: .seconds(max(0, seconds)))
-                answer.give(nil)
-            }
-            Task<Void, Never> {
-                let value = await self.value
-                // The value first: a cancelled timer wakes at once and gives nil, which must find the answer given.
-                answer.give(value)
-                timer.cancel()
-            }
+/// Work started in a task of its own, whose result one caller waits for at most so long. The work goes on either way:
+/// a caller that stops waiting does not cancel it. The task hands its result over itself and the bound is a dispatch
+/// timer, so the wait costs no task of its own (a create in flight holds one task, not three: `docs/performance.md`).
+struct BoundedTask<Success: Sendable>: Sendable {
+    let task: Task<Success, Never>
+    private let handoff: Handoff<Success>
+
+    init(_ work: @escaping @Sendable () async -> Success) {
+        let handoff = Handoff<Success>()
+        self.handoff = handoff
+        task = Task {
+            let value = await work()
+            handoff.give(value)
+            return value
         }
+    }
+
+    /// The work's value if it finishes within `seconds`, nil otherwise. One caller waits; a second gets nil at once.
+    func value(within seconds: TimeInterval) async -> Success? {
+        await handoff.wait(within: seconds)
     }
 }
 
-/// Resumes a continuation with the first answer given; later answers are dropped.
-final class AnswerOnce<T: Sendable>: Sendable {
-    private let continuation = Mutex<CheckedContinuation<T, Never>?>(nil)
-
-    func wait(_ continuation: CheckedContinuation<T, Never>) {
-        self.continuation.withLock { $0 = continuation }
+/// A value given once and taken by at most one waiter, who stops waiting at a deadline. A value given before the
+/// wait is kept for it; one given after the deadline is dropped.
+final class Handoff<T: Sendable>: Sendable {
+    private enum State {
+        case open
+        case waiting(CheckedContinuation<T?, Never>)
+        case given(T)
+        case closed
     }
 
+    private let state = Mutex<State>(.open)
+
+    /// Far beyond any wait the settings allow: a longer one (or an infinite one) has no timer at all.
+    static var longestTimedWait: TimeInterval { 366 * 24 * 3600 }
+
     func give(_ value: T) {
-        let waiting = continuation.withLock { current -> CheckedContinuation<T, Never>? in
-            defer { current = nil }
-            return current
+        let waiter = state.withLock { state -> CheckedContinuation<T?, Never>? in
+            switch state {
+            case .open:
+                state = .given(value)
+                return nil
+            case .waiting(let continuation):
+                state = .closed
+                return continuation
+            case .given, .closed:
+                return nil
+            }
         }
-        waiting?.resume(returning: value)
+        waiter?.resume(returning: value)
+    }
+
+    func wait(within seconds: TimeInterval) async -> T? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
+            let ready = state.withLock { state -> T?? in
+                switch state {
+                case .given(let value):
+                    state = .closed
+                    return .some(value)
+                case .open:
+                    state = .waiting(continuation)
+                    return nil
+                case .waiting, .closed:
+                    return .some(nil)
+                }
+            }
+            if let ready {
+                continuation.resume(returning: ready)
+                return
+            }
+            let bound = seconds.isNaN ? 0 : max(0, seconds)
+            guard bound < Self.longestTimedWait else { return }
+            DispatchQueue.global().asyncAfter(deadline: .now() + bound) { self.expire() }
+        }
+    }
+
+    private func expire() {
+        let waiter = state.withLock { state -> CheckedContinuation<T?, Never>? in
+            guard case .waiting(let continuation) = state else { return nil }
+            state = .closed
+            return continuation
+        }
+        waiter?.resume(returning: nil)
     }
 }

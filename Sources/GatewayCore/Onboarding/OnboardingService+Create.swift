@@ -15,6 +15,31 @@ public struct NewTenant: Sendable, Equatable {
     }
 }
 
+/// A create checked and made, before it is stored: held by reference across the create's waits.
+final class PreparedCreate: Sendable {
+    let tenant: Tenant
+    let events: [TenantEvent]
+    let work: ScheduledWork
+    let webhookToken: String?
+    let companyKey: String?
+    let leaseUntil: Date
+
+    init(tenant: Tenant, events: [TenantEvent], work: ScheduledWork, webhookToken: String?, companyKey: String?, leaseUntil: Date) {
+        self.tenant = tenant
+        self.events = events
+        self.work = work
+        self.webhookToken = webhookToken
+        self.companyKey = companyKey
+        self.leaseUntil = leaseUntil
+    }
+}
+
+/// A value held by reference, so an async frame that waits holds a pointer, not a copy.
+final class Boxed<T: Sendable>: Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
 /// How `create` ended, which decides the HTTP status: 201, 202 or 200.
 public enum CreateOutcome: Sendable, Equatable {
     /// The provider answered: the tenant is in whatever state that answer put it.
@@ -43,6 +68,31 @@ extension OnboardingService {
     /// Validates, stores the tenant with its first work and its lease, and makes the first provider call inline
     /// under that lease, so the partner usually learns the outcome (a Wrapp login URL, say) in the same response.
     public func create(_ request: NewTenant) async throws(OnboardingError) -> CreateOutcome {
+        // The async frames of a create live as long as the provider takes to answer, for every create in flight: the
+        // work that needs no waiting runs in synchronous functions that are not inlined, and what crosses a wait is
+        // held by reference (`docs/performance.md`, memory).
+        let new = try prepare(request)
+        switch try await insert(new, request) {
+        case .leased(let lease): return try await firstSubmission(new, lease: lease)
+        case .existing(let existing): return .existing(existing.value)
+        }
+    }
+
+    /// What the insert of a new tenant left: its lease, or the tenant that was there (held by reference).
+    private enum Inserted: Sendable {
+        case leased(TenantLease)
+        case existing(Boxed<Tenant>)
+    }
+
+    @inline(never)
+    private func refusedForCompany(_ provider: ProviderKind) -> OnboardingError {
+        logger.info("create refused: another live tenant holds the company", metadata: ["provider": "\(provider.rawValue)"])
+        return .companyAlreadyOnboarded
+    }
+
+    /// A new tenant, its first events and work, checked and made; nothing is stored yet.
+    @inline(never)
+    private func prepare(_ request: NewTenant) throws(OnboardingError) -> PreparedCreate {
         guard let definition = registry.definition(request.provider) else {
             throw .validationFailed([FieldError(field: "provider", code: "invalid", message: "provider is one of: \(registry.namesList).")])
         }
@@ -70,54 +120,80 @@ extension OnboardingService {
             traceParent: RequestScope.traceParent
         )
         let webhookToken = capabilities.receivesWebhooks ? random.token(bits: 192) : nil
+        return PreparedCreate(tenant: tenant, events: events, work: work, webhookToken: webhookToken, companyKey: companyKey, leaseUntil: leaseUntil)
+    }
 
+    @inline(never)
+    private func insert(_ new: PreparedCreate, _ request: NewTenant) async throws(OnboardingError) -> Inserted {
         let inserted = try await storage {
             try await store.insert(
-                tenant, events: events, work: work, webhookToken: webhookToken, companyKey: companyKey, leaseOwner: owner, leaseUntil: leaseUntil
+                new.tenant, events: new.events, work: new.work, webhookToken: new.webhookToken, companyKey: new.companyKey,
+                leaseOwner: owner, leaseUntil: new.leaseUntil
             )
         }
         switch inserted {
         case .companyTaken:
-            logger.info("create refused: another live tenant holds the company", metadata: ["provider": "\(request.provider.rawValue)"])
-            throw .companyAlreadyOnboarded
+            throw refusedForCompany(request.provider)
         case .existing(let existing):
             guard existing.profile == request.profile else { throw .tenantExists(tenantID: existing.id) }
-            return .existing(existing)
+            return .existing(Boxed(existing))
         case .inserted(let lease):
-            logger.info("tenant created", metadata: ["tenant.id": "\(tenant.id)", "provider": "\(tenant.provider.rawValue)"])
-            // The first call runs on its own, so a provider that is slow, or a queue of other tenants' calls before
-            // it, costs this request at most `createWait`: then the answer is 202 and the call goes on, committing its
-            // outcome and letting the lease go (if this process dies first, the work is due when the lease runs out).
-            let first = Task<Result<Tenant, OnboardingError>, Never> {
-                do throws(OnboardingError) {
-                    // The outcome's commit lets the lease go.
-                    return .success(try await self.submit(tenant, lease: lease, source: .api, releasing: true))
-                } catch {
-                    await self.release(lease)
-                    return .failure(error)
-                }
-            }
-            guard let submitted = await first.value(within: settings.createWait) else {
-                logger.info("the provider did not answer a create in time; it goes on in the background", metadata: ["tenant.id": "\(tenant.id)"])
-                let logger = logger
-                let tenantID = tenant.id
-                Task {
-                    // Nobody waits for this outcome any more: say what became of it.
-                    if case .failure(let error) = await first.value {
-                        logger.warning("a create answered 202 ended in an error", metadata: ["tenant.id": "\(tenantID)", "error.code": "\(error.code)"])
-                    }
-                }
-                return .accepted(tenant)
-            }
-            let result: Tenant
-            switch submitted {
-            case .success(let tenant): result = tenant
-            // Offboarded or corrected while the provider answered: the tenant as it is now.
-            case .failure(.tenantChanged): result = try await self.tenant(id: tenant.id)
-            case .failure(let error): throw error
-            }
-            return result.state == .pending ? .accepted(result) : .created(result)
+            return .leased(lease)
         }
+    }
+
+    /// The first provider call, made under the new tenant's lease, waited for at most `createWait`.
+    @inline(never)
+    private func firstSubmission(_ new: PreparedCreate, lease: TenantLease) async throws(OnboardingError) -> CreateOutcome {
+        let first = startFirst(new, lease: lease)
+        guard let submitted = await first.value(within: settings.createWait) else {
+            return notInTime(new, first.task)
+        }
+        return try await answered(submitted.value, tenantID: new.tenant.id)
+    }
+
+    /// The first call runs on its own, so a provider that is slow, or a queue of other tenants' calls before it, costs
+    /// the create at most `createWait`: then the answer is 202 and the call goes on, committing its outcome and
+    /// letting the lease go (if this process dies first, the work is due when the lease runs out).
+    @inline(never)
+    private func startFirst(_ new: PreparedCreate, lease: TenantLease) -> BoundedTask<Boxed<Result<Tenant, OnboardingError>>> {
+        logger.info("tenant created", metadata: ["tenant.id": "\(new.tenant.id)", "provider": "\(new.tenant.provider.rawValue)"])
+        return BoundedTask {
+            do throws(OnboardingError) {
+                // The outcome's commit lets the lease go.
+                return Boxed(.success(try await self.submit(new.tenant, lease: lease, source: .api, releasing: true)))
+            } catch {
+                await self.release(lease)
+                return Boxed(.failure(error))
+            }
+        }
+    }
+
+    @inline(never)
+    private func answered(_ submitted: Result<Tenant, OnboardingError>, tenantID: String) async throws(OnboardingError) -> CreateOutcome {
+        let tenant: Tenant
+        switch submitted {
+        case .success(let answered): tenant = answered
+        // Offboarded or corrected while the provider answered: the tenant as it is now.
+        case .failure(.tenantChanged): tenant = try await self.tenant(id: tenantID)
+        case .failure(let error): throw error
+        }
+        return tenant.state == .pending ? .accepted(tenant) : .created(tenant)
+    }
+
+    /// A first call that outlived the create's wait goes on; nobody waits for its outcome any more, so this says what
+    /// became of it.
+    @inline(never)
+    private func notInTime(_ new: PreparedCreate, _ first: Task<Boxed<Result<Tenant, OnboardingError>>, Never>) -> CreateOutcome {
+        let tenantID = new.tenant.id
+        logger.info("the provider did not answer a create in time; it goes on in the background", metadata: ["tenant.id": "\(tenantID)"])
+        let logger = logger
+        Task {
+            if case .failure(let error) = await first.value.value {
+                logger.warning("a create answered 202 ended in an error", metadata: ["tenant.id": "\(tenantID)", "error.code": "\(error.code)"])
+            }
+        }
+        return .accepted(new.tenant)
     }
 
     /// One submission to the provider and its outcome committed, under `lease`. The intent is recorded right before
@@ -170,6 +246,7 @@ extension OnboardingService {
 
     /// What earlier submissions left (fenced by the lease); with `marks`, records this one unless it must settle, and
     /// renews the lease for the call that follows.
+    @inline(never)
     private func recordSubmission(_ lease: TenantLease, settle: TimeInterval, marks: Bool) async throws(OnboardingError) -> SubmissionRecord {
         do {
             let now = clock.now()
@@ -230,6 +307,7 @@ extension OnboardingService {
         }
     }
 
+    @inline(never)
     func log(_ answer: ProviderAnswer, tenant: Tenant, operation: String) {
         if case .unavailable(let reason, _) = answer.finding {
             logger.warning("provider unavailable", metadata: [

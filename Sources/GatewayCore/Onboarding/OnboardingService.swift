@@ -213,6 +213,7 @@ public final class OnboardingService: Sendable {
     /// transient failure, nil for success. `renewedAt`: the caller's last fenced write renewed the lease then; a call
     /// that starts within `renewalReuse` of it, without waiting at the gate, makes no renewal of its own (one commit
     /// less per submission).
+    @inline(never)
     func call<T: Sendable>(
         _ lease: TenantLease, _ kind: ProviderKind, _ operation: String, renewedAt: Date? = nil,
         whenOpen: @escaping @Sendable (_ reason: String, _ retryAfter: TimeInterval?) -> T,
@@ -264,7 +265,7 @@ public final class OnboardingService: Sendable {
             switch await gate.run(maxDelay: settings.workLease / 2, guarded) {
             case .ran(let made): outcome = made
             case .rateLimited(let retryAfter):
-                observer.providerCall(provider: kind, operation: operation, outcome: "rate_limited", duration: 0)
+                notMade(kind, operation, outcome: "rate_limited")
                 return whenOpen("calls to \(kind.rawValue) are over GATEWAY_PROVIDER_RATE_LIMIT; waiting for a turn", retryAfter)
             }
         } else {
@@ -274,11 +275,22 @@ public final class OnboardingService: Sendable {
         case .made(let result):
             return result
         case .shortCircuited(let result):
-            observer.providerCall(provider: kind, operation: operation, outcome: "short_circuited", duration: 0)
+            notMade(kind, operation, outcome: "short_circuited")
             return result
         case .leaseGone:
-            logger.info("provider call not made: the tenant's lease is gone", metadata: ["tenant.id": "\(lease.tenantID)", "operation": "\(operation)"])
+            notMade(kind, operation, outcome: nil, tenantID: lease.tenantID)
             throw .tenantChanged
+        }
+    }
+
+    /// A call that was not made, counted (`outcome`) or logged (a lease gone). Not inlined: `call`'s frame lives for
+    /// the provider's whole answer.
+    @inline(never)
+    private func notMade(_ kind: ProviderKind, _ operation: String, outcome: String?, tenantID: String = "") {
+        if let outcome {
+            observer.providerCall(provider: kind, operation: operation, outcome: outcome, duration: 0)
+        } else {
+            logger.info("provider call not made: the tenant's lease is gone", metadata: ["tenant.id": "\(tenantID)", "operation": "\(operation)"])
         }
     }
 
@@ -346,6 +358,7 @@ public final class OnboardingService: Sendable {
         }, body)
     }
 
+    @inline(never)
     func providerView(of tenant: Tenant) async throws(OnboardingError) -> ProviderTenant {
         var webhookURL: String?
         if try definition(of: tenant).capabilities.receivesWebhooks, let token = try await storage({ try await store.webhookToken(tenantID: tenant.id) }) {
@@ -365,6 +378,7 @@ public final class OnboardingService: Sendable {
     /// Feeds a provider's answer to the state machine and commits the decision, fenced by the lease it was asked
     /// under. `origin` says how far credentials in the answer are trusted; `settlesSubmission` marks the answer to a
     /// submission, whose pending intent a definite answer clears; `releasing` lets the lease go in the same commit.
+    @inline(never)
     @discardableResult
     func apply(
         _ answer: ProviderAnswer, lease: TenantLease, source: ChangeSource, at: Date,
