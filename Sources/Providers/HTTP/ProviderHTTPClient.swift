@@ -220,25 +220,30 @@ public struct ProviderHTTPClient: Sendable {
     private func exchange(
         _ method: HTTPMethod, _ url: String, headers: [(String, String)], json: Data?, raw: Bool = false
     ) async -> Result<ProviderResponse, TransportFailure> {
-        var request = HTTPClientRequest(url: url)
-        request.method = method
-        if !raw || !headers.contains(where: { $0.0.lowercased() == "accept" }) { request.headers.add(name: "Accept", value: "application/json") }
-        request.headers.add(name: "User-Agent", value: "onboarding-gateway")
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        if let json {
-            if !raw || !headers.contains(where: { $0.0.lowercased() == "content-type" }) {
-                request.headers.add(name: "Content-Type", value: "application/json")
-            }
-            request.body = .bytes(ByteBuffer(bytes: json))
+        var fields = HTTPHeaders()
+        if !raw || !headers.contains(where: { $0.0.lowercased() == "accept" }) { fields.add(name: "Accept", value: "application/json") }
+        fields.add(name: "User-Agent", value: "onboarding-gateway")
+        for (name, value) in headers { fields.add(name: name, value: value) }
+        if json != nil, !raw || !headers.contains(where: { $0.0.lowercased() == "content-type" }) {
+            fields.add(name: "Content-Type", value: "application/json")
         }
         let deadline = NIODeadline.now() + .milliseconds(Int64(timeout * 1000))
         do {
-            let response = try await client.execute(request, deadline: deadline)
-            let buffer = try await response.body.collect(upTo: maxResponseBytes)
+            // The future-based API, with a delegate that collects the body up to the cap: its `async` counterpart
+            // keeps about 7 KiB of async frames per call for as long as the provider takes to answer, for every call
+            // in flight (`docs/performance.md`, memory). Redirects are refused by the client's configuration either way.
+            let request = try HTTPClient.Request(url: url, method: method, headers: fields, body: json.map { .bytes($0) })
+            let collector = ResponseAccumulator(request: request, maxBodySize: min(max(0, maxResponseBytes), Int(Int32.max)))
+            let task = client.execute(request: request, delegate: collector, deadline: deadline)
+            let response = try await withTaskCancellationHandler {
+                try await task.futureResult.get()
+            } onCancel: {
+                task.cancel()
+            }
             return .success(ProviderResponse(
                 status: Int(response.status.code),
                 headers: response.headers.map { ($0.name, $0.value) },
-                body: Data(buffer.readableBytesView),
+                body: response.body.map { Data($0.readableBytesView) } ?? Data(),
                 retryAfterCap: retryAfterCap
             ))
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
