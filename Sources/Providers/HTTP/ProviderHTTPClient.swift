@@ -232,17 +232,17 @@ public struct ProviderHTTPClient: Sendable {
             // The future-based API, with a delegate that collects the body up to the cap: its `async` counterpart
             // keeps about 7 KiB of async frames per call for as long as the provider takes to answer, for every call
             // in flight (`docs/performance.md`, memory). Redirects are refused by the client's configuration either way.
+            // The deadline covers the whole exchange, the body too (the `async` API's stopped at the head).
             let request = try HTTPClient.Request(url: url, method: method, headers: fields, body: json.map { .bytes($0) })
-            let collector = ResponseAccumulator(request: request, maxBodySize: min(max(0, maxResponseBytes), Int(Int32.max)))
-            let task = client.execute(request: request, delegate: collector, deadline: deadline)
+            let task = client.execute(request: request, delegate: CappedCollector(cap: maxResponseBytes), deadline: deadline)
             let response = try await withTaskCancellationHandler {
                 try await task.futureResult.get()
             } onCancel: {
                 task.cancel()
             }
             return .success(ProviderResponse(
-                status: Int(response.status.code),
-                headers: response.headers.map { ($0.name, $0.value) },
+                status: Int(response.head.status.code),
+                headers: response.head.headers.map { ($0.name, $0.value) },
                 body: response.body.map { Data($0.readableBytesView) } ?? Data(),
                 retryAfterCap: retryAfterCap
             ))
@@ -257,6 +257,47 @@ public struct ProviderHTTPClient: Sendable {
             }
             return .failure(.unreachable(detail))
         }
+    }
+}
+
+/// Collects an answer's head and body, failing once the body passes `cap` bytes. Unlike AsyncHTTPClient's
+/// `ResponseAccumulator`, it judges the bytes that come, never a `Content-Length` that promises them: a `304` names
+/// the length of a body it does not send.
+final class CappedCollector: HTTPClientResponseDelegate {
+    typealias Response = (head: HTTPResponseHead, body: ByteBuffer?)
+
+    struct TooLarge: Error, CustomStringConvertible {
+        let cap: Int
+        var description: String { "the answer's body is larger than \(cap) bytes" }
+    }
+
+    private let cap: Int
+    // Written only from the request's event loop, one callback at a time (AsyncHTTPClient's delegate contract).
+    private let state = Mutex<(head: HTTPResponseHead?, body: ByteBuffer?)>((nil, nil))
+
+    init(cap: Int) {
+        self.cap = max(0, cap)
+    }
+
+    func didReceiveHead(task: HTTPClient.Task<Response>, _ head: HTTPResponseHead) -> EventLoopFuture<Void> {
+        state.withLock { $0.head = head }
+        return task.eventLoop.makeSucceededVoidFuture()
+    }
+
+    func didReceiveBodyPart(task: HTTPClient.Task<Response>, _ part: ByteBuffer) -> EventLoopFuture<Void> {
+        let fits = state.withLock { state -> Bool in
+            guard (state.body?.readableBytes ?? 0) <= cap - part.readableBytes else { return false }
+            var part = part
+            if state.body == nil { state.body = part } else { state.body!.writeBuffer(&part) }
+            return true
+        }
+        return fits ? task.eventLoop.makeSucceededVoidFuture() : task.eventLoop.makeFailedFuture(TooLarge(cap: cap))
+    }
+
+    func didFinishRequest(task: HTTPClient.Task<Response>) throws -> Response {
+        let (head, body) = state.withLock { $0 }
+        guard let head else { throw HTTPClientError.remoteConnectionClosed }
+        return (head, body)
     }
 }
 
@@ -277,6 +318,9 @@ public enum SharedClients {
             // Never follow a redirect: AsyncHTTPClient would resend our headers (the partner key, IPPN secrets) and
             // bodies (a customer's key) to any host, https to http included. `send` reports a 3xx as a failure.
             configuration.redirectConfiguration = .disallow
+            // Answers are read, and passed on through the provider proxy, as they came: the singleton configuration
+            // would inflate a gzip body and leave its `Content-Encoding` on it (`docs/security.md`, row 35).
+            configuration.decompression = .disabled
             configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerHost
             let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
             clients[key] = client
