@@ -157,11 +157,13 @@ extension OnboardingService {
     /// letting the lease go (if this process dies first, the work is due when the lease runs out).
     @inline(never)
     private func startFirst(_ new: PreparedCreate, lease: TenantLease) -> BoundedTask<Boxed<Result<Tenant, OnboardingError>>> {
-        logger.info("tenant created", metadata: ["tenant.id": "\(new.tenant.id)", "provider": "\(new.tenant.provider.rawValue)"])
+        let tenant = new.tenant
+        logger.info("tenant created", metadata: ["tenant.id": "\(tenant.id)", "provider": "\(tenant.provider.rawValue)"])
+        // The tenant only: not its events, work or webhook token, for as long as the call runs.
         return BoundedTask {
             do throws(OnboardingError) {
                 // The outcome's commit lets the lease go.
-                return Boxed(.success(try await self.submit(new.tenant, lease: lease, source: .api, releasing: true)))
+                return Boxed(.success(try await self.submit(tenant, lease: lease, source: .api, releasing: true)))
             } catch {
                 await self.release(lease)
                 return Boxed(.failure(error))
