@@ -30,15 +30,16 @@ import Testing
     }
 
     @Test func theDeadlineCoversTheBody() async throws {
-        // The head comes at once, the body never finishes: the call ends at its deadline, not at a read timeout.
-        let server = try CannedServer(["HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\":"], holdOpen: 5)
-        let started = ContinuousClock.now
+        // The head comes at once, the body never finishes: the call ends at its deadline, as a timeout, while the
+        // server still holds the connection open. (A client whose deadline stopped at the head would wait until
+        // the server gave up, 20 s on, and then fail on the short body: "unreachable", not a timeout.) No wall-clock
+        // bound is asserted: under a full parallel run, the answer can take seconds to be resumed.
+        let server = try CannedServer(["HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\":"], holdOpen: 20)
         let result = await ProviderHTTPClient.live(timeout: 0.5).send(.GET, server.url)
         guard case .failure(.timedOut) = result else {
             Issue.record("a body that never finishes times out, got \(result)")
             return
         }
-        #expect(ContinuousClock.now - started < .seconds(3))
     }
 
     @Test func aCompressedBodyComesBackAsItWasSent() async throws {
