@@ -207,6 +207,42 @@ extension OnboardingService {
     func submit(
         _ tenant: Tenant, lease: TenantLease, source: ChangeSource, askFirst: Bool = false, releasing: Bool = false
     ) async throws(OnboardingError) -> Tenant {
+        // Two steps of their own, so what the first needs is not held through the provider's answer (the frames of
+        // every submission in flight: `docs/performance.md`, memory).
+        switch try await submissionStart(tenant, lease: lease, source: source, askFirst: askFirst, releasing: releasing) {
+        case .answered(let tenant): return tenant.value
+        case .submit(let call): return try await submissionCall(call, tenant: tenant, lease: lease, source: source, releasing: releasing)
+        }
+    }
+
+    /// Where a submission stands before it is made: answered already (settling, or the preflight told), or to be made.
+    private enum SubmissionStart: Sendable {
+        case answered(Boxed<Tenant>)
+        case submit(SubmissionCall)
+    }
+
+    /// A submission about to be made, held by reference.
+    private final class SubmissionCall: Sendable {
+        let adapter: any OnboardingProvider
+        let view: ProviderTenant
+        let previousAttempts: Int
+        let askedAt: Date
+        /// When the mark renewed the lease.
+        let renewedAt: Date
+
+        init(adapter: any OnboardingProvider, view: ProviderTenant, previousAttempts: Int, askedAt: Date, renewedAt: Date) {
+            self.adapter = adapter
+            self.view = view
+            self.previousAttempts = previousAttempts
+            self.askedAt = askedAt
+            self.renewedAt = renewedAt
+        }
+    }
+
+    @inline(never)
+    private func submissionStart(
+        _ tenant: Tenant, lease: TenantLease, source: ChangeSource, askFirst: Bool, releasing: Bool
+    ) async throws(OnboardingError) -> SubmissionStart {
         let adapter = try provider(for: tenant.provider)
         let capabilities = try definition(of: tenant).capabilities
         let view = try await providerView(of: tenant)
@@ -222,7 +258,7 @@ extension OnboardingService {
             // there yet" and lead to a second submission. Nothing is asked or concluded until it settles.
             let wait = max(1, until.timeIntervalSince(askedAt))
             let answer = ProviderAnswer(.unavailable(reason: "an earlier call's outcome is unknown; waiting \(Bounds.wholeSeconds(wait.rounded(.up))) s for it to settle", retryAfter: wait))
-            return try await apply(answer, lease: lease, source: source, at: askedAt, releasing: releasing)
+            return .answered(Boxed(try await apply(answer, lease: lease, source: source, at: askedAt, releasing: releasing)))
         }
         if earlier == .first, preflights {
             let preflight = try await call(lease, tenant.provider, "submit", whenOpen: { reason, retryAfter -> ProviderAnswer? in
@@ -234,16 +270,25 @@ extension OnboardingService {
             if let answer = preflight {
                 // Answered before anything was submitted: nothing is recorded, the next attempt is a first one too.
                 log(answer, tenant: tenant, operation: "submit")
-                return try await apply(answer, lease: lease, source: source, at: askedAt, releasing: releasing)
+                return .answered(Boxed(try await apply(answer, lease: lease, source: source, at: askedAt, releasing: releasing)))
             }
         }
         let record = preflights ? try await recordSubmission(lease, settle: settle, marks: true) : earlier
-        // The mark renewed the lease: the call needs no renewal of its own unless it waits for a turn.
         let renewedAt = clock.now()
         let previousAttempts = record == .afterUnknown || askFirst ? 1 : 0
-        let answer = try await ask(lease, tenant.provider, "submit", renewedAt: renewedAt) { await adapter.submit(view, previousAttempts: previousAttempts) }
+        return .submit(SubmissionCall(adapter: adapter, view: view, previousAttempts: previousAttempts, askedAt: askedAt, renewedAt: renewedAt))
+    }
+
+    @inline(never)
+    private func submissionCall(
+        _ call: SubmissionCall, tenant: Tenant, lease: TenantLease, source: ChangeSource, releasing: Bool
+    ) async throws(OnboardingError) -> Tenant {
+        // The mark renewed the lease: the call needs no renewal of its own unless it waits for a turn.
+        let answer = try await ask(lease, tenant.provider, "submit", renewedAt: call.renewedAt) {
+            await call.adapter.submit(call.view, previousAttempts: call.previousAttempts)
+        }
         log(answer, tenant: tenant, operation: "submit")
-        return try await apply(answer, lease: lease, source: source, at: askedAt, settlesSubmission: true, releasing: releasing)
+        return try await apply(answer, lease: lease, source: source, at: call.askedAt, settlesSubmission: true, releasing: releasing)
     }
 
     /// What earlier submissions left (fenced by the lease); with `marks`, records this one unless it must settle, and

@@ -7,6 +7,8 @@ import Tracing
 enum CallOutcome<T: Sendable>: Sendable {
     case made(T)
     case shortCircuited(T)
+    /// Held back by the provider's rate for longer than the caller may wait.
+    case rateLimited(retryAfter: TimeInterval)
     case leaseGone
 }
 
@@ -213,12 +215,36 @@ public final class OnboardingService: Sendable {
     /// transient failure, nil for success. `renewedAt`: the caller's last fenced write renewed the lease then; a call
     /// that starts within `renewalReuse` of it, without waiting at the gate, makes no renewal of its own (one commit
     /// less per submission).
-    @inline(never)
     func call<T: Sendable>(
         _ lease: TenantLease, _ kind: ProviderKind, _ operation: String, renewedAt: Date? = nil,
         whenOpen: @escaping @Sendable (_ reason: String, _ retryAfter: TimeInterval?) -> T,
         failure: @escaping @Sendable (T) -> String?, _ body: @escaping @Sendable () async -> T
     ) async throws(OnboardingError) -> T {
+        // This frame lives for the provider's whole answer, for every call in flight: what needs no waiting is done
+        // out of line (`docs/performance.md`, memory).
+        let (gate, guarded) = callPlan(lease, kind, operation, renewedAt: renewedAt, whenOpen: whenOpen, failure: failure, body)
+        // A call the rate would hold back for more than half a lease is not parked under the tenant's lease: it
+        // answers "unavailable, retry after", so the work is rescheduled and the lease let go.
+        let outcome: CallOutcome<T>
+        if let gate {
+            switch await gate.run(maxDelay: settings.workLease / 2, guarded) {
+            case .ran(let made): outcome = made
+            case .rateLimited(let retryAfter): outcome = .rateLimited(retryAfter: retryAfter)
+            }
+        } else {
+            outcome = await guarded(false)
+        }
+        return try finished(outcome, lease, kind, operation, whenOpen: whenOpen)
+    }
+
+    /// The call's gate and the call itself as the gate runs it: the lease renewed unless the caller's own write just
+    /// did, the circuit breaker's admission, the span and the observer.
+    @inline(never)
+    private func callPlan<T: Sendable>(
+        _ lease: TenantLease, _ kind: ProviderKind, _ operation: String, renewedAt: Date?,
+        whenOpen: @escaping @Sendable (_ reason: String, _ retryAfter: TimeInterval?) -> T,
+        failure: @escaping @Sendable (T) -> String?, _ body: @escaping @Sendable () async -> T
+    ) -> (ConcurrencyGate?, @Sendable (_ waited: Bool) async -> CallOutcome<T>) {
         let health = health[kind]
         let guarded: @Sendable (_ waited: Bool) async -> CallOutcome<T> = { [self] waited in
             let now = clock.now()
@@ -258,39 +284,26 @@ public final class OnboardingService: Sendable {
             )
             return .made(result)
         }
-        // A call the rate would hold back for more than half a lease is not parked under the tenant's lease: it
-        // answers "unavailable, retry after", so the work is rescheduled and the lease let go.
-        let outcome: CallOutcome<T>
-        if let gate = gates[kind] {
-            switch await gate.run(maxDelay: settings.workLease / 2, guarded) {
-            case .ran(let made): outcome = made
-            case .rateLimited(let retryAfter):
-                notMade(kind, operation, outcome: "rate_limited")
-                return whenOpen("calls to \(kind.rawValue) are over GATEWAY_PROVIDER_RATE_LIMIT; waiting for a turn", retryAfter)
-            }
-        } else {
-            outcome = await guarded(false)
-        }
+        return (gates[kind], guarded)
+    }
+
+    @inline(never)
+    private func finished<T: Sendable>(
+        _ outcome: CallOutcome<T>, _ lease: TenantLease, _ kind: ProviderKind, _ operation: String,
+        whenOpen: @Sendable (_ reason: String, _ retryAfter: TimeInterval?) -> T
+    ) throws(OnboardingError) -> T {
         switch outcome {
         case .made(let result):
             return result
         case .shortCircuited(let result):
-            notMade(kind, operation, outcome: "short_circuited")
+            observer.providerCall(provider: kind, operation: operation, outcome: "short_circuited", duration: 0)
             return result
+        case .rateLimited(let retryAfter):
+            observer.providerCall(provider: kind, operation: operation, outcome: "rate_limited", duration: 0)
+            return whenOpen("calls to \(kind.rawValue) are over GATEWAY_PROVIDER_RATE_LIMIT; waiting for a turn", retryAfter)
         case .leaseGone:
-            notMade(kind, operation, outcome: nil, tenantID: lease.tenantID)
+            logger.info("provider call not made: the tenant's lease is gone", metadata: ["tenant.id": "\(lease.tenantID)", "operation": "\(operation)"])
             throw .tenantChanged
-        }
-    }
-
-    /// A call that was not made, counted (`outcome`) or logged (a lease gone). Not inlined: `call`'s frame lives for
-    /// the provider's whole answer.
-    @inline(never)
-    private func notMade(_ kind: ProviderKind, _ operation: String, outcome: String?, tenantID: String = "") {
-        if let outcome {
-            observer.providerCall(provider: kind, operation: operation, outcome: outcome, duration: 0)
-        } else {
-            logger.info("provider call not made: the tenant's lease is gone", metadata: ["tenant.id": "\(tenantID)", "operation": "\(operation)"])
         }
     }
 
