@@ -60,6 +60,7 @@ final class Handoff<T: Sendable>: Sendable {
         continuation.resume(returning: value)
     }
 
+    @inline(never)
     func wait(within seconds: TimeInterval) async -> T? {
         await withCheckedContinuation { (continuation: CheckedContinuation<T?, Never>) in
             let bound = seconds.isNaN ? 0 : max(0, seconds)

@@ -149,7 +149,26 @@ extension OnboardingService {
         guard let submitted = await first.value(within: settings.createWait) else {
             return notInTime(new, first.task)
         }
-        return try await answered(submitted.value, tenantID: new.tenant.id)
+        return try await answered(submitted, tenantID: new.tenant.id)
+    }
+
+    @inline(never)
+    private func answered(_ submitted: Boxed<Result<Tenant, OnboardingError>>, tenantID: String) async throws(OnboardingError) -> CreateOutcome {
+        // Offboarded or corrected while the provider answered: the tenant as it is now.
+        if case .failure(.tenantChanged) = submitted.value { return try await changed(tenantID) }
+        return try answered(submitted.value)
+    }
+
+    /// Not inlined, so the frame of the rare path is made only when it is taken.
+    @inline(never)
+    private func changed(_ tenantID: String) async throws(OnboardingError) -> CreateOutcome {
+        try answered(.success(try await tenant(id: tenantID)))
+    }
+
+    @inline(never)
+    private func answered(_ submitted: Result<Tenant, OnboardingError>) throws(OnboardingError) -> CreateOutcome {
+        let tenant = try submitted.get()
+        return tenant.state == .pending ? .accepted(tenant) : .created(tenant)
     }
 
     /// The first call runs on its own, so a provider that is slow, or a queue of other tenants' calls before it, costs
@@ -169,18 +188,6 @@ extension OnboardingService {
                 return Boxed(.failure(error))
             }
         }
-    }
-
-    @inline(never)
-    private func answered(_ submitted: Result<Tenant, OnboardingError>, tenantID: String) async throws(OnboardingError) -> CreateOutcome {
-        let tenant: Tenant
-        switch submitted {
-        case .success(let answered): tenant = answered
-        // Offboarded or corrected while the provider answered: the tenant as it is now.
-        case .failure(.tenantChanged): tenant = try await self.tenant(id: tenantID)
-        case .failure(let error): throw error
-        }
-        return tenant.state == .pending ? .accepted(tenant) : .created(tenant)
     }
 
     /// A first call that outlived the create's wait goes on; nobody waits for its outcome any more, so this says what

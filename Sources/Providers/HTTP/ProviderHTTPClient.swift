@@ -131,7 +131,7 @@ public struct ProviderHTTPClient: Sendable {
     public func send(
         _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], json: Data? = nil
     ) async -> Result<ProviderResponse, TransportFailure> {
-        var result = await traced(method, url) {
+        let result = await traced(method, url) {
             if let transport {
                 return await transport(method, url, headers, json).map { response in
                     var response = response
@@ -141,6 +141,14 @@ public struct ProviderHTTPClient: Sendable {
             }
             return await exchange(method, url, headers: headers, json: json)
         }
+        return await judged(result, url: url)
+    }
+
+    /// A redirect refused, and what the circuit breaker hears. Out of line: `send`'s frame lives for the provider's
+    /// whole answer, for every call in flight.
+    @inline(never)
+    private func judged(_ result: Result<ProviderResponse, TransportFailure>, url: String) async -> Result<ProviderResponse, TransportFailure> {
+        var result = result
         if case .success(let response) = result, (300..<400).contains(response.status) {
             // Redirects are never followed (the client is built so): the partner key, IPPN secrets and customers'
             // keys travel in headers and bodies, and must not go to whatever host a Location names. A provider API
@@ -220,6 +228,28 @@ public struct ProviderHTTPClient: Sendable {
     private func exchange(
         _ method: HTTPMethod, _ url: String, headers: [(String, String)], json: Data?, raw: Bool = false
     ) async -> Result<ProviderResponse, TransportFailure> {
+        let deadline = NIODeadline.now() + .milliseconds(Int64(timeout * 1000))
+        do {
+            // The future-based API, with a delegate that collects the body up to the cap: its `async` counterpart
+            // keeps about 7 KiB of async frames per call for as long as the provider takes to answer, for every call
+            // in flight (`docs/performance.md`, memory). Redirects are refused by the client's configuration either way.
+            // The deadline covers the whole exchange, the body too (the `async` API's stopped at the head).
+            let request = try Self.request(method, url, headers: headers, json: json, raw: raw)
+            let task = client.execute(request: request, delegate: CappedCollector(cap: maxResponseBytes), deadline: deadline)
+            let response = try await withTaskCancellationHandler {
+                try await task.futureResult.get()
+            } onCancel: {
+                task.cancel()
+            }
+            return .success(providerResponse(response))
+        } catch {
+            return .failure(Self.failure(error, url: url))
+        }
+    }
+
+    /// The request as sent: ours is JSON unless the caller (the proxy) says otherwise.
+    @inline(never)
+    private static func request(_ method: HTTPMethod, _ url: String, headers: [(String, String)], json: Data?, raw: Bool) throws -> HTTPClient.Request {
         var fields = HTTPHeaders()
         if !raw || !headers.contains(where: { $0.0.lowercased() == "accept" }) { fields.add(name: "Accept", value: "application/json") }
         fields.add(name: "User-Agent", value: "onboarding-gateway")
@@ -227,36 +257,31 @@ public struct ProviderHTTPClient: Sendable {
         if json != nil, !raw || !headers.contains(where: { $0.0.lowercased() == "content-type" }) {
             fields.add(name: "Content-Type", value: "application/json")
         }
-        let deadline = NIODeadline.now() + .milliseconds(Int64(timeout * 1000))
-        do {
-            // The future-based API, with a delegate that collects the body up to the cap: its `async` counterpart
-            // keeps about 7 KiB of async frames per call for as long as the provider takes to answer, for every call
-            // in flight (`docs/performance.md`, memory). Redirects are refused by the client's configuration either way.
-            // The deadline covers the whole exchange, the body too (the `async` API's stopped at the head).
-            let request = try HTTPClient.Request(url: url, method: method, headers: fields, body: json.map { .bytes($0) })
-            let task = client.execute(request: request, delegate: CappedCollector(cap: maxResponseBytes), deadline: deadline)
-            let response = try await withTaskCancellationHandler {
-                try await task.futureResult.get()
-            } onCancel: {
-                task.cancel()
-            }
-            return .success(ProviderResponse(
-                status: Int(response.head.status.code),
-                headers: response.head.headers.map { ($0.name, $0.value) },
-                body: response.body.map { Data($0.readableBytesView) } ?? Data(),
-                retryAfterCap: retryAfterCap
-            ))
-        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
-            return .failure(.timedOut)
-        } catch {
-            // The error names the host and cause, never the request's headers or body; a query (a provider that takes
-            // its key as `?api_key=`) is masked in case an error repeats the URL.
-            var detail = String(describing: error)
-            if let query = URLComponents(string: url)?.percentEncodedQuery, !query.isEmpty {
-                detail = detail.replacingOccurrences(of: query, with: "***")
-            }
-            return .failure(.unreachable(detail))
+        return try HTTPClient.Request(url: url, method: method, headers: fields, body: json.map { .bytes($0) })
+    }
+
+    @inline(never)
+    private func providerResponse(_ response: CappedCollector.Response) -> ProviderResponse {
+        ProviderResponse(
+            status: Int(response.head.status.code),
+            headers: response.head.headers.map { ($0.name, $0.value) },
+            body: response.body.map { Data($0.readableBytesView) } ?? Data(),
+            retryAfterCap: retryAfterCap
+        )
+    }
+
+    @inline(never)
+    private static func failure(_ error: any Error, url: String) -> TransportFailure {
+        if let error = error as? HTTPClientError, error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            return .timedOut
         }
+        // The error names the host and cause, never the request's headers or body; a query (a provider that takes
+        // its key as `?api_key=`) is masked in case an error repeats the URL.
+        var detail = String(describing: error)
+        if let query = URLComponents(string: url)?.percentEncodedQuery, !query.isEmpty {
+            detail = detail.replacingOccurrences(of: query, with: "***")
+        }
+        return .unreachable(detail)
     }
 }
 
