@@ -366,6 +366,23 @@ def main():
             gateway.stop()
             processes.remove(gateway)
 
+            # The same number of creates held in flight at once (the provider takes 6 s; wrk stops after 4, each
+            # connection having sent one): the memory a create in flight costs, without the churn of connections
+            # that makes the row above move between runs. Not judged: no answer comes within the run.
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            held_env = dict(slow_env, GATEWAY_SANDBOX_PROVIDER_DELAY_MS="6000")
+            gateway, _ = timed_start(binary, os.path.join(work, "held"), port, held_env, log_path=os.path.join(work, "held.log"))
+            processes.append(gateway)
+            idle_mb = rss_mb(gateway.proc.pid)
+            wrk(f"{base}/v1/tenants", "create.lua", 4, connections=concurrent, threads=2,
+                env={"BENCH_KEY": KEY, "BENCH_RUN": run + "h"}, timeout_s=30)
+            held_mb = peak_rss_mb(gateway.proc.pid)
+            add(f"{concurrent} creates held in flight: peak RSS", held_mb, "MB",
+                note=f"{(held_mb - idle_mb) * 1024 / concurrent:.0f} KB per create in flight over {idle_mb:.1f} MB at start")
+            gateway.stop()
+            processes.remove(gateway)
+
         if "large" in sections:
             # A large database, loaded through the gateway's own store, read through HTTP.
             big = os.path.join(work, "big")
