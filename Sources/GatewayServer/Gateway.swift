@@ -149,7 +149,7 @@ public struct Gateway: Sendable {
         // Not under the Idempotency-Key middleware: a kept answer would store a token, or a provider's answer, for a day.
         // Its own connection pool, and its own cap on calls at once: a partner's invoicing burst never makes the
         // onboarding's calls (and the circuit breaker that hears them) wait for a connection.
-        var proxyHTTP = ProviderHTTPClient.live(timeout: config.providerTimeout, connectionsPerHost: config.proxyMaxConcurrent, pool: "proxy")
+        var proxyHTTP = ProviderHTTPClient.live(timeout: config.providerTimeout, connectionsPerHost: config.proxyMaxConcurrent, pool: SharedClients.proxyPool)
         proxyHTTP.maxResponseBytes = ProxyController.maxAnswerBytes
         router.group("v1/tenants").add(middleware: partnerAuth)
             .addRoutes(ProxyController(service: service, http: proxyHTTP, metrics: metrics, slots: ProxySlots(limit: config.proxyMaxConcurrent)).endpoints)

@@ -334,6 +334,9 @@ public enum SharedClients {
     private static let clients = Mutex<[String: HTTPClient]>([:])
 
     /// `pool` keeps traffic apart: the provider proxy's calls (`"proxy"`) never queue the onboarding's for a connection.
+    /// The provider proxy's pool: answers are never inflated there.
+    public static let proxyPool = "proxy"
+
     public static func client(connectionsPerHost: Int = 8, pool: String = "onboarding") -> HTTPClient {
         clients.withLock { clients in
             let key = "\(pool)/\(connectionsPerHost)"
@@ -343,9 +346,10 @@ public enum SharedClients {
             // Never follow a redirect: AsyncHTTPClient would resend our headers (the partner key, IPPN secrets) and
             // bodies (a customer's key) to any host, https to http included. `send` reports a 3xx as a failure.
             configuration.redirectConfiguration = .disallow
-            // Answers are read, and passed on through the provider proxy, as they came: the singleton configuration
-            // would inflate a gzip body and leave its `Content-Encoding` on it (`docs/security.md`, row 35).
-            configuration.decompression = .disabled
+            // The provider proxy passes answers on as they came: inflating one would leave its `Content-Encoding` on
+            // a body that no longer has it (`docs/security.md`, row 35). The adapters' own calls may inflate (at most
+            // 25 times, and the cap counts the inflated bytes).
+            if pool == Self.proxyPool { configuration.decompression = .disabled }
             configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = connectionsPerHost
             let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
             clients[key] = client
