@@ -21,14 +21,15 @@ extension SQLiteStore {
         }
     }
 
-    public func renewLease(_ lease: TenantLease, now: Date, until: Date) async throws -> Bool {
+    public func renewLease(_ lease: TenantLease, now: Date, until: Date, movesMark: Bool) async throws -> Bool {
         try await writes.write { db in
             try db.execute(
                 cached: """
-                    UPDATE tenants SET lease_until = max(coalesce(lease_until, 0), ?)
-                    WHERE id = ? AND lease_token = ? AND generation = ? AND state <> 'offboarded'
+                    UPDATE tenants SET lease_until = max(coalesce(lease_until, 0), ?1),
+                        submitted_at = iif(?5 AND submitted_at IS NOT NULL, max(submitted_at, ?6), submitted_at)
+                    WHERE id = ?2 AND lease_token = ?3 AND generation = ?4 AND state <> 'offboarded'
                     """,
-                arguments: [until.unix, lease.tenantID, lease.token, lease.generation]
+                arguments: [until.unix, lease.tenantID, lease.token, lease.generation, movesMark, now.unix]
             )
             return db.changesCount > 0
         }

@@ -22,14 +22,15 @@ extension PostgresStore {
         return .busy(until: Date(unix: try row.get("lease_until", Double?.self) ?? now.unix))
     }
 
-    public func renewLease(_ lease: TenantLease, now: Date, until: Date) async throws -> Bool {
+    public func renewLease(_ lease: TenantLease, now: Date, until: Date, movesMark: Bool) async throws -> Bool {
         try await !rows(
             """
-            UPDATE tenants SET lease_until = GREATEST(COALESCE(lease_until, 0), $1)
+            UPDATE tenants SET lease_until = GREATEST(COALESCE(lease_until, 0), $1),
+                submitted_at = CASE WHEN $5 AND submitted_at IS NOT NULL THEN GREATEST(submitted_at, $6) ELSE submitted_at END
             WHERE id = $2 AND lease_token = $3 AND generation = $4 AND state <> 'offboarded'
             RETURNING 1
             """,
-            [until.unix, lease.tenantID, lease.token, lease.generation]
+            [until.unix, lease.tenantID, lease.token, lease.generation, movesMark, now.unix]
         ).isEmpty
     }
 

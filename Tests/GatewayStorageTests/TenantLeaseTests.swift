@@ -125,6 +125,28 @@ import Testing
         guard case .acquired = try await f.lease(at: 54, owner: "c") else { Issue.record("the outcome's commit released the lease"); return }
     }
 
+    /// F18: a submission that waited for its turn after its mark moves the mark to its start when it renews, so the
+    /// settle period after a crash counts from the call, not from before the wait. Other renewals leave the mark, and
+    /// a tenant with no mark gets none.
+    @Test(arguments: Backend.all) func aSubmissionThatWaitedCountsItsSettlePeriodFromTheCall(_ backend: Backend) async throws {
+        let f = try await Fixture(backend)
+        let store = f.store
+        guard case .acquired(let held) = try await f.lease(at: 1, for: 200) else { Issue.record("the lease is free"); return }
+        // No mark yet: a submission's renewal sets none.
+        #expect(try await store.renewLease(held, now: t0.addingTimeInterval(1), until: t0.addingTimeInterval(200), movesMark: true))
+        #expect(try await store.recordSubmission(held, at: t0.addingTimeInterval(2), settle: 30, marks: true, renewUntil: nil) == .first)
+        // Marked at 2 s; the call waited 40 s at the gate and renews as it starts.
+        let start = t0.addingTimeInterval(42)
+        #expect(try await store.renewLease(held, now: start, until: start.addingTimeInterval(200), movesMark: true))
+        // 45 s after the mark but 5 s after the call started: still settling, until 30 s after the call's start.
+        let settling = SubmissionRecord.settling(until: start.addingTimeInterval(30))
+        #expect(try await store.recordSubmission(held, at: t0.addingTimeInterval(47), settle: 30, marks: false, renewUntil: nil) == settling)
+        // A renewal for another call (a status check) leaves the mark where it is.
+        #expect(try await store.renewLease(held, now: t0.addingTimeInterval(60), until: t0.addingTimeInterval(260)))
+        #expect(try await store.recordSubmission(held, at: t0.addingTimeInterval(65), settle: 30, marks: false, renewUntil: nil) == settling)
+        #expect(try await store.recordSubmission(held, at: t0.addingTimeInterval(72), settle: 30, marks: false, renewUntil: nil) == .afterUnknown)
+    }
+
     @Test(arguments: Backend.all) func aMarkDoesNotRenewTheLeaseOfAnOffboardedTenant(_ backend: Backend) async throws {
         let f = try await Fixture(backend)
         let store = f.store

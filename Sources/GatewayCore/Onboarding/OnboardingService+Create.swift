@@ -290,8 +290,9 @@ extension OnboardingService {
     private func submissionCall(
         _ call: SubmissionCall, tenant: Tenant, lease: TenantLease, source: ChangeSource, releasing: Bool
     ) async throws(OnboardingError) -> Tenant {
-        // The mark renewed the lease: the call needs no renewal of its own unless it waits for a turn.
-        let answer = try await ask(lease, tenant.provider, "submit", renewedAt: call.renewedAt) {
+        // The mark renewed the lease: the call needs no renewal of its own unless it waits for a turn. One that waited
+        // renews, and moves the mark to its start.
+        let answer = try await ask(lease, tenant.provider, "submit", renewedAt: call.renewedAt, movesMark: true) {
             await call.adapter.submit(call.view, previousAttempts: call.previousAttempts)
         }
         log(answer, tenant: tenant, operation: "submit")

@@ -216,13 +216,15 @@ public final class OnboardingService: Sendable {
     /// that starts within `renewalReuse` of it, without waiting at the gate, makes no renewal of its own (one commit
     /// less per submission).
     func call<T: Sendable>(
-        _ lease: TenantLease, _ kind: ProviderKind, _ operation: String, renewedAt: Date? = nil,
+        _ lease: TenantLease, _ kind: ProviderKind, _ operation: String, renewedAt: Date? = nil, movesMark: Bool = false,
         whenOpen: @escaping @Sendable (_ reason: String, _ retryAfter: TimeInterval?) -> T,
         failure: @escaping @Sendable (T) -> String?, _ body: @escaping @Sendable () async -> T
     ) async throws(OnboardingError) -> T {
         // This frame lives for the provider's whole answer, for every call in flight: what needs no waiting is done
         // out of line (`docs/performance.md`, memory).
-        let (gate, guarded) = callPlan(lease, kind, operation, renewedAt: renewedAt, whenOpen: whenOpen, failure: failure, body)
+        let (gate, guarded) = callPlan(
+            lease, kind, operation, renewedAt: renewedAt, movesMark: movesMark, whenOpen: whenOpen, failure: failure, body
+        )
         // A call the rate would hold back for more than half a lease is not parked under the tenant's lease: it
         // answers "unavailable, retry after", so the work is rescheduled and the lease let go.
         let outcome: CallOutcome<T>
@@ -241,7 +243,7 @@ public final class OnboardingService: Sendable {
     /// did, the circuit breaker's admission, the span and the observer.
     @inline(never)
     private func callPlan<T: Sendable>(
-        _ lease: TenantLease, _ kind: ProviderKind, _ operation: String, renewedAt: Date?,
+        _ lease: TenantLease, _ kind: ProviderKind, _ operation: String, renewedAt: Date?, movesMark: Bool,
         whenOpen: @escaping @Sendable (_ reason: String, _ retryAfter: TimeInterval?) -> T,
         failure: @escaping @Sendable (T) -> String?, _ body: @escaping @Sendable () async -> T
     ) -> (ConcurrencyGate?, @Sendable (_ waited: Bool) async -> CallOutcome<T>) {
@@ -250,7 +252,8 @@ public final class OnboardingService: Sendable {
             let now = clock.now()
             let fresh = !waited && renewedAt.map { (0..<Self.renewalReuse).contains(now.timeIntervalSince($0)) } ?? false
             if !fresh {
-                guard (try? await store.renewLease(lease, now: now, until: now.addingTimeInterval(settings.workLease))) == true else {
+                // A submission that waited moves its mark to now: its settle period counts from the call (F18).
+                guard (try? await store.renewLease(lease, now: now, until: now.addingTimeInterval(settings.workLease), movesMark: movesMark)) == true else {
                     return .leaseGone
                 }
             }
@@ -317,9 +320,10 @@ public final class OnboardingService: Sendable {
 
     /// A provider call that answers a `ProviderAnswer`.
     func ask(
-        _ lease: TenantLease, _ kind: ProviderKind, _ operation: String, renewedAt: Date? = nil, _ body: @escaping @Sendable () async -> ProviderAnswer
+        _ lease: TenantLease, _ kind: ProviderKind, _ operation: String, renewedAt: Date? = nil, movesMark: Bool = false,
+        _ body: @escaping @Sendable () async -> ProviderAnswer
     ) async throws(OnboardingError) -> ProviderAnswer {
-        try await call(lease, kind, operation, renewedAt: renewedAt, whenOpen: { reason, retryAfter in
+        try await call(lease, kind, operation, renewedAt: renewedAt, movesMark: movesMark, whenOpen: { reason, retryAfter in
             // The circuit or the rate held the call back: the provider was not asked, so nothing was submitted.
             var answer = ProviderAnswer(.unavailable(reason: reason, retryAfter: retryAfter))
             answer.nothingSubmitted = true

@@ -210,6 +210,13 @@ public enum InsertOutcome: Sendable {
     case companyTaken
 }
 
+extension TenantStore {
+    /// Extends a lease before a provider call that submits nothing.
+    public func renewLease(_ lease: TenantLease, now: Date, until: Date) async throws -> Bool {
+        try await renewLease(lease, now: now, until: until, movesMark: false)
+    }
+}
+
 /// Durable state of tenants, their history, credentials, inbox, queue and audit.
 /// Implementations encrypt credentials and inbox payloads and hash tokens: callers hand over plaintext.
 public protocol TenantStore: Sendable {
@@ -250,7 +257,9 @@ public protocol TenantStore: Sendable {
     /// Takes the tenant's lease if it is free (or ran out). Each acquisition gets a new fencing token.
     func acquireLease(tenantID: String, owner: String, now: Date, until: Date) async throws -> LeaseAttempt
     /// Extends a lease before a provider call; false when it is no longer the holder's (taken over, or voided).
-    func renewLease(_ lease: TenantLease, now: Date, until: Date) async throws -> Bool
+    /// `movesMark`: the call is a submission that waited for its turn after its mark (`recordSubmission`); an unsettled
+    /// mark moves to `now`, so its settle period counts from the call's start, not from before the wait.
+    func renewLease(_ lease: TenantLease, now: Date, until: Date, movesMark: Bool) async throws -> Bool
     /// Lets the lease go (a no-op when it was taken over meanwhile).
     func releaseLease(_ lease: TenantLease) async throws
     /// Records, fenced, that a submission is about to be made, before the call: after a crash or a lost answer the
