@@ -104,6 +104,34 @@ import Testing
         }
     }
 
+    /// A lost outcome, then an attempt whose call the rate holds back (nothing submitted): the earlier submission's
+    /// outcome is still unknown, so its mark stays, and the attempt after that asks before it creates. (Found by the
+    /// review of F18's fix: the held-back attempt cleared the mark, and the next one created a second account.)
+    @Test func aCallHeldBackAfterALostOutcomeKeepsItUnknown() async throws {
+        // One call start per 30 s, and a wait of at most half a lease (21 s) at the gate: the attempt right after the
+        // lost call is held back without waiting; a later one waits for its turn and is made.
+        try await SandboxHarness.run(environment: [
+            "GATEWAY_SETTLE_SECONDS": "0", "GATEWAY_CREATE_WAIT_SECONDS": "8", "GATEWAY_PROVIDER_TIMEOUT_SECONDS": "3",
+            "GATEWAY_PROVIDER_RATE_LIMIT": "0.033",
+        ]) { h in
+            await h.invoicexpress.add(SimulatedFault(operation: "accounts/create", status: 200, style: .lateSuccess, delayMilliseconds: 6000))
+            let created = try await Self.create(h, "ix-held", taxID: nil, email: "held@example.pt")
+            #expect(created.string("state") == "pending", "\(created.text)")
+            let id = try #require(created.string("id"))
+            #expect(await h.eventually(15) { await h.invoicexpress.accountsMade(for: "held@example.pt") == 1 }, "the late call made the account")
+            // The next attempt is held back by the rate: nothing is asked or submitted.
+            _ = await h.advance(60)
+            #expect(await h.invoicexpress.createCalls["held@example.pt"] == 1)
+            // Later attempts wait for their turn and are made: the first asks, and never creates again.
+            let settled = await h.eventually(60) {
+                await h.advance(60)
+                return (try? await h.call(.get, "/v1/tenants/\(id)").string("provider_status")) == "outcome_unknown"
+            }
+            #expect(settled, "the attempt after the held-back one asked InvoiceXpress")
+            #expect(await h.invoicexpress.createCalls["held@example.pt"] == 1, "created once, never again")
+        }
+    }
+
     @Test(arguments: ["json", "xml"]) func refusalsAreNamedUnderProfile(_ format: String) async throws {
         try await SandboxHarness.run { h in
             _ = try await h.call(.put, "/sandbox/test-helpers/invoicexpress/error-format", key: nil, json: #"{"format":"\#(format)"}"#)

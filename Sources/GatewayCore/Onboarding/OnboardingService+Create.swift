@@ -233,14 +233,17 @@ extension OnboardingService {
         let adapter: any OnboardingProvider
         let view: ProviderTenant
         let previousAttempts: Int
+        /// An earlier submission's outcome is unknown (it is asked about first).
+        let afterUnknown: Bool
         let askedAt: Date
         /// When the mark renewed the lease.
         let renewedAt: Date
 
-        init(adapter: any OnboardingProvider, view: ProviderTenant, previousAttempts: Int, askedAt: Date, renewedAt: Date) {
+        init(adapter: any OnboardingProvider, view: ProviderTenant, previousAttempts: Int, afterUnknown: Bool, askedAt: Date, renewedAt: Date) {
             self.adapter = adapter
             self.view = view
             self.previousAttempts = previousAttempts
+            self.afterUnknown = afterUnknown
             self.askedAt = askedAt
             self.renewedAt = renewedAt
         }
@@ -283,7 +286,9 @@ extension OnboardingService {
         let record = preflights ? try await recordSubmission(lease, settle: settle, marks: true) : earlier
         let renewedAt = clock.now()
         let previousAttempts = record == .afterUnknown || askFirst ? 1 : 0
-        return .submit(SubmissionCall(adapter: adapter, view: view, previousAttempts: previousAttempts, askedAt: askedAt, renewedAt: renewedAt))
+        return .submit(SubmissionCall(
+            adapter: adapter, view: view, previousAttempts: previousAttempts, afterUnknown: record == .afterUnknown, askedAt: askedAt, renewedAt: renewedAt
+        ))
     }
 
     @inline(never)
@@ -296,7 +301,9 @@ extension OnboardingService {
             await call.adapter.submit(call.view, previousAttempts: call.previousAttempts)
         }
         log(answer, tenant: tenant, operation: "submit")
-        return try await apply(answer, lease: lease, source: source, at: call.askedAt, settlesSubmission: true, releasing: releasing)
+        return try await apply(
+            answer, lease: lease, source: source, at: call.askedAt, settlesSubmission: true, afterUnknown: call.afterUnknown, releasing: releasing
+        )
     }
 
     /// What earlier submissions left (fenced by the lease); with `marks`, records this one unless it must settle, and

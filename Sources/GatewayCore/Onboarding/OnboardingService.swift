@@ -394,12 +394,13 @@ public final class OnboardingService: Sendable {
 
     /// Feeds a provider's answer to the state machine and commits the decision, fenced by the lease it was asked
     /// under. `origin` says how far credentials in the answer are trusted; `settlesSubmission` marks the answer to a
-    /// submission, whose pending intent a definite answer clears; `releasing` lets the lease go in the same commit.
+    /// submission, whose pending intent a definite answer clears (`afterUnknown`: the submission followed one whose
+    /// outcome is unknown, and a call held back before sending anything keeps the intent); `releasing` lets the lease go in the same commit.
     @inline(never)
     @discardableResult
     func apply(
         _ answer: ProviderAnswer, lease: TenantLease, source: ChangeSource, at: Date,
-        origin: CredentialOffer.Origin = .provider, settlesSubmission: Bool = false, releasing: Bool = false
+        origin: CredentialOffer.Origin = .provider, settlesSubmission: Bool = false, afterUnknown: Bool = false, releasing: Bool = false
     ) async throws(OnboardingError) -> Tenant {
         let expiry = settings.approvalExpiry
         let now = clock.now()
@@ -414,7 +415,14 @@ public final class OnboardingService: Sendable {
         } adjust: { update in
             update.releasesLease = releasing
             if settlesSubmission {
-                if answer.finding.isUnavailable, !answer.nothingSubmitted { update.submissionUnsettledAt = now } else { update.clearsSubmission = true }
+                if answer.finding.isUnavailable, !answer.nothingSubmitted {
+                    update.submissionUnsettledAt = now
+                } else if answer.nothingSubmitted, afterUnknown {
+                    // Held back before anything was sent, after a submission whose outcome is still unknown: that
+                    // one's mark stays, so the next attempt asks before it submits.
+                } else {
+                    update.clearsSubmission = true
+                }
             }
         }
     }
