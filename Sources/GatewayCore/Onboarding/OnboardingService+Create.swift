@@ -261,7 +261,8 @@ extension OnboardingService {
         // Without a preflight, nothing is asked between the look at earlier submissions and this one's mark: one
         // commit does both, and renews the lease for the call.
         let preflights = !askFirst && capabilities.checksBeforeSubmitting
-        let earlier = try await recordSubmission(lease, settle: settle, marks: !preflights)
+        let markedAt = clock.now()
+        let earlier = try await recordSubmission(lease, settle: settle, marks: !preflights, at: markedAt)
         let askedAt = clock.now()
         if case .settling(let until) = earlier {
             // The provider may still be working on the call whose answer was lost: a read now could say "nothing
@@ -283,8 +284,10 @@ extension OnboardingService {
                 return .answered(Boxed(try await apply(answer, lease: lease, source: source, at: askedAt, releasing: releasing)))
             }
         }
-        let record = preflights ? try await recordSubmission(lease, settle: settle, marks: true) : earlier
-        let renewedAt = clock.now()
+        // The mark's own time, not the commit's end: a call that starts more than `renewalReuse` after the mark (a
+        // slow commit included) renews the lease and moves the mark to its start.
+        let renewedAt = preflights ? clock.now() : markedAt
+        let record = preflights ? try await recordSubmission(lease, settle: settle, marks: true, at: renewedAt) : earlier
         let previousAttempts = record == .afterUnknown || askFirst ? 1 : 0
         return .submit(SubmissionCall(
             adapter: adapter, view: view, previousAttempts: previousAttempts, afterUnknown: record == .afterUnknown, askedAt: askedAt, renewedAt: renewedAt
@@ -309,9 +312,8 @@ extension OnboardingService {
     /// What earlier submissions left (fenced by the lease); with `marks`, records this one unless it must settle, and
     /// renews the lease for the call that follows.
     @inline(never)
-    private func recordSubmission(_ lease: TenantLease, settle: TimeInterval, marks: Bool) async throws(OnboardingError) -> SubmissionRecord {
+    private func recordSubmission(_ lease: TenantLease, settle: TimeInterval, marks: Bool, at now: Date) async throws(OnboardingError) -> SubmissionRecord {
         do {
-            let now = clock.now()
             return try await store.recordSubmission(lease, at: now, settle: settle, marks: marks, renewUntil: marks ? now.addingTimeInterval(settings.workLease) : nil)
         } catch is LeaseLost {
             throw .tenantChanged

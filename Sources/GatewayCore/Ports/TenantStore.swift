@@ -257,8 +257,9 @@ public protocol TenantStore: Sendable {
     /// Takes the tenant's lease if it is free (or ran out). Each acquisition gets a new fencing token.
     func acquireLease(tenantID: String, owner: String, now: Date, until: Date) async throws -> LeaseAttempt
     /// Extends a lease before a provider call; false when it is no longer the holder's (taken over, or voided).
-    /// `movesMark`: the call is a submission that waited for its turn after its mark (`recordSubmission`); an unsettled
-    /// mark moves to `now`, so its settle period counts from the call's start, not from before the wait.
+    /// `movesMark`: the call is a submission that renews because it did not start right after its mark
+    /// (`recordSubmission`): it waited for its turn, or the mark's commit was slow. An unsettled mark moves to `now`,
+    /// so its settle period counts from the call's start, not from before the wait.
     func renewLease(_ lease: TenantLease, now: Date, until: Date, movesMark: Bool) async throws -> Bool
     /// Lets the lease go (a no-op when it was taken over meanwhile).
     func releaseLease(_ lease: TenantLease) async throws
