@@ -134,13 +134,16 @@ public struct Gateway: Sendable {
 
         let router = Router(context: GatewayRequestContext.self)
         let allowedMethods = AllowedMethods()
-        router.middlewares.add(RequestScopeMiddleware(
-            trusted: config.trustedProxies.compactMap(CIDR.init), providers: Set(config.modules.map(\.kind.rawValue)), accessLog: logger
-        ))
-        router.middlewares.add(MetricsMiddleware(metrics: metrics))
-        router.middlewares.add(ConsoleFrameMiddleware(enabled: config.adminToken != nil))
-        router.middlewares.add(ProblemMiddleware(
-            allowedMethods: allowedMethods, isStorageOutage: { SQLiteStore.isOutage($0) || PostgresStore.isOutage($0) }
+        // The request's scope, its metrics, the console's frame and problem answers, as one level of the chain.
+        router.middlewares.add(EdgeMiddleware(
+            scopes: RequestScopeMiddleware(
+                trusted: config.trustedProxies.compactMap(CIDR.init), providers: Set(config.modules.map(\.kind.rawValue)), accessLog: logger
+            ),
+            metrics: metrics,
+            consoleEnabled: config.adminToken != nil,
+            problems: ProblemMiddleware(
+                allowedMethods: allowedMethods, isStorageOutage: { SQLiteStore.isOutage($0) || PostgresStore.isOutage($0) }
+            )
         ))
         let openAPI = try Data(contentsOf: ShippedFiles.locate("docs/openapi.yaml", setting: "GATEWAY_OPENAPI_PATH", directory: false))
         HealthController(isReady: { await store.isReady() }, openAPI: openAPI).add(to: router)

@@ -189,9 +189,14 @@ struct ConsoleFrameMiddleware: RouterMiddleware {
     private func framed(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard enabled else { return Response(status: .notFound) }
         var response = try await next(request, context)
+        Self.frame(&response)
+        return response
+    }
+
+    /// The console's security headers, where the page set none of its own.
+    static func frame(_ response: inout Response) {
         for field in ConsoleMiddleware.securityHeaders where response.headers[field.name] == nil {
             response.headers.append(field)
         }
-        return response
     }
 }

@@ -31,7 +31,7 @@ struct ProblemMiddleware: RouterMiddleware {
     /// The problem response for an error. Synchronous and not inlined: what it builds stays off the async frame that
     /// every request carries for as long as it runs.
     @inline(never)
-    private func answer(_ error: any Error, request: Request, context: Context) -> Response {
+    func answer(_ error: any Error, request: Request, context: Context) -> Response {
         if let error = error as? HTTPError, error.status == .notFound, error.body == nil {
             // The router found no route: a known path asked with another method is a 405.
             let allowed = allowedMethods.methods(for: request.uri.path)

@@ -5,15 +5,16 @@ import Hummingbird
 import Logging
 import Tracing
 
-/// Outermost: gives the request its id (`X-Request-ID` when the caller sent a sane one) and its client address
-/// (through trusted proxies only), runs everything inside `RequestScope` so every line logged on its behalf carries
-/// the id, and writes one access log line when it is answered: method, route template, status, duration, client.
+/// The outermost part of `EdgeMiddleware`: gives the request its id (`X-Request-ID` when the caller sent a sane one)
+/// and its client address (through trusted proxies only); `EdgeMiddleware` runs everything inside `RequestScope` so
+/// every line logged on its behalf carries the id, and this writes one access log line when it is answered: method,
+/// route template, status, duration, client.
 /// When tracing is on, the request is a server span (continuing the caller's `traceparent`) named by its route,
 /// and everything it does, provider calls included, is inside it. (Hummingbird's own tracing middleware is not used:
 /// it records the path as sent, secrets included.)
 /// The path is logged as its route template (`/webhooks/wrapp/{token}`), never as sent: webhook tokens and
 /// onboarding links are secrets, and ids in paths would make the lines unsearchable by route anyway.
-struct RequestScopeMiddleware: RouterMiddleware {
+struct RequestScopeMiddleware: Sendable {
     typealias Context = GatewayRequestContext
 
     let trusted: [CIDR]
@@ -21,28 +22,10 @@ struct RequestScopeMiddleware: RouterMiddleware {
     let providers: Set<String>
     let accessLog: Logger
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let scope = begin(request, context: context)
-        // The access line too is written inside the span, so it carries the trace id.
-        return try await InstrumentationContext.$current.withValue(scope.span?.context ?? InstrumentationContext.current) {
-            do {
-                let response = try await RequestScope.$requestID.withValue(scope.context.requestID) {
-                    try await RequestScope.$traceParent.withValue(RequestScope.currentTraceParent) { try await next(request, scope.context) }
-                }
-                finish(scope, request, status: Int(response.status.code))
-                return response
-            } catch {
-                // Errors become problem responses further in; one that escapes is answered 500 by the server.
-                finish(scope, request, status: (error as? HTTPResponseError)?.status.code ?? 500)
-                throw error
-            }
-        }
-    }
-
     /// The request's id, client address and span. Synchronous and not inlined, like `finish`: an async function's
     /// frame lives as long as the request, and this one's stays small (`docs/performance.md`, memory).
     @inline(never)
-    private func begin(_ request: Request, context: Context) -> Scope {
+    func begin(_ request: Request, context: Context) -> Scope {
         var context = context
         context.requestID = Self.requestID(for: request)
         ClientAddress.resolve(request, context: &context, trusted: trusted)
@@ -65,7 +48,7 @@ struct RequestScopeMiddleware: RouterMiddleware {
 
     /// What `begin` set up for a request, held by reference: the frames of the closures that run the request hold
     /// one pointer, not a copy of the context each.
-    private final class Scope: Sendable {
+    final class Scope: Sendable {
         let context: Context
         let span: (any Span)?
         let started: ContinuousClock.Instant
@@ -78,7 +61,7 @@ struct RequestScopeMiddleware: RouterMiddleware {
     }
 
     @inline(never)
-    private func finish(_ scope: Scope, _ request: Request, status: Int) {
+    func finish(_ scope: Scope, _ request: Request, status: Int) {
         finish(scope.span, request, scope.context, status: status, since: scope.started)
     }
 
