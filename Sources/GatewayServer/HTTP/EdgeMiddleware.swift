@@ -3,11 +3,11 @@ import GatewayCore
 import Hummingbird
 import Tracing
 
-/// The gateway's four outer middlewares as one: the request's scope and access line (`RequestScopeMiddleware`),
-/// its metrics (once a `MetricsMiddleware` of its own), the console's frame (`ConsoleFrameMiddleware`) and problem answers
-/// (`ProblemMiddleware`), in that order from the outside in, exactly as they ran as four. One level instead of four:
-/// each level of Hummingbird's chain costs every request a few async frames, kept as its connection's slabs for the
-/// connection's life (`docs/performance.md`, memory), and a hop or two of CPU.
+/// The gateway's four outer middlewares as one: the request's scope and access line (`RequestScopeMiddleware`), its
+/// metrics (once a `MetricsMiddleware` of its own), the console's frame (`ConsoleFrameMiddleware`) and problem
+/// answers (`ProblemMiddleware`), in that order from the outside in, exactly as they ran as four. One level instead
+/// of four: each level of Hummingbird's chain costs every request a few async frames, kept as its connection's slabs
+/// for the connection's life (`docs/performance.md`, memory).
 struct EdgeMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
 
