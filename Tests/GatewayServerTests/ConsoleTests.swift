@@ -5,6 +5,7 @@ import GatewayTesting
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import Testing
 
 /// The console's guards: sign-in for a session cookie, CSRF on every form, the security headers, rate-limited and
@@ -114,7 +115,10 @@ import Testing
             #expect(unknown.headers[.contentSecurityPolicy] != nil)
         }
         let router = Router(context: GatewayRequestContext.self)
-        router.middlewares.add(ConsoleFrameMiddleware(enabled: false))
+        router.middlewares.add(EdgeMiddleware(
+            scopes: RequestScopeMiddleware(trusted: [], providers: [], accessLog: Logger(label: "test")), metrics: GatewayMetrics(),
+            consoleEnabled: false, problems: ProblemMiddleware(allowedMethods: AllowedMethods())
+        ))
         router.get("console/sign-in") { _, _ in "the page" }
         let answers = try await Application(router: router).test(.live) { client in
             [try await client.execute(uri: "/console/sign-in", method: .get).status, try await client.execute(uri: "/console/x", method: .delete).status]

@@ -156,17 +156,17 @@ extension OnboardingService {
     private func answered(_ submitted: Boxed<Result<Tenant, OnboardingError>>, tenantID: String) async throws(OnboardingError) -> CreateOutcome {
         // Offboarded or corrected while the provider answered: the tenant as it is now.
         if case .failure(.tenantChanged) = submitted.value { return try await changed(tenantID) }
-        return try answered(submitted.value)
+        return try outcome(of: submitted.value)
     }
 
     /// Not inlined, so the frame of the rare path is made only when it is taken.
     @inline(never)
     private func changed(_ tenantID: String) async throws(OnboardingError) -> CreateOutcome {
-        try answered(.success(try await tenant(id: tenantID)))
+        try outcome(of: .success(try await tenant(id: tenantID)))
     }
 
     @inline(never)
-    private func answered(_ submitted: Result<Tenant, OnboardingError>) throws(OnboardingError) -> CreateOutcome {
+    private func outcome(of submitted: Result<Tenant, OnboardingError>) throws(OnboardingError) -> CreateOutcome {
         let tenant = try submitted.get()
         return tenant.state == .pending ? .accepted(tenant) : .created(tenant)
     }

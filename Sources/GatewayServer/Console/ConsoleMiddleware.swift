@@ -170,27 +170,14 @@ enum FormBody {
     }
 }
 
-/// Router-wide, outside the problem middleware: every answer under `/console` — also a 405 or 404 the router makes
-/// for a path or method the console does not have — carries the console's security headers; and with no admin
-/// token configured, everything under `/console` is a plain 404, so nothing tells that a console exists.
-struct ConsoleFrameMiddleware: RouterMiddleware {
-    typealias Context = GatewayRequestContext
-
-    let enabled: Bool
-
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+/// The console's frame, applied by `EdgeMiddleware` outside its problem answers: every answer under `/console` — also
+/// a 405 or 404 the router makes for a path or method the console does not have — carries the console's security
+/// headers; and with no admin token configured, everything under `/console` is a plain 404, so nothing tells that a
+/// console exists.
+enum ConsoleFrame {
+    static func isConsole(_ request: Request) -> Bool {
         let path = request.uri.path
-        guard path == "/console" || path.hasPrefix("/console/") else { return try await next(request, context) }
-        return try await framed(request, context: context, next: next)
-    }
-
-    /// The console's pages, with their headers. Its own function, so the frame every other request carries stays small.
-    @inline(never)
-    private func framed(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard enabled else { return Response(status: .notFound) }
-        var response = try await next(request, context)
-        Self.frame(&response)
-        return response
+        return path == "/console" || path.hasPrefix("/console/")
     }
 
     /// The console's security headers, where the page set none of its own.

@@ -4,7 +4,7 @@ import Hummingbird
 import Tracing
 
 /// The gateway's four outer middlewares as one: the request's scope and access line (`RequestScopeMiddleware`), its
-/// metrics (once a `MetricsMiddleware` of its own), the console's frame (`ConsoleFrameMiddleware`) and problem
+/// metrics (once a `MetricsMiddleware` of its own), the console's frame (`ConsoleFrame`) and problem
 /// answers (`ProblemMiddleware`), in that order from the outside in, exactly as they ran as four. One level instead
 /// of four: each level of Hummingbird's chain costs every request a few async frames, kept as its connection's slabs
 /// for the connection's life (`docs/performance.md`, memory).
@@ -33,7 +33,7 @@ struct EdgeMiddleware: RouterMiddleware {
         _ request: Request, _ scope: RequestScopeMiddleware.Scope, _ next: (Request, Context) async throws -> Response
     ) async throws -> Response {
         let started = ContinuousClock.now
-        if !consoleEnabled, Self.isConsole(request) {
+        if !consoleEnabled, ConsoleFrame.isConsole(request) {
             return finished(Response(status: .notFound), request, scope, since: started, framed: false)
         }
         let response: Response
@@ -54,7 +54,7 @@ struct EdgeMiddleware: RouterMiddleware {
         var response = response
         if framed {
             response.headers[.requestID] = scope.context.requestID
-            if Self.isConsole(request) { ConsoleFrameMiddleware.frame(&response) }
+            if ConsoleFrame.isConsole(request) { ConsoleFrame.frame(&response) }
         }
         // The template, never the path: ids and tokens would make a metric per tenant.
         metrics.httpRequest(
@@ -62,10 +62,5 @@ struct EdgeMiddleware: RouterMiddleware {
             duration: ContinuousClock.now - started
         )
         return response
-    }
-
-    private static func isConsole(_ request: Request) -> Bool {
-        let path = request.uri.path
-        return path == "/console" || path.hasPrefix("/console/")
     }
 }
